@@ -1,0 +1,114 @@
+package docker
+
+import (
+	"io"
+	"time"
+)
+
+// Config says how to reach the Docker engine.
+type Config struct {
+	// Host is the engine address: "unix:///var/run/docker.sock" or
+	// "tcp://host:2376". Empty means $DOCKER_HOST, then the local socket.
+	Host string
+	// CAPEM, CertPEM and KeyPEM are PEM-encoded TLS material for a tcp://
+	// host. All empty means plain TCP (or the unix socket).
+	CAPEM, CertPEM, KeyPEM string
+}
+
+// Container is one container as the engine lists it: enough to reconcile a
+// workload without inspecting each container.
+type Container struct {
+	ID      string
+	Name    string // without the leading "/"
+	Image   string // the reference it was created from
+	ImageID string
+	// State is the engine's state word: "created", "running", "paused",
+	// "restarting", "removing", "exited" or "dead".
+	State   string
+	Labels  map[string]string
+	Ports   []Port
+	Mounts  []Mount
+	Created time.Time
+}
+
+// Running reports whether the container is up and not restarting.
+func (c Container) Running() bool { return c.State == "running" }
+
+// Port is a published container port.
+type Port struct {
+	ContainerPort int
+	HostIP        string
+	HostPort      int
+	Protocol      string // "tcp" or "udp"
+}
+
+// Mount is a volume or bind mount of a container.
+type Mount struct {
+	// Type is "volume" (Source is the volume name) or "bind" (Source is an
+	// absolute host path).
+	Type     string
+	Source   string
+	Target   string
+	ReadOnly bool
+}
+
+// ContainerDetail is an inspected container.
+type ContainerDetail struct {
+	Container
+	// Env is the container's environment as "KEY=value", image-defined
+	// entries included.
+	Env          []string
+	RestartCount int
+	ExitCode     int
+	StartedAt    time.Time
+	FinishedAt   time.Time
+	// Health is the Docker HEALTHCHECK status when the image defines one
+	// ("starting", "healthy", "unhealthy"), else "".
+	Health string
+}
+
+// ContainerSpec is a container to create.
+type ContainerSpec struct {
+	Name   string
+	Image  string
+	Env    []string // "KEY=value"
+	Labels map[string]string
+	// Network is the user-defined bridge network the container joins.
+	Network string
+	// NetworkAliases are extra DNS names on Network.
+	NetworkAliases []string
+	// Port is the container port (tcp) to publish on PublishAddress.
+	Port           int
+	PublishAddress string
+	// HostPort is the fixed host port; 0 lets the engine pick a free one.
+	HostPort int
+	Mounts   []Mount
+	// RestartPolicy is a Docker restart policy name ("unless-stopped").
+	RestartPolicy string
+	// StopTimeout is how long a stop waits after SIGTERM before SIGKILL.
+	StopTimeout time.Duration
+}
+
+// Image is one image on the engine.
+type Image struct {
+	ID       string
+	RepoTags []string
+	Labels   map[string]string
+	Created  time.Time
+	Size     int64
+}
+
+// BuildSpec is an image build from a tar stream of the build context.
+type BuildSpec struct {
+	// Context is a tar stream of the build context; Build reads it to the end.
+	Context io.Reader
+	// Dockerfile is the path of the Dockerfile inside the context.
+	Dockerfile string
+	Tags       []string
+	BuildArgs  map[string]string
+	Labels     map[string]string
+}
+
+// Progress receives human-readable progress lines of a long operation (pull,
+// build) as they arrive.
+type Progress func(line string)
