@@ -1,0 +1,336 @@
+package acctest
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"net/http/cgi"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+)
+
+// GitServer is a real Git server: git's own smart-HTTP backend (`git
+// http-backend`, run as CGI) on 127.0.0.1, behind HTTP basic auth whose
+// password is Token, as Gitea, GitHub and GitLab take a token over HTTPS.
+//
+// The same server also answers the commit-status APIs of the three hosts at
+// the paths a self-hosted instance serves them (Gitea /api/v1, GitHub
+// Enterprise /api/v3, GitLab /api/v4), so one base_url serves both the clone
+// and the status reports, as a real Gitea does. Those APIs are stand-ins; see
+// StatusAPI.
+type GitServer struct {
+	// URL is the base URL (http://127.0.0.1:port); repositories are at
+	// URL/<owner>/<name>.git.
+	URL string
+	// Token is the password the server requires (any username).
+	Token string
+
+	// The commit-status stand-ins this server hosts, all checking Token.
+	Gitea  *StatusAPI
+	GitHub *StatusAPI
+	GitLab *StatusAPI
+
+	root      string
+	anonymous atomic.Bool
+}
+
+// StartGitServer starts a Git server with an empty project root and a fresh
+// random token, and stops it when the test ends.
+func StartGitServer(t testing.TB) *GitServer {
+	t.Helper()
+	backend := gitHTTPBackendPath(t)
+	token := newGitToken(t)
+	s := &GitServer{
+		Token:  token,
+		Gitea:  NewGiteaStatusAPI(token),
+		GitHub: NewGitHubStatusAPI(token),
+		GitLab: NewGitLabStatusAPI(token),
+		root:   t.TempDir(),
+	}
+
+	for _, api := range []*StatusAPI{s.Gitea, s.GitHub, s.GitLab} {
+		api.commitExists = s.commitExists
+	}
+
+	mux := http.NewServeMux()
+	mux.Handle("/api/v1/", s.Gitea)
+	mux.Handle("/api/v3/", s.GitHub)
+	mux.Handle("/api/v4/", s.GitLab)
+	mux.Handle("/", s.gitHandler(backend))
+
+	srv := httptest.NewServer(mux) // listens on 127.0.0.1
+	t.Cleanup(srv.Close)
+	s.URL = srv.URL
+	return s
+}
+
+// Statuses returns the commit statuses the Gitea-style API (/api/v1) has
+// accepted, the API a workload's base_url reaches when provider is detected.
+func (s *GitServer) Statuses() []ReceivedStatus { return s.Gitea.Statuses() }
+
+// AllowAnonymous lets requests without credentials read (clone, ls-remote),
+// as a public repository allows. A wrong token is refused either way.
+func (s *GitServer) AllowAnonymous(allow bool) { s.anonymous.Store(allow) }
+
+// commitExists reports whether project ("owner/name") is a repository on
+// this server holding commit sha, so the status APIs answer as a real host
+// does for a SHA it does not know.
+func (s *GitServer) commitExists(project, sha string) bool {
+	bare := filepath.Join(s.root, filepath.FromSlash(project)+".git")
+	if !strings.HasPrefix(bare, s.root+string(filepath.Separator)) {
+		return false
+	}
+	_, err := gitOutput(bare, "cat-file", "-e", sha+"^{commit}")
+	return err == nil
+}
+
+// gitHandler checks the credentials and hands the request to git
+// http-backend. The Authorization header is removed before the CGI sees it,
+// so the token never reaches the backend's environment; REMOTE_USER is set
+// so that http-backend also accepts pushes.
+func (s *GitServer) gitHandler(backend string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		user, pass, hasAuth := r.BasicAuth()
+		switch {
+		case hasAuth && user != "" && pass == s.Token:
+		case !hasAuth && s.anonymous.Load() && !isPush(r):
+			user = ""
+		default:
+			w.Header().Set("WWW-Authenticate", `Basic realm="tinyforge test git"`)
+			http.Error(w, "authentication required", http.StatusUnauthorized)
+			return
+		}
+		r.Header.Del("Authorization")
+		env := []string{"GIT_PROJECT_ROOT=" + s.root, "GIT_HTTP_EXPORT_ALL=1"}
+		if user != "" {
+			env = append(env, "REMOTE_USER="+user)
+		}
+		h := &cgi.Handler{Path: backend, Dir: s.root, Env: env, InheritEnv: []string{"HTTP_GIT_PROTOCOL"}}
+		h.ServeHTTP(w, r)
+	})
+}
+
+func isPush(r *http.Request) bool {
+	return strings.HasSuffix(r.URL.Path, "/git-receive-pack") || r.URL.Query().Get("service") == "git-receive-pack"
+}
+
+// gitHTTPBackendPath finds git-http-backend next to the git in use, as
+// `git --exec-path` reports it.
+func gitHTTPBackendPath(t testing.TB) string {
+	t.Helper()
+	out, err := exec.Command("git", "--exec-path").Output()
+	if err != nil {
+		t.Fatalf("git --exec-path (a git CLI is required): %v", err)
+	}
+	p := filepath.Join(strings.TrimSpace(string(out)), "git-http-backend")
+	if _, err := os.Stat(p); err != nil {
+		t.Fatalf("git http-backend not found: %v", err)
+	}
+	return p
+}
+
+func newGitToken(t testing.TB) string {
+	t.Helper()
+	b := make([]byte, 20)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatalf("random token: %v", err)
+	}
+	return hex.EncodeToString(b)
+}
+
+// gitPathSegment is what the fixture accepts as an owner or repository name.
+var gitPathSegment = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
+
+// CreateRepo creates an empty bare repository at <root>/<owner>/<name>.git
+// whose default branch is main. owner may hold "/" for GitLab subgroups.
+func (s *GitServer) CreateRepo(t testing.TB, owner, name string) *GitRepo {
+	t.Helper()
+	for _, seg := range append(strings.Split(owner, "/"), name) {
+		if !gitPathSegment.MatchString(seg) {
+			t.Fatalf("create repo %s/%s: invalid path segment %q", owner, name, seg)
+		}
+	}
+	bare := filepath.Join(s.root, filepath.FromSlash(owner), name+".git")
+	if err := os.MkdirAll(filepath.Dir(bare), 0o755); err != nil {
+		t.Fatalf("create repo %s/%s: %v", owner, name, err)
+	}
+	runGit(t, "", "init", "--quiet", "--bare", "--initial-branch=main", bare)
+	runGit(t, bare, "config", "http.receivepack", "true")
+	return &GitRepo{
+		Owner:    owner,
+		Name:     name,
+		CloneURL: s.URL + "/" + owner + "/" + name + ".git",
+		bare:     bare,
+		workRoot: t.TempDir(),
+		work:     map[string]string{},
+	}
+}
+
+// GitRepo is a bare repository on a GitServer, plus private work clones (one
+// per branch) that Commit uses to make real commits with the git CLI and push
+// them, so the served repository has real history.
+type GitRepo struct {
+	Owner, Name string
+	// CloneURL is <server URL>/<owner>/<name>.git, without credentials.
+	CloneURL string
+
+	mu       sync.Mutex
+	bare     string
+	workRoot string
+	work     map[string]string // branch -> work clone
+}
+
+// File is one change in a commit: a regular file (Executable for mode 0755),
+// a symbolic link (SymlinkTo set, any target, also outside the repository),
+// or a deletion (Delete).
+type File struct {
+	Content    []byte
+	Executable bool
+	SymlinkTo  string
+	Delete     bool
+}
+
+// Commit writes files (regular, mode 0644) to branch main, commits them with
+// msg and pushes; it returns the new commit's SHA.
+func (r *GitRepo) Commit(t testing.TB, files map[string][]byte, msg string) string {
+	t.Helper()
+	changes := make(map[string]File, len(files))
+	for p, b := range files {
+		changes[p] = File{Content: b}
+	}
+	return r.CommitTo(t, "main", changes, msg)
+}
+
+// CommitFiles is Commit with file modes, symlinks and deletions.
+func (r *GitRepo) CommitFiles(t testing.TB, files map[string]File, msg string) string {
+	t.Helper()
+	return r.CommitTo(t, "main", files, msg)
+}
+
+// CommitTo commits files to branch and pushes it. A branch that does not
+// exist yet starts from main's head (or from nothing in an empty repository).
+// An empty files map makes an empty commit.
+func (r *GitRepo) CommitTo(t testing.TB, branch string, files map[string]File, msg string) string {
+	t.Helper()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	dir := r.workClone(t, branch)
+	for p, f := range files {
+		if err := writeChange(dir, p, f); err != nil {
+			t.Fatalf("commit to %s/%s: %v", r.Name, branch, err)
+		}
+	}
+	runGit(t, dir, "add", "--all")
+	runGit(t, dir, "commit", "--quiet", "--allow-empty", "--no-verify", "-m", msg)
+	runGit(t, dir, "push", "--quiet", "origin", "HEAD:refs/heads/"+branch)
+	return runGit(t, dir, "rev-parse", "HEAD")
+}
+
+// ForcePush moves branch to sha on the server, rewriting its history (a
+// commit that was on it may no longer be), as `git push --force` does.
+func (r *GitRepo) ForcePush(t testing.TB, branch, sha string) {
+	t.Helper()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	dir := r.workClone(t, branch)
+	runGit(t, dir, "reset", "--quiet", "--hard", sha)
+	runGit(t, dir, "push", "--quiet", "--force", "origin", "HEAD:refs/heads/"+branch)
+}
+
+// Head returns the SHA branch points at on the server.
+func (r *GitRepo) Head(t testing.TB, branch string) string {
+	t.Helper()
+	return runGit(t, r.bare, "rev-parse", "refs/heads/"+branch)
+}
+
+// workClone returns the work clone of branch, creating it on first use.
+func (r *GitRepo) workClone(t testing.TB, branch string) string {
+	t.Helper()
+	if dir, ok := r.work[branch]; ok {
+		return dir
+	}
+	dir := filepath.Join(r.workRoot, fmt.Sprintf("work%d", len(r.work)))
+	runGit(t, "", "init", "--quiet", "--initial-branch="+branch, dir)
+	runGit(t, dir, "remote", "add", "origin", r.bare)
+	runGit(t, dir, "fetch", "--quiet", "origin")
+	for _, base := range []string{branch, "main"} {
+		if _, err := gitOutput(dir, "rev-parse", "--verify", "--quiet", "refs/remotes/origin/"+base); err == nil {
+			runGit(t, dir, "reset", "--quiet", "--hard", "refs/remotes/origin/"+base)
+			break
+		}
+	}
+	r.work[branch] = dir
+	return dir
+}
+
+// writeChange applies one File to the work tree at dir.
+func writeChange(dir, rel string, f File) error {
+	if rel == "" || filepath.IsAbs(rel) || filepath.Clean(rel) != rel || strings.HasPrefix(rel, "..") {
+		return fmt.Errorf("file path %q must be clean and relative", rel)
+	}
+	p := filepath.Join(dir, rel)
+	if err := os.RemoveAll(p); err != nil {
+		return err
+	}
+	if f.Delete {
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return err
+	}
+	if f.SymlinkTo != "" {
+		return os.Symlink(f.SymlinkTo, p)
+	}
+	mode := os.FileMode(0o644)
+	if f.Executable {
+		mode = 0o755
+	}
+	if err := os.WriteFile(p, f.Content, mode); err != nil {
+		return err
+	}
+	return os.Chmod(p, mode) // WriteFile's mode is filtered by the umask
+}
+
+// gitEnv isolates the git CLI from the machine's and the user's config (a
+// global commit.gpgsign or hooks would change what a commit is) and gives
+// commits a fixed identity.
+func gitEnv() []string {
+	return append(os.Environ(),
+		"GIT_CONFIG_GLOBAL=/dev/null",
+		"GIT_CONFIG_NOSYSTEM=1",
+		"GIT_TERMINAL_PROMPT=0",
+		"GIT_AUTHOR_NAME=tinyforge test",
+		"GIT_AUTHOR_EMAIL=test@tinyforge.invalid",
+		"GIT_COMMITTER_NAME=tinyforge test",
+		"GIT_COMMITTER_EMAIL=test@tinyforge.invalid",
+	)
+}
+
+func gitOutput(dir string, args ...string) (string, error) {
+	cmd := exec.Command("git", args...)
+	cmd.Dir = dir
+	cmd.Env = gitEnv()
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("git %s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
+	}
+	return strings.TrimSpace(stdout.String()), nil
+}
+
+func runGit(t testing.TB, dir string, args ...string) string {
+	t.Helper()
+	out, err := gitOutput(dir, args...)
+	if err != nil {
+		t.Fatalf("%v", err)
+	}
+	return out
+}
