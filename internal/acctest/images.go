@@ -1,0 +1,358 @@
+package acctest
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+
+	"golang.org/x/sync/errgroup"
+)
+
+// modulePath is this repository's module; the builds below refuse any other
+// go.mod they might find, so a test run from a foreign working directory
+// fails clearly instead of building the wrong code.
+const modulePath = "github.com/tinyforge/terraform-provider-tinyforge"
+
+// TestAppPackage is the import path of the test app, for tests that build it
+// themselves (for example into a Git repo next to a Dockerfile).
+const TestAppPackage = modulePath + "/internal/acctest/testapp"
+
+// Images are the test app images of this test process, all FROM scratch,
+// exposing 8080, labelled LabelTestRun=RunID(). Each is a full reference
+// (tinyforge-acctest/testapp:<run id>-<variant>) that exists only on the
+// local engine: never push or pull them.
+type Images struct {
+	V1, V2, V3 string // VERSION=v1, v2, v3: healthy, distinguishable by GET /
+	FailHealth string // VERSION=v1, HEALTH=fail: /healthz answers 500
+	Slow       string // VERSION=v1, START_DELAY=3s: listens 3 s after start
+	Crash      string // VERSION=v1, EXIT_AFTER=1s: exits with code 3 after 1 s
+
+	// Binary is the static linux testapp the images were built from, for
+	// tests that need the app outside an image (a Dockerfile in a Git repo).
+	// It lives until RemoveTestImages; copy it, do not modify it.
+	Binary string
+}
+
+// imageVariant is one image: its tag suffix and the ENV lines that make it.
+type imageVariant struct {
+	suffix string
+	env    []string
+	field  func(*Images) *string
+}
+
+var imageVariants = []imageVariant{
+	{"v1", []string{"VERSION=v1"}, func(i *Images) *string { return &i.V1 }},
+	{"v2", []string{"VERSION=v2"}, func(i *Images) *string { return &i.V2 }},
+	{"v3", []string{"VERSION=v3"}, func(i *Images) *string { return &i.V3 }},
+	{"failhealth", []string{"VERSION=v1", "HEALTH=fail"}, func(i *Images) *string { return &i.FailHealth }},
+	{"slow", []string{"VERSION=v1", "START_DELAY=3s"}, func(i *Images) *string { return &i.Slow }},
+	{"crash", []string{"VERSION=v1", "EXIT_AFTER=1s"}, func(i *Images) *string { return &i.Crash }},
+}
+
+// TestImageRef is the reference of one test image variant of this process.
+func TestImageRef(variant string) string {
+	return "tinyforge-acctest/testapp:" + RunID() + "-" + variant
+}
+
+var (
+	testImagesOnce sync.Once
+	testImages     Images
+	testImagesErr  error
+
+	// scratchDirs are the process-wide temp dirs (binaries, build contexts)
+	// that outlive any one test; RemoveTestImages and RunAndCleanUp delete
+	// them.
+	scratchMu   sync.Mutex
+	scratchDirs []string
+)
+
+// TestImages builds the test images once per test process and returns them;
+// the test fails when they cannot be built. Later calls cost nothing.
+func TestImages(t testing.TB) Images {
+	t.Helper()
+	RequireDocker(t)
+	testImagesOnce.Do(func() {
+		testImages, testImagesErr = BuildTestImages(context.Background())
+	})
+	if testImagesErr != nil {
+		t.Fatalf("build the test images: %v", testImagesErr)
+	}
+	return testImages
+}
+
+// BuildTestImages compiles the test app (static, CGO_ENABLED=0) and builds
+// every image variant with the docker CLI. It is the non-test entry point
+// (the benchmark program); tests use TestImages. Call RemoveTestImages when
+// done.
+func BuildTestImages(ctx context.Context) (Images, error) {
+	dir, err := scratchDir("images")
+	if err != nil {
+		return Images{}, err
+	}
+	binary := filepath.Join(dir, "testapp")
+	// GOOS=linux: the binary runs on the Docker host, not necessarily here.
+	if err := goBuild(ctx, binary, TestAppPackage, "CGO_ENABLED=0", "GOOS=linux"); err != nil {
+		return Images{}, err
+	}
+
+	imgs := Images{Binary: binary}
+	// Two builds at a time: the engine does the work, and it is shared with
+	// every other test; the variants differ only in metadata layers, so
+	// more parallelism buys little.
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(2)
+	for _, v := range imageVariants {
+		ref := TestImageRef(v.suffix)
+		*v.field(&imgs) = ref
+		g.Go(func() error {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			return buildImage(dir, ref, v.env)
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return Images{}, err
+	}
+	return imgs, nil
+}
+
+// buildImage builds one variant from the binary in dir. The COPY and LABEL
+// lines come before ENV so that all variants share those layers.
+func buildImage(dir, ref string, env []string) error {
+	dockerfile := fmt.Sprintf(`FROM scratch
+COPY testapp /testapp
+EXPOSE 8080
+LABEL %s=%q
+ENV %s
+ENTRYPOINT ["/testapp"]
+`, LabelTestRun, RunID(), strings.Join(env, " "))
+	name := "Dockerfile." + strings.ReplaceAll(ref[strings.LastIndex(ref, ":")+1:], "/", "_")
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, []byte(dockerfile), 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if _, err := DockerE("build", "--quiet", "--tag", ref, "--file", path, dir); err != nil {
+		return fmt.Errorf("build image %s: %w", ref, err)
+	}
+	return nil
+}
+
+// RemoveTestImages removes the test images of this process and the
+// process-wide temp dirs (the testapp binary, provider binaries). It is for
+// TestMain and the benchmark; tests never call it. Errors are returned, not
+// fatal: it runs when there is nobody left to fail.
+func RemoveTestImages() error {
+	var errs []error
+	// Only the refs that exist: rmi fails on a missing one, and a run that
+	// never built images (or failed half way) has fewer than all.
+	if refs, err := builtTestImageRefs(); err != nil {
+		errs = append(errs, err)
+	} else if len(refs) > 0 {
+		if _, err := DockerE(append([]string{"rmi", "--force"}, refs...)...); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	errs = append(errs, removeScratchDirs())
+	return errors.Join(errs...)
+}
+
+// builtTestImageRefs lists the test image references of this process that
+// exist on the engine.
+func builtTestImageRefs() ([]string, error) {
+	out, err := DockerE("image", "ls", "--format", "{{.Repository}}:{{.Tag}}",
+		"--filter", "reference="+TestImageRef("*"))
+	return strings.Fields(out), err
+}
+
+// TestApp is a running test app container, published on 127.0.0.1.
+type TestApp struct {
+	Name string // container name
+	URL  string // http://127.0.0.1:<published port>, no trailing slash
+}
+
+// StartTestApp runs image (one of Images) detached under a unique name with
+// the label LabelTestRun, its port 8080 published on a free 127.0.0.1 port,
+// and removes it when the test ends. runArgs go to docker run before the
+// image (for example "--env", "K=V"). It does not wait for the app to
+// listen: the slow and crash images would not, so the caller decides.
+func StartTestApp(t testing.TB, image string, runArgs ...string) TestApp {
+	t.Helper()
+	name := UniqueName("testapp")
+	// A port chosen here, not an ephemeral one read back with docker port:
+	// the crash image may be gone before it could be asked.
+	port := FreePort(t)
+	args := append([]string{"run", "--detach", "--name", name,
+		"--label", LabelTestRun + "=" + RunID(),
+		"--publish", fmt.Sprintf("127.0.0.1:%d:8080", port)}, runArgs...)
+	t.Cleanup(func() { DockerE("container", "rm", "--force", "--volumes", name) })
+	Docker(t, append(args, image)...)
+	return TestApp{Name: name, URL: fmt.Sprintf("http://127.0.0.1:%d", port)}
+}
+
+// RunAndCleanUp runs the tests, then removes everything this process left on
+// the Docker engine: containers, networks, volumes and images labelled
+// LabelTestRun=RunID(), the test images, and the process-wide temp dirs. It
+// is a last resort (each test cleans up after itself with t.Cleanup), so it
+// reports what it had to remove on stderr: a container or network named
+// there is a test that leaks. Use it as
+//
+//	func TestMain(m *testing.M) { os.Exit(acctest.RunAndCleanUp(m)) }
+func RunAndCleanUp(m *testing.M) int {
+	code := m.Run()
+	if err := RemoveRunObjects(RunID()); err != nil {
+		fmt.Fprintf(os.Stderr, "acctest: last-resort cleanup: %v\n", err)
+	}
+	if err := RemoveTestImages(); err != nil {
+		fmt.Fprintf(os.Stderr, "acctest: remove test images: %v\n", err)
+	}
+	return code
+}
+
+// RemoveRunObjects removes every container, network, volume and image
+// labelled LabelTestRun=runID, in that order (a container pins its network,
+// volumes and image), and reports leaked containers, networks and volumes on
+// stderr. Pass RunID(); other values are for testing it.
+func RemoveRunObjects(runID string) error {
+	filter := "label=" + LabelTestRun + "=" + runID
+	var errs []error
+	for _, kind := range []struct {
+		list, remove []string
+	}{
+		{[]string{"container", "ls", "--all", "--quiet", "--filter", filter}, []string{"container", "rm", "--force", "--volumes"}},
+		{[]string{"network", "ls", "--quiet", "--filter", filter}, []string{"network", "rm"}},
+		{[]string{"volume", "ls", "--quiet", "--filter", filter}, []string{"volume", "rm", "--force"}},
+		{[]string{"image", "ls", "--quiet", "--filter", filter}, []string{"rmi", "--force"}},
+	} {
+		out, err := DockerE(kind.list...)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		ids := uniqueFields(out)
+		if len(ids) == 0 {
+			continue
+		}
+		if kind.list[0] != "image" {
+			fmt.Fprintf(os.Stderr, "acctest: last-resort cleanup removes %d leaked %s(s) of run %s: %s\n",
+				len(ids), kind.list[0], runID, strings.Join(ids, " "))
+		}
+		if _, err := DockerE(append(kind.remove, ids...)...); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// uniqueFields splits CLI output into IDs; image ls repeats an ID once per
+// tag.
+func uniqueFields(out string) []string {
+	seen := map[string]bool{}
+	var ids []string
+	for _, id := range strings.Fields(out) {
+		if !seen[id] {
+			seen[id] = true
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
+// scratchDir makes a process-wide temp dir that RemoveTestImages deletes.
+// It is not t.TempDir: what it holds is shared by every test of the process
+// and must outlive the test that happened to build it.
+func scratchDir(purpose string) (string, error) {
+	dir, err := os.MkdirTemp("", "tinyforge-acctest-"+RunID()+"-"+purpose+"-")
+	if err != nil {
+		return "", fmt.Errorf("make a temp dir for %s: %w", purpose, err)
+	}
+	scratchMu.Lock()
+	scratchDirs = append(scratchDirs, dir)
+	scratchMu.Unlock()
+	return dir, nil
+}
+
+func removeScratchDirs() error {
+	scratchMu.Lock()
+	dirs := scratchDirs
+	scratchDirs = nil
+	scratchMu.Unlock()
+	var errs []error
+	for _, dir := range dirs {
+		if err := os.RemoveAll(dir); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// ModuleRoot is the directory of this repository's go.mod: where go builds
+// of the provider and the test app run.
+var ModuleRoot = sync.OnceValues(findModuleRoot)
+
+// findModuleRoot asks the go command first (tests run inside the module),
+// then falls back to this source file's location (a benchmark program run
+// from elsewhere, built without -trimpath).
+func findModuleRoot() (string, error) {
+	if out, err := exec.Command("go", "env", "GOMOD").Output(); err == nil {
+		gomod := strings.TrimSpace(string(out))
+		if gomod != "" && gomod != os.DevNull && declaresModule(gomod) {
+			return filepath.Dir(gomod), nil
+		}
+	}
+	if _, file, _, ok := runtime.Caller(0); ok && filepath.IsAbs(file) {
+		for dir := filepath.Dir(file); ; dir = filepath.Dir(dir) {
+			if gomod := filepath.Join(dir, "go.mod"); declaresModule(gomod) {
+				return dir, nil
+			}
+			if parent := filepath.Dir(dir); parent == dir {
+				break
+			}
+		}
+	}
+	return "", fmt.Errorf("find the root of module %s: run from inside the repository", modulePath)
+}
+
+// declaresModule reports whether gomod is this repository's go.mod.
+func declaresModule(gomod string) bool {
+	f, err := os.Open(gomod)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	s := bufio.NewScanner(f)
+	for s.Scan() {
+		if fields := strings.Fields(s.Text()); len(fields) == 2 && fields[0] == "module" {
+			return strings.Trim(fields[1], `"`) == modulePath
+		}
+	}
+	return false
+}
+
+// goBuild compiles pkg (an import path in this module, or "." for the
+// module root) into out, with env added to the go command's environment.
+// -trimpath keeps the binary the same wherever the repository lives.
+func goBuild(ctx context.Context, out, pkg string, env ...string) error {
+	root, err := ModuleRoot()
+	if err != nil {
+		return err
+	}
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags=-s -w", "-o", out, pkg)
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), env...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("go build %s: %v: %s", pkg, err, strings.TrimSpace(stderr.String()))
+	}
+	return nil
+}

@@ -1,0 +1,208 @@
+package acctest
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"io"
+	"net/http"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestMain sweeps whatever the package's own tests leave behind, and the
+// test images; the sweep also proves RunAndCleanUp on every run.
+func TestMain(m *testing.M) { os.Exit(RunAndCleanUp(m)) }
+
+// getBody GETs url and returns status and body, or err for a transport error.
+func getBody(url string) (int, string, error) {
+	c := http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), err
+}
+
+// waitBody polls url until it answers want with 200, failing the test
+// after 20 s with the last answer seen.
+func waitBody(t *testing.T, url, want string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		code, body, err := getBody(url)
+		if err == nil && code == http.StatusOK && body == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GET %s never answered 200 %q; last: %d %q %v", url, want, code, body, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func TestTestImagesAreLabelledAndBuiltOnce(t *testing.T) {
+	t.Parallel()
+	imgs := TestImages(t)
+	if again := TestImages(t); again != imgs {
+		t.Fatalf("second TestImages = %+v, want the first %+v (built once per process)", again, imgs)
+	}
+
+	refs := []string{imgs.V1, imgs.V2, imgs.V3, imgs.FailHealth, imgs.Slow, imgs.Crash}
+	for _, ref := range refs {
+		if label := Docker(t, "image", "inspect", "--format", `{{index .Config.Labels "`+LabelTestRun+`"}}`, ref); label != RunID() {
+			t.Errorf("image %s: label %s = %q, want %q", ref, LabelTestRun, label, RunID())
+		}
+		if ports := Docker(t, "image", "inspect", "--format", "{{json .Config.ExposedPorts}}", ref); ports != `{"8080/tcp":{}}` {
+			t.Errorf("image %s: exposed ports = %s, want 8080/tcp only", ref, ports)
+		}
+	}
+	// RemoveTestImages finds the images to remove with this filter; if it
+	// missed one, every run would leak it.
+	built, err := builtTestImageRefs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(built)
+	slices.Sort(refs)
+	if !slices.Equal(built, refs) {
+		t.Fatalf("builtTestImageRefs = %v, want %v", built, refs)
+	}
+
+	info, err := os.Stat(imgs.Binary)
+	if err != nil || info.Mode().Perm()&0o111 == 0 {
+		t.Fatalf("Images.Binary %s: %v, mode %v; want an executable file", imgs.Binary, err, info.Mode())
+	}
+}
+
+func TestTestImagesBehaveAsNamed(t *testing.T) {
+	t.Parallel()
+	imgs := TestImages(t)
+
+	for _, tc := range []struct{ image, version string }{
+		{imgs.V1, "v1\n"}, {imgs.V2, "v2\n"}, {imgs.V3, "v3\n"},
+	} {
+		t.Run(tc.version[:2], func(t *testing.T) {
+			t.Parallel()
+			app := StartTestApp(t, tc.image, "--env", "GREETING=hi")
+			waitBody(t, app.URL+"/", tc.version)
+			if code, body, err := getBody(app.URL + "/env/GREETING"); err != nil || code != 200 || body != "hi" {
+				t.Fatalf("GET /env/GREETING = %d %q %v, want 200 %q", code, body, err, "hi")
+			}
+			if code, body, _ := getBody(app.URL + "/healthz"); code != 200 || body != "ok\n" {
+				t.Fatalf("GET /healthz = %d %q, want 200 ok", code, body)
+			}
+			if logs := Docker(t, "logs", app.Name); !strings.Contains(logs, "testapp "+tc.version[:2]+" listening on :8080") {
+				t.Fatalf("logs = %q, want the listening line", logs)
+			}
+		})
+	}
+
+	t.Run("failhealth", func(t *testing.T) {
+		t.Parallel()
+		app := StartTestApp(t, imgs.FailHealth)
+		waitBody(t, app.URL+"/", "v1\n")
+		if code, body, _ := getBody(app.URL + "/healthz"); code != 500 || body != "unhealthy\n" {
+			t.Fatalf("GET /healthz = %d %q, want 500 unhealthy", code, body)
+		}
+	})
+
+	t.Run("slow", func(t *testing.T) {
+		t.Parallel()
+		app := StartTestApp(t, imgs.Slow)
+		// Not "is not listening yet": that would be a timing claim. The
+		// delay is configured, and the app does come up.
+		if env := Docker(t, "inspect", "--format", "{{json .Config.Env}}", app.Name); !strings.Contains(env, `"START_DELAY=3s"`) {
+			t.Fatalf("env = %s, want START_DELAY=3s", env)
+		}
+		waitBody(t, app.URL+"/", "v1\n")
+	})
+
+	t.Run("crash", func(t *testing.T) {
+		t.Parallel()
+		app := StartTestApp(t, imgs.Crash)
+		if code := Docker(t, "wait", app.Name); code != "3" {
+			t.Fatalf("crash image exit code = %s, want 3", code)
+		}
+	})
+
+	t.Run("sigterm", func(t *testing.T) {
+		t.Parallel()
+		app := StartTestApp(t, imgs.V1)
+		waitBody(t, app.URL+"/", "v1\n")
+		// The app is PID 1 in a scratch image: it must handle SIGTERM
+		// itself, or docker stop would wait 10 s and SIGKILL it (137).
+		Docker(t, "stop", "--time", "30", app.Name)
+		if code := Docker(t, "inspect", "--format", "{{.State.ExitCode}}", app.Name); code != "0" {
+			t.Fatalf("exit code after docker stop = %s, want 0", code)
+		}
+		if logs := Docker(t, "logs", app.Name); !strings.Contains(logs, "testapp shutting down") {
+			t.Fatalf("logs = %q, want the shutdown line", logs)
+		}
+	})
+
+	t.Run("volume", func(t *testing.T) {
+		t.Parallel()
+		volume := UniqueName("testapp-data")
+		Docker(t, "volume", "create", "--label", LabelTestRun+"="+RunID(), volume)
+		t.Cleanup(func() { DockerE("volume", "rm", "--force", volume) })
+		app := StartTestApp(t, imgs.V1, "--volume", volume+":/data")
+		waitBody(t, app.URL+"/", "v1\n")
+		req, _ := http.NewRequest(http.MethodPut, app.URL+"/file?path=/data/x", strings.NewReader("kept"))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNoContent {
+			t.Fatalf("PUT /file = %d, want 204", resp.StatusCode)
+		}
+		if code, body, _ := getBody(app.URL + "/file?path=/data/x"); code != 200 || body != "kept" {
+			t.Fatalf("GET /file = %d %q, want 200 kept", code, body)
+		}
+	})
+}
+
+func TestRemoveRunObjectsRemovesOnlyThatRunsObjects(t *testing.T) {
+	t.Parallel()
+	imgs := TestImages(t)
+	// A run id of its own, so the sweep cannot touch the objects of the
+	// tests running beside this one.
+	b := make([]byte, 4)
+	rand.Read(b)
+	otherRun := "sweep" + hex.EncodeToString(b)
+	label := LabelTestRun + "=" + otherRun
+
+	network, volume, container := UniqueName("sweep-net"), UniqueName("sweep-vol"), UniqueName("sweep-ctr")
+	bystander := UniqueName("sweep-keep")
+	t.Cleanup(func() {
+		DockerE("container", "rm", "--force", container, bystander)
+		DockerE("network", "rm", network)
+		DockerE("volume", "rm", "--force", volume)
+	})
+	Docker(t, "network", "create", "--label", label, network)
+	Docker(t, "volume", "create", "--label", label, volume)
+	Docker(t, "container", "create", "--name", container, "--label", label,
+		"--network", network, "--volume", volume+":/data", imgs.V1)
+	Docker(t, "container", "create", "--name", bystander, "--label", LabelTestRun+"="+RunID(), imgs.V1)
+
+	if err := RemoveRunObjects(otherRun); err != nil {
+		t.Fatalf("RemoveRunObjects: %v", err)
+	}
+	for _, probe := range [][]string{
+		{"container", "inspect", container},
+		{"network", "inspect", network},
+		{"volume", "inspect", volume},
+	} {
+		if _, err := DockerE(probe...); err == nil {
+			t.Errorf("docker %s: still exists after RemoveRunObjects", strings.Join(probe, " "))
+		}
+	}
+	if _, err := DockerE("container", "inspect", bystander); err != nil {
+		t.Errorf("container of another run was removed: %v", err)
+	}
+}
