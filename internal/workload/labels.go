@@ -1,0 +1,99 @@
+package workload
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/plugin"
+)
+
+// Settings is the part of a Spec, besides the source, that a container
+// records in its LabelSettings label: enough for import to rebuild the Spec.
+// Env values are secrets and are left out; their names are kept so that
+// import can read the values back from the container itself.
+type Settings struct {
+	Strategy      string   `json:"deploy_strategy,omitempty"`
+	Domains       []string `json:"domains,omitempty"`
+	EnvKeys       []string `json:"env_keys,omitempty"`
+	Volumes       []Volume `json:"volumes,omitempty"`
+	HostPort      int      `json:"host_port,omitempty"`
+	Port          int      `json:"port"`
+	HealthTimeout int      `json:"health_timeout"` // seconds
+	DrainTimeout  int      `json:"drain_timeout"`  // seconds
+}
+
+// Labels are the labels of generation gen of the Spec's container, built
+// from revision (a Git commit, "" for none).
+func (s Spec) Labels(gen int, revision string) (map[string]string, error) {
+	public, err := json.Marshal(s.Source.Public())
+	if err != nil {
+		return nil, fmt.Errorf("encode %s source config: %w", s.Source.Kind(), err)
+	}
+	settings, err := json.Marshal(Settings{
+		Strategy:      string(s.Strategy),
+		Domains:       s.Domains,
+		EnvKeys:       s.EnvKeys(),
+		Volumes:       s.Volumes,
+		HostPort:      s.HostPort,
+		Port:          s.Source.Container().Port,
+		HealthTimeout: int(s.HealthTimeout / time.Second),
+		DrainTimeout:  int(s.DrainTimeout / time.Second),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("encode settings: %w", err)
+	}
+	labels := map[string]string{
+		LabelWorkload:   s.Name,
+		LabelSource:     s.Source.Kind(),
+		LabelGeneration: strconv.Itoa(gen),
+		LabelConfig:     string(public),
+		LabelSettings:   string(settings),
+	}
+	if revision != "" {
+		labels[LabelCommit] = revision
+	}
+	return labels, nil
+}
+
+// Recorded is what a container's labels say about the workload it belongs to.
+type Recorded struct {
+	Workload   string
+	Kind       string
+	Generation int
+	Revision   string
+	Settings   Settings
+	// Config is the source config as JSON, secrets removed.
+	Config []byte
+}
+
+// ReadLabels decodes the labels of one of the engine's containers. A label
+// that cannot be read is reported, not guessed.
+func ReadLabels(labels map[string]string) (Recorded, error) {
+	r := Recorded{
+		Workload: labels[LabelWorkload],
+		Kind:     labels[LabelSource],
+		Revision: labels[LabelCommit],
+		Config:   []byte(labels[LabelConfig]),
+	}
+	if r.Workload == "" {
+		return r, fmt.Errorf("label %s is missing", LabelWorkload)
+	}
+	gen, err := strconv.Atoi(labels[LabelGeneration])
+	if err != nil || gen < 1 {
+		return r, fmt.Errorf("label %s=%q is not a generation number", LabelGeneration, labels[LabelGeneration])
+	}
+	r.Generation = gen
+	if raw := labels[LabelSettings]; raw != "" {
+		if err := json.Unmarshal([]byte(raw), &r.Settings); err != nil {
+			return r, fmt.Errorf("label %s: %w", LabelSettings, err)
+		}
+	}
+	return r, nil
+}
+
+// Source rebuilds the recorded source config, for import.
+func (r Recorded) Source() (plugin.Source, error) {
+	return plugin.Decode(r.Kind, r.Config)
+}

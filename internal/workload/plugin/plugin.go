@@ -1,0 +1,276 @@
+// Package plugin is the contract between the deploy engine and the kinds of
+// workload source (image, dockerfile, ...). A source says only what is special
+// about it: how its config is validated, how its image is produced on the
+// Docker host, and what its container listens on. Everything a deploy does
+// step by step lives once, in rollout, for every source.
+//
+// Strategy resolution lives here too, so that plan time (the provider) and
+// deploy time (rollout) share one rule.
+package plugin
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strconv"
+	"sync"
+
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/docker"
+)
+
+// Strategy is how a redeploy replaces the running container.
+type Strategy string
+
+const (
+	// StrategyDefault lets the source choose its historical default.
+	StrategyDefault Strategy = ""
+	// StrategyRecreate stops the old container before the new one starts: a
+	// short downtime window, by design.
+	StrategyRecreate Strategy = "recreate"
+	// StrategyBlueGreen starts the new container beside the old one, gates
+	// it, swaps the proxy route, then retires the old one: no downtime.
+	StrategyBlueGreen Strategy = "blue-green"
+)
+
+// Strategies are the values a user may write, in the order documented.
+var Strategies = []Strategy{StrategyDefault, StrategyRecreate, StrategyBlueGreen}
+
+// Source is one configured workload source.
+type Source interface {
+	// Kind names the source: the schema block and the tinyforge.source label.
+	Kind() string
+	// Validate rejects bad config before any expensive work. Plan time and
+	// deploy time call the same function. Errors name the attribute and the
+	// value.
+	Validate() error
+	// DefaultStrategy is what StrategyDefault resolves to; routed says
+	// whether the workload has a proxy route that a deploy can swap.
+	DefaultStrategy(routed bool) Strategy
+	// Container says what the produced container listens on.
+	Container() Container
+	// Fingerprint changes exactly when a redeploy is needed: it covers what
+	// the image and the container are made from, not how the deploy is
+	// gated or reported.
+	Fingerprint() string
+	// Public is the config with secrets removed, as stored in the
+	// tinyforge.config label and read back by import.
+	Public() any
+	// Produce makes the image available on the Docker host. Nothing running
+	// is touched.
+	Produce(ctx context.Context, env ProduceEnv) (Artifact, error)
+}
+
+// Resolver is implemented by sources whose content moves on its own, such as
+// a Git branch: Resolve returns the revision a deploy would use now, so that
+// the plan can show it.
+type Resolver interface {
+	Resolve(ctx context.Context) (string, error)
+}
+
+// Reporter is implemented by sources that report a deploy's outcome to where
+// the source came from (commit statuses on a Git host). Reporting is best
+// effort: its error is a warning, never a failed deploy.
+type Reporter interface {
+	Report(ctx context.Context, revision string, state DeployState, description string) error
+}
+
+// DeployState is a deploy's outcome as reported to a Reporter.
+type DeployState string
+
+const (
+	DeployPending DeployState = "pending"
+	DeploySuccess DeployState = "success"
+	DeployFailure DeployState = "failure"
+)
+
+// Pruner is implemented by sources that build images: after a deploy,
+// Prune removes the workload's images except those in keep, so that disk
+// does not grow per deploy.
+type Pruner interface {
+	Prune(ctx context.Context, env ProduceEnv, keep []string) error
+}
+
+// Container is what a source's container listens on.
+type Container struct {
+	// Port is the container port the workload serves HTTP on.
+	Port int
+	// Healthcheck is the HTTP path of the readiness probe; "" gates on the
+	// liveness window instead.
+	Healthcheck string
+}
+
+// ImageHost is what sources need from the Docker host to produce images.
+type ImageHost interface {
+	InspectImage(ctx context.Context, ref string) (docker.Image, error)
+	PullImage(ctx context.Context, ref string, progress docker.Progress) error
+	BuildImage(ctx context.Context, spec docker.BuildSpec, progress docker.Progress) (string, error)
+	ListImages(ctx context.Context, labelKey, labelValue string) ([]docker.Image, error)
+	RemoveImage(ctx context.Context, ref string) error
+}
+
+// ProduceEnv is what Produce gets to work with.
+type ProduceEnv struct {
+	Images   ImageHost
+	Log      *slog.Logger
+	Workload string
+	// Revision is the revision planned by Resolve ("" for sources without
+	// one). Produce deploys exactly it or fails.
+	Revision string
+}
+
+// Artifact is a produced image.
+type Artifact struct {
+	// Image is the reference the container is created from.
+	Image string
+	// ImageID is the engine's image ID.
+	ImageID string
+	// Revision is the revision the image was made from (a Git commit), "" if
+	// none.
+	Revision string
+}
+
+// Routing says whether a workload's traffic comes through a proxy route,
+// the one thing blue-green swaps.
+type Routing struct {
+	// Proxy says whether the provider has a proxy configured.
+	Proxy bool
+	// Domains says whether the workload names domains for the proxy to route.
+	Domains bool
+}
+
+// Routed reports whether the workload has a route to swap.
+func (r Routing) Routed() bool { return r.Proxy && r.Domains }
+
+// ValidateStrategy resolves the strategy a deploy of src will use: "" is the
+// source's historical default, given whether the workload is routed and
+// whether it asks for a fixed host port. It is the one rule for plan time
+// and deploy time.
+func ValidateStrategy(requested Strategy, src Source, routing Routing, hostPort bool) (Strategy, error) {
+	if err := ParseStrategy(string(requested)); err != nil {
+		return "", err
+	}
+	effective := requested
+	if effective == StrategyDefault {
+		effective = src.DefaultStrategy(routing.Routed())
+		// A default never makes a valid config invalid: a fixed host port
+		// cannot be shared by blue and green, so the default falls back.
+		if effective == StrategyBlueGreen && hostPort {
+			effective = StrategyRecreate
+		}
+	}
+	if effective != StrategyBlueGreen {
+		return effective, nil
+	}
+	switch {
+	case !routing.Proxy:
+		return "", fmt.Errorf("deploy_strategy %q needs a proxy to swap the route: add a proxy block to the provider configuration, or use %q", string(requested), string(StrategyRecreate))
+	case !routing.Domains:
+		return "", fmt.Errorf("deploy_strategy %q needs domains: blue-green swaps the proxy route of the workload's domains, and this workload has none", string(requested))
+	case hostPort:
+		return "", fmt.Errorf("deploy_strategy %q cannot be used with host_port: blue and green run side by side and cannot share one fixed host port", string(requested))
+	}
+	return effective, nil
+}
+
+func quoted(ss []Strategy) string {
+	out := ""
+	for i, s := range ss {
+		if i > 0 {
+			out += ", "
+		}
+		out += strconv.Quote(string(s))
+	}
+	return out
+}
+
+// BuildGreenName returns a container name for generation gen of workload
+// name that no other container has: a new container never collides with the
+// one it replaces, so starting it never requires stopping the old one first.
+func BuildGreenName(name string, gen int) string {
+	b := make([]byte, 3)
+	if _, err := rand.Read(b); err != nil {
+		panic(err)
+	}
+	return fmt.Sprintf("%s-%d-%s", name, gen, hex.EncodeToString(b))
+}
+
+// Decoder rebuilds a source from its Public form (the tinyforge.config label),
+// for import.
+type Decoder func(public []byte) (Source, error)
+
+var (
+	registryMu sync.RWMutex
+	registry   = map[string]Decoder{}
+)
+
+// Register makes a source kind known to Decode. Source packages call it from
+// init.
+func Register(kind string, decode Decoder) {
+	registryMu.Lock()
+	defer registryMu.Unlock()
+	if _, dup := registry[kind]; dup {
+		panic("plugin: source kind registered twice: " + kind)
+	}
+	registry[kind] = decode
+}
+
+// Decode rebuilds a source of the given kind from its Public form.
+func Decode(kind string, public []byte) (Source, error) {
+	registryMu.RLock()
+	decode, ok := registry[kind]
+	registryMu.RUnlock()
+	if !ok {
+		return nil, fmt.Errorf("unknown source kind %q (known: %v)", kind, Kinds())
+	}
+	return decode(public)
+}
+
+// Kinds lists the registered source kinds, sorted.
+func Kinds() []string {
+	registryMu.RLock()
+	defer registryMu.RUnlock()
+	kinds := make([]string, 0, len(registry))
+	for k := range registry {
+		kinds = append(kinds, k)
+	}
+	sort.Strings(kinds)
+	return kinds
+}
+
+// ValidatePort is the rule for a container port.
+func ValidatePort(port int) error {
+	if port < 1 || port > 65535 {
+		return fmt.Errorf("port must be between 1 and 65535 (got %d)", port)
+	}
+	return nil
+}
+
+// ValidateHealthcheck is the rule for a readiness probe path.
+func ValidateHealthcheck(path string) error {
+	if path == "" {
+		return nil
+	}
+	if path[0] != '/' {
+		return fmt.Errorf("healthcheck must be an absolute HTTP path starting with \"/\" (got %q)", path)
+	}
+	for _, r := range path {
+		if r <= ' ' || r == 0x7f {
+			return fmt.Errorf("healthcheck must not contain spaces or control characters (got %q)", path)
+		}
+	}
+	return nil
+}
+
+// ParseStrategy is the rule for a deploy_strategy value on its own, before
+// the source and routing are known.
+func ParseStrategy(s string) error {
+	for _, known := range Strategies {
+		if Strategy(s) == known {
+			return nil
+		}
+	}
+	return fmt.Errorf("deploy_strategy must be one of %s (got %q)", quoted(Strategies), s)
+}

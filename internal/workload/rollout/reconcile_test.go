@@ -1,0 +1,88 @@
+package rollout
+
+import (
+	"testing"
+	"time"
+
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/proxy"
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload"
+)
+
+func inst(name, state string, gen int, upstream string) Instance {
+	return Instance{
+		ID: name + "-id", Name: name, State: state, Upstream: upstream, Published: upstream,
+		Recorded: workload.Recorded{Workload: "web", Generation: gen},
+		Created:  time.Unix(int64(gen), 0),
+	}
+}
+
+func TestReconcileTheRouteDecidesWhichContainerIsLive(t *testing.T) {
+	blue := inst("web-1-a", "running", 1, "127.0.0.1:1001")
+	green := inst("web-2-b", "running", 2, "127.0.0.1:1002")
+	// A crash after green started but before the swap: the route still
+	// points at blue, so blue is live and green is a stray.
+	o := reconcile("web", []Instance{blue, green}, &proxy.Route{Workload: "web", Upstream: blue.Upstream})
+	if o.Live == nil || o.Live.Name != blue.Name || len(o.Strays) != 1 || o.Strays[0].Name != green.Name {
+		t.Fatalf("live %v strays %v", o.Live, o.StrayNames())
+	}
+	if o.Status() != StatusRunning {
+		t.Fatalf("status %s", o.Status())
+	}
+}
+
+func TestReconcileWithoutRouteTakesTheNewestRunning(t *testing.T) {
+	old := inst("web-1-a", "running", 1, "127.0.0.1:1001")
+	newer := inst("web-2-b", "running", 2, "127.0.0.1:1002")
+	newestStopped := inst("web-3-c", "exited", 3, "")
+	o := reconcile("web", []Instance{newestStopped, old, newer}, nil)
+	if o.Live.Name != newer.Name || len(o.Strays) != 2 {
+		t.Fatalf("live %v strays %v", o.Live.Name, o.StrayNames())
+	}
+	// A route pointing somewhere no container is does not make anything
+	// live by itself.
+	o = reconcile("web", []Instance{old}, &proxy.Route{Upstream: "127.0.0.1:9"})
+	if o.Live.Name != old.Name {
+		t.Fatalf("live %v", o.Live.Name)
+	}
+}
+
+func TestStatus(t *testing.T) {
+	for state, want := range map[string]string{"running": StatusRunning, "exited": StatusStopped, "created": StatusStopped, "restarting": StatusRestarting} {
+		o := reconcile("web", []Instance{inst("web-1-a", state, 1, "")}, nil)
+		if o.Status() != want {
+			t.Errorf("%s: status %s, want %s", state, o.Status(), want)
+		}
+	}
+	if o := reconcile("web", nil, nil); o.Status() != StatusMissing || o.Live != nil {
+		t.Errorf("no container: %+v", o)
+	}
+}
+
+func TestRouteDrifted(t *testing.T) {
+	live := inst("web-1-a", "running", 1, "127.0.0.1:1001")
+	spec := workload.Spec{Domains: []string{"web.example.test"}}
+	for name, c := range map[string]struct {
+		route *proxy.Route
+		spec  workload.Spec
+		want  bool
+	}{
+		"in line":           {&proxy.Route{Domains: spec.Domains, Upstream: live.Upstream}, spec, false},
+		"missing":           {nil, spec, true},
+		"pointed elsewhere": {&proxy.Route{Domains: spec.Domains, Upstream: "127.0.0.1:9"}, spec, true},
+		"other domains":     {&proxy.Route{Domains: []string{"x.example.test"}, Upstream: live.Upstream}, spec, true},
+		"left over":         {&proxy.Route{Domains: spec.Domains, Upstream: live.Upstream}, workload.Spec{}, true},
+		"none wanted":       {nil, workload.Spec{}, false},
+	} {
+		o := Observed{Live: &live, Route: c.route}
+		if got := routeDrifted(c.spec, o); got != c.want {
+			t.Errorf("%s: drifted=%v, want %v", name, got, c.want)
+		}
+	}
+}
+
+func TestRedactHidesEnvValuesInLogLines(t *testing.T) {
+	lines := redact([]string{"connecting with password s3cr3t-pass", "mode=1"}, map[string]string{"DB_PASSWORD": "s3cr3t-pass", "MODE": "1"})
+	if lines[0] != "connecting with password [redacted]" || lines[1] != "mode=1" {
+		t.Fatalf("%q", lines)
+	}
+}

@@ -1,0 +1,242 @@
+// Package workload is the deploy engine's vocabulary: what a user asks for (a
+// Spec), the rules a Spec must satisfy (Validate, one function for plan time
+// and deploy time), and the labels through which the Docker host itself
+// records what is deployed. It imports no terraform-plugin-* package: the
+// provider maps Terraform values onto these types, and the engine could serve
+// a CLI or a daemon unchanged.
+//
+// Below it: plugin (the source contract), sources/<kind> (one package per
+// source), rollout (the pipelines every source shares).
+package workload
+
+import (
+	"errors"
+	"fmt"
+	"path"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/proxy"
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/plugin"
+)
+
+// Labels every container the engine creates carries. The Docker host alone
+// tells what is deployed, even after a crash or on another machine.
+const (
+	LabelWorkload   = "tinyforge.workload"   // the workload name
+	LabelSource     = "tinyforge.source"     // the source kind
+	LabelGeneration = "tinyforge.generation" // 1 on create, +1 per deploy
+	LabelCommit     = "tinyforge.commit"     // the built revision (Git sources)
+	LabelConfig     = "tinyforge.config"     // the source config as JSON, secrets removed
+	LabelSettings   = "tinyforge.settings"   // the rest of the Spec as JSON, env values removed
+	LabelManaged    = "tinyforge.managed"    // on networks the provider creates
+)
+
+// Defaults of the optional timings.
+const (
+	DefaultHealthTimeout = 60 * time.Second
+	DefaultDrainTimeout  = 5 * time.Second
+)
+
+// Spec is one workload as the user asks for it.
+type Spec struct {
+	Name string
+	// Strategy is the strategy as written; "" lets the source choose.
+	Strategy plugin.Strategy
+	Domains  []string
+	// Env is injected into the container. Values are secrets: they never
+	// reach logs, errors or labels.
+	Env     map[string]string
+	Volumes []Volume
+	// HostPort is a fixed published port; 0 lets the engine choose.
+	HostPort int
+	// HealthTimeout bounds the readiness probe.
+	HealthTimeout time.Duration
+	// DrainTimeout is how long the old container keeps serving in-flight
+	// requests after the route moved away from it.
+	DrainTimeout time.Duration
+	Source       plugin.Source
+}
+
+// Volume mounts a named volume or a host path into the container.
+type Volume struct {
+	// Source is a named volume, or an absolute host path (a bind mount).
+	Source   string `json:"source"`
+	Target   string `json:"target"`
+	ReadOnly bool   `json:"read_only,omitempty"`
+}
+
+// Bind reports whether the volume is a bind mount of a host path.
+func (v Volume) Bind() bool { return strings.HasPrefix(v.Source, "/") }
+
+// Host is what the engine knows about where it deploys, for validation.
+type Host struct {
+	// Proxied says whether a proxy is configured to route domains.
+	Proxied bool
+}
+
+// FieldError is a rule broken by one attribute. Attr is the attribute path
+// as the user writes it ("deploy_strategy", "volume[1].target",
+// "source.image.port"), so that a diagnostic can point at it.
+type FieldError struct {
+	Attr string
+	Err  error
+}
+
+func (e *FieldError) Error() string { return e.Err.Error() }
+func (e *FieldError) Unwrap() error { return e.Err }
+
+func fieldErr(attr string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &FieldError{Attr: attr, Err: err}
+}
+
+var nameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+
+// ValidateName is the rule for a workload name: a DNS label, since it names
+// containers and proxy routes.
+func ValidateName(name string) error {
+	if !nameRE.MatchString(name) {
+		return fmt.Errorf("name must be a DNS label: 1-63 lower-case letters, digits and hyphens, starting and ending with a letter or digit (got %q)", name)
+	}
+	return nil
+}
+
+// ValidateVolumeTarget is the rule for where a volume is mounted.
+func ValidateVolumeTarget(target string) error {
+	if !strings.HasPrefix(target, "/") {
+		return fmt.Errorf("target must be an absolute path in the container (got %q)", target)
+	}
+	if path.Clean(target) == "/" {
+		return fmt.Errorf("target must not be the container's root directory (got %q)", target)
+	}
+	return nil
+}
+
+var envNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.-]*$`)
+
+// ValidateEnvName is the rule for an environment variable name.
+func ValidateEnvName(name string) error {
+	if !envNameRE.MatchString(name) {
+		return fmt.Errorf("env name must start with a letter or underscore and hold only letters, digits, \"_\", \".\" and \"-\" (got %q)", name)
+	}
+	return nil
+}
+
+var volumeNameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
+
+// ValidateVolumeSource is the rule for what a volume mounts: a named volume,
+// or an absolute host path.
+func ValidateVolumeSource(source string) error {
+	if strings.HasPrefix(source, "/") || volumeNameRE.MatchString(source) {
+		return nil
+	}
+	return fmt.Errorf("source must be a volume name ([a-zA-Z0-9][a-zA-Z0-9_.-]*) or an absolute host path (got %q)", source)
+}
+
+// ValidateHostPort is the rule for a fixed published port.
+func ValidateHostPort(p int) error {
+	if p < 1 || p > 65535 {
+		return fmt.Errorf("host_port must be between 1 and 65535 (got %d)", p)
+	}
+	return nil
+}
+
+// Validate checks the whole Spec against the rules and the host, and
+// resolves the strategy a deploy will use. Plan time and deploy time call it
+// alike. Every broken rule is reported, each as a *FieldError.
+func (s Spec) Validate(h Host) (plugin.Strategy, error) {
+	var errs []error
+	add := func(attr string, err error) { errs = append(errs, fieldErr(attr, err)) }
+
+	add("name", ValidateName(s.Name))
+	for i, d := range s.Domains {
+		add(fmt.Sprintf("domains[%d]", i), proxy.ValidateDomain(d))
+	}
+	if len(s.Domains) > 0 && !h.Proxied {
+		add("domains", fmt.Errorf("domains %q need a proxy to route them: add a proxy block to the provider configuration", s.Domains))
+	}
+	if s.HostPort != 0 {
+		add("host_port", ValidateHostPort(s.HostPort))
+	}
+	targets := map[string]bool{}
+	for i, v := range s.Volumes {
+		add(fmt.Sprintf("volume[%d].source", i), ValidateVolumeSource(v.Source))
+		add(fmt.Sprintf("volume[%d].target", i), ValidateVolumeTarget(v.Target))
+		if t := path.Clean(v.Target); targets[t] {
+			add(fmt.Sprintf("volume[%d].target", i), fmt.Errorf("target %q is mounted twice", v.Target))
+		} else {
+			targets[t] = true
+		}
+	}
+	if s.HealthTimeout < 0 {
+		add("health_timeout", fmt.Errorf("health_timeout must not be negative (got %s)", s.HealthTimeout))
+	}
+	if s.DrainTimeout < 0 {
+		add("drain_timeout", fmt.Errorf("drain_timeout must not be negative (got %s)", s.DrainTimeout))
+	}
+	var strategy plugin.Strategy
+	if s.Source == nil {
+		add("source", errors.New("source must hold exactly one kind of source"))
+	} else {
+		add("source."+s.Source.Kind(), s.Source.Validate())
+		var err error
+		routing := plugin.Routing{Proxy: h.Proxied, Domains: len(s.Domains) > 0}
+		strategy, err = plugin.ValidateStrategy(s.Strategy, s.Source, routing, s.HostPort != 0)
+		add("deploy_strategy", err)
+	}
+	return strategy, errors.Join(errs...)
+}
+
+// NeedsRedeploy reports whether going from prev to next needs a new
+// container. Routing, strategy and timing changes do not: they apply to the
+// running container, or to the next deploy.
+func NeedsRedeploy(prev, next Spec) bool {
+	if prev.Source == nil || next.Source == nil {
+		return true
+	}
+	return prev.Source.Fingerprint() != next.Source.Fingerprint() ||
+		!equalEnv(prev.Env, next.Env) ||
+		!equalVolumes(prev.Volumes, next.Volumes) ||
+		prev.HostPort != next.HostPort
+}
+
+func equalEnv(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if w, ok := b[k]; !ok || w != v {
+			return false
+		}
+	}
+	return true
+}
+
+func equalVolumes(a, b []Volume) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// EnvKeys are the names of the Spec's env, sorted: names are not secret and
+// are recorded in labels so that import can read the values back from the
+// container.
+func (s Spec) EnvKeys() []string {
+	keys := make([]string, 0, len(s.Env))
+	for k := range s.Env {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

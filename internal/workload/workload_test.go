@@ -1,0 +1,145 @@
+package workload_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload"
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/plugin"
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/sources/image"
+)
+
+func validSpec() workload.Spec {
+	return workload.Spec{
+		Name:          "web",
+		Env:           map[string]string{"A": "1"},
+		Volumes:       []workload.Volume{{Source: "web-data", Target: "/data"}},
+		HealthTimeout: time.Minute,
+		Source:        &image.Config{Ref: "app:1", Port: 8080, Healthcheck: "/healthz"},
+	}
+}
+
+func TestValidateNamesEachBrokenAttribute(t *testing.T) {
+	s := validSpec()
+	s.Name = "Web_1"
+	s.Domains = []string{"ok.example.test", "Bad Domain"}
+	s.Volumes = []workload.Volume{{Source: "data", Target: "relative/dir"}, {Source: "../x", Target: "/a"}}
+	s.Source = &image.Config{Ref: "", Port: 0}
+	_, err := s.Validate(workload.Host{Proxied: true})
+	if err == nil {
+		t.Fatal("no error")
+	}
+	want := map[string]string{
+		"name":              `got "Web_1"`,
+		"domains[1]":        `"Bad Domain"`,
+		"volume[0].target":  `target must be an absolute path in the container (got "relative/dir")`,
+		"volume[1].source":  `(got "../x")`,
+		"source.image":      "ref must not be empty",
+		"source.image#port": "port must be between 1 and 65535 (got 0)",
+	}
+	got := map[string]string{}
+	var walk func(error)
+	walk = func(e error) {
+		if j, ok := e.(interface{ Unwrap() []error }); ok {
+			for _, x := range j.Unwrap() {
+				walk(x)
+			}
+			return
+		}
+		var fe *workload.FieldError
+		if errors.As(e, &fe) {
+			got[fe.Attr] += fe.Error() + "\n"
+		}
+	}
+	walk(err)
+	for attr, msg := range want {
+		a := strings.Split(attr, "#")[0]
+		if !strings.Contains(got[a], msg) {
+			t.Errorf("attribute %s: want %q in %q", a, msg, got[a])
+		}
+	}
+}
+
+func TestValidateNeedsAProxyForDomainsAndBlueGreen(t *testing.T) {
+	s := validSpec()
+	s.Domains = []string{"web.example.test"}
+	if _, err := s.Validate(workload.Host{Proxied: false}); err == nil || !strings.Contains(err.Error(), "need a proxy") {
+		t.Fatalf("domains without proxy: %v", err)
+	}
+	s.Domains = nil
+	s.Strategy = plugin.StrategyBlueGreen
+	if _, err := s.Validate(workload.Host{Proxied: false}); err == nil || !strings.Contains(err.Error(), "needs a proxy") {
+		t.Fatalf("blue-green without proxy: %v", err)
+	}
+	s.Domains = []string{"web.example.test"}
+	got, err := s.Validate(workload.Host{Proxied: true})
+	if err != nil || got != plugin.StrategyBlueGreen {
+		t.Fatalf("blue-green with proxy: %q %v", got, err)
+	}
+}
+
+func TestNeedsRedeploy(t *testing.T) {
+	base := validSpec()
+	same := validSpec()
+	same.Strategy = plugin.StrategyRecreate
+	same.Domains = []string{"x.example.test"}
+	same.DrainTimeout = time.Hour
+	same.Source = &image.Config{Ref: "app:1", Port: 8080, Healthcheck: "/other", Pull: "always"}
+	if workload.NeedsRedeploy(base, same) {
+		t.Error("routing, strategy, timing, probe path and pull policy alone must not redeploy")
+	}
+	for name, mutate := range map[string]func(*workload.Spec){
+		"ref":       func(s *workload.Spec) { s.Source = &image.Config{Ref: "app:2", Port: 8080} },
+		"port":      func(s *workload.Spec) { s.Source = &image.Config{Ref: "app:1", Port: 9090} },
+		"env value": func(s *workload.Spec) { s.Env = map[string]string{"A": "2"} },
+		"env key":   func(s *workload.Spec) { s.Env = map[string]string{"B": "1"} },
+		"volume":    func(s *workload.Spec) { s.Volumes[0].ReadOnly = true },
+		"host_port": func(s *workload.Spec) { s.HostPort = 8081 },
+	} {
+		next := validSpec()
+		mutate(&next)
+		if !workload.NeedsRedeploy(base, next) {
+			t.Errorf("a change of %s must redeploy", name)
+		}
+	}
+}
+
+func TestLabelsRoundTripWithoutEnvValues(t *testing.T) {
+	s := validSpec()
+	s.Env = map[string]string{"SECRET_TOKEN": "hunter2-very-secret", "A": "1"}
+	s.HostPort = 8081
+	s.Domains = []string{"web.example.test"}
+	labels, err := s.Labels(3, "abc123")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range labels {
+		if strings.Contains(v, "hunter2") {
+			t.Fatalf("label %s carries an env value: %s", k, v)
+		}
+	}
+	rec, err := workload.ReadLabels(labels)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.Workload != "web" || rec.Generation != 3 || rec.Revision != "abc123" || rec.Kind != "image" {
+		t.Fatalf("recorded %+v", rec)
+	}
+	set := rec.Settings
+	if strings.Join(set.EnvKeys, ",") != "A,SECRET_TOKEN" || set.HostPort != 8081 || set.Port != 8080 ||
+		set.HealthTimeout != 60 || len(set.Volumes) != 1 || set.Volumes[0].Target != "/data" || set.Domains[0] != "web.example.test" {
+		t.Fatalf("settings %+v", set)
+	}
+	src, err := rec.Source()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if src.Fingerprint() != s.Source.Fingerprint() {
+		t.Fatalf("source did not round-trip: %s vs %s", src.Fingerprint(), s.Source.Fingerprint())
+	}
+	if _, err := workload.ReadLabels(map[string]string{workload.LabelWorkload: "web", workload.LabelGeneration: "x"}); err == nil {
+		t.Fatal("a bad generation label must be reported")
+	}
+}
