@@ -2,101 +2,327 @@
 // engine's narrow view of a Docker host (containers, images, networks) over
 // the Engine API, with API-version negotiation so one build talks to old and
 // new engines alike.
+//
+// It sits below the rollout engine (internal/workload/rollout), which defines
+// the small interfaces it needs and is handed a *Client; nothing here knows
+// about workloads, sources or Terraform. Every method is one or a few Engine
+// API calls, and every error names the object and the operation.
 package docker
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/client"
 )
 
-var errTODO = errors.New("not implemented")
+// defaultHost is the engine address when neither Config.Host nor
+// $DOCKER_HOST says otherwise.
+const defaultHost = "unix:///var/run/docker.sock"
 
 // Client talks to one Docker engine.
 type Client struct {
 	host string
+	api  *client.Client
+	// transport is the innermost transport, kept to close its idle
+	// connections: the docker client cannot see it once a caller wrapped it.
+	transport *http.Transport
+	// lastDialErr is the most recent failure to reach the engine. The docker
+	// client replaces dial errors with a long generic message; Ping reports
+	// this one instead.
+	lastDialErr atomic.Pointer[error]
+	// networkMu serialises EnsureNetwork within this process, so parallel
+	// applies do not race each other into the engine's duplicate check.
+	networkMu sync.Mutex
+}
+
+// Option adjusts how New builds the client.
+type Option func(*options)
+
+type options struct {
+	wrapTransport []func(http.RoundTripper) http.RoundTripper
+}
+
+// WithTransport wraps the HTTP transport every Engine API request goes
+// through, for unix:// and tcp:// hosts alike: instrumentation (counting API
+// calls per plan) and tests use it. Several wrappers apply in order, the last
+// outermost.
+func WithTransport(wrap func(http.RoundTripper) http.RoundTripper) Option {
+	return func(o *options) { o.wrapTransport = append(o.wrapTransport, wrap) }
 }
 
 // New returns a client for cfg. It does not contact the engine; Ping does.
-func New(cfg Config) (*Client, error) { return nil, errTODO }
+func New(cfg Config, opts ...Option) (*Client, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+
+	host := cfg.Host
+	if host == "" {
+		host = os.Getenv("DOCKER_HOST")
+	}
+	if host == "" {
+		host = defaultHost
+	}
+	network, address, err := parseHost(host)
+	if err != nil {
+		return nil, err
+	}
+
+	tlsConfig, err := tlsConfigFromPEM(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if tlsConfig != nil && network != "tcp" {
+		return nil, fmt.Errorf("docker host %q: ca_pem, cert_pem and key_pem need a tcp:// host", host)
+	}
+
+	c := &Client{host: host}
+	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
+	c.transport = &http.Transport{
+		// The engine address is fixed: whatever host the request URL names,
+		// connect to the engine.
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			conn, err := dialer.DialContext(ctx, network, address)
+			if err != nil {
+				c.lastDialErr.Store(&err)
+				return nil, err
+			}
+			c.lastDialErr.Store(nil)
+			return conn, nil
+		},
+		TLSClientConfig: tlsConfig,
+		// Same limits as the docker client's own transport: a long-lived
+		// provider process must not pile up idle connections.
+		MaxIdleConns:    6,
+		IdleConnTimeout: 30 * time.Second,
+	}
+	if network == "unix" {
+		// Compression over a local socket only costs CPU.
+		c.transport.DisableCompression = true
+	} else {
+		c.transport.Proxy = http.ProxyFromEnvironment
+	}
+
+	var rt http.RoundTripper = c.transport
+	for _, wrap := range o.wrapTransport {
+		rt = wrap(rt)
+	}
+
+	scheme := "http"
+	if tlsConfig != nil {
+		scheme = "https"
+	}
+	api, err := client.NewClientWithOpts(
+		// WithHost must see the docker client's own *http.Transport, so it
+		// comes before our HTTP client replaces it.
+		client.WithHost(host),
+		client.WithHTTPClient(&http.Client{Transport: rt, CheckRedirect: client.CheckRedirect}),
+		client.WithScheme(scheme),
+		client.WithAPIVersionNegotiation(),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("docker host %q: %w", host, err)
+	}
+	c.api = api
+	return c, nil
+}
+
+// parseHost splits a docker host address into the network and address to
+// dial.
+func parseHost(host string) (network, address string, err error) {
+	scheme, rest, ok := strings.Cut(host, "://")
+	if !ok {
+		return "", "", fmt.Errorf("docker host %q: want unix:///path/to/socket or tcp://host:port", host)
+	}
+	switch scheme {
+	case "unix":
+		if !strings.HasPrefix(rest, "/") {
+			return "", "", fmt.Errorf("docker host %q: the socket path must be absolute", host)
+		}
+		return "unix", rest, nil
+	case "tcp":
+		u, err := url.Parse(host)
+		if err != nil {
+			return "", "", fmt.Errorf("docker host %q: %w", host, err)
+		}
+		if _, _, err := net.SplitHostPort(u.Host); err != nil {
+			return "", "", fmt.Errorf("docker host %q: want tcp://host:port: %w", host, err)
+		}
+		return "tcp", u.Host, nil
+	default:
+		return "", "", fmt.Errorf("docker host %q: scheme %q is not supported (want unix:// or tcp://)", host, scheme)
+	}
+}
+
+// tlsConfigFromPEM builds the client TLS configuration from cfg's PEM
+// strings, or returns nil when none is set. With only a CA the server is
+// verified and no client certificate is presented. Errors name the bad field
+// and never quote its content.
+func tlsConfigFromPEM(cfg Config) (*tls.Config, error) {
+	if cfg.CAPEM == "" && cfg.CertPEM == "" && cfg.KeyPEM == "" {
+		return nil, nil
+	}
+	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	if cfg.CAPEM != "" {
+		pool := x509.NewCertPool()
+		if err := appendCertificates(pool, cfg.CAPEM); err != nil {
+			return nil, fmt.Errorf("docker tls: ca_pem: %w", err)
+		}
+		tc.RootCAs = pool
+	}
+	switch {
+	case cfg.CertPEM == "" && cfg.KeyPEM == "":
+		return tc, nil
+	case cfg.CertPEM == "":
+		return nil, errors.New("docker tls: key_pem is set but cert_pem is empty")
+	case cfg.KeyPEM == "":
+		return nil, errors.New("docker tls: cert_pem is set but key_pem is empty")
+	}
+	if err := appendCertificates(x509.NewCertPool(), cfg.CertPEM); err != nil {
+		return nil, fmt.Errorf("docker tls: cert_pem: %w", err)
+	}
+	if err := checkPrivateKey(cfg.KeyPEM); err != nil {
+		return nil, fmt.Errorf("docker tls: key_pem: %w", err)
+	}
+	pair, err := tls.X509KeyPair([]byte(cfg.CertPEM), []byte(cfg.KeyPEM))
+	if err != nil {
+		// Both parse on their own, so the pair does not belong together.
+		// tls errors describe the mismatch, not the key bytes.
+		return nil, fmt.Errorf("docker tls: cert_pem and key_pem do not match: %w", err)
+	}
+	tc.Certificates = []tls.Certificate{pair}
+	return tc, nil
+}
+
+// appendCertificates adds every CERTIFICATE block of pemText to pool and
+// fails when there is none or one does not parse.
+func appendCertificates(pool *x509.CertPool, pemText string) error {
+	rest := []byte(pemText)
+	found := 0
+	for {
+		var block *pem.Block
+		block, rest = pem.Decode(rest)
+		if block == nil {
+			break
+		}
+		if block.Type != "CERTIFICATE" {
+			continue
+		}
+		cert, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			return fmt.Errorf("certificate %d does not parse: %w", found+1, err)
+		}
+		pool.AddCert(cert)
+		found++
+	}
+	if found == 0 {
+		return errors.New("no PEM CERTIFICATE block found")
+	}
+	return nil
+}
+
+// checkPrivateKey reports whether pemText holds a private key in one of the
+// encodings crypto/tls accepts. The error never includes the key.
+func checkPrivateKey(pemText string) error {
+	rest := []byte(pemText)
+	for {
+		var block *pem.Block
+		block, rest = pem.Decode(rest)
+		if block == nil {
+			return errors.New("no PEM PRIVATE KEY block found")
+		}
+		if block.Type != "PRIVATE KEY" && !strings.HasSuffix(block.Type, " PRIVATE KEY") {
+			continue
+		}
+		if _, err := x509.ParsePKCS8PrivateKey(block.Bytes); err == nil {
+			return nil
+		}
+		if _, err := x509.ParsePKCS1PrivateKey(block.Bytes); err == nil {
+			return nil
+		}
+		if _, err := x509.ParseECPrivateKey(block.Bytes); err == nil {
+			return nil
+		}
+		return fmt.Errorf("%s block does not parse as PKCS#8, PKCS#1 or EC", block.Type)
+	}
+}
 
 // Host is the engine address in use, for messages.
 func (c *Client) Host() string { return c.host }
 
 // Ping checks that the engine answers and negotiates the API version. Its
 // error names the host.
-func (c *Client) Ping(ctx context.Context) error { return errTODO }
+func (c *Client) Ping(ctx context.Context) error {
+	ping, err := c.api.Ping(ctx)
+	if err != nil {
+		return fmt.Errorf("Docker engine at %s does not answer: %s", c.host, c.unreachableCause(err))
+	}
+	// Negotiate from this answer, so the first real call does not ping again.
+	c.api.NegotiateAPIVersionPing(ping)
+	return nil
+}
+
+// unreachableCause is the short reason behind a failed request: the dial
+// error, or the transport error without the request URL (which for a unix
+// socket is an unreadable escaped path).
+func (c *Client) unreachableCause(err error) string {
+	if client.IsErrConnectionFailed(err) {
+		if dialErr := c.lastDialErr.Load(); dialErr != nil {
+			var opErr *net.OpError
+			if errors.As(*dialErr, &opErr) && opErr.Err != nil {
+				return opErr.Err.Error()
+			}
+			return (*dialErr).Error()
+		}
+	}
+	var urlErr *url.Error
+	if errors.As(err, &urlErr) {
+		return urlErr.Err.Error()
+	}
+	return err.Error()
+}
+
+// APIVersion is the Engine API version in use (negotiated after Ping).
+func (c *Client) APIVersion() string { return c.api.ClientVersion() }
 
 // Close releases the client's connections.
-func (c *Client) Close() error { return nil }
-
-// EnsureNetwork creates the named bridge network with labels when it does not
-// exist yet; an existing network is left as it is.
-func (c *Client) EnsureNetwork(ctx context.Context, name string, labels map[string]string) error {
-	return errTODO
+func (c *Client) Close() error {
+	err := c.api.Close()
+	c.transport.CloseIdleConnections()
+	return err
 }
-
-// ListContainers lists all containers, running or not, that carry the label
-// key (any value), in one call to the engine.
-func (c *Client) ListContainers(ctx context.Context, labelKey string) ([]Container, error) {
-	return nil, errTODO
-}
-
-// InspectContainer returns the details of one container; ErrNotFound when it
-// does not exist.
-func (c *Client) InspectContainer(ctx context.Context, id string) (ContainerDetail, error) {
-	return ContainerDetail{}, errTODO
-}
-
-// CreateContainer creates (does not start) a container and returns its ID.
-func (c *Client) CreateContainer(ctx context.Context, spec ContainerSpec) (string, error) {
-	return "", errTODO
-}
-
-// StartContainer starts a created or stopped container.
-func (c *Client) StartContainer(ctx context.Context, id string) error { return errTODO }
-
-// StopContainer sends SIGTERM, waits up to timeout, then SIGKILL. A container
-// that is already stopped is not an error.
-func (c *Client) StopContainer(ctx context.Context, id string, timeout time.Duration) error {
-	return errTODO
-}
-
-// RemoveContainer force-removes a container and its anonymous volumes (named
-// volumes stay: they are data). A container that is already gone is not an
-// error.
-func (c *Client) RemoveContainer(ctx context.Context, id string) error { return errTODO }
-
-// ContainerLogs returns the last n lines of the container's stdout and stderr.
-func (c *Client) ContainerLogs(ctx context.Context, id string, n int) ([]string, error) {
-	return nil, errTODO
-}
-
-// InspectImage returns the image with that reference or ID; ErrNotFound when
-// the engine does not have it.
-func (c *Client) InspectImage(ctx context.Context, ref string) (Image, error) {
-	return Image{}, errTODO
-}
-
-// PullImage pulls ref from its registry, reporting progress as it goes.
-func (c *Client) PullImage(ctx context.Context, ref string, progress Progress) error {
-	return errTODO
-}
-
-// BuildImage builds an image with the engine's builder and returns its ID. A
-// failed build returns an error carrying the last lines of the output.
-func (c *Client) BuildImage(ctx context.Context, spec BuildSpec, progress Progress) (string, error) {
-	return "", errTODO
-}
-
-// ListImages lists images that carry the label key=value.
-func (c *Client) ListImages(ctx context.Context, labelKey, labelValue string) ([]Image, error) {
-	return nil, errTODO
-}
-
-// RemoveImage removes an image by ID or reference; gone is not an error, an
-// image in use is.
-func (c *Client) RemoveImage(ctx context.Context, ref string) error { return errTODO }
 
 // ErrNotFound is returned (wrapped) when an object does not exist.
 var ErrNotFound = errors.New("not found")
+
+// notFoundError keeps the engine's message ("No such image: x") while
+// matching errors.Is(err, ErrNotFound).
+type notFoundError struct{ err error }
+
+func (e notFoundError) Error() string        { return e.err.Error() }
+func (e notFoundError) Unwrap() error        { return e.err }
+func (e notFoundError) Is(target error) bool { return target == ErrNotFound }
+
+// classify marks engine not-found errors so that callers can test them with
+// errors.Is(err, ErrNotFound); other errors pass through unchanged.
+func classify(err error) error {
+	if err != nil && cerrdefs.IsNotFound(err) {
+		return notFoundError{err}
+	}
+	return err
+}

@@ -1,0 +1,241 @@
+package docker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/build"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/image"
+)
+
+// buildOutputLines is how many of the last build output lines a failed build
+// carries in its error: enough to show the failing step and its output.
+const buildOutputLines = 20
+
+// InspectImage returns the image with that reference or ID; ErrNotFound when
+// the engine does not have it.
+func (c *Client) InspectImage(ctx context.Context, ref string) (Image, error) {
+	r, err := c.api.ImageInspect(ctx, ref)
+	if err != nil {
+		return Image{}, fmt.Errorf("inspect image %s: %w", ref, classify(err))
+	}
+	img := Image{ID: r.ID, RepoTags: r.RepoTags, Created: parseEngineTime(r.Created), Size: r.Size}
+	if r.Config != nil {
+		img.Labels = r.Config.Labels
+	}
+	return img, nil
+}
+
+// PullImage pulls ref from its registry, reporting progress as it goes: one
+// line per layer and status change ("3f4a: Downloading [=>   ] 1MB/20MB"),
+// not one per byte-count update.
+func (c *Client) PullImage(ctx context.Context, ref string, progress Progress) error {
+	rc, err := c.api.ImagePull(ctx, ref, image.PullOptions{})
+	if err != nil {
+		return fmt.Errorf("pull %s: %w", ref, err)
+	}
+	defer rc.Close()
+	lastStatus := map[string]string{}
+	err = readStream(rc, func(m streamMessage) error {
+		if msg := m.errorMessage(); msg != "" {
+			return errors.New(msg)
+		}
+		if m.Status == "" || lastStatus[m.ID] == m.Status {
+			return nil
+		}
+		lastStatus[m.ID] = m.Status
+		if progress != nil {
+			progress(m.statusLine())
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("pull %s: %w", ref, err)
+	}
+	return nil
+}
+
+// BuildImage builds an image with the engine's classic builder and returns
+// its ID. Progress gets each output line. A failed build returns an error
+// carrying the last lines of the output, so the user sees why.
+func (c *Client) BuildImage(ctx context.Context, spec BuildSpec, progress Progress) (string, error) {
+	what := "image"
+	if len(spec.Tags) > 0 {
+		what = spec.Tags[0]
+	}
+	dockerfile := spec.Dockerfile
+	if dockerfile == "" {
+		dockerfile = "Dockerfile"
+	}
+	args := make(map[string]*string, len(spec.BuildArgs))
+	for k, v := range spec.BuildArgs {
+		args[k] = &v
+	}
+	resp, err := c.api.ImageBuild(ctx, spec.Context, build.ImageBuildOptions{
+		// The classic builder needs no BuildKit session, which the Engine
+		// API alone cannot provide.
+		Version:     build.BuilderV1,
+		Tags:        spec.Tags,
+		Dockerfile:  dockerfile,
+		BuildArgs:   args,
+		Labels:      spec.Labels,
+		Remove:      true,
+		ForceRemove: true,
+	})
+	if err != nil {
+		return "", fmt.Errorf("build %s: %w", what, err)
+	}
+	defer resp.Body.Close()
+
+	var (
+		id          string
+		lastLines   = make([]string, 0, buildOutputLines)
+		builtPrefix = "Successfully built "
+		builtShort  string
+	)
+	err = readStream(resp.Body, func(m streamMessage) error {
+		if msg := m.errorMessage(); msg != "" {
+			return errors.New(msg)
+		}
+		if len(m.Aux) > 0 {
+			var aux struct{ ID string }
+			if json.Unmarshal(m.Aux, &aux) == nil && aux.ID != "" {
+				id = aux.ID
+			}
+		}
+		for _, line := range strings.Split(m.Stream, "\n") {
+			line = strings.TrimSpace(line)
+			if line == "" {
+				continue
+			}
+			if len(lastLines) == buildOutputLines {
+				lastLines = append(lastLines[:0], lastLines[1:]...)
+			}
+			lastLines = append(lastLines, line)
+			if strings.HasPrefix(line, builtPrefix) {
+				builtShort = strings.TrimPrefix(line, builtPrefix)
+			}
+			if progress != nil {
+				progress(line)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		if len(lastLines) == 0 {
+			return "", fmt.Errorf("build %s: %w", what, err)
+		}
+		return "", fmt.Errorf("build %s: %w\nlast build output:\n  %s", what, err, strings.Join(lastLines, "\n  "))
+	}
+	if id != "" {
+		return id, nil
+	}
+	// Engines that send no aux ID message still tag the image or say
+	// "Successfully built <short id>".
+	lookup := builtShort
+	if len(spec.Tags) > 0 {
+		lookup = spec.Tags[0]
+	}
+	if lookup == "" {
+		return "", fmt.Errorf("build %s: the engine reported no image ID", what)
+	}
+	img, err := c.InspectImage(ctx, lookup)
+	if err != nil {
+		return "", fmt.Errorf("build %s: find the built image: %w", what, err)
+	}
+	return img.ID, nil
+}
+
+// ListImages lists images that carry the label key=value; an empty value
+// matches any value of the key.
+func (c *Client) ListImages(ctx context.Context, labelKey, labelValue string) ([]Image, error) {
+	label := labelKey
+	if labelValue != "" {
+		label = labelKey + "=" + labelValue
+	}
+	list, err := c.api.ImageList(ctx, image.ListOptions{Filters: filters.NewArgs(filters.Arg("label", label))})
+	if err != nil {
+		return nil, fmt.Errorf("list images with label %s: %w", label, err)
+	}
+	out := make([]Image, 0, len(list))
+	for _, s := range list {
+		out = append(out, Image{
+			ID:       s.ID,
+			RepoTags: s.RepoTags,
+			Labels:   s.Labels,
+			Created:  time.Unix(s.Created, 0),
+			Size:     s.Size,
+		})
+	}
+	return out, nil
+}
+
+// RemoveImage removes an image by ID or reference, and its untagged parents;
+// gone is not an error, an image in use is: it is never forced away from a
+// container.
+func (c *Client) RemoveImage(ctx context.Context, ref string) error {
+	_, err := c.api.ImageRemove(ctx, ref, image.RemoveOptions{PruneChildren: true})
+	if err != nil && !cerrdefs.IsNotFound(err) {
+		return fmt.Errorf("remove image %s: %w", ref, err)
+	}
+	return nil
+}
+
+// streamMessage is one JSON message of the engine's pull and build streams,
+// reduced to the fields read here.
+type streamMessage struct {
+	Stream      string `json:"stream"`
+	Status      string `json:"status"`
+	Progress    string `json:"progress"`
+	ID          string `json:"id"`
+	Error       string `json:"error"`
+	ErrorDetail *struct {
+		Message string `json:"message"`
+	} `json:"errorDetail"`
+	Aux json.RawMessage `json:"aux"`
+}
+
+// errorMessage is the stream's error, if this message carries one.
+func (m streamMessage) errorMessage() string {
+	if m.ErrorDetail != nil && m.ErrorDetail.Message != "" {
+		return strings.TrimSpace(m.ErrorDetail.Message)
+	}
+	return strings.TrimSpace(m.Error)
+}
+
+// statusLine renders a pull status as "id: status progress".
+func (m streamMessage) statusLine() string {
+	line := m.Status
+	if m.Progress != "" {
+		line += " " + m.Progress
+	}
+	if m.ID != "" {
+		line = m.ID + ": " + line
+	}
+	return line
+}
+
+// readStream decodes the engine's JSON message stream until it ends or each
+// returns an error.
+func readStream(r io.Reader, each func(streamMessage) error) error {
+	dec := json.NewDecoder(r)
+	for {
+		var m streamMessage
+		if err := dec.Decode(&m); err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return fmt.Errorf("read the engine's progress stream: %w", err)
+		}
+		if err := each(m); err != nil {
+			return err
+		}
+	}
+}
