@@ -1,0 +1,273 @@
+package acctest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// CaddyBinary is the real Caddy the tests run (Debian's package).
+const CaddyBinary = "/usr/bin/caddy"
+
+// Caddy is a real Caddy process started for a test, with its admin API on a
+// free 127.0.0.1 port and nothing else configured unless the test asked.
+// Its HOME and XDG directories are a temp dir, so it never writes to the
+// real home, and config persistence (autosave) is off.
+type Caddy struct {
+	// AdminURL is the admin API, "http://127.0.0.1:<port>".
+	AdminURL string
+	// HTTPPort is a free 127.0.0.1 port reserved for the provider's
+	// server: pass Listen = []string{"127.0.0.1:<HTTPPort>"}.
+	HTTPPort int
+	// HTTPURL is "http://127.0.0.1:<HTTPPort>".
+	HTTPURL string
+
+	cmd     *exec.Cmd
+	dir     string
+	ownsDir bool
+	logPath string
+	exited  chan struct{}
+}
+
+// StartCaddy starts a Caddy with an empty config (admin API only) and
+// stops it when the test ends.
+func StartCaddy(t testing.TB) *Caddy {
+	t.Helper()
+	return StartCaddyWithConfig(t, "")
+}
+
+// StartCaddyWithConfig starts a Caddy with a user's pre-existing config
+// (JSON; "" for none), so a test can prove the provider leaves it alone.
+// The fixture sets the config's "admin" key and replaces every
+// "{{http_port}}" with HTTPPort; everything else is kept as given. Caddy is stopped when the test ends, also when it fails.
+func StartCaddyWithConfig(t testing.TB, config string) *Caddy {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c, err := startCaddy(ctx, t.TempDir(), false, config)
+	if err != nil {
+		t.Fatalf("start caddy: %v", err)
+	}
+	t.Cleanup(c.Stop)
+	return c
+}
+
+// StartCaddyProcess starts a Caddy with an empty config outside a test (a
+// benchmark driver, a manual run); the caller must call Stop.
+func StartCaddyProcess(ctx context.Context) (*Caddy, error) {
+	dir, err := os.MkdirTemp("", "tinyforge-caddy-")
+	if err != nil {
+		return nil, fmt.Errorf("start caddy: %w", err)
+	}
+	c, err := startCaddy(ctx, dir, true, "")
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	return c, nil
+}
+
+func startCaddy(ctx context.Context, dir string, ownsDir bool, userConfig string) (*Caddy, error) {
+	adminPort, err := caddyFreePort()
+	if err != nil {
+		return nil, err
+	}
+	httpPort, err := caddyFreePort()
+	if err != nil {
+		return nil, err
+	}
+
+	cfg := map[string]any{}
+	if strings.TrimSpace(userConfig) != "" {
+		userConfig = strings.ReplaceAll(userConfig, "{{http_port}}", strconv.Itoa(httpPort))
+		if err := json.Unmarshal([]byte(userConfig), &cfg); err != nil {
+			return nil, fmt.Errorf("caddy config is not a JSON object: %w", err)
+		}
+	}
+	adminAddr := "127.0.0.1:" + strconv.Itoa(adminPort)
+	cfg["admin"] = map[string]any{
+		"listen": adminAddr,
+		// Without this Caddy autosaves every change to
+		// $XDG_CONFIG_HOME/caddy/autosave.json.
+		"config": map[string]any{"persist": false},
+	}
+	b, err := json.Marshal(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("encode caddy config: %w", err)
+	}
+	configPath := filepath.Join(dir, "caddy.json")
+	if err := os.WriteFile(configPath, b, 0o600); err != nil {
+		return nil, fmt.Errorf("write caddy config: %w", err)
+	}
+	logPath := filepath.Join(dir, "caddy.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return nil, fmt.Errorf("create caddy log: %w", err)
+	}
+	defer logFile.Close() // the child holds its own descriptor
+
+	cmd := exec.Command(CaddyBinary, "run", "--config", configPath)
+	cmd.Dir = dir
+	cmd.Env = []string{
+		"PATH=/usr/bin:/bin",
+		"HOME=" + dir,
+		"XDG_CONFIG_HOME=" + filepath.Join(dir, "config"),
+		"XDG_DATA_HOME=" + filepath.Join(dir, "data"),
+	}
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", CaddyBinary, err)
+	}
+	c := &Caddy{
+		AdminURL: "http://" + adminAddr,
+		HTTPPort: httpPort,
+		HTTPURL:  "http://127.0.0.1:" + strconv.Itoa(httpPort),
+		cmd:      cmd,
+		dir:      dir,
+		ownsDir:  ownsDir,
+		logPath:  logPath,
+		exited:   make(chan struct{}),
+	}
+	go func() { _ = cmd.Wait(); close(c.exited) }()
+
+	if err := c.waitReady(ctx); err != nil {
+		c.Stop()
+		return nil, fmt.Errorf("%w\ncaddy log:\n%s", err, c.Log())
+	}
+	return c, nil
+}
+
+// waitReady polls the admin API until it answers GET /config/.
+func (c *Caddy) waitReady(ctx context.Context) error {
+	client := &http.Client{Timeout: time.Second}
+	for {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.AdminURL+"/config/", nil)
+		if err != nil {
+			return err
+		}
+		if resp, err := client.Do(req); err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case <-c.exited:
+			return fmt.Errorf("caddy exited before its admin API answered (%s)", c.cmd.ProcessState)
+		case <-ctx.Done():
+			return fmt.Errorf("caddy admin API %s did not answer: %w", c.AdminURL, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// Stop kills Caddy by its PID, waits for it to exit and, for a process
+// started outside a test, removes its temp dir. Calling it twice is fine.
+func (c *Caddy) Stop() {
+	select {
+	case <-c.exited:
+	default:
+		_ = c.cmd.Process.Kill()
+		<-c.exited
+	}
+	if c.ownsDir {
+		os.RemoveAll(c.dir)
+	}
+}
+
+// Log returns what Caddy wrote to stdout and stderr so far, for failure
+// messages.
+func (c *Caddy) Log() string {
+	b, err := os.ReadFile(c.logPath)
+	if err != nil {
+		return fmt.Sprintf("(read caddy log: %v)", err)
+	}
+	return string(b)
+}
+
+// Dir is Caddy's HOME, holding its XDG config and data directories.
+func (c *Caddy) Dir() string { return c.dir }
+
+// caddyClient sends test traffic through Caddy; it does not follow
+// redirects, so an unwanted HTTPS redirect shows as a 3xx. Every request
+// opens a new connection: after a config change Caddy stops its old servers
+// in the background, and a kept-alive connection may still be answered by
+// the old config for a moment.
+var caddyClient = &http.Client{
+	Transport: &http.Transport{DisableKeepAlives: true},
+	Timeout:   5 * time.Second,
+	CheckRedirect: func(*http.Request, []*http.Request) error {
+		return http.ErrUseLastResponse
+	},
+}
+
+// Get sends GET <path> through Caddy's HTTPPort with the given Host header
+// and returns the status and body; the test fails when no answer comes.
+func (c *Caddy) Get(t testing.TB, host, path string) (status int, body string) {
+	t.Helper()
+	status, body, err := c.GetE(host, path)
+	if err != nil {
+		t.Fatalf("%v\ncaddy log:\n%s", err, c.Log())
+	}
+	return status, body
+}
+
+// GetE is Get returning the transport error instead of failing the test,
+// for polling.
+func (c *Caddy) GetE(host, path string) (status int, body string, err error) {
+	req, err := http.NewRequest(http.MethodGet, c.HTTPURL+path, nil)
+	if err != nil {
+		return 0, "", err
+	}
+	req.Host = host
+	resp, err := caddyClient.Do(req)
+	if err != nil {
+		return 0, "", fmt.Errorf("GET %s (Host %s) through caddy: %w", path, host, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, "", fmt.Errorf("GET %s (Host %s) through caddy: read body: %w", path, host, err)
+	}
+	return resp.StatusCode, string(b), nil
+}
+
+// AdminGet reads a path of the admin API (e.g. "/config/apps/http") and
+// returns its body; the test fails on anything but 200.
+func (c *Caddy) AdminGet(t testing.TB, path string) string {
+	t.Helper()
+	resp, err := caddyClient.Get(c.AdminURL + path)
+	if err != nil {
+		t.Fatalf("caddy admin GET %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("caddy admin GET %s: read body: %v", path, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("caddy admin GET %s: HTTP %d: %s", path, resp.StatusCode, b)
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// caddyFreePort is FreePort for callers without a testing.TB.
+func caddyFreePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("find a free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
