@@ -1,0 +1,200 @@
+// Package git is how the engine talks to a Git host (Gitea, GitHub or
+// GitLab) for the Git-backed sources: it resolves a branch to the SHA a
+// deploy will build (RemoteHead, at plan time), fetches exactly that commit
+// (Clone, at apply time), keeps paths from the repository inside the clone
+// (Within, ValidateRelPath) and reports the deploy's outcome on the commit
+// (ReportStatus).
+//
+// It sits below internal/workload and is the only importer of go-git. The
+// access token is a secret: it travels only in an auth header, never in a
+// URL, and is scrubbed from every error this package returns.
+package git
+
+import (
+	"fmt"
+	"net/url"
+	"regexp"
+	"strings"
+
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/transport"
+	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
+)
+
+// Host is the kind of Git service a repository lives on; it decides the
+// auth form and the commit-status API.
+type Host string
+
+const (
+	GitHub Host = "github"
+	Gitea  Host = "gitea"
+	GitLab Host = "gitlab"
+)
+
+// githubURL is where a GitHub repository lives when base_url is empty.
+const githubURL = "https://github.com"
+
+// Repo names one branch of a repository on a Git host, and how to reach it.
+type Repo struct {
+	// Provider is "github", "gitea", "gitlab", or "" to detect it from BaseURL.
+	Provider string
+	// BaseURL is the host's web root (https://gitea.example.com); empty means
+	// https://github.com. It must not carry credentials.
+	BaseURL string
+	// Owner is the user, organisation or (GitLab) group path, e.g. "acme" or
+	// "acme/platform".
+	Owner string
+	Name  string
+	// Branch is the branch a deploy follows.
+	Branch string
+	// Token is the access token; a secret. Empty means anonymous access.
+	Token string
+}
+
+// Host returns the kind of Git service, detecting it from BaseURL when
+// Provider is empty: no base URL means GitHub, a host name containing
+// "github" or "gitlab" means that service, anything else Gitea.
+func (r Repo) Host() (Host, error) {
+	base, err := r.baseURL()
+	if err != nil {
+		return "", err
+	}
+	switch Host(r.Provider) {
+	case GitHub:
+		return GitHub, nil
+	case Gitea, GitLab:
+		if base == nil {
+			return "", fmt.Errorf("base_url is required for provider %q", r.Provider)
+		}
+		return Host(r.Provider), nil
+	case "":
+		if base == nil {
+			return GitHub, nil
+		}
+		host := strings.ToLower(base.Hostname())
+		switch {
+		case strings.Contains(host, "github"):
+			return GitHub, nil
+		case strings.Contains(host, "gitlab"):
+			return GitLab, nil
+		default:
+			return Gitea, nil
+		}
+	default:
+		return "", fmt.Errorf("provider must be one of \"github\", \"gitea\", \"gitlab\" or empty to detect it from base_url (got %q)", r.Provider)
+	}
+}
+
+// baseURL parses BaseURL; nil means none was given. The value is echoed in
+// errors only when it cannot hold credentials.
+func (r Repo) baseURL() (*url.URL, error) {
+	if r.BaseURL == "" {
+		return nil, nil
+	}
+	if strings.Contains(r.BaseURL, "@") {
+		return nil, fmt.Errorf("base_url must not carry credentials (user:password@); set the token instead")
+	}
+	u, err := url.Parse(strings.TrimRight(r.BaseURL, "/"))
+	if err != nil {
+		return nil, fmt.Errorf("base_url is not a valid URL (got %q)", r.BaseURL)
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("base_url must be an http:// or https:// URL with a host (got %q)", r.BaseURL)
+	}
+	if u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
+		return nil, fmt.Errorf("base_url must not have a query or fragment (got %q)", r.BaseURL)
+	}
+	return u, nil
+}
+
+// base returns the web root without a trailing slash.
+func (r Repo) base() (string, error) {
+	u, err := r.baseURL()
+	if err != nil {
+		return "", err
+	}
+	if u == nil {
+		return githubURL, nil
+	}
+	return u.String(), nil
+}
+
+// namePart is one path segment of an owner or repository name, as the three
+// hosts allow them.
+var namePart = regexp.MustCompile(`^[A-Za-z0-9._-]+$`)
+
+func validNamePart(s string) bool {
+	return namePart.MatchString(s) && s != "." && s != ".."
+}
+
+// Validate checks everything that can be checked without the network: the
+// host, the URL, the owner, name and branch. Plan time and deploy time call
+// the same function.
+func (r Repo) Validate() error {
+	host, err := r.Host()
+	if err != nil {
+		return err
+	}
+	if r.Owner == "" {
+		return fmt.Errorf("repo_owner is required")
+	}
+	parts := []string{r.Owner}
+	if host == GitLab {
+		parts = strings.Split(r.Owner, "/") // subgroups: group/subgroup
+	}
+	for _, p := range parts {
+		if !validNamePart(p) {
+			return fmt.Errorf("repo_owner must be letters, digits, '.', '_' or '-'%s (got %q)", ownerHint(host), r.Owner)
+		}
+	}
+	if r.Name == "" {
+		return fmt.Errorf("repo_name is required")
+	}
+	if !validNamePart(r.Name) {
+		return fmt.Errorf("repo_name must be letters, digits, '.', '_' or '-' (got %q)", r.Name)
+	}
+	if r.Branch == "" {
+		return fmt.Errorf("branch is required")
+	}
+	if err := plumbing.NewBranchReferenceName(r.Branch).Validate(); err != nil || strings.HasPrefix(r.Branch, "refs/") {
+		return fmt.Errorf("branch must be a branch name such as \"main\" (got %q)", r.Branch)
+	}
+	return nil
+}
+
+func ownerHint(h Host) string {
+	if h == GitLab {
+		return ", with '/' between subgroups"
+	}
+	return ""
+}
+
+// CloneURL returns <base>/<owner>/<name>.git, without credentials.
+func (r Repo) CloneURL() (string, error) {
+	if err := r.Validate(); err != nil {
+		return "", err
+	}
+	base, err := r.base()
+	if err != nil {
+		return "", err
+	}
+	return base + "/" + r.Owner + "/" + r.Name + ".git", nil
+}
+
+// auth is the HTTPS git credential each host expects for a token: basic auth
+// with the token as password, under the username the host documents (GitHub
+// x-access-token; Gitea takes any name; GitLab oauth2). Nil is anonymous.
+func (r Repo) auth() (transport.AuthMethod, error) {
+	if r.Token == "" {
+		return nil, nil
+	}
+	host, err := r.Host()
+	if err != nil {
+		return nil, err
+	}
+	user := "oauth2"
+	if host == GitHub {
+		user = "x-access-token"
+	}
+	return &githttp.BasicAuth{Username: user, Password: r.Token}, nil
+}
