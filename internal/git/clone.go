@@ -1,0 +1,210 @@
+package git
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"strings"
+
+	gogit "github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/config"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/transport"
+	"github.com/go-git/go-git/v5/storage/memory"
+)
+
+// RemoteHead returns the SHA that refs/heads/<branch> points at on the host,
+// without cloning (what `git ls-remote` does). Plan time uses it to show the
+// commit a deploy will build.
+func RemoteHead(ctx context.Context, repo Repo) (string, error) {
+	cloneURL, err := repo.CloneURL()
+	if err != nil {
+		return "", err
+	}
+	auth, err := repo.auth()
+	if err != nil {
+		return "", err
+	}
+	remote := gogit.NewRemote(memory.NewStorage(), &config.RemoteConfig{Name: "origin", URLs: []string{cloneURL}})
+	refs, err := remote.ListContext(ctx, &gogit.ListOptions{Auth: auth})
+	if err != nil {
+		return "", describe("list references of", cloneURL, repo.Token, err)
+	}
+	want := plumbing.NewBranchReferenceName(repo.Branch)
+	for _, ref := range refs {
+		if ref.Name() == want && ref.Type() == plumbing.HashReference {
+			return ref.Hash().String(), nil
+		}
+	}
+	return "", fmt.Errorf("branch %q not found in %s", repo.Branch, cloneURL)
+}
+
+// Checkout is a clone of one commit in a temporary directory that belongs to
+// the caller: Close removes it.
+type Checkout struct {
+	// Dir is the work tree (absolute), with .git inside.
+	Dir string
+	// Commit is the SHA checked out (HEAD, detached).
+	Commit string
+}
+
+// Close removes the clone.
+func (c *Checkout) Close() error {
+	if c == nil || c.Dir == "" {
+		return nil
+	}
+	if err := os.RemoveAll(c.Dir); err != nil {
+		return fmt.Errorf("remove clone %s: %w", c.Dir, err)
+	}
+	return nil
+}
+
+var fullSHA = regexp.MustCompile(`^[0-9a-f]{40}$`)
+
+// cloneDepths are the histories tried in turn to find the commit: the
+// branch head alone (the usual case: nothing was pushed since plan), then
+// the recent past, then all of the branch (0 = full).
+var cloneDepths = []int{1, 50, 0}
+
+// Clone fetches branch repo.Branch into a fresh temporary directory and
+// checks out exactly commit, the SHA plan resolved. When the branch moved on
+// since, it fetches more of its history to find commit; a commit no longer
+// on the branch (force-pushed away) is an error asking for a new plan.
+// progress, when not nil, receives go-git's progress lines and this
+// function's own. On error nothing is left on disk.
+func Clone(ctx context.Context, repo Repo, commit string, progress func(string)) (*Checkout, error) {
+	if !fullSHA.MatchString(commit) {
+		return nil, fmt.Errorf("commit must be a full 40-character lowercase hex SHA (got %q)", commit)
+	}
+	cloneURL, err := repo.CloneURL()
+	if err != nil {
+		return nil, err
+	}
+	auth, err := repo.auth()
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "tinyforge-clone-")
+	if err != nil {
+		return nil, fmt.Errorf("create a directory for the clone of %s: %w", cloneURL, err)
+	}
+	checkout, err := cloneCommit(ctx, repo, cloneURL, auth, dir, commit, newLineWriter(progress, repo.Token))
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	return checkout, nil
+}
+
+func cloneCommit(ctx context.Context, repo Repo, cloneURL string, auth transport.AuthMethod, dir, commit string, progress *lineWriter) (*Checkout, error) {
+	defer progress.Flush()
+	want := plumbing.NewHash(commit)
+	var head plumbing.Hash
+	for _, depth := range cloneDepths {
+		// Each attempt is a fresh clone: go-git cannot deepen an existing
+		// shallow clone reliably (it never drops a shallow boundary), and
+		// the deeper attempts are rare.
+		if err := emptyDir(dir); err != nil {
+			return nil, err
+		}
+		progress.Line(fmt.Sprintf("cloning %s branch %s (%s)", cloneURL, repo.Branch, depthWords(depth)))
+		r, err := gogit.PlainCloneContext(ctx, dir, false, &gogit.CloneOptions{
+			URL:           cloneURL,
+			Auth:          auth,
+			ReferenceName: plumbing.NewBranchReferenceName(repo.Branch),
+			SingleBranch:  true,
+			Depth:         depth,
+			Tags:          gogit.NoTags,
+			NoCheckout:    true,
+			Progress:      progress.sideband(),
+		})
+		if err != nil {
+			if errors.Is(err, gogit.NoMatchingRefSpecError{}) || errors.Is(err, plumbing.ErrReferenceNotFound) || errors.Is(err, transport.ErrEmptyRemoteRepository) {
+				return nil, fmt.Errorf("branch %q not found in %s", repo.Branch, cloneURL)
+			}
+			return nil, describe("clone", cloneURL, repo.Token, err)
+		}
+		ref, err := r.Head()
+		if err != nil {
+			return nil, describe("read HEAD of the clone of", cloneURL, repo.Token, err)
+		}
+		head = ref.Hash()
+		if _, err := r.CommitObject(want); err != nil {
+			continue // not within this depth
+		}
+		wt, err := r.Worktree()
+		if err != nil {
+			return nil, describe("open the work tree of", cloneURL, repo.Token, err)
+		}
+		if err := wt.Checkout(&gogit.CheckoutOptions{Hash: want, Force: true}); err != nil {
+			return nil, describe(fmt.Sprintf("check out %s from", commit), cloneURL, repo.Token, err)
+		}
+		progress.Line(fmt.Sprintf("checked out %s", commit))
+		return &Checkout{Dir: dir, Commit: commit}, nil
+	}
+	return nil, fmt.Errorf("commit %s is no longer on branch %s (head is now %s); run terraform plan again", commit, repo.Branch, head)
+}
+
+func depthWords(depth int) string {
+	if depth == 0 {
+		return "full history"
+	}
+	if depth == 1 {
+		return "head only"
+	}
+	return fmt.Sprintf("last %d commits", depth)
+}
+
+// emptyDir removes everything inside dir, keeping dir.
+func emptyDir(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("empty clone directory %s: %w", dir, err)
+	}
+	for _, e := range entries {
+		if err := os.RemoveAll(dir + string(os.PathSeparator) + e.Name()); err != nil {
+			return fmt.Errorf("empty clone directory %s: %w", dir, err)
+		}
+	}
+	return nil
+}
+
+// describe turns a go-git error into one a user can act on. The URL given is
+// the credential-free clone URL; anything else go-git or the server put in
+// the message is scrubbed of the token.
+func describe(op, cloneURL, token string, err error) error {
+	switch {
+	case errors.Is(err, transport.ErrAuthenticationRequired) && token == "":
+		return fmt.Errorf("authentication required for %s: the repository is private, set a token", cloneURL)
+	case errors.Is(err, transport.ErrAuthenticationRequired):
+		return fmt.Errorf("authentication failed for %s: the token was refused", cloneURL)
+	case errors.Is(err, transport.ErrAuthorizationFailed):
+		return fmt.Errorf("access denied to %s: the token cannot read this repository", cloneURL)
+	case errors.Is(err, transport.ErrRepositoryNotFound):
+		return fmt.Errorf("repository %s not found (or not visible with this token)", cloneURL)
+	case errors.Is(err, transport.ErrEmptyRemoteRepository):
+		return fmt.Errorf("repository %s is empty", cloneURL)
+	}
+	return scrub(fmt.Errorf("%s %s: %w", op, cloneURL, err), token)
+}
+
+// scrubbedError carries an error's message with the token removed. It
+// answers errors.Is for the original (context.Canceled stays detectable) but
+// does not hand the original out through Unwrap, where the token could be
+// read back.
+type scrubbedError struct {
+	msg string
+	err error
+}
+
+func (e *scrubbedError) Error() string        { return e.msg }
+func (e *scrubbedError) Is(target error) bool { return errors.Is(e.err, target) }
+
+func scrub(err error, token string) error {
+	if err == nil || token == "" || !strings.Contains(err.Error(), token) {
+		return err
+	}
+	return &scrubbedError{msg: strings.ReplaceAll(err.Error(), token, "[token]"), err: err}
+}
