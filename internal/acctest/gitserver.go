@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/cgi"
 	"net/http/httptest"
@@ -64,7 +65,7 @@ func StartGitServer(t testing.TB) *GitServer {
 	mux.Handle("/api/v1/", s.Gitea)
 	mux.Handle("/api/v3/", s.GitHub)
 	mux.Handle("/api/v4/", s.GitLab)
-	mux.Handle("/", s.gitHandler(backend))
+	mux.Handle("/", s.gitHandler(backend, backendLog{t}))
 
 	srv := httptest.NewServer(mux) // listens on 127.0.0.1
 	t.Cleanup(srv.Close)
@@ -96,7 +97,7 @@ func (s *GitServer) commitExists(project, sha string) bool {
 // http-backend. The Authorization header is removed before the CGI sees it,
 // so the token never reaches the backend's environment; REMOTE_USER is set
 // so that http-backend also accepts pushes.
-func (s *GitServer) gitHandler(backend string) http.Handler {
+func (s *GitServer) gitHandler(backend string, stderr io.Writer) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		user, pass, hasAuth := r.BasicAuth()
 		switch {
@@ -113,9 +114,19 @@ func (s *GitServer) gitHandler(backend string) http.Handler {
 		if user != "" {
 			env = append(env, "REMOTE_USER="+user)
 		}
-		h := &cgi.Handler{Path: backend, Dir: s.root, Env: env, InheritEnv: []string{"HTTP_GIT_PROTOCOL"}}
+		h := &cgi.Handler{Path: backend, Dir: s.root, Env: env, InheritEnv: []string{"HTTP_GIT_PROTOCOL"}, Stderr: stderr}
 		h.ServeHTTP(w, r)
 	})
+}
+
+// backendLog sends git http-backend's complaints to the test log. The
+// server is closed in t.Cleanup, which waits for requests in flight, so no
+// line arrives after the test has ended.
+type backendLog struct{ t testing.TB }
+
+func (l backendLog) Write(p []byte) (int, error) {
+	l.t.Logf("git http-backend: %s", strings.TrimSpace(string(p)))
+	return len(p), nil
 }
 
 func isPush(r *http.Request) bool {
