@@ -23,6 +23,7 @@
 package npmstandin
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -45,10 +46,17 @@ import (
 type Request struct {
 	Method string
 	Path   string // without the query string, e.g. "/api/nginx/proxy-hosts/3"
+	Body   string // as sent, the password replaced by "[redacted]"
 	Status int
+	Error  string // the error message answered, "" for a 2xx
 }
 
-func (r Request) String() string { return fmt.Sprintf("%s %s %d", r.Method, r.Path, r.Status) }
+func (r Request) String() string {
+	if r.Error != "" {
+		return fmt.Sprintf("%s %s %d %s", r.Method, r.Path, r.Status, r.Error)
+	}
+	return fmt.Sprintf("%s %s %d", r.Method, r.Path, r.Status)
+}
 
 // Host is a proxy host as the stand-in stores it.
 type Host struct {
@@ -251,9 +259,15 @@ func (s *Server) SeedHost(domains []string, forwardHost string, forwardPort int,
 // serveAPI answers NPM's REST API under /api.
 func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+	raw, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	r.Body = io.NopCloser(bytes.NewReader(raw))
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	defer func() { s.requests = append(s.requests, Request{r.Method, r.URL.Path, rec.status}) }()
+	defer func() {
+		// The record never holds the password, so a test may print it.
+		body := strings.ReplaceAll(string(raw), s.password, "[redacted]")
+		s.requests = append(s.requests, Request{r.Method, r.URL.Path, body, rec.status, rec.errMsg})
+	}()
 
 	p := r.URL.Path
 	switch {
@@ -709,6 +723,7 @@ const DefaultPage = `<!DOCTYPE html>
 type statusRecorder struct {
 	http.ResponseWriter
 	status int
+	errMsg string
 }
 
 func (r *statusRecorder) WriteHeader(code int) {
@@ -724,6 +739,9 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 // writeError answers in NPM's error shape (components/error.json).
 func writeError(w http.ResponseWriter, status int, msg string) {
+	if rec, ok := w.(*statusRecorder); ok {
+		rec.errMsg = msg
+	}
 	writeJSON(w, status, map[string]any{"error": map[string]any{"code": status, "message": msg}})
 }
 
