@@ -203,13 +203,19 @@ func StartTestApp(t testing.TB, image string, runArgs ...string) TestApp {
 // the Docker engine: containers, networks, volumes and images labelled
 // LabelTestRun=RunID(), the test images, and the process-wide temp dirs. It
 // is a last resort (each test cleans up after itself with t.Cleanup), so it
-// reports what it had to remove on stderr: a container or network named
-// there is a test that leaks. Use it as
+// reports what it had to remove on stderr: a container, network or volume
+// named there is a test that leaks. It does not fail the run for it: objects
+// the provider creates carry no test label, and other tests check for those. Use it as
 //
 //	func TestMain(m *testing.M) { os.Exit(acctest.RunAndCleanUp(m)) }
 func RunAndCleanUp(m *testing.M) int {
 	code := m.Run()
-	if err := RemoveRunObjects(RunID()); err != nil {
+	leaked, err := RemoveRunObjects(RunID())
+	if len(leaked) > 0 {
+		fmt.Fprintf(os.Stderr, "acctest: last-resort cleanup removed what tests of run %s leaked: %s\n",
+			RunID(), strings.Join(leaked, ", "))
+	}
+	if err != nil {
 		fmt.Fprintf(os.Stderr, "acctest: last-resort cleanup: %v\n", err)
 	}
 	if err := RemoveTestImages(); err != nil {
@@ -220,18 +226,20 @@ func RunAndCleanUp(m *testing.M) int {
 
 // RemoveRunObjects removes every container, network, volume and image
 // labelled LabelTestRun=runID, in that order (a container pins its network,
-// volumes and image), and reports leaked containers, networks and volumes on
-// stderr. Pass RunID(); other values are for testing it.
-func RemoveRunObjects(runID string) error {
+// volumes and image). It returns what it removed other than images, as
+// "container <id>", "network <id>", "volume <name>": anything there is a
+// test that leaked. Pass RunID(); other values are for testing it.
+func RemoveRunObjects(runID string) (leaked []string, err error) {
 	filter := "label=" + LabelTestRun + "=" + runID
 	var errs []error
 	for _, kind := range []struct {
+		name         string
 		list, remove []string
 	}{
-		{[]string{"container", "ls", "--all", "--quiet", "--filter", filter}, []string{"container", "rm", "--force", "--volumes"}},
-		{[]string{"network", "ls", "--quiet", "--filter", filter}, []string{"network", "rm"}},
-		{[]string{"volume", "ls", "--quiet", "--filter", filter}, []string{"volume", "rm", "--force"}},
-		{[]string{"image", "ls", "--quiet", "--filter", filter}, []string{"rmi", "--force"}},
+		{"container", []string{"container", "ls", "--all", "--quiet", "--filter", filter}, []string{"container", "rm", "--force", "--volumes"}},
+		{"network", []string{"network", "ls", "--quiet", "--filter", filter}, []string{"network", "rm"}},
+		{"volume", []string{"volume", "ls", "--quiet", "--filter", filter}, []string{"volume", "rm", "--force"}},
+		{"image", []string{"image", "ls", "--quiet", "--filter", filter}, []string{"rmi", "--force"}},
 	} {
 		out, err := DockerE(kind.list...)
 		if err != nil {
@@ -242,15 +250,16 @@ func RemoveRunObjects(runID string) error {
 		if len(ids) == 0 {
 			continue
 		}
-		if kind.list[0] != "image" {
-			fmt.Fprintf(os.Stderr, "acctest: last-resort cleanup removes %d leaked %s(s) of run %s: %s\n",
-				len(ids), kind.list[0], runID, strings.Join(ids, " "))
+		if kind.name != "image" {
+			for _, id := range ids {
+				leaked = append(leaked, kind.name+" "+id)
+			}
 		}
 		if _, err := DockerE(append(kind.remove, ids...)...); err != nil {
 			errs = append(errs, err)
 		}
 	}
-	return errors.Join(errs...)
+	return leaked, errors.Join(errs...)
 }
 
 // uniqueFields splits CLI output into IDs; image ls repeats an ID once per

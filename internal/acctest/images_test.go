@@ -190,8 +190,13 @@ func TestRemoveRunObjectsRemovesOnlyThatRunsObjects(t *testing.T) {
 		"--network", network, "--volume", volume+":/data", imgs.V1)
 	Docker(t, "container", "create", "--name", bystander, "--label", LabelTestRun+"="+RunID(), imgs.V1)
 
-	if err := RemoveRunObjects(otherRun); err != nil {
+	leaked, err := RemoveRunObjects(otherRun)
+	if err != nil {
 		t.Fatalf("RemoveRunObjects: %v", err)
+	}
+	if len(leaked) != 3 || !strings.HasPrefix(leaked[0], "container ") || !strings.HasPrefix(leaked[1], "network ") ||
+		leaked[2] != "volume "+volume {
+		t.Errorf("RemoveRunObjects reported %q, want the container, network and volume", leaked)
 	}
 	for _, probe := range [][]string{
 		{"container", "inspect", container},
