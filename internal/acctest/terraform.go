@@ -69,29 +69,41 @@ type Workdir struct {
 	// Dir holds the configuration and the state (terraform.tfstate).
 	Dir string
 
-	t       testing.TB
-	root    string   // Dir, the CLI config and the plugin cache live under it
-	baseEnv []string // every run's environment before its own env
+	t       testing.TB // nil for a Workdir of OpenWorkdir
+	root    string     // Dir, the CLI config and the plugin cache live under it
+	baseEnv []string   // every run's environment before its own env
 
 	mu      sync.Mutex
 	running map[*Process]struct{}
 }
 
-// NewWorkdir makes a working directory whose CLI config overrides
-// ProviderAddress with the directory of providerBinary (see ProviderBinary).
+// NewWorkdir makes a working directory in a temp dir of the test, whose CLI
+// config overrides ProviderAddress with the directory of providerBinary
+// (see ProviderBinary).
 func NewWorkdir(t testing.TB, providerBinary string) *Workdir {
 	t.Helper()
-	root := t.TempDir()
+	w, err := OpenWorkdir(t.TempDir(), providerBinary)
+	if err != nil {
+		t.Fatalf("%v", err)
+	}
+	w.t = t
+	t.Cleanup(w.Close)
+	return w
+}
+
+// OpenWorkdir is NewWorkdir for a program that is not a test (the
+// benchmark): the working directory goes under root, which must exist and
+// which the caller removes, after Close.
+func OpenWorkdir(root, providerBinary string) (*Workdir, error) {
 	w := &Workdir{
 		Dir:     filepath.Join(root, "config"),
-		t:       t,
 		root:    root,
 		running: map[*Process]struct{}{},
 	}
 	cache := filepath.Join(root, "plugin-cache")
 	for _, dir := range []string{w.Dir, cache} {
 		if err := os.Mkdir(dir, 0o755); err != nil {
-			t.Fatalf("make %s: %v", dir, err)
+			return nil, fmt.Errorf("make the terraform working directory: %w", err)
 		}
 	}
 	cliConfig := filepath.Join(root, "cli.tfrc")
@@ -107,7 +119,7 @@ func NewWorkdir(t testing.TB, providerBinary string) *Workdir {
 plugin_cache_dir = %s
 `, ProviderAddress, strconv.Quote(filepath.Dir(providerBinary)), strconv.Quote(cache))
 	if err := os.WriteFile(cliConfig, []byte(rc), 0o644); err != nil {
-		t.Fatalf("write the terraform CLI config: %v", err)
+		return nil, fmt.Errorf("write the terraform CLI config: %w", err)
 	}
 
 	// The caller's TF_* variables (a TF_CLI_CONFIG_FILE, TF_LOG, TF_CLI_ARGS,
@@ -122,22 +134,26 @@ plugin_cache_dir = %s
 		"TF_IN_AUTOMATION=1",
 		"CHECKPOINT_DISABLE=1",
 	)
-
-	t.Cleanup(w.killRunning)
-	return w
+	return w, nil
 }
 
-// WriteConfig replaces the configuration with hcl (main.tf).
+// WriteConfig replaces the configuration with hcl (main.tf). A failure
+// fails the test (panics in a Workdir of OpenWorkdir: writing into one's
+// own temp dir does not fail but on a broken machine).
 func (w *Workdir) WriteConfig(hcl string) {
-	w.t.Helper()
 	path := filepath.Join(w.Dir, "main.tf")
 	if err := os.WriteFile(path, []byte(hcl), 0o644); err != nil {
+		if w.t == nil {
+			panic(fmt.Sprintf("write %s: %v", path, err))
+		}
+		w.t.Helper()
 		w.t.Fatalf("write %s: %v", path, err)
 	}
 }
 
 // CaptureLog makes every later run log at level (TRACE, DEBUG, INFO, ...)
-// into the returned file, which terraform and the provider append to. The
+// into the returned file, which terraform and the provider append to. Call
+// it before starting runs. The
 // log can hold provider config values: read it in the test, do not print it
 // whole.
 func (w *Workdir) CaptureLog(level string) string {
@@ -294,8 +310,9 @@ func (p *Process) signalGroup(sig syscall.Signal) error {
 	return nil
 }
 
-// killRunning ends what a failed or hurried test left running.
-func (w *Workdir) killRunning() {
+// Close kills the runs still in progress (what a failed or hurried test
+// left running) and waits for them. NewWorkdir calls it when the test ends.
+func (w *Workdir) Close() {
 	w.mu.Lock()
 	procs := make([]*Process, 0, len(w.running))
 	for p := range w.running {

@@ -215,3 +215,45 @@ func TestRunEndsWithItsContext(t *testing.T) {
 		return !alive(child)
 	})
 }
+
+func TestProcessInterruptStopsTerraformGracefully(t *testing.T) {
+	t.Parallel()
+	w := NewWorkdir(t, ProviderBinary(t))
+	pidFile := filepath.Join(t.TempDir(), "pid")
+	w.WriteConfig(sleeperConfig(pidFile))
+
+	p, err := w.Start(context.Background(), []string{"apply", "-auto-approve", "-input=false", "-no-color"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitPID(t, pidFile)
+	if err := p.Interrupt(); err != nil {
+		t.Fatalf("Interrupt: %v", err)
+	}
+	res, err := p.Wait()
+	if err == nil || res.ExitCode != 1 {
+		t.Fatalf("Wait after Interrupt: exit %d, err %v; want terraform's own exit code 1", res.ExitCode, err)
+	}
+	if out := res.Stdout + res.Stderr; !strings.Contains(out, "Interrupt received") {
+		t.Fatalf("output after Interrupt:\n%s\nwant terraform's graceful shutdown message", out)
+	}
+}
+
+func TestWorkdirCloseKillsWhatStillRuns(t *testing.T) {
+	t.Parallel()
+	w := NewWorkdir(t, ProviderBinary(t))
+	pidFile := filepath.Join(t.TempDir(), "pid")
+	w.WriteConfig(sleeperConfig(pidFile))
+	p, err := w.Start(context.Background(), []string{"apply", "-auto-approve", "-input=false"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	child := waitPID(t, pidFile)
+	w.Close() // what the test's cleanup does when a test forgets a run
+	if res, _ := p.Wait(); res.ExitCode != -1 {
+		t.Fatalf("run after Close: exit %d, want -1 (killed)", res.ExitCode)
+	}
+	Eventually(t, 5*time.Second, 50*time.Millisecond, "the provisioner's sleep survived Close", func() bool {
+		return !alive(child)
+	})
+}
