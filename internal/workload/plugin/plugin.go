@@ -74,7 +74,7 @@ type Resolver interface {
 // the source came from (commit statuses on a Git host). Reporting is best
 // effort: its error is a warning, never a failed deploy.
 type Reporter interface {
-	Report(ctx context.Context, revision string, state DeployState, description string) error
+	Report(ctx context.Context, workload, revision string, state DeployState, description string) error
 }
 
 // DeployState is a deploy's outcome as reported to a Reporter.

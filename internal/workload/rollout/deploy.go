@@ -409,7 +409,7 @@ func (d *deployment) report(ctx context.Context, state plugin.DeployState, descr
 	if !ok || d.intent.Revision == "" {
 		return
 	}
-	if err := r.Report(ctx, d.intent.Revision, state, description); err != nil {
+	if err := r.Report(ctx, d.spec.Name, d.intent.Revision, state, description); err != nil {
 		msg := fmt.Sprintf("commit status %q for %s was not reported: %v", string(state), d.intent.Revision, err)
 		d.log().WarnContext(ctx, msg, "workload", d.spec.Name)
 		d.warnings = append(d.warnings, msg)
@@ -456,7 +456,26 @@ func routeDrifted(spec workload.Spec, cur Observed) bool {
 	if len(spec.Domains) == 0 {
 		return cur.Route != nil
 	}
-	return cur.Route == nil || cur.Route.Upstream != cur.Live.Upstream || !equalStrings(cur.Route.Domains, spec.Domains)
+	return cur.Route == nil || cur.Route.Upstream != cur.Live.Upstream || !SameDomains(cur.Route.Domains, spec.Domains)
+}
+
+// SameDomains reports whether two domain lists route the same hosts. Order
+// does not count: a proxy may store them sorted (Nginx Proxy Manager does).
+func SameDomains(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	count := map[string]int{}
+	for _, d := range a {
+		count[d]++
+	}
+	for _, d := range b {
+		if count[d] == 0 {
+			return false
+		}
+		count[d]--
+	}
+	return true
 }
 
 // route points the workload's route at in; with no domains it removes the
@@ -562,16 +581,4 @@ func mounts(vs []workload.Volume) []docker.Mount {
 		out = append(out, m)
 	}
 	return out
-}
-
-func equalStrings(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

@@ -86,3 +86,12 @@ func TestRedactHidesEnvValuesInLogLines(t *testing.T) {
 		t.Fatalf("%q", lines)
 	}
 }
+
+func TestSameDomainsIgnoresOrder(t *testing.T) {
+	if !SameDomains([]string{"b.test", "a.test"}, []string{"a.test", "b.test"}) {
+		t.Error("order must not count")
+	}
+	if SameDomains([]string{"a.test", "a.test"}, []string{"a.test", "b.test"}) || SameDomains([]string{"a.test"}, nil) {
+		t.Error("different hosts must differ")
+	}
+}

@@ -1,0 +1,298 @@
+// Package provider is the Terraform layer of tinyforge and nothing else:
+// schemas, plan logic, and the mapping between Terraform values and the
+// engine's types. The deploy engine itself lives in internal/workload and
+// does not know Terraform exists.
+package provider
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
+	"github.com/hashicorp/terraform-plugin-framework/datasource"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
+	"github.com/hashicorp/terraform-plugin-framework/path"
+	"github.com/hashicorp/terraform-plugin-framework/provider"
+	"github.com/hashicorp/terraform-plugin-framework/provider/schema"
+	"github.com/hashicorp/terraform-plugin-framework/resource"
+	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/docker"
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/proxy"
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/proxy/caddy"
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/rollout"
+)
+
+// CrashAtEnv names the test hook that makes the provider exit abruptly when a
+// deploy reaches a step (see rollout.Step). Tests use it to prove that a kill
+// at any instant leaves traffic on a gated container.
+const CrashAtEnv = "TINYFORGE_CRASH_AT"
+
+// Defaults of the provider configuration.
+const (
+	defaultNetwork        = "tinyforge"
+	defaultPublishAddress = "127.0.0.1"
+	defaultCaddyAdminURL  = "http://127.0.0.1:2019"
+	defaultCaddyServer    = "tinyforge"
+)
+
+var defaultCaddyListen = []string{":80"}
+
+var _ provider.Provider = (*tinyforgeProvider)(nil)
+
+type tinyforgeProvider struct {
+	version string
+}
+
+// New returns the provider factory for providerserver.
+func New(version string) func() provider.Provider {
+	return func() provider.Provider { return &tinyforgeProvider{version: version} }
+}
+
+type providerModel struct {
+	DockerHost     types.String `tfsdk:"docker_host"`
+	CAPEM          types.String `tfsdk:"ca_pem"`
+	CertPEM        types.String `tfsdk:"cert_pem"`
+	KeyPEM         types.String `tfsdk:"key_pem"`
+	Network        types.String `tfsdk:"network"`
+	PublishAddress types.String `tfsdk:"publish_address"`
+	Proxy          *proxyModel  `tfsdk:"proxy"`
+}
+
+type proxyModel struct {
+	Caddy *caddyModel `tfsdk:"caddy"`
+}
+
+type caddyModel struct {
+	AdminURL       types.String `tfsdk:"admin_url"`
+	Server         types.String `tfsdk:"server"`
+	Listen         types.List   `tfsdk:"listen"`
+	AutomaticHTTPS types.Bool   `tfsdk:"automatic_https"`
+}
+
+// providerData is what Configure hands to resources: one engine per provider
+// process, so that every workload of a plan shares its snapshot of the host.
+type providerData struct {
+	engine *rollout.Engine
+}
+
+func (p *tinyforgeProvider) Metadata(_ context.Context, _ provider.MetadataRequest, resp *provider.MetadataResponse) {
+	resp.TypeName = "tinyforge"
+	resp.Version = p.version
+}
+
+func (p *tinyforgeProvider) Schema(_ context.Context, _ provider.SchemaRequest, resp *provider.SchemaResponse) {
+	resp.Schema = schema.Schema{
+		MarkdownDescription: "Deploys workloads onto a Docker host and routes them behind a reverse proxy, " +
+			"with zero-downtime blue-green redeploys. `terraform apply` deploys, `terraform plan` shows what a " +
+			"deploy will do, refresh reconciles the state against the real containers and proxy routes.",
+		Attributes: map[string]schema.Attribute{
+			// Optional
+			"docker_host": schema.StringAttribute{
+				MarkdownDescription: "Address of the Docker engine: `unix:///path/to/docker.sock` or `tcp://host:port`. " +
+					"Defaults to `$DOCKER_HOST`, then `unix:///var/run/docker.sock`.",
+				Optional: true,
+			},
+			"ca_pem": schema.StringAttribute{
+				MarkdownDescription: "PEM-encoded CA certificate that signs the engine's TLS certificate (`tcp://` hosts).",
+				Optional:            true,
+			},
+			"cert_pem": schema.StringAttribute{
+				MarkdownDescription: "PEM-encoded client certificate for a TLS engine (`tcp://` hosts); set with `key_pem`.",
+				Optional:            true,
+			},
+			"key_pem": schema.StringAttribute{
+				MarkdownDescription: "PEM-encoded private key of `cert_pem`.",
+				Optional:            true,
+				Sensitive:           true,
+			},
+			"network": schema.StringAttribute{
+				MarkdownDescription: "User-defined bridge network that every workload joins. Created, with the label " +
+					"`tinyforge.managed=true`, when it does not exist; never removed by a workload's destroy. " +
+					"Defaults to `" + defaultNetwork + "`.",
+				Optional:   true,
+				Validators: []validator.String{stringvalidator.LengthAtLeast(1)},
+			},
+			"publish_address": schema.StringAttribute{
+				MarkdownDescription: "Host IP address on which container ports are published. Defaults to `" +
+					defaultPublishAddress + "`, so that workloads are reached only through the proxy on this host.",
+				Optional:   true,
+				Validators: []validator.String{ipAddress()},
+			},
+		},
+		Blocks: map[string]schema.Block{
+			"proxy": schema.SingleNestedBlock{
+				MarkdownDescription: "The reverse proxy that routes each workload's `domains` to its live container. " +
+					"Without it, workloads have no routes, and `domains` and `blue-green` are refused at plan time.",
+				Blocks: map[string]schema.Block{
+					"caddy": schema.SingleNestedBlock{
+						MarkdownDescription: "Caddy, driven through its admin API. The provider owns one HTTP server " +
+							"(`server`) and its own routes (`@id` = `tinyforge-<name>`); it never replaces the rest of " +
+							"Caddy's configuration.",
+						Attributes: map[string]schema.Attribute{
+							"admin_url": schema.StringAttribute{
+								MarkdownDescription: "URL of Caddy's admin API. Defaults to `" + defaultCaddyAdminURL + "`.",
+								Optional:            true,
+							},
+							"server": schema.StringAttribute{
+								MarkdownDescription: "Name of the Caddy HTTP server the provider owns (created when missing). " +
+									"Defaults to `" + defaultCaddyServer + "`.",
+								Optional: true,
+							},
+							"listen": schema.ListAttribute{
+								MarkdownDescription: "Addresses the provider's Caddy server listens on. Defaults to `[\":80\"]`.",
+								ElementType:         types.StringType,
+								Optional:            true,
+							},
+							"automatic_https": schema.BoolAttribute{
+								MarkdownDescription: "Let Caddy obtain certificates and redirect HTTP to HTTPS for the " +
+									"workloads' domains. Defaults to `false`.",
+								Optional: true,
+							},
+						},
+					},
+				},
+			},
+		},
+	}
+}
+
+func (p *tinyforgeProvider) Configure(ctx context.Context, req provider.ConfigureRequest, resp *provider.ConfigureResponse) {
+	var m providerModel
+	resp.Diagnostics.Append(req.Config.Get(ctx, &m)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	if !m.known() {
+		// A value comes from a resource not created yet. Terraform will call
+		// Configure again with known values before anything is applied.
+		return
+	}
+	cfg := docker.Config{
+		Host:    m.DockerHost.ValueString(),
+		CAPEM:   m.CAPEM.ValueString(),
+		CertPEM: m.CertPEM.ValueString(),
+		KeyPEM:  m.KeyPEM.ValueString(),
+	}
+	var calls *callLog
+	var dockerOpts []docker.Option
+	if path := os.Getenv(CallLogEnv); path != "" {
+		var err error
+		if calls, err = openCallLog(path); err != nil {
+			resp.Diagnostics.AddError("Cannot open the call log", err.Error())
+			return
+		}
+		dockerOpts = append(dockerOpts, docker.WithTransport(func(next http.RoundTripper) http.RoundTripper {
+			return calls.wrap("docker", next)
+		}))
+	}
+	client, err := docker.New(cfg, dockerOpts...)
+	if err != nil {
+		resp.Diagnostics.AddAttributeError(path.Root("docker_host"), "Invalid Docker engine configuration", err.Error())
+		return
+	}
+	if err := client.Ping(ctx); err != nil {
+		resp.Diagnostics.AddAttributeError(path.Root("docker_host"), "Docker engine unreachable", err.Error())
+		return
+	}
+	engine := &rollout.Engine{
+		Docker:         client,
+		Network:        stringOr(m.Network, defaultNetwork),
+		PublishAddress: stringOr(m.PublishAddress, defaultPublishAddress),
+		ForwardTo:      rollout.ForwardPublished,
+		Log:            newEngineLogger(),
+		CrashAt:        os.Getenv(CrashAtEnv),
+	}
+	if m.Proxy != nil {
+		router, diags := m.Proxy.router(ctx, calls)
+		resp.Diagnostics.Append(diags...)
+		if resp.Diagnostics.HasError() {
+			return
+		}
+		engine.Router = router
+	}
+	data := &providerData{engine: engine}
+	resp.ResourceData = data
+	resp.DataSourceData = data
+}
+
+// known reports whether every configured value is known.
+func (m providerModel) known() bool {
+	for _, v := range []types.String{m.DockerHost, m.CAPEM, m.CertPEM, m.KeyPEM, m.Network, m.PublishAddress} {
+		if v.IsUnknown() {
+			return false
+		}
+	}
+	if m.Proxy != nil && m.Proxy.Caddy != nil {
+		c := m.Proxy.Caddy
+		if c.AdminURL.IsUnknown() || c.Server.IsUnknown() || c.Listen.IsUnknown() || c.AutomaticHTTPS.IsUnknown() {
+			return false
+		}
+	}
+	return true
+}
+
+func (m *proxyModel) router(ctx context.Context, calls *callLog) (proxy.Router, diag.Diagnostics) {
+	var diags diag.Diagnostics
+	c := m.Caddy
+	if c == nil {
+		diags.AddAttributeError(path.Root("proxy"), "Missing proxy backend", "The proxy block needs a caddy block.")
+		return nil, diags
+	}
+	listen := defaultCaddyListen
+	if !c.Listen.IsNull() {
+		listen = nil
+		diags.Append(c.Listen.ElementsAs(ctx, &listen, false)...)
+	}
+	r, err := caddy.New(caddy.Config{
+		AdminURL:       stringOr(c.AdminURL, defaultCaddyAdminURL),
+		Server:         stringOr(c.Server, defaultCaddyServer),
+		Listen:         listen,
+		AutomaticHTTPS: c.AutomaticHTTPS.ValueBool(),
+		HTTPClient:     proxyClient(calls),
+	})
+	if err != nil {
+		diags.AddAttributeError(path.Root("proxy").AtName("caddy"), "Invalid Caddy configuration", err.Error())
+		return nil, diags
+	}
+	return r, diags
+}
+
+// proxyClient is the HTTP client of a proxy backend; nil lets the backend
+// choose, unless calls are being logged.
+func proxyClient(calls *callLog) *http.Client {
+	if calls == nil {
+		return nil
+	}
+	return &http.Client{Timeout: 30 * time.Second, Transport: calls.wrap("proxy", nil)}
+}
+
+func (p *tinyforgeProvider) Resources(context.Context) []func() resource.Resource {
+	return []func() resource.Resource{NewWorkloadResource}
+}
+
+func (p *tinyforgeProvider) DataSources(context.Context) []func() datasource.DataSource {
+	return nil
+}
+
+func stringOr(v types.String, def string) string {
+	if v.IsNull() || v.IsUnknown() || v.ValueString() == "" {
+		return def
+	}
+	return v.ValueString()
+}
+
+// ipAddress validates an IP address attribute.
+func ipAddress() validator.String {
+	return engineRule("must be an IP address", func(s string) error {
+		if net.ParseIP(s) == nil {
+			return fmt.Errorf("must be an IP address (got %q)", s)
+		}
+		return nil
+	})
+}

@@ -1,0 +1,306 @@
+package provider
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/hashicorp/terraform-plugin-framework/attr"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload"
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/plugin"
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/rollout"
+)
+
+// workloadModel is tinyforge_workload as Terraform holds it.
+type workloadModel struct {
+	ID                types.String `tfsdk:"id"`
+	Name              types.String `tfsdk:"name"`
+	DeployStrategy    types.String `tfsdk:"deploy_strategy"`
+	Domains           types.List   `tfsdk:"domains"`
+	Env               types.Map    `tfsdk:"env"`
+	HostPort          types.Int64  `tfsdk:"host_port"`
+	HealthTimeout     types.Int64  `tfsdk:"health_timeout"`
+	DrainTimeout      types.Int64  `tfsdk:"drain_timeout"`
+	Volumes           types.List   `tfsdk:"volume"`
+	Source            *sourceModel `tfsdk:"source"`
+	ContainerID       types.String `tfsdk:"container_id"`
+	ContainerName     types.String `tfsdk:"container_name"`
+	ImageID           types.String `tfsdk:"image_id"`
+	Generation        types.Int64  `tfsdk:"generation"`
+	Upstream          types.String `tfsdk:"upstream"`
+	EffectiveStrategy types.String `tfsdk:"effective_strategy"`
+	CommitSHA         types.String `tfsdk:"commit_sha"`
+	Status            types.String `tfsdk:"status"`
+	StrayContainers   types.List   `tfsdk:"stray_containers"`
+	RoutedTo          types.String `tfsdk:"routed_to"`
+}
+
+type volumeModel struct {
+	Source   types.String `tfsdk:"source"`
+	Target   types.String `tfsdk:"target"`
+	ReadOnly types.Bool   `tfsdk:"read_only"`
+}
+
+var volumeType = types.ObjectType{AttrTypes: map[string]attr.Type{
+	"source": types.StringType, "target": types.StringType, "read_only": types.BoolType,
+}}
+
+// spec maps the model onto the engine's Spec. known is false when a value
+// is not known yet (it comes from a resource not applied yet); the Spec then
+// holds what is known. config supplies write-only values, which only the
+// configuration carries; nil when there is none (state).
+func (m *workloadModel) spec(ctx context.Context, config *workloadModel) (workload.Spec, bool, diag.Diagnostics) {
+	var diags diag.Diagnostics
+	known := true
+	check := func(vs ...attr.Value) {
+		for _, v := range vs {
+			if v.IsUnknown() {
+				known = false
+			}
+		}
+	}
+	check(m.Name, m.DeployStrategy, m.Domains, m.Env, m.HostPort, m.HealthTimeout, m.DrainTimeout, m.Volumes)
+	s := workload.Spec{
+		Name:          m.Name.ValueString(),
+		Strategy:      plugin.Strategy(m.DeployStrategy.ValueString()),
+		HostPort:      int(m.HostPort.ValueInt64()),
+		HealthTimeout: seconds(m.HealthTimeout, workload.DefaultHealthTimeout),
+		DrainTimeout:  seconds(m.DrainTimeout, workload.DefaultDrainTimeout),
+	}
+	if !m.Domains.IsNull() && !m.Domains.IsUnknown() {
+		var domains []types.String
+		diags.Append(m.Domains.ElementsAs(ctx, &domains, false)...)
+		for _, d := range domains {
+			check(d)
+			s.Domains = append(s.Domains, d.ValueString())
+		}
+	}
+	if !m.Env.IsNull() && !m.Env.IsUnknown() {
+		var env map[string]types.String
+		diags.Append(m.Env.ElementsAs(ctx, &env, false)...)
+		s.Env = make(map[string]string, len(env))
+		for k, v := range env {
+			check(v)
+			s.Env[k] = v.ValueString()
+		}
+	}
+	if !m.Volumes.IsNull() && !m.Volumes.IsUnknown() {
+		var vols []volumeModel
+		diags.Append(m.Volumes.ElementsAs(ctx, &vols, false)...)
+		for _, v := range vols {
+			check(v.Source, v.Target, v.ReadOnly)
+			s.Volumes = append(s.Volumes, workload.Volume{
+				Source: v.Source.ValueString(), Target: v.Target.ValueString(), ReadOnly: v.ReadOnly.ValueBool(),
+			})
+		}
+	}
+	if m.Source != nil {
+		var cfgSource *sourceModel
+		if config != nil {
+			cfgSource = config.Source
+		}
+		src, srcKnown := m.Source.source(cfgSource)
+		s.Source = src
+		known = known && srcKnown
+	}
+	return s, known, diags
+}
+
+func seconds(v types.Int64, def time.Duration) time.Duration {
+	if v.IsNull() || v.IsUnknown() {
+		return def
+	}
+	return time.Duration(v.ValueInt64()) * time.Second
+}
+
+// observe refreshes the model from what runs: the live container (and its
+// labels, which record the source config), the strays and the route.
+// Attributes that say how to deploy rather than what runs (strategy,
+// timeouts, env values) keep their state values.
+func (m *workloadModel) observe(ctx context.Context, o rollout.Observed) diag.Diagnostics {
+	var diags diag.Diagnostics
+	m.ID = types.StringValue(o.Name)
+	if l := o.Live; l != nil {
+		m.live(l)
+		if src, err := l.Recorded.Source(); err == nil {
+			m.Source = recordedSource(src, m.Source)
+		} else {
+			diags.AddWarning("Unreadable source label",
+				"The source config recorded on container "+l.Name+" could not be read; the state keeps its own: "+err.Error())
+		}
+		set := l.Recorded.Settings
+		m.HostPort = types.Int64Null()
+		if set.HostPort != 0 {
+			m.HostPort = types.Int64Value(int64(set.HostPort))
+		}
+		vols := make([]attr.Value, 0, len(set.Volumes))
+		for _, v := range set.Volumes {
+			vols = append(vols, types.ObjectValueMust(volumeType.AttrTypes, map[string]attr.Value{
+				"source": types.StringValue(v.Source), "target": types.StringValue(v.Target), "read_only": types.BoolValue(v.ReadOnly),
+			}))
+		}
+		m.Volumes = types.ListValueMust(volumeType, vols)
+	}
+	m.Status = types.StringValue(o.Status())
+	m.StrayContainers = stringList(o.StrayNames())
+	if o.Route != nil {
+		var current []string
+		if !m.Domains.IsNull() && !m.Domains.IsUnknown() {
+			m.Domains.ElementsAs(ctx, &current, false)
+		}
+		// The order the user wrote stays, unless the route serves other
+		// hosts than that.
+		if !rollout.SameDomains(current, o.Route.Domains) {
+			m.Domains = stringList(o.Route.Domains)
+		}
+	}
+	m.RoutedTo = routedTo(o, len(m.Domains.Elements()) > 0)
+	return diags
+}
+
+// live records the live container's identity.
+func (m *workloadModel) live(l *rollout.Instance) {
+	m.ContainerID = types.StringValue(l.ID)
+	m.ContainerName = types.StringValue(l.Name)
+	m.ImageID = types.StringValue(l.ImageID)
+	m.Generation = types.Int64Value(int64(l.Recorded.Generation))
+	m.Upstream = types.StringValue(l.Upstream)
+	m.CommitSHA = types.StringNull()
+	if l.Recorded.Revision != "" {
+		m.CommitSHA = types.StringValue(l.Recorded.Revision)
+	}
+}
+
+// routedTo is what the route points at: null for a workload without domains
+// and without a route, "" for a route that is missing.
+func routedTo(o rollout.Observed, wantsRoute bool) types.String {
+	switch {
+	case o.Route != nil:
+		return types.StringValue(o.Route.Upstream)
+	case wantsRoute:
+		return types.StringValue("")
+	default:
+		return types.StringNull()
+	}
+}
+
+// adopt fills an imported model: everything the Docker host recorded.
+func (m *workloadModel) adopt(ctx context.Context, engine *rollout.Engine, o rollout.Observed, env map[string]string) diag.Diagnostics {
+	set := o.Live.Recorded.Settings
+	m.Domains = stringList(set.Domains)
+	diags := m.observe(ctx, o)
+	if m.Source == nil {
+		diags.AddError("Cannot import workload "+o.Name, "its source config label could not be read")
+		return diags
+	}
+	m.DeployStrategy = types.StringValue(set.Strategy)
+	m.HealthTimeout = types.Int64Value(int64(orDefault(set.HealthTimeout, workload.DefaultHealthTimeout)))
+	m.DrainTimeout = types.Int64Value(int64(set.DrainTimeout))
+	envValues := make(map[string]attr.Value, len(env))
+	for k, v := range env {
+		envValues[k] = types.StringValue(v)
+	}
+	m.Env = types.MapValueMust(types.StringType, envValues)
+	m.RoutedTo = routedTo(o, len(set.Domains) > 0)
+	spec, _, d := m.spec(ctx, nil)
+	diags.Append(d...)
+	m.EffectiveStrategy = types.StringNull()
+	if strategy, err := engine.Validate(spec); err == nil {
+		m.EffectiveStrategy = types.StringValue(string(strategy))
+	}
+	return diags
+}
+
+func orDefault(secs int, def time.Duration) int {
+	if secs > 0 {
+		return secs
+	}
+	return int(def / time.Second)
+}
+
+// applied records the outcome of an apply in the planned model. Only
+// computed attributes change: the rest is what the plan promised.
+func (m *workloadModel) applied(_ context.Context, res rollout.Result) diag.Diagnostics {
+	var diags diag.Diagnostics
+	if res.Live == nil {
+		diags.AddError("Deploy left no container", "The deploy reported success but the workload has no container.")
+		return diags
+	}
+	m.ID = m.Name
+	planned := m.CommitSHA
+	m.live(res.Live)
+	if !planned.IsUnknown() && !planned.Equal(m.CommitSHA) {
+		diags.AddError("Deployed another commit than planned",
+			"The plan promised commit "+planned.ValueString()+" but "+m.CommitSHA.ValueString()+" was deployed.")
+	}
+	m.EffectiveStrategy = types.StringValue(string(res.Strategy))
+	m.Status = types.StringValue(res.Status())
+	m.StrayContainers = stringList(res.StrayNames())
+	m.RoutedTo = routedTo(res.Observed, len(m.Domains.Elements()) > 0)
+	return diags
+}
+
+// planComputed plans the computed attributes. A redeploy raises the
+// generation and leaves what the new container will be unknown; otherwise
+// the live container stays, and only the route and the strays converge.
+func (m *workloadModel) planComputed(state *workloadModel, redeploy bool) {
+	m.ID = m.Name
+	m.Status = types.StringValue(rollout.StatusRunning)
+	m.StrayContainers = stringList(nil)
+	wantsRoute := m.Domains.IsUnknown() || len(m.Domains.Elements()) > 0
+	if redeploy {
+		gen := int64(1)
+		if state != nil {
+			gen = state.Generation.ValueInt64() + 1
+		}
+		m.Generation = types.Int64Value(gen)
+		m.ContainerID = types.StringUnknown()
+		m.ContainerName = types.StringUnknown()
+		m.ImageID = types.StringUnknown()
+		m.Upstream = types.StringUnknown()
+		m.RoutedTo = types.StringNull()
+		if wantsRoute {
+			m.RoutedTo = types.StringUnknown()
+		}
+		return
+	}
+	m.Generation = state.Generation
+	m.ContainerID = state.ContainerID
+	m.ContainerName = state.ContainerName
+	m.ImageID = state.ImageID
+	m.Upstream = state.Upstream
+	m.RoutedTo = types.StringNull()
+	if wantsRoute {
+		m.RoutedTo = state.Upstream
+	}
+}
+
+// fieldErrors lists the rules an engine error reports as broken.
+func fieldErrors(err error) []*workload.FieldError {
+	var out []*workload.FieldError
+	var walk func(error)
+	walk = func(err error) {
+		if err == nil {
+			return
+		}
+		var fe *workload.FieldError
+		if errors.As(err, &fe) && fe == err {
+			out = append(out, fe)
+			return
+		}
+		if joined, ok := err.(interface{ Unwrap() []error }); ok {
+			for _, e := range joined.Unwrap() {
+				walk(e)
+			}
+			return
+		}
+		if errors.As(err, &fe) {
+			out = append(out, fe)
+		}
+	}
+	walk(err)
+	return out
+}
