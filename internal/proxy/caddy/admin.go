@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"syscall"
+	"time"
 )
 
 // APIError is an answer of Caddy's admin API other than 2xx. Message is
@@ -98,10 +99,34 @@ type reply struct {
 	etag string
 }
 
+// readRetries bounds how often a read is resent after Caddy dropped or
+// refused its connection.
+const readRetries = 5
+
 // do sends one request. body, when not nil, is sent as JSON; ifMatch, when
 // not empty, makes the write conditional: Caddy checks it under the same
 // lock that applies the change and answers 412 when the config moved on.
+//
+// A read whose connection Caddy dropped or refused (its admin server
+// restarting after another writer's change) is resent: a read changes
+// nothing, so resending it is always safe. Writes are left to the caller's
+// read-then-write round, which knows how to redo them.
 func (a *adminClient) do(ctx context.Context, method, path string, body any, ifMatch string) (reply, error) {
+	for attempt := 1; ; attempt++ {
+		r, err := a.once(ctx, method, path, body, ifMatch)
+		if err == nil || method != http.MethodGet || attempt > readRetries ||
+			!(isDropped(err) || errors.Is(err, syscall.ECONNREFUSED)) {
+			return r, err
+		}
+		select {
+		case <-ctx.Done():
+			return r, err
+		case <-time.After(time.Duration(attempt) * 50 * time.Millisecond):
+		}
+	}
+}
+
+func (a *adminClient) once(ctx context.Context, method, path string, body any, ifMatch string) (reply, error) {
 	var payload io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
