@@ -12,6 +12,7 @@ import (
 
 	"github.com/hashicorp/terraform-plugin-framework/providerserver"
 	"github.com/hashicorp/terraform-plugin-go/tfprotov6"
+	"github.com/hashicorp/terraform-plugin-testing/compare"
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
 
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/acctest"
@@ -45,12 +46,17 @@ func newTestEnv(t *testing.T) *testEnv {
 // when the test ends, whatever the test did.
 func (e *testEnv) workloadName(prefix string) string {
 	name := acctest.UniqueName(prefix)
+	e.cleanUp(name)
+	return name
+}
+
+// cleanUp removes the workload's containers when the test ends.
+func (e *testEnv) cleanUp(name string) {
 	e.t.Cleanup(func() {
 		if ids, _ := acctest.DockerE("ps", "-aq", "--filter", "label=tinyforge.workload="+name); ids != "" {
 			acctest.DockerE(append([]string{"rm", "-f"}, strings.Fields(ids)...)...)
 		}
 	})
-	return name
 }
 
 // provider is a provider block for this test's network; extra goes inside
@@ -143,3 +149,6 @@ func answers(res, path, want string) func(*terraform.State) error {
 		return nil
 	}
 }
+
+// compareEqual compares two state values for equality.
+var compareEqual = compare.ValuesSame()

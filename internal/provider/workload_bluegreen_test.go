@@ -1,0 +1,351 @@
+package provider
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
+	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
+	"github.com/hashicorp/terraform-plugin-testing/plancheck"
+	"github.com/hashicorp/terraform-plugin-testing/statecheck"
+	"github.com/hashicorp/terraform-plugin-testing/terraform"
+	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
+
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/acctest"
+)
+
+// routedWorkload is a workload behind the proxy on domain, by strategy.
+func routedWorkload(name, domain, strategy, ref string) string {
+	return fmt.Sprintf(`
+resource "tinyforge_workload" "web" {
+  name            = %q
+  deploy_strategy = %q
+  domains         = [%q]
+  drain_timeout   = 1
+  health_timeout  = 20
+  source {
+    image {
+      ref         = %q
+      port        = 8080
+      healthcheck = "/healthz"
+    }
+  }
+}
+`, name, strategy, domain, ref)
+}
+
+// through checks that Caddy routes domain to a container answering want.
+func through(c *acctest.Caddy, domain, want string) resource.TestCheckFunc {
+	return func(*terraform.State) error {
+		status, body, err := c.GetE(domain, "/")
+		if err != nil || status != 200 || strings.TrimSpace(body) != want {
+			return fmt.Errorf("GET %s through Caddy: %d %q %v, want 200 %q", domain, status, body, err, want)
+		}
+		return nil
+	}
+}
+
+// noRoute checks that Caddy has no route of the workload any more.
+func noRoute(t *testing.T, c *acctest.Caddy, workload string) error {
+	if routes := c.AdminGet(t, "/config/apps/http/servers/tinyforge/routes"); strings.Contains(routes, `"tinyforge-`+workload+`"`) {
+		return fmt.Errorf("the route of %s survived destroy: %s", workload, routes)
+	}
+	return nil
+}
+
+// loadDuring runs a load through Caddy from PreConfig to Check of one step.
+type loadDuring struct {
+	t      *testing.T
+	caddy  *acctest.Caddy
+	domain string
+	mu     sync.Mutex
+	run    *acctest.Run
+	stats  acctest.Stats
+	ended  time.Time
+}
+
+func newLoadDuring(t *testing.T, c *acctest.Caddy, domain string) *loadDuring {
+	l := &loadDuring{t: t, caddy: c, domain: domain}
+	t.Cleanup(func() { l.stop() })
+	return l
+}
+
+func (l *loadDuring) start() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	load := &acctest.Load{URL: l.caddy.HTTPURL + "/", Host: l.domain, Clients: 4, Timeout: 5 * time.Second, Interval: 5 * time.Millisecond}
+	l.run = load.Start(context.Background())
+}
+
+// stop ends the load (the apply has returned) and keeps its stats.
+func (l *loadDuring) stop() acctest.Stats {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.run != nil {
+		l.ended = time.Now()
+		time.Sleep(300 * time.Millisecond) // a little traffic after the apply
+		l.stats = l.run.Stop()
+		l.run = nil
+	}
+	return l.stats
+}
+
+// TestAccBlueGreenDropsNoRequest moves v1 to v2 under continuous traffic
+// through a real Caddy: blue-green must fail no request and answer only v1 or
+// v2, then only v2. The same move with recreate must fail some requests:
+// that proves the load can see downtime at all.
+func TestAccBlueGreenDropsNoRequest(t *testing.T) {
+	env := newTestEnv(t)
+	caddy := acctest.StartCaddy(t)
+	for _, strategy := range []string{"blue-green", "recreate"} {
+		t.Run(strategy, func(t *testing.T) {
+			name := env.workloadName("zd")
+			domain := name + ".test"
+			load := newLoadDuring(t, caddy, domain)
+			cfg := func(ref string) string {
+				return env.provider(caddyBlock(caddy)) + routedWorkload(name, domain, strategy, ref)
+			}
+			resource.Test(t, resource.TestCase{
+				ProtoV6ProviderFactories: providerFactories,
+				CheckDestroy: func(s *terraform.State) error {
+					if err := noContainersLeft(t, name)(s); err != nil {
+						return err
+					}
+					return noRoute(t, caddy, name)
+				},
+				Steps: []resource.TestStep{
+					{
+						Config: cfg(env.images.V1),
+						ConfigStateChecks: []statecheck.StateCheck{
+							statecheck.ExpectKnownValue(web, tfjsonpath.New("effective_strategy"), knownvalue.StringExact(strategy)),
+							statecheck.CompareValuePairs(web, tfjsonpath.New("routed_to"), web, tfjsonpath.New("upstream"), compareEqual),
+						},
+						Check: through(caddy, domain, "v1"),
+					},
+					{
+						PreConfig: load.start,
+						Config:    cfg(env.images.V2),
+						Check: func(s *terraform.State) error {
+							stats := load.stop()
+							after := stats.Window(load.ended, stats.End)
+							t.Logf("%s v1 -> v2 under load: %d requests, %d failed, answers %v, first failures %v; after the apply: %v",
+								strategy, stats.Total, stats.Failed, stats.Bodies, stats.FirstFailures, after.Bodies)
+							for body := range stats.Bodies {
+								if body != "v1" && body != "v2" {
+									return fmt.Errorf("an answer was neither v1 nor v2: %q", body)
+								}
+							}
+							if after.Bodies["v1"] > 0 || after.Bodies["v2"] == 0 {
+								return fmt.Errorf("after the apply, answers %v: want only v2", after.Bodies)
+							}
+							if stats.Total < 100 {
+								return fmt.Errorf("only %d requests: the load did not run", stats.Total)
+							}
+							switch strategy {
+							case "blue-green":
+								if stats.Failed != 0 {
+									return fmt.Errorf("blue-green failed %d of %d requests: %v", stats.Failed, stats.Total, stats.FirstFailures)
+								}
+							case "recreate":
+								if stats.Failed == 0 {
+									return fmt.Errorf("recreate failed no request: the load cannot see downtime")
+								}
+							}
+							return through(caddy, domain, "v2")(s)
+						},
+					},
+				},
+			})
+		})
+	}
+}
+
+// TestAccBlueGreenFailedGateKeepsBlue: a green that fails its gate fails
+// the apply; v1 still answers through Caddy and no green container remains.
+func TestAccBlueGreenFailedGateKeepsBlue(t *testing.T) {
+	env := newTestEnv(t)
+	caddy := acctest.StartCaddy(t)
+	name := env.workloadName("gate")
+	domain := name + ".test"
+	cfg := func(ref string) string {
+		return env.provider(caddyBlock(caddy)) + routedWorkload(name, domain, "blue-green", ref)
+	}
+	var blueID string
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: providerFactories,
+		CheckDestroy:             noContainersLeft(t, name),
+		Steps: []resource.TestStep{
+			{
+				Config: cfg(env.images.V1),
+				Check: resource.ComposeTestCheckFunc(through(caddy, domain, "v1"), func(s *terraform.State) (err error) {
+					blueID, err = stateAttr(s, web, "container_id")
+					return err
+				}),
+			},
+			{
+				Config:      strings.Replace(cfg(env.images.FailHealth), "health_timeout  = 20", "health_timeout  = 3", 1),
+				ExpectError: wrapped("failed its gate", `HTTP 500 "unhealthy"`, "health check failing on purpose"),
+			},
+			{ // blue still serves, alone, and the state still describes it
+				Config:   cfg(env.images.V1),
+				PlanOnly: true,
+				Check: resource.ComposeTestCheckFunc(
+					through(caddy, domain, "v1"),
+					func(*terraform.State) error {
+						names := containersOf(t, name)
+						if len(names) != 1 {
+							return fmt.Errorf("want blue alone, got %v", names)
+						}
+						if id := acctest.Docker(t, "inspect", "--format", "{{.Id}}", names[0]); id != blueID {
+							return fmt.Errorf("the remaining container %s is not blue %s", id, blueID)
+						}
+						return nil
+					},
+				),
+			},
+		},
+	})
+}
+
+// TestAccRouteDriftIsRestored: a route deleted or pointed elsewhere by hand
+// shows in the plan, and the apply restores it.
+func TestAccRouteDriftIsRestored(t *testing.T) {
+	env := newTestEnv(t)
+	caddy := acctest.StartCaddy(t)
+	name := env.workloadName("drift")
+	domain := name + ".test"
+	cfg := env.provider(caddyBlock(caddy)) + routedWorkload(name, domain, "blue-green", env.images.V1)
+	routeID := "tinyforge-" + name
+	admin := func(method, path, body string) {
+		req, _ := http.NewRequest(method, caddy.AdminURL+path, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("%s %s: %v", method, path, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("%s %s: HTTP %d", method, path, resp.StatusCode)
+		}
+	}
+	fixed := []plancheck.PlanCheck{
+		plancheck.ExpectResourceAction(web, plancheck.ResourceActionUpdate),
+		// the route is fixed in place: no new container
+		plancheck.ExpectKnownValue(web, tfjsonpath.New("generation"), knownvalue.Int64Exact(1)),
+	}
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: providerFactories,
+		CheckDestroy: func(s *terraform.State) error {
+			if err := noContainersLeft(t, name)(s); err != nil {
+				return err
+			}
+			return noRoute(t, caddy, name)
+		},
+		Steps: []resource.TestStep{
+			{Config: cfg, Check: through(caddy, domain, "v1")},
+			{
+				PreConfig:        func() { admin(http.MethodDelete, "/id/"+routeID, "") },
+				Config:           cfg,
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: fixed},
+				Check:            through(caddy, domain, "v1"),
+			},
+			{
+				PreConfig:        func() { admin(http.MethodPatch, "/id/"+routeID+"/handle/0/upstreams/0/dial", `"127.0.0.1:9"`) },
+				Config:           cfg,
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: fixed},
+				Check:            through(caddy, domain, "v1"),
+			},
+		},
+	})
+}
+
+// TestAccParallelWorkloadsAreAllRouted applies a dozen workloads at once
+// (terraform's parallelism is 10): every route must land in Caddy.
+func TestAccParallelWorkloadsAreAllRouted(t *testing.T) {
+	env := newTestEnv(t)
+	caddy := acctest.StartCaddy(t)
+	const n = 12
+	prefix := acctest.UniqueName("par")
+	var names []string
+	for i := 0; i < n; i++ {
+		names = append(names, fmt.Sprintf("%s-%d", prefix, i))
+		env.cleanUp(names[i])
+	}
+	cfg := env.provider(caddyBlock(caddy)) + fmt.Sprintf(`
+resource "tinyforge_workload" "w" {
+  count   = %d
+  name    = "%s-${count.index}"
+  domains = ["%s-${count.index}.test"]
+  source {
+    image {
+      ref         = %q
+      port        = 8080
+      healthcheck = "/healthz"
+    }
+  }
+}
+`, n, prefix, prefix, env.images.V1)
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: providerFactories,
+		CheckDestroy:             noContainersLeft(t, names...),
+		Steps: []resource.TestStep{{
+			Config: cfg,
+			Check: func(*terraform.State) error {
+				for i := 0; i < n; i++ {
+					if err := through(caddy, fmt.Sprintf("%s-%d.test", prefix, i), "v1")(nil); err != nil {
+						return err
+					}
+				}
+				routes := caddy.AdminGet(t, "/config/apps/http/servers/tinyforge/routes")
+				if got := strings.Count(routes, `"@id":"tinyforge-`+prefix); got != n {
+					return fmt.Errorf("%d routes in Caddy, want %d: %s", got, n, routes)
+				}
+				return nil
+			},
+		}},
+	})
+}
+
+// TestAccSwitchStrategies moves a routed workload from recreate to
+// blue-green and back, redeploying each time.
+func TestAccSwitchStrategies(t *testing.T) {
+	env := newTestEnv(t)
+	caddy := acctest.StartCaddy(t)
+	name := env.workloadName("switch")
+	domain := name + ".test"
+	cfg := func(strategy, ref string) string {
+		return env.provider(caddyBlock(caddy)) + routedWorkload(name, domain, strategy, ref)
+	}
+	step := func(strategy, ref, want string, gen int64) resource.TestStep {
+		return resource.TestStep{
+			Config: cfg(strategy, ref),
+			ConfigStateChecks: []statecheck.StateCheck{
+				statecheck.ExpectKnownValue(web, tfjsonpath.New("effective_strategy"), knownvalue.StringExact(strategy)),
+				statecheck.ExpectKnownValue(web, tfjsonpath.New("generation"), knownvalue.Int64Exact(gen)),
+			},
+			Check: resource.ComposeTestCheckFunc(through(caddy, domain, want), onlyContainer(t, name)),
+		}
+	}
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: providerFactories,
+		CheckDestroy:             noContainersLeft(t, name),
+		Steps: []resource.TestStep{
+			step("recreate", env.images.V1, "v1", 1),
+			step("blue-green", env.images.V2, "v2", 2),
+			step("recreate", env.images.V3, "v3", 3),
+			{ // the strategy alone changes no container
+				Config: cfg("blue-green", env.images.V3),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectKnownValue(web, tfjsonpath.New("generation"), knownvalue.Int64Exact(3)),
+					plancheck.ExpectKnownValue(web, tfjsonpath.New("effective_strategy"), knownvalue.StringExact("blue-green")),
+				}},
+				Check: through(caddy, domain, "v3"),
+			},
+		},
+	})
+}
