@@ -3,6 +3,9 @@ package provider
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -257,4 +260,113 @@ resource "tinyforge_workload" "web" {
 	if names := append(containersOf(t, unhealthy), containersOf(t, crashing)...); len(names) > 0 {
 		t.Fatalf("failed deploys left containers: %v", names)
 	}
+}
+
+// TestAccWorkloadVolumesAndHostPort: a named volume keeps its data across a
+// redeploy and outlives destroy; a bind mount and a fixed host port work and
+// import back.
+func TestAccWorkloadVolumesAndHostPort(t *testing.T) {
+	env := newTestEnv(t)
+	name := env.workloadName("vol")
+	volume := acctest.UniqueName("tf-vol")
+	t.Cleanup(func() { acctest.DockerE("volume", "rm", "-f", volume) })
+	hostDir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(hostDir, "hello"), []byte("from the host"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	port := acctest.FreePort(t)
+	cfg := func(greeting string) string {
+		return env.provider("") + imageWorkload(name, env.images.V1, fmt.Sprintf(`
+  env       = { GREETING = %q }
+  host_port = %d
+  volume {
+    source = %q
+    target = "/data"
+  }
+  volume {
+    source    = %q
+    target    = "/host"
+    read_only = true
+  }`, greeting, port, volume, hostDir))
+	}
+	upstream := fmt.Sprintf("127.0.0.1:%d", port)
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: providerFactories,
+		CheckDestroy: func(s *terraform.State) error {
+			if err := noContainersLeft(t, name)(s); err != nil {
+				return err
+			}
+			if _, err := acctest.DockerE("volume", "inspect", volume); err != nil {
+				return fmt.Errorf("destroy removed the named volume (it is data): %v", err)
+			}
+			return nil
+		},
+		Steps: []resource.TestStep{
+			{
+				Config: cfg("one"),
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(web, tfjsonpath.New("upstream"), knownvalue.StringExact(upstream)),
+				},
+				Check: resource.ComposeTestCheckFunc(
+					answers(web, "/file?path=/host/hello", "from the host"),
+					func(*terraform.State) error {
+						req, _ := http.NewRequest(http.MethodPut, "http://"+upstream+"/file?path=/data/kept", strings.NewReader("still here"))
+						resp, err := http.DefaultClient.Do(req)
+						if err != nil {
+							return err
+						}
+						resp.Body.Close()
+						if resp.StatusCode/100 != 2 {
+							return fmt.Errorf("write into the volume: HTTP %d", resp.StatusCode)
+						}
+						return nil
+					},
+				),
+			},
+			{
+				ResourceName:                         web,
+				ImportState:                          true,
+				ImportStateId:                        name,
+				ImportStateVerify:                    true,
+				ImportStateVerifyIdentifierAttribute: "name",
+			},
+			{ // a redeploy mounts the same volume: the data is still there
+				Config: cfg("two"),
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(web, tfjsonpath.New("generation"), knownvalue.Int64Exact(2)),
+					statecheck.ExpectKnownValue(web, tfjsonpath.New("upstream"), knownvalue.StringExact(upstream)),
+				},
+				Check: resource.ComposeTestCheckFunc(
+					answers(web, "/file?path=/data/kept", "still here"),
+					answers(web, "/env/GREETING", "two"),
+				),
+			},
+		},
+	})
+}
+
+// TestAccPullNeverNeedsTheImage: with pull = "never", a missing image fails
+// the apply clearly, before anything runs.
+func TestAccPullNeverNeedsTheImage(t *testing.T) {
+	env := newTestEnv(t)
+	name := env.workloadName("nopull")
+	missing := "tinyforge-acctest/absent:" + acctest.RunID()
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: providerFactories,
+		CheckDestroy:             noContainersLeft(t, name),
+		Steps: []resource.TestStep{{
+			Config: env.provider("") + fmt.Sprintf(`
+resource "tinyforge_workload" "web" {
+  name = %q
+  source {
+    image {
+      ref  = %q
+      port = 8080
+      pull = "never"
+    }
+  }
+}`, name, missing),
+			ExpectError: wrapped(fmt.Sprintf(`image %q is not on the Docker host and pull is "never"`, missing)),
+		}},
+	})
 }

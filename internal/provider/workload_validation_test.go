@@ -1,0 +1,134 @@
+package provider
+
+import (
+	"fmt"
+	"regexp"
+	"testing"
+
+	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
+
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/acctest"
+)
+
+// TestAccPlanTimeValidation: every rule refuses bad input at plan time, with
+// an error naming the attribute and the value, before anything runs.
+func TestAccPlanTimeValidation(t *testing.T) {
+	acctest.RequireDocker(t)
+	network := acctest.UniqueName("tf-net")
+	noProxy := fmt.Sprintf("provider \"tinyforge\" {\n  network = %q\n}\n", network)
+	// A proxy block is enough for plan-time rules: nothing is routed at plan.
+	withProxy := fmt.Sprintf(`provider "tinyforge" {
+  network = %q
+  proxy {
+    caddy { admin_url = "http://127.0.0.1:1" }
+  }
+}
+`, network)
+	workload := func(attrs, source string) string {
+		return fmt.Sprintf(`
+resource "tinyforge_workload" "web" {
+  name = "web"
+%s
+  source {
+%s
+  }
+}
+`, attrs, source)
+	}
+	image := `    image {
+      ref  = "tinyforge-acctest/none:1"
+      port = 8080
+    }`
+	cases := []struct {
+		name, config string
+		want         *regexp.Regexp
+	}{
+		{"name format", noProxy + `
+resource "tinyforge_workload" "web" {
+  name = "Web_1"
+  source {
+` + image + `
+  }
+}`, wrapped(`name must be a DNS label`, `(got "Web_1")`)},
+		{"strategy value", noProxy + workload(`  deploy_strategy = "rolling"`, image),
+			wrapped(`deploy_strategy must be one of "", "recreate", "blue-green" (got "rolling")`)},
+		{"blue-green without a proxy", noProxy + workload(`  deploy_strategy = "blue-green"`, image),
+			wrapped(`deploy_strategy "blue-green" needs a proxy to swap the route`)},
+		{"blue-green without domains", withProxy + workload(`  deploy_strategy = "blue-green"`, image),
+			wrapped(`deploy_strategy "blue-green" needs domains`)},
+		{"blue-green with host_port", withProxy + workload(`  deploy_strategy = "blue-green"
+  domains = ["web.example.test"]
+  host_port = 18080`, image),
+			wrapped(`deploy_strategy "blue-green" cannot be used with host_port`)},
+		{"domains without a proxy", noProxy + workload(`  domains = ["web.example.test"]`, image),
+			wrapped(`domains ["web.example.test"] need a proxy`)},
+		{"domain format", withProxy + workload(`  domains = ["not a host"]`, image),
+			wrapped(`domain "not a host" is not a valid lower-case hostname`)},
+		{"port range", noProxy + workload("", `    image {
+      ref  = "app:1"
+      port = 0
+    }`), wrapped(`port must be between 1 and 65535 (got 0)`)},
+		{"host_port range", noProxy + workload(`  host_port = 70000`, image),
+			wrapped(`host_port must be between 1 and 65535 (got 70000)`)},
+		{"relative volume target", noProxy + workload(`  volume {
+    source = "data"
+    target = "data"
+  }`, image), wrapped(`target must be an absolute path in the container (got "data")`)},
+		{"volume source", noProxy + workload(`  volume {
+    source = "../escape"
+    target = "/data"
+  }`, image), wrapped(`source must be a volume name`, `(got "../escape")`)},
+		{"source with no kind", noProxy + workload("", ""),
+			wrapped(`source must set exactly one of`, `(got none)`)},
+		{"no source block", noProxy + `
+resource "tinyforge_workload" "web" {
+  name = "web"
+}`, regexp.MustCompile(`(?s)source.*(required|must be configured|missing)`)},
+		{"empty image ref", noProxy + workload("", `    image {
+      ref  = ""
+      port = 8080
+    }`), wrapped(`ref must not be empty`)},
+		{"healthcheck path", noProxy + workload("", `    image {
+      ref         = "app:1"
+      port        = 8080
+      healthcheck = "healthz"
+    }`), wrapped(`healthcheck must be an absolute HTTP path starting with "/" (got "healthz")`)},
+		{"pull policy", noProxy + workload("", `    image {
+      ref  = "app:1"
+      port = 8080
+      pull = "sometimes"
+    }`), wrapped(`pull`, `"sometimes"`)},
+		{"env name", noProxy + workload(`  env = { "1BAD" = "x" }`, image),
+			wrapped(`env name must start with a letter or underscore`, `(got "1BAD")`)},
+	}
+	var steps []resource.TestStep
+	for _, c := range cases {
+		steps = append(steps, resource.TestStep{Config: c.config, PlanOnly: true, ExpectError: c.want})
+	}
+	resource.Test(t, resource.TestCase{ProtoV6ProviderFactories: providerFactories, Steps: steps})
+}
+
+// TestAccUnreachableEngineIsNamed: a Docker host that does not answer fails
+// the plan with its address in the message.
+func TestAccUnreachableEngineIsNamed(t *testing.T) {
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: providerFactories,
+		Steps: []resource.TestStep{{
+			Config: `
+provider "tinyforge" {
+  docker_host = "unix:///nonexistent/tinyforge-test.sock"
+}
+resource "tinyforge_workload" "web" {
+  name = "web"
+  source {
+    image {
+      ref  = "app:1"
+      port = 8080
+    }
+  }
+}`,
+			PlanOnly:    true,
+			ExpectError: wrapped(`Docker engine at unix:///nonexistent/tinyforge-test.sock does not answer`),
+		}},
+	})
+}
