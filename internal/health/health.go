@@ -41,14 +41,14 @@ func (a Answer) String() string {
 // ProbeError is a readiness probe that never passed.
 type ProbeError struct {
 	URL      string
+	Timeout  time.Duration
 	Attempts int
-	Elapsed  time.Duration
 	Last     Answer
 }
 
 func (e *ProbeError) Error() string {
 	return fmt.Sprintf("GET %s did not answer 2xx/3xx within %s (%d attempts); last answer: %s",
-		e.URL, e.Elapsed.Round(100*time.Millisecond), e.Attempts, e.Last)
+		e.URL, e.Timeout, e.Attempts, e.Last)
 }
 
 // Probe GETs url until it answers 2xx or 3xx, or until timeout passes or
@@ -63,8 +63,7 @@ func Probe(ctx context.Context, url string, timeout time.Duration, stop func() e
 		// dying process would tell nothing about the new one.
 		Transport: &http.Transport{DisableKeepAlives: true},
 	}
-	start := time.Now()
-	deadline := start.Add(timeout)
+	deadline := time.Now().Add(timeout)
 	interval := 100 * time.Millisecond
 	var last Answer
 	for n := 1; ; n++ {
@@ -80,13 +79,14 @@ func Probe(ctx context.Context, url string, timeout time.Duration, stop func() e
 				return fmt.Errorf("%w (last answer of GET %s: %s)", err, url, last)
 			}
 		}
-		if time.Now().Add(interval).After(deadline) {
-			return &ProbeError{URL: url, Attempts: n, Elapsed: time.Since(start), Last: last}
+		remaining := time.Until(deadline)
+		if remaining <= 0 {
+			return &ProbeError{URL: url, Timeout: timeout, Attempts: n, Last: last}
 		}
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("probe %s: %w (last answer: %s)", url, ctx.Err(), last)
-		case <-time.After(interval):
+		case <-time.After(min(interval, remaining)):
 		}
 		if interval < time.Second {
 			interval = interval * 3 / 2
