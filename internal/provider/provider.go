@@ -21,10 +21,12 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/resource"
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
+	"github.com/hashicorp/terraform-plugin-log/tflog"
 
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/docker"
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/proxy"
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/proxy/caddy"
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/proxy/npm"
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/rollout"
 )
 
@@ -43,7 +45,10 @@ const (
 
 var defaultCaddyListen = []string{":80"}
 
-var _ provider.Provider = (*tinyforgeProvider)(nil)
+var (
+	_ provider.Provider                   = (*tinyforgeProvider)(nil)
+	_ provider.ProviderWithValidateConfig = (*tinyforgeProvider)(nil)
+)
 
 type tinyforgeProvider struct {
 	version string
@@ -66,6 +71,7 @@ type providerModel struct {
 
 type proxyModel struct {
 	Caddy *caddyModel `tfsdk:"caddy"`
+	NPM   *npmModel   `tfsdk:"npm"`
 }
 
 type caddyModel struct {
@@ -73,6 +79,14 @@ type caddyModel struct {
 	Server         types.String `tfsdk:"server"`
 	Listen         types.List   `tfsdk:"listen"`
 	AutomaticHTTPS types.Bool   `tfsdk:"automatic_https"`
+}
+
+type npmModel struct {
+	URL       types.String `tfsdk:"url"`
+	Email     types.String `tfsdk:"email"`
+	Password  types.String `tfsdk:"password"`
+	ForwardTo types.String `tfsdk:"forward_to"`
+	HTTPURL   types.String `tfsdk:"http_url"`
 }
 
 // providerData is what Configure hands to resources: one engine per provider
@@ -156,9 +170,64 @@ func (p *tinyforgeProvider) Schema(_ context.Context, _ provider.SchemaRequest, 
 							},
 						},
 					},
+					"npm": schema.SingleNestedBlock{
+						MarkdownDescription: "Nginx Proxy Manager, driven through its REST API: one proxy host per " +
+							"workload, marked as the provider's own, swapped blue to green by an in-place update. A host " +
+							"on one of a workload's domains that the provider did not create is refused, never taken over.",
+						Attributes: map[string]schema.Attribute{
+							"url": schema.StringAttribute{
+								MarkdownDescription: "NPM's admin address, e.g. `http://127.0.0.1:81` (the API is under `/api`).",
+								Required:            true,
+							},
+							"email": schema.StringAttribute{
+								MarkdownDescription: "Email of an NPM user allowed to manage proxy hosts.",
+								Required:            true,
+							},
+							"password": schema.StringAttribute{
+								MarkdownDescription: "Password of that user. Provider configuration is never stored in the " +
+									"state, and this attribute accepts ephemeral values (Terraform 1.10+: an `ephemeral = true` " +
+									"variable or an ephemeral resource), which keeps the password out of plan files too: the " +
+									"provider-level equivalent of a write-only attribute.",
+								Required:  true,
+								Sensitive: true,
+							},
+							"forward_to": schema.StringAttribute{
+								MarkdownDescription: "What NPM forwards to: `network` (default; NPM runs as a container on the " +
+									"provider's `network` and reaches workloads by container name and port, as the original " +
+									"Tinyforge does) or `published` (NPM runs on the host and reaches the port published on " +
+									"`publish_address`).",
+								Optional:   true,
+								Validators: []validator.String{stringvalidator.OneOf(string(rollout.ForwardNetwork), string(rollout.ForwardPublished))},
+							},
+							"http_url": schema.StringAttribute{
+								MarkdownDescription: "NPM's public HTTP address, e.g. `http://127.0.0.1:80`. When set, a swap " +
+									"returns only once a request through NPM for the workload's first domain reaches the new " +
+									"upstream; without it, the provider waits a settle delay (NPM reloads nginx ~0.1 s after it " +
+									"answers).",
+								Optional: true,
+							},
+						},
+					},
 				},
 			},
 		},
+	}
+}
+
+// ValidateConfig refuses a proxy block without exactly one backend.
+func (p *tinyforgeProvider) ValidateConfig(ctx context.Context, req provider.ValidateConfigRequest, resp *provider.ValidateConfigResponse) {
+	var m providerModel
+	resp.Diagnostics.Append(req.Config.Get(ctx, &m)...)
+	if resp.Diagnostics.HasError() || m.Proxy == nil {
+		return
+	}
+	if (m.Proxy.Caddy == nil) == (m.Proxy.NPM == nil) {
+		got := "none"
+		if m.Proxy.Caddy != nil {
+			got = "caddy and npm"
+		}
+		resp.Diagnostics.AddAttributeError(path.Root("proxy"), "Invalid proxy",
+			"proxy must hold exactly one of caddy, npm (got "+got+")")
 	}
 }
 
@@ -209,12 +278,12 @@ func (p *tinyforgeProvider) Configure(ctx context.Context, req provider.Configur
 		CrashAt:        os.Getenv(CrashAtEnv),
 	}
 	if m.Proxy != nil {
-		router, diags := m.Proxy.router(ctx, calls)
+		router, forwardTo, diags := m.Proxy.router(ctx, calls)
 		resp.Diagnostics.Append(diags...)
 		if resp.Diagnostics.HasError() {
 			return
 		}
-		engine.Router = router
+		engine.Router, engine.ForwardTo = router, forwardTo
 	}
 	data := &providerData{engine: engine}
 	resp.ResourceData = data
@@ -234,33 +303,60 @@ func (m providerModel) known() bool {
 			return false
 		}
 	}
+	if m.Proxy != nil && m.Proxy.NPM != nil {
+		n := m.Proxy.NPM
+		for _, v := range []types.String{n.URL, n.Email, n.Password, n.ForwardTo, n.HTTPURL} {
+			if v.IsUnknown() {
+				return false
+			}
+		}
+	}
 	return true
 }
 
-func (m *proxyModel) router(ctx context.Context, calls *callLog) (proxy.Router, diag.Diagnostics) {
+// router builds the configured proxy backend, and says which address of a
+// container it forwards to.
+func (m *proxyModel) router(ctx context.Context, calls *callLog) (proxy.Router, rollout.ForwardTo, diag.Diagnostics) {
 	var diags diag.Diagnostics
-	c := m.Caddy
-	if c == nil {
-		diags.AddAttributeError(path.Root("proxy"), "Missing proxy backend", "The proxy block needs a caddy block.")
-		return nil, diags
+	switch {
+	case m.Caddy != nil && m.NPM == nil:
+		c := m.Caddy
+		listen := defaultCaddyListen
+		if !c.Listen.IsNull() {
+			listen = nil
+			diags.Append(c.Listen.ElementsAs(ctx, &listen, false)...)
+		}
+		r, err := caddy.New(caddy.Config{
+			AdminURL:       stringOr(c.AdminURL, defaultCaddyAdminURL),
+			Server:         stringOr(c.Server, defaultCaddyServer),
+			Listen:         listen,
+			AutomaticHTTPS: c.AutomaticHTTPS.ValueBool(),
+			HTTPClient:     proxyClient(calls),
+		})
+		if err != nil {
+			diags.AddAttributeError(path.Root("proxy").AtName("caddy"), "Invalid Caddy configuration", err.Error())
+			return nil, "", diags
+		}
+		// Caddy runs on the host: it reaches the published port.
+		return r, rollout.ForwardPublished, diags
+	case m.NPM != nil && m.Caddy == nil:
+		n := m.NPM
+		r, err := npm.New(npm.Config{
+			URL:        n.URL.ValueString(),
+			Email:      n.Email.ValueString(),
+			Password:   n.Password.ValueString(),
+			HTTPURL:    n.HTTPURL.ValueString(),
+			HTTPClient: proxyClient(calls),
+			Log:        func(ctx context.Context, msg string, fields map[string]any) { tflog.Info(ctx, msg, fields) },
+		})
+		if err != nil {
+			diags.AddAttributeError(path.Root("proxy").AtName("npm"), "Invalid Nginx Proxy Manager configuration", err.Error())
+			return nil, "", diags
+		}
+		return r, rollout.ForwardTo(stringOr(n.ForwardTo, string(rollout.ForwardNetwork))), diags
 	}
-	listen := defaultCaddyListen
-	if !c.Listen.IsNull() {
-		listen = nil
-		diags.Append(c.Listen.ElementsAs(ctx, &listen, false)...)
-	}
-	r, err := caddy.New(caddy.Config{
-		AdminURL:       stringOr(c.AdminURL, defaultCaddyAdminURL),
-		Server:         stringOr(c.Server, defaultCaddyServer),
-		Listen:         listen,
-		AutomaticHTTPS: c.AutomaticHTTPS.ValueBool(),
-		HTTPClient:     proxyClient(calls),
-	})
-	if err != nil {
-		diags.AddAttributeError(path.Root("proxy").AtName("caddy"), "Invalid Caddy configuration", err.Error())
-		return nil, diags
-	}
-	return r, diags
+	diags.AddAttributeError(path.Root("proxy"), "Invalid proxy", "proxy must hold exactly one of caddy, npm")
+	return nil, "", diags
 }
 
 // proxyClient is the HTTP client of a proxy backend; nil lets the backend

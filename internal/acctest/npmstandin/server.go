@@ -80,21 +80,23 @@ type Server struct {
 	schemas         *Schemas
 	proxyTransport  *http.Transport
 
-	mu            sync.Mutex
-	tokenLifetime time.Duration
-	tokens        map[string]time.Time // token -> expiry
-	issued        []string
-	logins        int
-	refreshes     int
-	hosts         map[int]*host
-	lastID        int
-	failWrites    int
-	rejected      map[string]string // "host:port" -> nginx -t error
-	reloadDelay   time.Duration
-	requests      []Request
-	reloadSeq     int
-	appliedSeq    int
-	live          map[string]string // domain -> upstream nginx serves now
+	mu             sync.Mutex
+	tokenLifetime  time.Duration
+	tokens         map[string]time.Time // token -> expiry
+	issued         []string
+	logins         int
+	refreshes      int
+	hosts          map[int]*host
+	lastID         int
+	failWrites     int
+	rejected       map[string]string // "host:port" -> nginx -t error
+	rejectWhere    func(string) bool
+	rejectWhereErr string
+	reloadDelay    time.Duration
+	requests       []Request
+	reloadSeq      int
+	appliedSeq     int
+	live           map[string]string // domain -> upstream nginx serves now
 }
 
 type host struct {
@@ -179,6 +181,16 @@ func (s *Server) RejectUpstream(upstream, nginxErr string) {
 		return
 	}
 	s.rejected[upstream] = nginxErr
+}
+
+// RejectUpstreamsWhere makes nginx refuse every generated config whose
+// upstream ("host:port") match reports, with nginxErr as meta.nginx_err: a
+// test that does not know green's port in advance refuses "anything but
+// blue". A nil match accepts them again.
+func (s *Server) RejectUpstreamsWhere(match func(upstream string) bool, nginxErr string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.rejectWhere, s.rejectWhereErr = match, nginxErr
 }
 
 // SetReloadDelay sets how long after a write the change reaches HTTPURL.
@@ -571,7 +583,11 @@ func normalise(body map[string]any) map[string]any {
 func (s *Server) configure(h *host) {
 	up := fmt.Sprintf("%s:%d", h.row["forward_host"], intField(h.row, "forward_port"))
 	meta := cloneMap(h.row["meta"].(map[string]any))
-	if msg, bad := s.rejected[up]; bad {
+	msg, bad := s.rejected[up]
+	if !bad && s.rejectWhere != nil && s.rejectWhere(up) {
+		msg, bad = s.rejectWhereErr, true
+	}
+	if bad {
 		meta["nginx_online"], meta["nginx_err"] = false, msg
 		// NPM renames a refused config to .err: the host serves nothing.
 		h.config = nil
