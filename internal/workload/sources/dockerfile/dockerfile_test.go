@@ -1,0 +1,281 @@
+package dockerfile
+
+import (
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload"
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/plugin"
+)
+
+// sentinelToken is a token no message could contain by accident.
+const sentinelToken = "tf-SENTINEL-token-7c3e91d4"
+
+func validConfig() Config {
+	return Config{
+		BaseURL:   "https://gitea.example.test",
+		RepoOwner: "acme",
+		RepoName:  "web",
+		Port:      8080,
+		Token:     sentinelToken,
+	}
+}
+
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		name   string
+		mutate func(*Config)
+		want   []string // substrings of the error; none: valid
+	}{
+		{"defaults apply to empty branch and paths", func(c *Config) {}, nil},
+		{"explicit values", func(c *Config) {
+			c.Provider, c.Branch, c.ContextPath, c.DockerfilePath = "gitea", "release/1.x", "services/api", "deploy/Dockerfile"
+			c.Healthcheck, c.BuildArgs = "/healthz", map[string]string{"VERSION": "1"}
+		}, nil},
+		{"context path with ..", func(c *Config) { c.ContextPath = "services/../.." },
+			[]string{`context_path must be a relative path inside the repository (got "services/../..")`}},
+		{"context path absolute", func(c *Config) { c.ContextPath = "/srv/app" },
+			[]string{`context_path must be a relative path inside the repository (got "/srv/app")`}},
+		{"context path not clean", func(c *Config) { c.ContextPath = "services//api/" },
+			[]string{`context_path must be a clean relative path (got "services//api/", write "services/api")`}},
+		{"dockerfile path with ..", func(c *Config) { c.DockerfilePath = "../Dockerfile" },
+			[]string{`dockerfile_path must be a relative path inside the repository (got "../Dockerfile")`}},
+		{"dockerfile path absolute", func(c *Config) { c.DockerfilePath = "/Dockerfile" },
+			[]string{`dockerfile_path must be a relative path inside the repository (got "/Dockerfile")`}},
+		{"dockerfile path is the context", func(c *Config) { c.DockerfilePath = "." },
+			[]string{`dockerfile_path must name a file inside the build context (got ".")`}},
+		{"empty owner", func(c *Config) { c.RepoOwner = "" }, []string{"repo_owner is required"}},
+		{"bad owner", func(c *Config) { c.RepoOwner = "acme corp" }, []string{`repo_owner must be letters`, `(got "acme corp")`}},
+		{"empty name", func(c *Config) { c.RepoName = "" }, []string{"repo_name is required"}},
+		{"bad provider", func(c *Config) { c.Provider = "bitbucket" }, []string{`provider must be one of`, `(got "bitbucket")`}},
+		{"gitlab without base_url", func(c *Config) { c.Provider, c.BaseURL = "gitlab", "" },
+			[]string{`base_url is required for provider "gitlab"`}},
+		{"base_url not http", func(c *Config) { c.BaseURL = "ftp://git.example.test" },
+			[]string{`base_url must be an http:// or https:// URL with a host (got "ftp://git.example.test")`}},
+		{"bad branch", func(c *Config) { c.Branch = "a..b" }, []string{`branch must be a branch name such as "main" (got "a..b")`}},
+		{"port 0", func(c *Config) { c.Port = 0 }, []string{"port must be between 1 and 65535 (got 0)"}},
+		{"healthcheck relative", func(c *Config) { c.Healthcheck = "healthz" },
+			[]string{`healthcheck must be an absolute HTTP path starting with "/" (got "healthz")`}},
+		{"build arg name", func(c *Config) { c.BuildArgs = map[string]string{"A=B": "x"} },
+			[]string{`build_args key must be a non-empty name without "=" or whitespace (got "A=B")`}},
+		{"every broken rule is reported", func(c *Config) { c.RepoName, c.ContextPath, c.Port = "", "/x", 70000 },
+			[]string{"repo_name is required", `context_path must be a relative path inside the repository (got "/x")`,
+				"port must be between 1 and 65535 (got 70000)"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := validConfig()
+			tt.mutate(&c)
+			err := c.Validate()
+			if len(tt.want) == 0 {
+				if err != nil {
+					t.Fatalf("Validate() = %v, want nil", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("Validate() = nil, want an error with %q", tt.want)
+			}
+			if !strings.HasPrefix(err.Error(), "dockerfile source: ") {
+				t.Errorf("error %q does not start with %q", err, "dockerfile source: ")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+			if strings.Contains(err.Error(), sentinelToken) {
+				t.Errorf("error carries the token: %q", err)
+			}
+		})
+	}
+}
+
+func TestValidatePortMessage(t *testing.T) {
+	c := validConfig()
+	c.Port = 0
+	want := "dockerfile source: port must be between 1 and 65535 (got 0)"
+	if err := c.Validate(); err == nil || err.Error() != want {
+		t.Fatalf("Validate() = %v, want %q", err, want)
+	}
+}
+
+// The per-attribute rules the provider's validators call agree with
+// Validate, and accept "" (the default) where Validate does.
+func TestAttributeRules(t *testing.T) {
+	tests := []struct {
+		rule  func(string) error
+		value string
+		want  string // "" = valid
+	}{
+		{ValidateContextPath, "", ""},
+		{ValidateContextPath, ".", ""},
+		{ValidateContextPath, "services/api", ""},
+		{ValidateContextPath, "a/../b", `context_path must be a relative path inside the repository (got "a/../b")`},
+		{ValidateContextPath, "/a", `context_path must be a relative path inside the repository (got "/a")`},
+		{ValidateDockerfilePath, "", ""},
+		{ValidateDockerfilePath, "deploy/Dockerfile", ""},
+		{ValidateDockerfilePath, "..", `dockerfile_path must be a relative path inside the repository (got "..")`},
+		{ValidateDockerfilePath, ".", `dockerfile_path must name a file inside the build context (got ".")`},
+		{ValidateProvider, "", ""},
+		{ValidateProvider, "gitlab", ""},
+		{ValidateProvider, "GitHub", `provider must be one of "gitea", "github", "gitlab" or empty to detect it from base_url (got "GitHub")`},
+		{ValidateBaseURL, "", ""},
+		{ValidateBaseURL, "http://127.0.0.1:3000", ""},
+		{ValidateBaseURL, "https://me:" + sentinelToken + "@git.example.test", "base_url must not carry credentials"},
+		{ValidateBranch, "", ""},
+		{ValidateBranch, "feature/x", ""},
+		{ValidateBranch, "refs/heads/main", `branch must be a branch name such as "main" (got "refs/heads/main")`},
+		{ValidateBuildArgName, "VERSION", ""},
+		{ValidateBuildArgName, "", `build_args key must be a non-empty name without "=" or whitespace (got "")`},
+	}
+	for _, tt := range tests {
+		err := tt.rule(tt.value)
+		switch {
+		case tt.want == "" && err != nil:
+			t.Errorf("rule(%q) = %v, want nil", tt.value, err)
+		case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+			t.Errorf("rule(%q) = %v, want an error containing %q", tt.value, err, tt.want)
+		case err != nil && strings.Contains(err.Error(), sentinelToken):
+			t.Errorf("rule(%q) echoes the credentials: %v", tt.value, err)
+		}
+	}
+}
+
+func TestPublicCarriesNoTokenAndDecodes(t *testing.T) {
+	c := validConfig()
+	c.BuildArgs = map[string]string{"VERSION": "1"}
+	c.ReportCommitStatus = true
+	public, err := json.Marshal(c.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(public), sentinelToken) {
+		t.Fatalf("Public() carries the token: %s", public)
+	}
+	for _, printed := range []string{fmt.Sprintf("%v", c), fmt.Sprintf("%+v", c), fmt.Sprintf("%#v", c), fmt.Sprint(&c)} {
+		if strings.Contains(printed, sentinelToken) {
+			t.Errorf("a formatted config carries the token: %s", printed)
+		}
+	}
+
+	// Import rebuilds the source from the label: the defaults are written
+	// out, the token is not there to rebuild.
+	src, err := plugin.Decode(Kind, public)
+	if err != nil {
+		t.Fatalf("Decode: %v", err)
+	}
+	got, ok := src.(*Config)
+	if !ok {
+		t.Fatalf("Decode returned %T, want *Config", src)
+	}
+	if got.Branch != "main" || got.ContextPath != "." || got.DockerfilePath != "Dockerfile" {
+		t.Errorf("decoded defaults = %q %q %q, want main . Dockerfile", got.Branch, got.ContextPath, got.DockerfilePath)
+	}
+	if got.Token != "" || !got.ReportCommitStatus || got.BuildArgs["VERSION"] != "1" {
+		t.Errorf("decoded %+v", *got)
+	}
+	if got.Fingerprint() != c.Fingerprint() {
+		t.Errorf("fingerprint did not round-trip:\n %s\n %s", got.Fingerprint(), c.Fingerprint())
+	}
+}
+
+func TestFingerprint(t *testing.T) {
+	base := validConfig()
+	base.BuildArgs = map[string]string{"A": "1", "B": "2"}
+	same := []struct {
+		name   string
+		mutate func(*Config)
+	}{
+		{"another token", func(c *Config) { c.Token = "other" }},
+		{"a healthcheck", func(c *Config) { c.Healthcheck = "/healthz" }},
+		{"status reporting", func(c *Config) { c.ReportCommitStatus = true }},
+		{"defaults written out", func(c *Config) { c.Branch, c.ContextPath, c.DockerfilePath = "main", ".", "Dockerfile" }},
+		{"the detected provider named", func(c *Config) { c.Provider = "gitea" }},
+		{"base_url with a trailing slash", func(c *Config) { c.BaseURL += "/" }},
+		{"build args written in another order", func(c *Config) { c.BuildArgs = map[string]string{"B": "2", "A": "1"} }},
+	}
+	for _, tt := range same {
+		c := base
+		tt.mutate(&c)
+		if c.Fingerprint() != base.Fingerprint() {
+			t.Errorf("%s changed the fingerprint:\n %s\n %s", tt.name, c.Fingerprint(), base.Fingerprint())
+		}
+	}
+	differs := []struct {
+		name   string
+		mutate func(*Config)
+	}{
+		{"repo_name", func(c *Config) { c.RepoName = "api" }},
+		{"repo_owner", func(c *Config) { c.RepoOwner = "other" }},
+		{"base_url", func(c *Config) { c.BaseURL = "https://git.example.test" }},
+		{"context_path", func(c *Config) { c.ContextPath = "services/api" }},
+		{"dockerfile_path", func(c *Config) { c.DockerfilePath = "Dockerfile.prod" }},
+		{"a build arg value", func(c *Config) { c.BuildArgs = map[string]string{"A": "1", "B": "3"} }},
+		{"a build arg more", func(c *Config) { c.BuildArgs = map[string]string{"A": "1", "B": "2", "C": ""} }},
+		{"port", func(c *Config) { c.Port = 9090 }},
+	}
+	for _, tt := range differs {
+		c := base
+		tt.mutate(&c)
+		if c.Fingerprint() == base.Fingerprint() {
+			t.Errorf("%s did not change the fingerprint %s", tt.name, c.Fingerprint())
+		}
+	}
+	if strings.Contains(base.Fingerprint(), sentinelToken) {
+		t.Errorf("fingerprint carries the token")
+	}
+}
+
+func TestImageTag(t *testing.T) {
+	commit := "0123456789abcdef0123456789abcdef01234567"
+	c := validConfig()
+	tag := c.ImageTag("web", commit)
+	if !regexp.MustCompile(`^tinyforge/web:0123456789ab-[0-9a-f]{8}$`).MatchString(tag) {
+		t.Fatalf("ImageTag = %q, want tinyforge/web:<commit[:12]>-<8 hex>", tag)
+	}
+	explicit := c
+	explicit.ContextPath, explicit.DockerfilePath = ".", "Dockerfile"
+	if explicit.ImageTag("web", commit) != tag {
+		t.Errorf("defaults written out changed the tag: %s vs %s", explicit.ImageTag("web", commit), tag)
+	}
+	for name, mutate := range map[string]func(*Config){
+		"build_args":      func(c *Config) { c.BuildArgs = map[string]string{"VERSION": "2"} },
+		"context_path":    func(c *Config) { c.ContextPath = "app" },
+		"dockerfile_path": func(c *Config) { c.DockerfilePath = "Dockerfile.prod" },
+	} {
+		d := c
+		mutate(&d)
+		if d.ImageTag("web", commit) == tag {
+			t.Errorf("a change of %s kept the tag %s: it would not rebuild", name, tag)
+		}
+	}
+}
+
+func TestDefaultStrategyAndContainer(t *testing.T) {
+	c := validConfig()
+	c.Healthcheck = "/healthz"
+	for _, routed := range []bool{false, true} {
+		if got := c.DefaultStrategy(routed); got != plugin.StrategyRecreate {
+			t.Errorf("DefaultStrategy(%v) = %q, want recreate (the historical default)", routed, got)
+		}
+	}
+	if got := c.Container(); got != (plugin.Container{Port: 8080, Healthcheck: "/healthz"}) {
+		t.Errorf("Container() = %+v", got)
+	}
+	if c.Kind() != "dockerfile" {
+		t.Errorf("Kind() = %q", c.Kind())
+	}
+}
+
+// The labels on the images and on the containers are the same keys, so
+// that the Docker host tells one story.
+func TestLabelKeysMatchTheEngine(t *testing.T) {
+	if labelWorkload != workload.LabelWorkload || labelCommit != workload.LabelCommit {
+		t.Fatalf("image labels %q, %q differ from the engine's %q, %q",
+			labelWorkload, labelCommit, workload.LabelWorkload, workload.LabelCommit)
+	}
+}
