@@ -30,6 +30,14 @@ import (
 // It writes as it walks, so the caller can stream it (io.Pipe) without the
 // whole context in memory.
 func WriteBuildContext(w io.Writer, dir, dockerfile string) error {
+	return writeContext(w, dir, dockerfile, "")
+}
+
+// writeContext is WriteBuildContext for a context inside the go-git
+// checkout at clone. go-git checks an absolute symlink target "/etc" out as
+// "<clone>/etc"; the link is sent as the repository has it, "/etc", so that
+// the image holds the repository's link and no path of this host.
+func writeContext(w io.Writer, dir, dockerfile, clone string) error {
 	excludes, err := readDockerignore(dir)
 	if err != nil {
 		return err
@@ -67,7 +75,7 @@ func WriteBuildContext(w io.Writer, dir, dockerfile string) error {
 			// but only the excepted entries are sent, as the CLI does.
 			return nil
 		}
-		return addEntry(tw, p, rel, d)
+		return addEntry(tw, p, rel, d, clone)
 	})
 	if err != nil {
 		return fmt.Errorf("build context: %w", err)
@@ -138,7 +146,7 @@ func exceptionInside(pm *patternmatcher.PatternMatcher, dir string) bool {
 
 // addEntry writes one file, directory or symlink. Other kinds (sockets,
 // devices) cannot come from a Git checkout and are left out.
-func addEntry(tw *tar.Writer, p, rel string, d fs.DirEntry) error {
+func addEntry(tw *tar.Writer, p, rel string, d fs.DirEntry, clone string) error {
 	fi, err := d.Info()
 	if err != nil {
 		return err
@@ -148,6 +156,9 @@ func addEntry(tw *tar.Writer, p, rel string, d fs.DirEntry) error {
 	case fi.Mode()&fs.ModeSymlink != 0:
 		if link, err = os.Readlink(p); err != nil {
 			return err
+		}
+		if clone != "" && (link == clone || strings.HasPrefix(link, clone+"/")) {
+			link = "/" + strings.TrimPrefix(strings.TrimPrefix(link, clone), "/")
 		}
 	case fi.IsDir(), fi.Mode().IsRegular():
 	default:

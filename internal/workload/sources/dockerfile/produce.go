@@ -106,7 +106,7 @@ func (c *Config) Produce(ctx context.Context, env plugin.ProduceEnv) (plugin.Art
 	if err != nil {
 		return plugin.Artifact{}, fmt.Errorf("dockerfile source: at commit %s: %w", commit, err)
 	}
-	art.ImageID, err = d.build(ctx, env.Images, log, contextDir, dockerfile, tag, env.Workload, commit)
+	art.ImageID, err = d.build(ctx, env.Images, log, checkout.Dir, contextDir, dockerfile, tag, env.Workload, commit)
 	if err != nil {
 		return plugin.Artifact{}, err
 	}
@@ -153,13 +153,14 @@ func (c Config) locate(root string) (contextDir, dockerfile string, err error) {
 // errBuildEnded stops the context writer when the engine stopped reading.
 var errBuildEnded = errors.New("the build ended before the context was sent")
 
-// build streams the context at dir to the engine and builds it, logging the
-// build's output as it comes. It returns the image ID.
-func (c Config) build(ctx context.Context, images plugin.ImageHost, log *slog.Logger, dir, dockerfile, tag, workload, commit string) (string, error) {
+// build streams the context at dir, inside the clone, to the engine and
+// builds it, logging the build's output as it comes. It returns the image
+// ID.
+func (c Config) build(ctx context.Context, images plugin.ImageHost, log *slog.Logger, clone, dir, dockerfile, tag, workload, commit string) (string, error) {
 	pr, pw := io.Pipe()
 	sent := make(chan error, 1)
 	go func() {
-		err := WriteBuildContext(pw, dir, dockerfile)
+		err := writeContext(pw, dir, dockerfile, filepath.Clean(clone))
 		pw.CloseWithError(err) // nil: EOF for the engine
 		sent <- err
 	}()

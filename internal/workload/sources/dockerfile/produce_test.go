@@ -190,7 +190,10 @@ func TestProduceBuildsThePlannedCommit(t *testing.T) {
 		"testapp":           {Content: f.app, Executable: true},
 		"files/kept.txt":    {Content: []byte("kept")},
 		"files/ignored.txt": {Content: []byte("ignored")},
-		".dockerignore":     {Content: []byte("files/ignored.txt\n")},
+		// An absolute link: go-git checks it out re-rooted in the clone;
+		// the image must hold the repository's link.
+		"files/abs-link": {SymlinkTo: "/files/kept.txt"},
+		".dockerignore":  {Content: []byte("files/ignored.txt\n")},
 	}, "A")
 	b := f.repo.CommitFiles(t, map[string]acctest.File{"Dockerfile": {Content: appDockerfile("B")}}, "B")
 	name := f.workload(t)
@@ -211,6 +214,9 @@ func TestProduceBuildsThePlannedCommit(t *testing.T) {
 	}
 	if code, body := get(urlA + "/file?path=/files/kept.txt"); code != 200 || body != "kept" {
 		t.Errorf("GET kept.txt = %d %q, want it in the image", code, body)
+	}
+	if code, body := get(urlA + "/file?path=/files/abs-link"); code != 200 || body != "kept" {
+		t.Errorf("GET abs-link = %d %q, want the link to /files/kept.txt as the repository has it", code, body)
 	}
 	if code, _ := get(urlA + "/file?path=/files/ignored.txt"); code != http.StatusNotFound {
 		t.Errorf("GET ignored.txt = %d, want 404: .dockerignore lists it", code)
