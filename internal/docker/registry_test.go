@@ -1,15 +1,13 @@
 package docker
 
 import (
-	"archive/tar"
 	"bytes"
 	"crypto/rand"
-	"crypto/sha256"
-	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -19,135 +17,69 @@ import (
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/acctest"
 )
 
-const (
-	manifestV2  = "application/vnd.docker.distribution.manifest.v2+json"
-	configV1    = "application/vnd.docker.container.image.v1+json"
-	layerTarGz  = "application/vnd.docker.image.rootfs.diff.tar.gzip"
-	layerSizeMB = 2 // big enough that the engine reports download progress several times
-)
+// layerSizeMB makes a layer big enough that the engine reports its download
+// progress several times over a slow link.
+const layerSizeMB = 2
 
-// registryStandIn is a stand-in for a hosted container registry (none can run
-// or be reached here). It serves the Registry HTTP API V2 the way the engine
-// uses it on a pull: GET /v2/, then the manifest by tag or digest (the engine
-// must accept the Docker v2 schema 2 manifest type), then the config and layer
-// blobs by digest. Anything else fails the test. Each repository holds one
-// image of one layer; a corrupt repository serves a layer whose content does
-// not match its digest, which the engine detects mid-stream.
-type registryStandIn struct {
-	t     *testing.T
-	mu    sync.Mutex
-	blobs map[string][]byte // digest -> content
-	tags  map[string][]byte // "repo:tag" and "repo:digest" -> manifest
-	seen  []string
-}
-
-func newRegistryStandIn(t *testing.T) (*registryStandIn, string) {
-	r := &registryStandIn{t: t, blobs: map[string][]byte{}, tags: map[string][]byte{}}
-	srv := httptest.NewServer(http.HandlerFunc(r.serve))
-	t.Cleanup(srv.Close)
-	return r, strings.TrimPrefix(srv.URL, "http://")
-}
-
-func digestOf(b []byte) string { return fmt.Sprintf("sha256:%x", sha256.Sum256(b)) }
-
-// addImage adds repo:tag, an image of one layer with a random file, labelled
-// as this test run's. corrupt serves other bytes for the layer than its
-// digest says.
-func (r *registryStandIn) addImage(repo, tag string, corrupt bool) {
-	payload := make([]byte, layerSizeMB<<20)
-	if _, err := rand.Read(payload); err != nil {
-		r.t.Fatal(err)
-	}
-	var layer bytes.Buffer
-	tw := tar.NewWriter(&layer)
-	if err := tw.WriteHeader(&tar.Header{Name: "payload", Mode: 0o644, Size: int64(len(payload))}); err != nil {
-		r.t.Fatal(err)
-	}
-	tw.Write(payload)
-	tw.Close()
-	layerDigest := digestOf(layer.Bytes())
-
-	config, _ := json.Marshal(map[string]any{
-		"architecture": "amd64",
-		"os":           "linux",
-		"config":       map[string]any{"Labels": map[string]string{acctest.LabelTestRun: acctest.RunID()}},
-		"rootfs":       map[string]any{"type": "layers", "diff_ids": []string{layerDigest}},
-	})
-	manifest, _ := json.Marshal(map[string]any{
-		"schemaVersion": 2,
-		"mediaType":     manifestV2,
-		"config":        map[string]any{"mediaType": configV1, "size": len(config), "digest": digestOf(config)},
-		"layers":        []map[string]any{{"mediaType": layerTarGz, "size": layer.Len(), "digest": layerDigest}},
-	})
-
-	served := layer.Bytes()
-	if corrupt {
-		served = slices.Clone(served)
-		served[len(served)/2] ^= 0xff
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.blobs[digestOf(config)] = config
-	r.blobs[layerDigest] = served
-	r.tags[repo+":"+tag] = manifest
-	r.tags[repo+":"+digestOf(manifest)] = manifest // the engine fetches by digest after a HEAD by tag
-}
-
-func (r *registryStandIn) serve(w http.ResponseWriter, req *http.Request) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.seen = append(r.seen, req.Method+" "+req.URL.Path)
-	if req.Method != http.MethodGet && req.Method != http.MethodHead {
-		r.t.Errorf("registry stand-in: unexpected %s %s", req.Method, req.URL.Path)
-		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
-		return
-	}
-	w.Header().Set("Docker-Distribution-API-Version", "registry/2.0")
-	path := req.URL.Path
-	switch {
-	case path == "/v2/":
-		w.WriteHeader(http.StatusOK)
-	case strings.Contains(path, "/manifests/"):
-		repo, tag, _ := strings.Cut(strings.TrimPrefix(path, "/v2/"), "/manifests/")
-		manifest, ok := r.tags[repo+":"+tag]
-		if !ok {
-			http.Error(w, `{"errors":[{"code":"MANIFEST_UNKNOWN"}]}`, http.StatusNotFound)
+// slowAndCorrupting plays the network between the engine and a real
+// registry: large blobs trickle in, as over a real link, so that the engine
+// reports download progress more than once (it throttles its own updates by
+// time); blobs of a repository named "*corrupt*" arrive with a byte flipped,
+// which the engine must detect mid-stream. A real registry never serves a
+// corrupt blob, so only the network can be made to.
+func slowAndCorrupting(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet || !strings.Contains(r.URL.Path, "/blobs/sha256:") {
+			next.ServeHTTP(w, r)
 			return
 		}
-		if !strings.Contains(strings.Join(req.Header.Values("Accept"), ","), manifestV2) {
-			r.t.Errorf("registry stand-in: manifest request does not accept %s: %q", manifestV2, req.Header.Values("Accept"))
+		rec := httptest.NewRecorder()
+		next.ServeHTTP(rec, r)
+		blob := rec.Body.Bytes()
+		for k, vs := range rec.Header() {
+			w.Header()[k] = vs
 		}
-		w.Header().Set("Content-Type", manifestV2)
-		w.Header().Set("Docker-Content-Digest", digestOf(manifest))
-		w.Header().Set("Content-Length", fmt.Sprint(len(manifest)))
-		w.Write(manifest)
-	case strings.Contains(path, "/blobs/"):
-		_, digest, _ := strings.Cut(path, "/blobs/")
-		blob, ok := r.blobs[digest]
-		if !ok {
-			http.Error(w, `{"errors":[{"code":"BLOB_UNKNOWN"}]}`, http.StatusNotFound)
-			return
-		}
-		w.Header().Set("Content-Type", "application/octet-stream")
-		w.Header().Set("Docker-Content-Digest", digest)
-		w.Header().Set("Content-Length", fmt.Sprint(len(blob)))
-		if len(blob) < 1<<20 || req.Method == http.MethodHead {
+		w.WriteHeader(rec.Code)
+		if rec.Code != http.StatusOK || len(blob) < 1<<20 {
 			w.Write(blob)
 			return
 		}
-		// A layer trickles in, as over a real network, so that the engine
-		// reports its download progress more than once (it throttles its
-		// own updates by time).
+		if strings.Contains(r.URL.Path, "corrupt") {
+			blob = slices.Clone(blob)
+			blob[len(blob)/2] ^= 0xff
+		}
 		chunk := len(blob)/6 + 1
 		for off := 0; off < len(blob); off += chunk {
 			w.Write(blob[off:min(off+chunk, len(blob))])
 			w.(http.Flusher).Flush()
 			time.Sleep(150 * time.Millisecond)
 		}
-	default:
-		r.t.Errorf("registry stand-in: unexpected %s %s", req.Method, path)
-		http.NotFound(w, req)
+	})
+}
+
+// pushBigImage builds a FROM scratch image of one layer of layerSizeMB of
+// random bytes, labelled as this run's, and pushes it to the registry as
+// repo:tag. It returns the reference, absent from the engine.
+func pushBigImage(t *testing.T, reg *acctest.Registry, repo string) string {
+	t.Helper()
+	dir := t.TempDir()
+	payload := make([]byte, layerSizeMB<<20)
+	if _, err := rand.Read(payload); err != nil {
+		t.Fatal(err)
 	}
+	if err := os.WriteFile(filepath.Join(dir, "payload"), payload, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dockerfile := "FROM scratch\nLABEL " + acctest.LabelTestRun + "=" + acctest.RunID() + "\nCOPY payload /payload\n"
+	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(dockerfile), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	local := acctest.UniqueName("tinyforge-pull-src") + ":1"
+	acctest.Docker(t, "build", "--quiet", "--tag", local, dir)
+	ref := reg.Push(t, local, repo)
+	// The engine must not keep the layer: the pull has to fetch it.
+	acctest.Docker(t, "rmi", local)
+	return ref
 }
 
 func TestPullImageReportsProgressOncePerStatus(t *testing.T) {
@@ -170,15 +102,13 @@ func TestPullImageReportsProgressOncePerStatus(t *testing.T) {
 	}
 	c := newClient(t, WithTransport(tee))
 	ctx := testContext(t)
-	reg, addr := newRegistryStandIn(t)
-	repo := acctest.UniqueName("pull")
-	reg.addImage(repo, "good", false)
-	ref := addr + "/" + repo + ":good"
+	reg := acctest.StartRegistryBehind(t, slowAndCorrupting)
+	ref := pushBigImage(t, reg, acctest.UniqueName("pull")+":good")
 	t.Cleanup(func() { _, _ = acctest.DockerE("rmi", "-f", ref) })
 
 	var lines []string
 	if err := c.PullImage(ctx, ref, func(line string) { lines = append(lines, line) }); err != nil {
-		t.Fatalf("PullImage(%s): %v\nrequests: %q", ref, err, reg.seen)
+		t.Fatalf("PullImage(%s): %v", ref, err)
 	}
 	t.Logf("progress: %q", lines)
 	img, err := c.InspectImage(ctx, ref)
@@ -213,10 +143,8 @@ func TestPullImageCorruptLayerFailsWithTheStreamError(t *testing.T) {
 	t.Parallel()
 	c := newClient(t)
 	ctx := testContext(t)
-	reg, addr := newRegistryStandIn(t)
-	repo := acctest.UniqueName("pull")
-	reg.addImage(repo, "bad", true)
-	ref := addr + "/" + repo + ":bad"
+	reg := acctest.StartRegistryBehind(t, slowAndCorrupting)
+	ref := pushBigImage(t, reg, acctest.UniqueName("pull-corrupt")+":bad")
 	t.Cleanup(func() { _, _ = acctest.DockerE("rmi", "-f", ref) })
 
 	err := c.PullImage(ctx, ref, nil)
