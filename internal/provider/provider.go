@@ -174,21 +174,22 @@ func (p *tinyforgeProvider) Schema(_ context.Context, _ provider.SchemaRequest, 
 						MarkdownDescription: "Nginx Proxy Manager, driven through its REST API: one proxy host per " +
 							"workload, marked as the provider's own, swapped blue to green by an in-place update. A host " +
 							"on one of a workload's domains that the provider did not create is refused, never taken over.",
+						Validators: []validator.Object{requiredInBlock("url", "email", "password")},
 						Attributes: map[string]schema.Attribute{
 							"url": schema.StringAttribute{
-								MarkdownDescription: "NPM's admin address, e.g. `http://127.0.0.1:81` (the API is under `/api`).",
-								Required:            true,
+								MarkdownDescription: "Required. NPM's admin address, e.g. `http://127.0.0.1:81` (the API is under `/api`).",
+								Optional:            true,
 							},
 							"email": schema.StringAttribute{
-								MarkdownDescription: "Email of an NPM user allowed to manage proxy hosts.",
-								Required:            true,
+								MarkdownDescription: "Required. Email of an NPM user allowed to manage proxy hosts.",
+								Optional:            true,
 							},
 							"password": schema.StringAttribute{
-								MarkdownDescription: "Password of that user. Provider configuration is never stored in the " +
+								MarkdownDescription: "Required. Password of that user. Provider configuration is never stored in the " +
 									"state, and this attribute accepts ephemeral values (Terraform 1.10+: an `ephemeral = true` " +
 									"variable or an ephemeral resource), which keeps the password out of plan files too: the " +
 									"provider-level equivalent of a write-only attribute.",
-								Required:  true,
+								Optional:  true,
 								Sensitive: true,
 							},
 							"forward_to": schema.StringAttribute{

@@ -23,10 +23,11 @@ func imageBlock() schema.Block {
 	return schema.SingleNestedBlock{
 		MarkdownDescription: "A registry image, pulled per `pull`. With a proxy routing the workload, it deploys " +
 			"blue-green by default.",
+		Validators: []validator.Object{requiredInBlock("ref", "port")},
 		Attributes: map[string]schema.Attribute{
 			"ref": schema.StringAttribute{
-				MarkdownDescription: "Image reference, e.g. `ghcr.io/acme/web:1.4.2`. A new ref redeploys.",
-				Required:            true,
+				MarkdownDescription: "Required. Image reference, e.g. `ghcr.io/acme/web:1.4.2`. A new ref redeploys.",
+				Optional:            true,
 				Validators:          []validator.String{engineRule("an image reference", image.ValidateRef)},
 			},
 			"port":        portAttribute(),
@@ -46,9 +47,9 @@ func imageBlock() schema.Block {
 // portAttribute is the container port of every source.
 func portAttribute() schema.Int64Attribute {
 	return schema.Int64Attribute{
-		MarkdownDescription: "Container port the workload serves HTTP on; it is published on the provider's " +
-			"`publish_address`. A new port redeploys.",
-		Required:   true,
+		MarkdownDescription: "Required. Container port the workload serves HTTP on; it is published on the " +
+			"provider's `publish_address`. A new port redeploys.",
+		Optional:   true,
 		Validators: []validator.Int64{engineIntRule("a port", plugin.ValidatePort)},
 	}
 }

@@ -3,8 +3,22 @@ package provider
 import (
 	"context"
 
+	"github.com/hashicorp/terraform-plugin-framework-validators/objectvalidator"
+	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 )
+
+// requiredInBlock makes attributes required when their optional block is
+// written. The framework would enforce a Required attribute of an optional
+// single nested block even when the block is left out, so such attributes
+// are Optional in the schema and required here.
+func requiredInBlock(names ...string) validator.Object {
+	exprs := make([]path.Expression, len(names))
+	for i, n := range names {
+		exprs[i] = path.MatchRelative().AtName(n)
+	}
+	return objectvalidator.AlsoRequires(exprs...)
+}
 
 // engineRule is an attribute validator that defers to a rule of the engine,
 // so that plan time and deploy time enforce one rule, written once. The

@@ -370,3 +370,49 @@ resource "tinyforge_workload" "web" {
 		}},
 	})
 }
+
+// TestAccPullPolicies pulls from a real registry on 127.0.0.1: "missing"
+// pulls an image the engine lacks but not one it has, even after the tag
+// moved in the registry; "always" pulls on every deploy and picks up the
+// moved tag.
+func TestAccPullPolicies(t *testing.T) {
+	env := newTestEnv(t)
+	registry := acctest.StartRegistry(t)
+	name := env.workloadName("pull")
+	ref := registry.Push(t, env.images.V1, "tinyforge/pull-"+acctest.RunID()+":stable")
+	t.Cleanup(func() { acctest.DockerE("rmi", "-f", ref) })
+	cfg := func(pull, greeting string) string {
+		return env.provider("") + fmt.Sprintf(`
+resource "tinyforge_workload" "web" {
+  name = %q
+  env  = { GREETING = %q }
+  source {
+    image {
+      ref         = %q
+      port        = 8080
+      healthcheck = "/healthz"
+      pull        = %q
+    }
+  }
+}`, name, greeting, ref, pull)
+	}
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: providerFactories,
+		CheckDestroy:             noContainersLeft(t, name),
+		Steps: []resource.TestStep{
+			{ // the engine lacks the image: "missing" pulls it
+				Config: cfg("missing", "one"),
+				Check:  resource.ComposeTestCheckFunc(answers(web, "/", "v1")),
+			},
+			{ // the tag moves to v2 in the registry; "missing" keeps the local v1
+				PreConfig: func() { registry.Push(t, env.images.V2, "tinyforge/pull-"+acctest.RunID()+":stable") },
+				Config:    cfg("missing", "two"),
+				Check:     answers(web, "/", "v1"),
+			},
+			{ // "always" pulls on the deploy and gets the moved tag
+				Config: cfg("always", "three"),
+				Check:  answers(web, "/", "v2"),
+			},
+		},
+	})
+}
