@@ -144,10 +144,34 @@ func answers(res, path, want string) func(*terraform.State) error {
 			return fmt.Errorf("GET %s%s: %v", up, path, err)
 		}
 		if status != 200 || body != want {
-			return fmt.Errorf("GET %s%s answered %d %q, want 200 %q", up, path, status, body, want)
+			return fmt.Errorf("GET %s%s answered %d %q, want 200 %q", up, path, status, clip(body), want)
 		}
 		return nil
 	}
+}
+
+// answersStatus checks that the workload's upstream answers path with the
+// HTTP status want.
+func answersStatus(res, path string, want int) func(*terraform.State) error {
+	return func(s *terraform.State) error {
+		up, err := stateAttr(s, res, "upstream")
+		if err != nil {
+			return err
+		}
+		status, body, err := httpGet("http://" + up + path)
+		if err != nil || status != want {
+			return fmt.Errorf("GET %s%s answered %d %q (%v), want HTTP %d", up, path, status, clip(body), err, want)
+		}
+		return nil
+	}
+}
+
+// clip shortens a body for an error message.
+func clip(s string) string {
+	if len(s) > 200 {
+		return s[:200] + "..."
+	}
+	return s
 }
 
 // compareEqual compares two state values for equality.

@@ -2,31 +2,37 @@ package provider
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 
 	"github.com/hashicorp/terraform-plugin-framework/diag"
+	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
+	"github.com/hashicorp/terraform-plugin-log/tflog"
 
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload"
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/plugin"
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/sources/dockerfile"
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/sources/image"
 )
 
 // sourceModel is the source block: exactly one kind is set.
 type sourceModel struct {
-	Image *imageModel `tfsdk:"image"`
+	Image      *imageModel      `tfsdk:"image"`
+	Dockerfile *dockerfileModel `tfsdk:"dockerfile"`
 }
 
 func sourceBlocks() map[string]schema.Block {
 	return map[string]schema.Block{
-		image.Kind: imageBlock(),
+		image.Kind:      imageBlock(),
+		dockerfile.Kind: dockerfileBlock(),
 	}
 }
 
-var sourceKinds = []string{image.Kind}
+var sourceKinds = []string{image.Kind, dockerfile.Kind}
 
 // exactlyOneSourceKind refuses a source block that sets no kind, or more
 // than one.
@@ -73,8 +79,14 @@ func sourceKindsMarkdown() string {
 // write-only values. known is false when a value is unknown.
 func (m *sourceModel) source(config *sourceModel) (plugin.Source, bool) {
 	switch {
-	case m.Image != nil:
+	case m.Image != nil && m.Dockerfile == nil:
 		return m.Image.source()
+	case m.Dockerfile != nil && m.Image == nil:
+		var cfg *dockerfileModel
+		if config != nil {
+			cfg = config.Dockerfile
+		}
+		return m.Dockerfile.source(cfg)
 	}
 	return nil, true
 }
@@ -86,13 +98,78 @@ func recordedSource(src plugin.Source, prior *sourceModel) *sourceModel {
 	switch s := src.(type) {
 	case *image.Config:
 		return &sourceModel{Image: imageModelOf(s)}
+	case *dockerfile.Config:
+		var priorBlock *dockerfileModel
+		if prior != nil {
+			priorBlock = prior.Dockerfile
+		}
+		return &sourceModel{Dockerfile: dockerfileModelOf(s, priorBlock)}
 	}
 	return prior
 }
 
+// privateData is the framework's private state of a resource, as Read,
+// ModifyPlan and the applies see it.
+type privateData interface {
+	GetKey(ctx context.Context, key string) ([]byte, diag.Diagnostics)
+	SetKey(ctx context.Context, key string, value []byte) diag.Diagnostics
+}
+
+// resolvedKey is where Read keeps the revision it resolved, so that the plan
+// and the apply-time re-plan (which Terraform compares) both use the one the
+// refresh saw: a push between plan and apply then changes nothing, and the
+// apply builds the planned commit.
+const resolvedKey = "resolved_revision"
+
+type resolved struct {
+	Origin   string `json:"origin"`
+	Revision string `json:"revision"`
+}
+
+func setResolved(ctx context.Context, p privateData, r *resolved) diag.Diagnostics {
+	raw := []byte("null")
+	if r != nil {
+		raw, _ = json.Marshal(r)
+	}
+	return p.SetKey(ctx, resolvedKey, raw)
+}
+
+func getResolved(ctx context.Context, p privateData) *resolved {
+	raw, _ := p.GetKey(ctx, resolvedKey)
+	var r resolved
+	if len(raw) == 0 || json.Unmarshal(raw, &r) != nil || r.Revision == "" {
+		return nil
+	}
+	return &r
+}
+
+// refreshRevision resolves, at refresh, the revision a deploy of the state's
+// source would use now, and keeps it in private state for the plan. A source
+// whose token is write-only cannot be resolved from the state: the plan does
+// it with the configuration's token.
+func (m *workloadModel) refreshRevision(ctx context.Context, private privateData) diag.Diagnostics {
+	var diags diag.Diagnostics
+	spec, known, _ := m.spec(ctx, nil)
+	resolver, ok := spec.Source.(plugin.Resolver)
+	if !ok || !known || (m.Source.Dockerfile != nil && m.Source.Dockerfile.writeOnlyToken()) {
+		return setResolved(ctx, private, nil)
+	}
+	rev, err := resolver.Resolve(ctx)
+	if err != nil {
+		diags.AddWarning("Cannot look for a new revision",
+			"Refresh could not resolve the revision of workload "+spec.Name+"; the plan tries again: "+err.Error())
+		diags.Append(setResolved(ctx, private, nil)...)
+		return diags
+	}
+	tflog.Info(ctx, "resolved the revision to deploy", map[string]any{"workload": spec.Name, "revision": rev})
+	return setResolved(ctx, private, &resolved{Origin: resolver.Origin(), Revision: rev})
+}
+
 // planRevision plans commit_sha: the revision a deploy would use, for the
-// sources that have one; null for the others.
-func (m *workloadModel) planRevision(ctx context.Context, spec workload.Spec, known bool, state *workloadModel) diag.Diagnostics {
+// sources that have one (null for the others). It is the one the refresh
+// resolved when the source still looks at the same place, else it is
+// resolved now.
+func (m *workloadModel) planRevision(ctx context.Context, spec workload.Spec, known bool, state *workloadModel, private privateData) diag.Diagnostics {
 	var diags diag.Diagnostics
 	resolver, ok := spec.Source.(plugin.Resolver)
 	if !ok {
@@ -103,11 +180,22 @@ func (m *workloadModel) planRevision(ctx context.Context, spec workload.Spec, kn
 		m.CommitSHA = types.StringUnknown()
 		return diags
 	}
-	rev, err := resolver.Resolve(ctx)
-	if err != nil {
-		diags.AddError("Cannot resolve the revision to deploy", err.Error())
+	if r := getResolved(ctx, private); state != nil && r != nil && r.Origin == resolver.Origin() {
+		m.CommitSHA = types.StringValue(r.Revision)
 		return diags
 	}
-	m.CommitSHA = types.StringValue(rev)
+	rev, err := resolver.Resolve(ctx)
+	switch {
+	case err == nil:
+		m.CommitSHA = types.StringValue(rev)
+	case state == nil:
+		diags.AddAttributeError(path.Root("source"), "Cannot resolve the revision to deploy", err.Error())
+	default:
+		// The workload runs; a Git host that does not answer must not block
+		// every plan. Keep the deployed revision and say so.
+		diags.AddWarning("Cannot look for a new revision",
+			"Workload "+spec.Name+" keeps its deployed revision: "+err.Error())
+		m.CommitSHA = state.CommitSHA
+	}
 	return diags
 }

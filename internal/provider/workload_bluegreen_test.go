@@ -44,7 +44,7 @@ func through(c *acctest.Caddy, domain, want string) resource.TestCheckFunc {
 	return func(*terraform.State) error {
 		status, body, err := c.GetE(domain, "/")
 		if err != nil || status != 200 || strings.TrimSpace(body) != want {
-			return fmt.Errorf("GET %s through Caddy: %d %q %v, want 200 %q", domain, status, body, err, want)
+			return fmt.Errorf("GET %s through Caddy: %d %q %v, want 200 %q", domain, status, clip(body), err, want)
 		}
 		return nil
 	}

@@ -276,6 +276,7 @@ func (r *workloadResource) Read(ctx context.Context, req resource.ReadRequest, r
 			return
 		}
 		resp.Diagnostics.Append(state.observe(ctx, o)...)
+		resp.Diagnostics.Append(state.refreshRevision(ctx, resp.Private)...)
 	}
 	if resp.Diagnostics.HasError() {
 		return
@@ -338,7 +339,11 @@ func (r *workloadResource) Delete(ctx context.Context, req resource.DeleteReques
 	}
 	spec, _, _ := state.spec(ctx, nil)
 	spec.Name = state.Name.ValueString()
-	if err := engine.Teardown(ctx, spec); err != nil {
+	warnings, err := engine.Teardown(ctx, spec)
+	for _, w := range warnings {
+		resp.Diagnostics.AddWarning("Teardown warning", w)
+	}
+	if err != nil {
 		resp.Diagnostics.AddError("Teardown of workload "+spec.Name+" failed", err.Error())
 	}
 }
@@ -392,7 +397,7 @@ func (r *workloadResource) ModifyPlan(ctx context.Context, req resource.ModifyPl
 			return
 		}
 	}
-	resp.Diagnostics.Append(plan.planRevision(ctx, spec, known, state)...)
+	resp.Diagnostics.Append(plan.planRevision(ctx, spec, known, state, req.Private)...)
 	if resp.Diagnostics.HasError() {
 		return
 	}

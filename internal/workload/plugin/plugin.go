@@ -68,6 +68,9 @@ type Source interface {
 // the plan can show it.
 type Resolver interface {
 	Resolve(ctx context.Context) (string, error)
+	// Origin names what Resolve looks at (the repository and branch, no
+	// secret): a revision resolved earlier stands for the same Origin.
+	Origin() string
 }
 
 // Reporter is implemented by sources that report a deploy's outcome to where

@@ -519,28 +519,29 @@ func (e *Engine) reap(ctx context.Context, name string, old []Instance) error {
 
 // Teardown removes the workload's route, every container of the workload,
 // and the images a building source made for it. Named volumes stay: they
-// are data.
-func (e *Engine) Teardown(ctx context.Context, spec workload.Spec) error {
+// are data. An image that cannot be removed (a container outside the
+// workload still uses it) is a warning: what the workload ran is gone.
+func (e *Engine) Teardown(ctx context.Context, spec workload.Spec) (warnings []string, err error) {
 	defer e.invalidate()
 	cur, err := e.observeNow(ctx, spec.Name)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if e.Router != nil {
 		if err := e.Router.Delete(ctx, spec.Name); err != nil {
-			return fmt.Errorf("remove the route of workload %q: %w", spec.Name, err)
+			return nil, fmt.Errorf("remove the route of workload %q: %w", spec.Name, err)
 		}
 	}
 	if err := e.reap(ctx, spec.Name, cur.all()); err != nil {
-		return err
+		return nil, err
 	}
 	if p, ok := spec.Source.(plugin.Pruner); ok {
 		env := plugin.ProduceEnv{Images: e.Docker, Log: e.log(), Workload: spec.Name}
 		if err := p.Prune(ctx, env, nil); err != nil {
-			return fmt.Errorf("remove the images of workload %q: %w", spec.Name, err)
+			warnings = append(warnings, fmt.Sprintf("images of workload %q were left on the Docker host: %v", spec.Name, err))
 		}
 	}
-	return nil
+	return warnings, nil
 }
 
 // all lists every container of the observed workload.

@@ -263,6 +263,13 @@ func (c *Config) Resolve(ctx context.Context) (string, error) {
 	return sha, nil
 }
 
+// Origin implements plugin.Resolver: the repository and branch, with the
+// defaults applied and no token.
+func (c *Config) Origin() string {
+	d := c.withDefaults()
+	return strings.Join([]string{d.Provider, d.BaseURL, d.RepoOwner, d.RepoName, d.Branch}, "|")
+}
+
 // commitStates maps a deploy's outcome onto a commit status.
 var commitStates = map[plugin.DeployState]string{
 	plugin.DeployPending: git.StatePending,
