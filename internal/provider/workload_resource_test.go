@@ -95,6 +95,13 @@ func TestAccWorkloadLifecycle(t *testing.T) {
 				ImportStateVerify:                    true,
 				ImportStateVerifyIdentifierAttribute: "name",
 			},
+			{ // an import {} block with the matching config plans the import and nothing else
+				Config:          v1,
+				ResourceName:    web,
+				ImportState:     true,
+				ImportStateKind: resource.ImportBlockWithID,
+				ImportStateId:   name,
+			},
 			{ // a new env value is a redeploy: generation 2, the old container gone
 				Config: v1Changed,
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
