@@ -212,8 +212,8 @@ type Process struct {
 	args   []string
 	cmd    *exec.Cmd
 	start  time.Time
-	stdout lockedBuffer
-	stderr lockedBuffer
+	stdout LockedBuffer
+	stderr LockedBuffer
 	done   chan struct{}
 	result Result
 	err    error
@@ -325,20 +325,20 @@ func (w *Workdir) Close() {
 	}
 }
 
-// lockedBuffer is an output buffer that can be read while the process
-// writes to it.
-type lockedBuffer struct {
+// LockedBuffer is an output buffer that can be read while another goroutine
+// (a process, a logger) writes to it.
+type LockedBuffer struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
 }
 
-func (b *lockedBuffer) Write(p []byte) (int, error) {
+func (b *LockedBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.Write(p)
 }
 
-func (b *lockedBuffer) String() string {
+func (b *LockedBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()

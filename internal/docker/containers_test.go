@@ -114,10 +114,10 @@ func TestContainerLifecycle(t *testing.T) {
 	base := fmt.Sprintf("http://127.0.0.1:%d", ct.Ports[0].HostPort)
 	var body string
 	acctest.Eventually(t, 10*time.Second, 50*time.Millisecond, "the app answers on "+base, func() bool {
-		body, err = httpGet(base + "/")
+		body, err = httpGet(base + "/env/GREETING")
 		return err == nil
 	})
-	if body != "hello lifecycle" {
+	if body != "lifecycle" {
 		t.Fatalf("GET / = %q, want the greeting from the env", body)
 	}
 	if body, err := httpGet(base + "/file?path=/bind/hello.txt"); err != nil || body != "from the host" {
@@ -127,7 +127,7 @@ func TestContainerLifecycle(t *testing.T) {
 	var logs []string
 	acctest.Eventually(t, 10*time.Second, 50*time.Millisecond, "the startup lines in the logs", func() bool {
 		logs, err = c.ContainerLogs(ctx, id, 10)
-		return err == nil && slices.Contains(logs, "testapp listening on :8080") && slices.Contains(logs, "testapp stderr ready")
+		return err == nil && slices.Contains(logs, "testapp dev listening on :8080") && slices.ContainsFunc(logs, func(l string) bool { return strings.HasPrefix(l, "testapp serves GET /") })
 	})
 	if last, err := c.ContainerLogs(ctx, id, 1); err != nil || len(last) != 1 {
 		t.Fatalf("ContainerLogs(1) = %q, %v: want exactly one line", last, err)
@@ -213,10 +213,10 @@ func TestContainerFixedHostPort(t *testing.T) {
 	if len(ct.Ports) != 1 || ct.Ports[0] != want {
 		t.Fatalf("listed ports %+v, want %+v", ct.Ports, want)
 	}
-	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
+	url := fmt.Sprintf("http://127.0.0.1:%d/env/GREETING", port)
 	acctest.Eventually(t, 10*time.Second, 50*time.Millisecond, "the app answers on "+url, func() bool {
 		body, err := httpGet(url)
-		return err == nil && body == "hello fixed"
+		return err == nil && body == "fixed"
 	})
 	if err := c.RemoveContainer(ctx, id); err != nil {
 		t.Fatalf("RemoveContainer of a running container: %v", err)

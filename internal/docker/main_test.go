@@ -9,8 +9,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -46,8 +44,9 @@ func TestMain(m *testing.M) {
 func testImage(t *testing.T) (ref, id string) {
 	t.Helper()
 	acctest.RequireDocker(t)
+	binary := acctest.TestImages(t).Binary
 	testAppImage.once.Do(func() {
-		testAppImage.ref, testAppImage.id, testAppImage.progress, testAppImage.err = buildTestApp()
+		testAppImage.ref, testAppImage.id, testAppImage.progress, testAppImage.err = buildTestApp(binary)
 	})
 	if testAppImage.err != nil {
 		t.Fatalf("build the test app image: %v", testAppImage.err)
@@ -55,19 +54,10 @@ func testImage(t *testing.T) (ref, id string) {
 	return testAppImage.ref, testAppImage.id
 }
 
-func buildTestApp() (ref, id string, progress []string, err error) {
-	dir, err := os.MkdirTemp("", "tinyforge-docker-testapp-")
-	if err != nil {
-		return "", "", nil, err
-	}
-	defer os.RemoveAll(dir)
-	bin := filepath.Join(dir, "app")
-	cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", bin, "./testdata/app")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", "", nil, fmt.Errorf("go build the test app: %v: %s", err, out)
-	}
-	binary, err := os.ReadFile(bin)
+// buildTestApp packages the test app binary (internal/acctest/testapp)
+// FROM scratch through BuildImage.
+func buildTestApp(binaryPath string) (ref, id string, progress []string, err error) {
+	binary, err := os.ReadFile(binaryPath)
 	if err != nil {
 		return "", "", nil, err
 	}

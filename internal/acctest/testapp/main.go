@@ -51,6 +51,9 @@ const exitCodeCrash = 3
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
+	// One line on stderr, so that a log reader can prove it demultiplexes
+	// the container's two streams.
+	fmt.Fprintln(os.Stderr, "testapp serves GET /, /healthz, /env/<KEY>, /file?path=, /slow?ms= and PUT /file?path=")
 	os.Exit(run(ctx, os.LookupEnv, os.Stdout, nil))
 }
 

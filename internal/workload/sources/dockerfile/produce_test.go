@@ -1,7 +1,6 @@
 package dockerfile
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -10,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -32,24 +30,6 @@ func (h *countingHost) BuildImage(ctx context.Context, spec docker.BuildSpec, pr
 	return h.ImageHost.BuildImage(ctx, spec, progress)
 }
 
-// lockedBuffer collects log output written from several goroutines.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // fixture is a real Git server with one repository, the real Docker host
 // behind a build counter, and the logs of everything Produce said.
 type fixture struct {
@@ -57,7 +37,7 @@ type fixture struct {
 	repo *acctest.GitRepo
 	app  []byte // the static test app binary
 	host *countingHost
-	logs *lockedBuffer
+	logs *acctest.LockedBuffer
 	tmp  string // this test's TMPDIR, where clones are made
 }
 
@@ -79,7 +59,7 @@ func newFixture(t *testing.T) *fixture {
 		repo: srv.CreateRepo(t, "acme", acctest.UniqueName("app")),
 		app:  app,
 		host: &countingHost{ImageHost: client},
-		logs: &lockedBuffer{},
+		logs: &acctest.LockedBuffer{},
 		tmp:  t.TempDir(),
 	}
 	// Clones go to a directory of this test's own, so that a clone left
