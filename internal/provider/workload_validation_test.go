@@ -100,12 +100,42 @@ resource "tinyforge_workload" "web" {
     }`), wrapped(`pull`, `"sometimes"`)},
 		{"env name", noProxy + workload(`  env = { "1BAD" = "x" }`, image),
 			wrapped(`env name must start with a letter or underscore`, `(got "1BAD")`)},
+		{"source with two kinds", noProxy + workload("", image+`
+    dockerfile {
+      repo_owner = "acme"
+      repo_name  = "app"
+      port       = 8080
+    }`), wrapped(`source must set exactly one of image, dockerfile (got image and dockerfile)`)},
+		{"context_path escaping", noProxy + workload("", dockerfileSource(`context_path = "../x"`)),
+			wrapped(`context_path must be a relative path inside the repository (got "../x")`)},
+		{"absolute dockerfile_path", noProxy + workload("", dockerfileSource(`dockerfile_path = "/etc/Dockerfile"`)),
+			wrapped(`dockerfile_path`, `"/etc/Dockerfile"`)},
+		{"gitea without base_url", noProxy + workload("", dockerfileSource(`provider = "gitea"`)),
+			wrapped(`base_url is required for provider "gitea"`)},
+		{"unknown git provider", noProxy + workload("", dockerfileSource(`provider = "bitbucket"`)),
+			wrapped(`"bitbucket"`)},
+		{"two tokens", noProxy + workload("", dockerfileSource(`access_token = "a"
+      access_token_wo = "b"`)), wrapped(`access_token`, `access_token_wo`)},
+		{"missing repo_name", noProxy + workload("", `    dockerfile {
+      repo_owner = "acme"
+      port       = 8080
+    }`), wrapped(`repo_name`)},
 	}
 	var steps []resource.TestStep
 	for _, c := range cases {
 		steps = append(steps, resource.TestStep{Config: c.config, PlanOnly: true, ExpectError: c.want})
 	}
 	resource.Test(t, resource.TestCase{ProtoV6ProviderFactories: providerFactories, Steps: steps})
+}
+
+// dockerfileSource is a dockerfile source block with one more attribute.
+func dockerfileSource(attr string) string {
+	return `    dockerfile {
+      repo_owner = "acme"
+      repo_name  = "app"
+      port       = 8080
+      ` + attr + `
+    }`
 }
 
 // TestAccUnreachableEngineIsNamed: a Docker host that does not answer fails
