@@ -340,6 +340,14 @@ output "upstream" { value = tinyforge_workload.web.upstream }
 			}
 		}
 	}
+	// The deploy's progress reaches TF_LOG at info as it goes: clone, the
+	// build output line by line, the gate.
+	for _, step := range []string{"deploy starting", "[INFO]  provider.terraform-provider-tinyforge: cloning",
+		"build: Step 1/", "gate: probing", "gate passed", "deploy done"} {
+		if !strings.Contains(string(log), step) {
+			t.Errorf("the provider's log lacks the progress line %q", step)
+		}
+	}
 	t.Logf("TF_LOG=trace wrote %d bytes, no token in them", len(log))
 }
 
