@@ -1,0 +1,133 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+)
+
+// tinyforgeProvider is the provider block, with a Caddy proxy when proxied.
+func (e *env) tinyforgeProvider(proxied bool) string {
+	var proxy string
+	if proxied {
+		proxy = fmt.Sprintf(`
+  proxy {
+    caddy {
+      admin_url = %q
+      listen    = ["127.0.0.1:%d"]
+    }
+  }`, e.caddy.AdminURL, e.caddy.HTTPPort)
+	}
+	return fmt.Sprintf(`terraform {
+  required_providers {
+    tinyforge = { source = "tinyforge/tinyforge" }
+  }
+}
+
+provider "tinyforge" {
+  network = %q%s
+}
+`, e.network, proxy)
+}
+
+// routedWorkload is one workload behind Caddy, redeployed by strategy.
+func (e *env) routedWorkload(name, strategy, domain, image string) string {
+	return e.tinyforgeProvider(true) + fmt.Sprintf(`
+resource "tinyforge_workload" "w" {
+  name            = %q
+  deploy_strategy = %q
+  domains         = [%q]
+  drain_timeout   = 2
+  source {
+    image {
+      ref         = %q
+      port        = 8080
+      healthcheck = "/healthz"
+    }
+  }
+}
+`, name, strategy, domain, image)
+}
+
+// plainWorkload is one workload without a proxy: what a shell script with
+// docker run and curl does too.
+func (e *env) plainWorkload(name, image string) string {
+	return e.tinyforgeProvider(false) + fmt.Sprintf(`
+resource "tinyforge_workload" "w" {
+  name = %q
+  source {
+    image {
+      ref         = %q
+      port        = 8080
+      healthcheck = "/healthz"
+    }
+  }
+}
+`, name, image)
+}
+
+// manyWorkloads is n routed workloads, w0 .. w<n-1>.
+func (e *env) manyWorkloads(n int, image string) string {
+	return e.tinyforgeProvider(true) + fmt.Sprintf(`
+resource "tinyforge_workload" "w" {
+  count         = %d
+  name          = "%s-w${count.index}"
+  domains       = ["%s-w${count.index}.bench.test"]
+  drain_timeout = 0
+  source {
+    image {
+      ref         = %q
+      port        = 8080
+      healthcheck = "/healthz"
+    }
+  }
+}
+`, n, e.prefix, e.prefix, image)
+}
+
+// manyNoops is n resources of the no-op provider, with the same attribute
+// values as manyWorkloads where the shapes allow.
+func (e *env) manyNoops(n int, image string) string {
+	return fmt.Sprintf(`terraform {
+  required_providers {
+    noop = { source = "tinyforge-bench/noop" }
+  }
+}
+
+resource "noop_thing" "w" {
+  count   = %d
+  name    = "%s-w${count.index}"
+  image   = %q
+  port    = 8080
+  domains = ["%s-w${count.index}.bench.test"]
+}
+`, n, e.prefix, image, e.prefix)
+}
+
+// floorScript deploys what a tinyforge_workload without a proxy deploys,
+// with the docker CLI and curl: create and start the container on the
+// network, its port published on 127.0.0.1, then probe /healthz until it
+// answers 2xx. Arguments: name, image, network, label (key=value).
+const floorScript = `#!/bin/bash
+set -euo pipefail
+name=$1 image=$2 network=$3 label=$4
+docker run --detach --name "$name" --label "$label" --network "$network" \
+  --restart unless-stopped --publish 127.0.0.1::8080 "$image" >/dev/null
+addr=$(docker port "$name" 8080/tcp | head -n 1)
+for _ in $(seq 1 1200); do
+  if curl --fail --silent --output /dev/null --max-time 2 "http://$addr/healthz"; then
+    exit 0
+  fi
+  sleep 0.05
+done
+echo "$name did not answer http://$addr/healthz" >&2
+exit 1
+`
+
+// lastLines keeps a terraform output short in a finding.
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}

@@ -1,0 +1,181 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// Units of a Row.
+const (
+	unitMillis   = "ms"
+	unitSeconds  = "s"
+	unitCount    = "count"
+	unitMebibyte = "MiB"
+)
+
+// Target is what a figure should meet: a ratio at most MaxRatio, or a value
+// at most MaxValue. Zero Target means the figure is shown, not judged.
+type Target struct {
+	MaxRatio float64 `json:"max_ratio,omitempty"`
+	// MaxValue applies when HasMaxValue (a target of 0 failed requests).
+	MaxValue    float64 `json:"max_value"`
+	HasMaxValue bool    `json:"-"`
+}
+
+func maxRatio(r float64) Target { return Target{MaxRatio: r} }
+func maxValue(v float64) Target { return Target{MaxValue: v, HasMaxValue: true} }
+
+func (t Target) String() string {
+	switch {
+	case t.MaxRatio > 0:
+		return fmt.Sprintf("ratio <= %g", t.MaxRatio)
+	case t.HasMaxValue:
+		return fmt.Sprintf("<= %g", t.MaxValue)
+	}
+	return ""
+}
+
+// Row is one line of the table: a figure of tinyforge beside its floor,
+// measured in the same run.
+type Row struct {
+	Scenario  string  `json:"scenario"`
+	Unit      string  `json:"unit"`
+	Tinyforge float64 `json:"tinyforge"`
+	Floor     float64 `json:"floor"`
+	// FloorIs says what the floor is ("no-op provider", "steady state").
+	FloorIs string `json:"floor_is"`
+	// Ratio is Tinyforge / Floor; null when the floor is 0.
+	Ratio  *float64 `json:"ratio"`
+	Target *Target  `json:"target,omitempty"`
+	// Met is whether Target holds; null without a target.
+	Met *bool `json:"met,omitempty"`
+}
+
+func newRow(scenario, unit string, tinyforge, floor float64, floorIs string, target *Target) Row {
+	r := Row{Scenario: scenario, Unit: unit, Tinyforge: tinyforge, Floor: floor, FloorIs: floorIs, Target: target}
+	if q := ratio(tinyforge, floor); !math.IsNaN(q) {
+		r.Ratio = &q
+	}
+	if target != nil {
+		met := true
+		if target.MaxRatio > 0 {
+			met = r.Ratio != nil && *r.Ratio <= target.MaxRatio
+		}
+		if target.HasMaxValue {
+			met = met && tinyforge <= target.MaxValue
+		}
+		r.Met = &met
+	}
+	return r
+}
+
+func durationRow(scenario string, tinyforge, floor time.Duration, floorIs string, target *Target) Row {
+	unit, div := unitMillis, float64(time.Millisecond)
+	if max(tinyforge, floor) >= 10*time.Second {
+		unit, div = unitSeconds, float64(time.Second)
+	}
+	return newRow(scenario, unit, float64(tinyforge)/div, float64(floor)/div, floorIs, target)
+}
+
+func countRow(scenario string, tinyforge, floor int, floorIs string, target *Target) Row {
+	return newRow(scenario, unitCount, float64(tinyforge), float64(floor), floorIs, target)
+}
+
+func formatValue(v float64, unit string) string {
+	switch unit {
+	case unitCount:
+		return fmt.Sprintf("%.0f", v)
+	case unitMillis:
+		if v < 10 {
+			return fmt.Sprintf("%.1f ms", v)
+		}
+		return fmt.Sprintf("%.0f ms", v)
+	case unitSeconds:
+		return fmt.Sprintf("%.2f s", v)
+	case unitMebibyte:
+		return fmt.Sprintf("%.1f MiB", v)
+	}
+	return fmt.Sprintf("%g %s", v, unit)
+}
+
+// verdict is the target column: the target and whether it is met.
+func (r Row) verdict() string {
+	if r.Target == nil {
+		return ""
+	}
+	mark := "MISSED"
+	if *r.Met {
+		mark = "ok"
+	}
+	return r.Target.String() + "  " + mark
+}
+
+// WriteTable prints the rows as an aligned text table, then the legend of
+// the floors.
+func WriteTable(w io.Writer, rows []Row) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "scenario\ttinyforge\tfloor\tratio\ttarget")
+	for _, r := range rows {
+		q := "-"
+		if r.Ratio != nil {
+			q = fmt.Sprintf("%.2f", *r.Ratio)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s (%s)\t%s\t%s\n", r.Scenario, formatValue(r.Tinyforge, r.Unit),
+			formatValue(r.Floor, r.Unit), r.FloorIs, q, r.verdict())
+	}
+	return tw.Flush()
+}
+
+// WriteMarkdown prints the rows as a Markdown table, for docs/BENCHMARKS.md.
+func WriteMarkdown(w io.Writer, rows []Row) error {
+	var b strings.Builder
+	b.WriteString("| scenario | tinyforge | floor | ratio | target |\n|---|---:|---:|---:|---|\n")
+	for _, r := range rows {
+		q := "-"
+		if r.Ratio != nil {
+			q = fmt.Sprintf("%.2f", *r.Ratio)
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s (%s) | %s | %s |\n", r.Scenario, formatValue(r.Tinyforge, r.Unit),
+			formatValue(r.Floor, r.Unit), r.FloorIs, q, r.verdict())
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// Report is the JSON the benchmark writes: the same rows as the table, the
+// machine and settings they were measured with, the details behind them
+// (call breakdowns, every repetition) and the findings.
+type Report struct {
+	Started  time.Time      `json:"started"`
+	Elapsed  string         `json:"elapsed"`
+	Complete bool           `json:"complete"`
+	Machine  Machine        `json:"machine"`
+	Options  options        `json:"options"`
+	Rows     []Row          `json:"rows"`
+	Details  map[string]any `json:"details"`
+	Findings []string       `json:"findings"`
+	Errors   []string       `json:"errors,omitempty"`
+}
+
+// Machine is what the figures were measured on.
+type Machine struct {
+	CPUs      int    `json:"cpus"`
+	Go        string `json:"go"`
+	Docker    string `json:"docker"`
+	Terraform string `json:"terraform"`
+	Caddy     string `json:"caddy"`
+}
+
+func writeJSON(path string, r *Report) error {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o644)
+}
