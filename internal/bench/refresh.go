@@ -23,6 +23,9 @@ const sdkLogsOff = "TF_LOG_SDK=OFF"
 type planDetail struct {
 	N             int     `json:"n"`
 	CreateSeconds float64 `json:"create_seconds"`
+	// CreateCalls are the calls of the apply that created the workloads
+	// new at this N (all of them at the first N).
+	CreateCalls Calls `json:"calls_of_the_create"`
 	// The timed plans, each repetition's wall and CPU (terraform and the
 	// provider).
 	Tinyforge timings `json:"tinyforge_plans"`
@@ -86,13 +89,16 @@ func (b *bench) refreshAtScale(ctx context.Context) error {
 	}
 
 	last := details[len(details)-1]
+	if err := b.noopApply(ctx, tw, nw, last.N); err != nil {
+		return err
+	}
 	b.row(newRow(fmt.Sprintf("5 peak RSS of the provider, plan N=%d", last.N), unitMebibyte,
 		float64(last.TinyforgeProcs.PeakRSSBytes)/(1<<20), float64(last.NoopProcs.PeakRSSBytes)/(1<<20), "no-op provider", nil))
 	if last.TinyforgeProcs.Processes == 0 || last.NoopProcs.Processes == 0 {
 		b.finding("the RSS sampler found %d tinyforge and %d no-op provider processes in the N=%d plans; the memory row is not a measurement",
 			last.TinyforgeProcs.Processes, last.NoopProcs.Processes, last.N)
 	}
-	return b.noopApply(ctx, tw, nw, last.N)
+	return nil
 }
 
 // planAt grows both working directories to d.N resources and measures
@@ -102,10 +108,15 @@ func (b *bench) planAt(ctx context.Context, tw, nw *workdir, d *planDetail, diag
 	tw.WriteConfig(e.manyWorkloads(n, e.images.V1))
 	nw.WriteConfig(e.manyNoops(n, e.images.V1))
 	t := time.Now()
-	if _, err := tw.apply(ctx, []string{fmt.Sprintf("-parallelism=%d", b.opts.Parallelism)}); err != nil {
+	createLog := filepath.Join(e.tmp, fmt.Sprintf("calls-create-%d", n))
+	if _, err := tw.apply(ctx, []string{fmt.Sprintf("-parallelism=%d", b.opts.Parallelism)}, "TINYFORGE_CALL_LOG="+createLog); err != nil {
 		return fmt.Errorf("create %d workloads: %w", n, err)
 	}
 	d.CreateSeconds = time.Since(t).Seconds()
+	var err error
+	if d.CreateCalls, err = ReadCallLog(createLog); err != nil {
+		return err
+	}
 	if _, err := nw.apply(ctx, nil); err != nil {
 		return fmt.Errorf("create %d no-op resources: %w", n, err)
 	}
@@ -114,6 +125,8 @@ func (b *bench) planAt(ctx context.Context, tw, nw *workdir, d *planDetail, diag
 		return err
 	}
 	d.Containers = len(ids)
+	b.logf("N=%d: the create apply made %d container lists and %d route reads, %d calls in all", n,
+		d.CreateCalls.ContainerLists, d.CreateCalls.RouteReads, d.CreateCalls.Total)
 	b.logf("N=%d: %d workloads up (%d containers) in %s", n, n, len(ids), since(t))
 	if len(ids) != n {
 		b.finding("N=%d: %d containers on the engine for %d workloads", n, len(ids), n)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -31,7 +32,9 @@ type redeployRun struct {
 	// request's start to the last one's end: recreate's downtime.
 	FailureWindows []float64 `json:"failure_windows_ms"`
 	ApplySeconds   []float64 `json:"apply_seconds"`
-	FirstFailures  []string  `json:"first_failures,omitempty"`
+	// Calls are the Docker and proxy calls of all the redeploys.
+	Calls         Calls    `json:"calls_of_the_redeploys"`
+	FirstFailures []string `json:"first_failures,omitempty"`
 	// Switched is, per redeploy, whether the answers moved to the new
 	// version by the end of the apply.
 	Switched []bool `json:"switched"`
@@ -174,6 +177,7 @@ func (b *bench) redeployUnderLoad(ctx context.Context, strategy string) (*redepl
 
 	var steady, during []window
 	var applyErr error
+	callLog := filepath.Join(e.tmp, "calls-redeploys-"+strategy)
 	run := &redeployRun{Strategy: strategy, Clients: b.opts.Clients}
 	for i := 1; i <= b.opts.Redeploys && applyErr == nil; i++ {
 		s := time.Now()
@@ -186,7 +190,7 @@ func (b *bench) redeployUnderLoad(ctx context.Context, strategy string) (*redepl
 		next := versions[i%len(versions)]
 		w.WriteConfig(e.routedWorkload(name, strategy, domain, next.ref))
 		from := time.Now()
-		res, err := w.apply(ctx, nil)
+		res, err := w.apply(ctx, nil, "TINYFORGE_CALL_LOG="+callLog)
 		to := time.Now()
 		during = append(during, window{from, to})
 		run.Redeploys++
@@ -205,6 +209,9 @@ func (b *bench) redeployUnderLoad(ctx context.Context, strategy string) (*redepl
 		b.logf("%s: redeploy %d to %s in %s", strategy, i, next.body, res.Duration.Round(time.Millisecond))
 	}
 	stats := lr.Stop()
+	if run.Calls, err = ReadCallLog(callLog); err != nil {
+		return run, err
+	}
 
 	var steadySamples, duringSamples []acctest.Sample
 	for _, win := range steady {
