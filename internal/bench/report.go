@@ -21,23 +21,21 @@ const (
 )
 
 // Target is what a figure should meet: a ratio at most MaxRatio, or a value
-// at most MaxValue. Zero Target means the figure is shown, not judged.
+// at most MaxValue (a target of 0 failed requests).
 type Target struct {
-	MaxRatio float64 `json:"max_ratio,omitempty"`
-	// MaxValue applies when HasMaxValue (a target of 0 failed requests).
-	MaxValue    float64 `json:"max_value"`
-	HasMaxValue bool    `json:"-"`
+	MaxRatio float64  `json:"max_ratio,omitempty"`
+	MaxValue *float64 `json:"max_value,omitempty"`
 }
 
 func maxRatio(r float64) Target { return Target{MaxRatio: r} }
-func maxValue(v float64) Target { return Target{MaxValue: v, HasMaxValue: true} }
+func maxValue(v float64) Target { return Target{MaxValue: &v} }
 
 func (t Target) String() string {
 	switch {
 	case t.MaxRatio > 0:
 		return fmt.Sprintf("ratio <= %g", t.MaxRatio)
-	case t.HasMaxValue:
-		return fmt.Sprintf("<= %g", t.MaxValue)
+	case t.MaxValue != nil:
+		return fmt.Sprintf("<= %g", *t.MaxValue)
 	}
 	return ""
 }
@@ -68,8 +66,8 @@ func newRow(scenario, unit string, tinyforge, floor float64, floorIs string, tar
 		if target.MaxRatio > 0 {
 			met = r.Ratio != nil && *r.Ratio <= target.MaxRatio
 		}
-		if target.HasMaxValue {
-			met = met && tinyforge <= target.MaxValue
+		if target.MaxValue != nil {
+			met = met && tinyforge <= *target.MaxValue
 		}
 		r.Met = &met
 	}
