@@ -19,16 +19,16 @@ import (
 	"github.com/docker/go-connections/nat"
 )
 
-// ListContainers lists all containers, running or not, that carry the label
-// key (any value), in one call to the engine. Ports are the live bindings
-// with a host port: a stopped container lists none.
-func (c *Client) ListContainers(ctx context.Context, labelKey string) ([]Container, error) {
+// ListContainers lists all containers, running or not, that carry label:
+// "key" (any value) or "key=value", in one call to the engine. Ports are the
+// live bindings with a host port: a stopped container lists none.
+func (c *Client) ListContainers(ctx context.Context, label string) ([]Container, error) {
 	list, err := c.api.ContainerList(ctx, container.ListOptions{
 		All:     true,
-		Filters: filters.NewArgs(filters.Arg("label", labelKey)),
+		Filters: filters.NewArgs(filters.Arg("label", label)),
 	})
 	if err != nil {
-		return nil, fmt.Errorf("list containers with label %s: %w", labelKey, err)
+		return nil, fmt.Errorf("list containers with label %s: %w", label, err)
 	}
 	out := make([]Container, 0, len(list))
 	for _, s := range list {

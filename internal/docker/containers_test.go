@@ -91,6 +91,13 @@ func TestContainerLifecycle(t *testing.T) {
 	if len(list) != 1 {
 		t.Fatalf("ListContainers(%s) = %d containers, want 1", listKey, len(list))
 	}
+	// key=value narrows the list to that value.
+	if byValue, err := c.ListContainers(ctx, listKey+"=1"); err != nil || len(byValue) != 1 {
+		t.Fatalf("ListContainers(%s=1) = %d containers, %v; want 1", listKey, len(byValue), err)
+	}
+	if other, err := c.ListContainers(ctx, listKey+"=2"); err != nil || len(other) != 0 {
+		t.Fatalf("ListContainers(%s=2) = %d containers, %v; want none", listKey, len(other), err)
+	}
 	ct := findContainer(t, list, id)
 	if ct.Name != name || ct.Image != ref || ct.State != "running" || !ct.Running() || ct.Labels[listKey] != "1" {
 		t.Fatalf("listed %+v: want name %s, image %s, running, labels", ct, name, ref)

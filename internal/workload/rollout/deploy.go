@@ -370,9 +370,10 @@ func (d *deployment) drain(ctx context.Context) {
 	}
 }
 
-// stop stops the running containers among old (recreate's downtime window).
+// stop stops the running containers among old (recreate's downtime window)
+// and records them as stopped, so that the reap does not stop them again.
 func (d *deployment) stop(ctx context.Context, old []Instance) error {
-	for _, in := range old {
+	for i, in := range old {
 		if !in.Running() && in.State != "restarting" {
 			continue
 		}
@@ -380,6 +381,7 @@ func (d *deployment) stop(ctx context.Context, old []Instance) error {
 		if err := d.Docker.StopContainer(ctx, in.ID, d.stopTimeout()); err != nil {
 			return fmt.Errorf("stop container %s: %w", in.Name, err)
 		}
+		old[i].State = "exited"
 	}
 	d.checkpoint(ctx, d.spec.Name, StepStop)
 	return nil

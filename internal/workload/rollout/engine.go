@@ -277,7 +277,7 @@ func (e *Engine) snapshot(ctx context.Context) (map[string][]Instance, map[strin
 	if e.inv.loaded {
 		return e.inv.byWorkload, e.inv.routes, nil
 	}
-	byWorkload, routes, err := e.load(ctx)
+	byWorkload, routes, err := e.load(ctx, "")
 	if err != nil {
 		return nil, nil, err
 	}
@@ -293,8 +293,14 @@ func (e *Engine) invalidate() {
 	e.inv.mu.Unlock()
 }
 
-func (e *Engine) load(ctx context.Context) (map[string][]Instance, map[string]proxy.Route, error) {
-	containers, err := e.Docker.ListContainers(ctx, workload.LabelWorkload)
+// load reads the host: the containers of one workload (name), or of every
+// workload (name ""), and the routes.
+func (e *Engine) load(ctx context.Context, name string) (map[string][]Instance, map[string]proxy.Route, error) {
+	filter := workload.LabelWorkload
+	if name != "" {
+		filter += "=" + name
+	}
+	containers, err := e.Docker.ListContainers(ctx, filter)
 	if err != nil {
 		return nil, nil, fmt.Errorf("list containers: %w", err)
 	}
@@ -331,9 +337,11 @@ func (e *Engine) Observe(ctx context.Context, name string) (Observed, error) {
 	return observed(name, byWorkload, routes), nil
 }
 
-// observeNow reads the host afresh, for a pipeline about to change it.
+// observeNow reads the host afresh, for a pipeline about to change it: only
+// this workload's containers, so that N parallel applies do not each list
+// all N workloads.
 func (e *Engine) observeNow(ctx context.Context, name string) (Observed, error) {
-	byWorkload, routes, err := e.load(ctx)
+	byWorkload, routes, err := e.load(ctx, name)
 	if err != nil {
 		return Observed{}, err
 	}
