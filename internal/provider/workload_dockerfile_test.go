@@ -342,8 +342,11 @@ output "upstream" { value = tinyforge_workload.web.upstream }
 	}
 	// The deploy's progress reaches TF_LOG at info as it goes: clone, the
 	// build output line by line, the gate.
+	// With TF_LOG set, the framework's own logs stay on too (the provider
+	// quiets them only when no logging is asked for).
 	for _, step := range []string{"deploy starting", "[INFO]  provider.terraform-provider-tinyforge: cloning",
-		"build: Step 1/", "gate: probing", "gate passed", "deploy done"} {
+		"build: Step 1/", "gate: probing", "gate passed", "deploy done",
+		"Calling provider defined Resource ModifyPlan"} {
 		if !strings.Contains(string(log), step) {
 			t.Errorf("the provider's log lacks the progress line %q", step)
 		}
