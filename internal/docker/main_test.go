@@ -28,15 +28,9 @@ var testAppImage struct {
 }
 
 func TestMain(m *testing.M) {
-	code := m.Run()
-	// Containers are gone by now (each test removes its own); the image is
-	// shared by the tests, so it goes last, also when tests failed.
-	if testAppImage.ref != "" {
-		if _, err := acctest.DockerE("rmi", testAppImage.ref); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-		}
-	}
-	os.Exit(code)
+	// RunAndCleanUp removes what the run left labelled as its own, the
+	// shared test images included, also when tests failed.
+	os.Exit(acctest.RunAndCleanUp(m))
 }
 
 // testImage returns the test app image's tag and ID, building it on first
