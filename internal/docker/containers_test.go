@@ -41,7 +41,7 @@ func TestContainerLifecycle(t *testing.T) {
 	name := acctest.UniqueName("tinyforge-docker-ct")
 	netName := name + "-net"
 	removeNetworks(t, netName)
-	if err := c.EnsureNetwork(ctx, netName, map[string]string{acctest.LabelTestRun: acctest.RunID()}); err != nil {
+	if _, err := c.EnsureNetwork(ctx, netName, map[string]string{acctest.LabelTestRun: acctest.RunID()}); err != nil {
 		t.Fatalf("EnsureNetwork: %v", err)
 	}
 	volume := name + "-data"

@@ -27,12 +27,16 @@ func TestEnsureNetworkIsIdempotent(t *testing.T) {
 	removeNetworks(t, name)
 	labels := map[string]string{acctest.LabelTestRun: acctest.RunID(), "tinyforge.network": "yes"}
 
-	if err := c.EnsureNetwork(ctx, name, labels); err != nil {
+	id, err := c.EnsureNetwork(ctx, name, labels)
+	if err != nil {
 		t.Fatalf("first EnsureNetwork: %v", err)
 	}
 	first := acctest.Docker(t, "network", "inspect", "--format", "{{.ID}} {{.Driver}} {{index .Labels \"tinyforge.network\"}}", name)
-	if err := c.EnsureNetwork(ctx, name, map[string]string{acctest.LabelTestRun: acctest.RunID()}); err != nil {
-		t.Fatalf("second EnsureNetwork: %v", err)
+	if !strings.HasPrefix(first, id+" ") {
+		t.Fatalf("EnsureNetwork returned %s, the network is %q", id, first)
+	}
+	if again, err := c.EnsureNetwork(ctx, name, map[string]string{acctest.LabelTestRun: acctest.RunID()}); err != nil || again != id {
+		t.Fatalf("second EnsureNetwork: %s, %v; want %s", again, err, id)
 	}
 	second := acctest.Docker(t, "network", "inspect", "--format", "{{.ID}} {{.Driver}} {{index .Labels \"tinyforge.network\"}}", name)
 	if !strings.HasSuffix(first, " bridge yes") {
@@ -44,8 +48,9 @@ func TestEnsureNetworkIsIdempotent(t *testing.T) {
 }
 
 // TestEnsureNetworkConcurrently races ten clients, as ten parallel applies in
-// separate provider processes would: exactly one network results and no call
-// fails.
+// separate provider processes would: exactly one network results, no call
+// fails, and every call returns that network's ID (a container joining by it
+// never meets an "ambiguous" name while a duplicate is being removed).
 func TestEnsureNetworkConcurrently(t *testing.T) {
 	t.Parallel()
 	acctest.RequireDocker(t)
@@ -56,12 +61,13 @@ func TestEnsureNetworkConcurrently(t *testing.T) {
 
 	var wg sync.WaitGroup
 	errs := make([]error, 10)
+	got := make([]string, 10)
 	for i := range errs {
 		c := newClient(t)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = c.EnsureNetwork(ctx, name, labels)
+			got[i], errs[i] = c.EnsureNetwork(ctx, name, labels)
 		}()
 	}
 	wg.Wait()
@@ -73,5 +79,10 @@ func TestEnsureNetworkConcurrently(t *testing.T) {
 	ids := strings.Fields(acctest.Docker(t, "network", "ls", "-q", "--filter", "name=^"+name+"$"))
 	if len(ids) != 1 {
 		t.Fatalf("want exactly one network %s, got %d: %v", name, len(ids), ids)
+	}
+	for i, id := range got {
+		if !strings.HasPrefix(id, ids[0]) {
+			t.Errorf("EnsureNetwork #%d returned %s, but the network that stays is %s", i, id, ids[0])
+		}
 	}
 }

@@ -98,6 +98,9 @@ type deployment struct {
 	intent   Intent
 	cur      Observed
 	warnings []string
+	// networkID is the provider's network, joined by ID: by name, a
+	// duplicate left by a racing process would make it ambiguous.
+	networkID string
 }
 
 func (d *deployment) run(ctx context.Context) error {
@@ -121,9 +124,11 @@ func (d *deployment) run(ctx context.Context) error {
 }
 
 func (d *deployment) pipeline(ctx context.Context, gen int) error {
-	if err := d.Docker.EnsureNetwork(ctx, d.Network, map[string]string{workload.LabelManaged: "true"}); err != nil {
+	network, err := d.Docker.EnsureNetwork(ctx, d.Network, map[string]string{workload.LabelManaged: "true"})
+	if err != nil {
 		return fmt.Errorf("network %s: %w", d.Network, err)
 	}
+	d.networkID = network
 	art, err := d.produce(ctx)
 	if err != nil {
 		return err
@@ -228,7 +233,7 @@ func (d *deployment) start(ctx context.Context, art plugin.Artifact, gen int) (I
 		Image:          image,
 		Env:            envList(d.spec.Env),
 		Labels:         labels,
-		Network:        d.Network,
+		Network:        d.networkID,
 		Port:           d.spec.Source.Container().Port,
 		PublishAddress: d.PublishAddress,
 		HostPort:       d.spec.HostPort,

@@ -28,7 +28,7 @@ import (
 // Runtime is what the pipelines need from the Docker host.
 type Runtime interface {
 	plugin.ImageHost
-	EnsureNetwork(ctx context.Context, name string, labels map[string]string) error
+	EnsureNetwork(ctx context.Context, name string, labels map[string]string) (id string, err error)
 	ListContainers(ctx context.Context, labelKey string) ([]docker.Container, error)
 	InspectContainer(ctx context.Context, id string) (docker.ContainerDetail, error)
 	CreateContainer(ctx context.Context, spec docker.ContainerSpec) (string, error)
