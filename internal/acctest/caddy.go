@@ -247,19 +247,32 @@ func (c *Caddy) GetE(host, path string) (status int, body string, err error) {
 // returns its body; the test fails on anything but 200.
 func (c *Caddy) AdminGet(t testing.TB, path string) string {
 	t.Helper()
-	resp, err := caddyClient.Get(c.AdminURL + path)
-	if err != nil {
-		t.Fatalf("caddy admin GET %s: %v", path, err)
+	// Caddy restarts its admin server after every config change and drops
+	// the connections it holds: a read right after a change may meet that,
+	// and is simply sent again.
+	var lastErr error
+	for attempt := 0; attempt < 5; attempt++ {
+		if attempt > 0 {
+			time.Sleep(time.Duration(attempt) * 50 * time.Millisecond)
+		}
+		resp, err := caddyClient.Get(c.AdminURL + path)
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("caddy admin GET %s: HTTP %d: %s", path, resp.StatusCode, b)
+		}
+		return strings.TrimSpace(string(b))
 	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("caddy admin GET %s: read body: %v", path, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("caddy admin GET %s: HTTP %d: %s", path, resp.StatusCode, b)
-	}
-	return strings.TrimSpace(string(b))
+	t.Fatalf("caddy admin GET %s: %v", path, lastErr)
+	return ""
 }
 
 // caddyFreePort is FreePort for callers without a testing.TB.

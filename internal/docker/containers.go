@@ -219,9 +219,50 @@ func durationSeconds(d time.Duration) int {
 }
 
 // StartContainer starts a created or stopped container.
+//
+// The engine joins a container to its networks by name when it starts it.
+// Another process racing EnsureNetwork may have left a second network of the
+// same name for a moment (engines before API 1.44 do not create networks
+// atomically), and the start then fails as "ambiguous": the duplicates are
+// converged on the oldest network, as EnsureNetwork does, and the start is
+// tried again.
 func (c *Client) StartContainer(ctx context.Context, id string) error {
-	if err := c.api.ContainerStart(ctx, id, container.StartOptions{}); err != nil {
+	err := c.api.ContainerStart(ctx, id, container.StartOptions{})
+	for attempt := 1; err != nil && isAmbiguousNetwork(err) && attempt <= 3; attempt++ {
+		if derr := c.dedupeNetworksOf(ctx, id); derr != nil {
+			return fmt.Errorf("start container %s: %w (and the duplicate networks stay: %v)", id, classify(err), derr)
+		}
+		time.Sleep(time.Duration(attempt) * 100 * time.Millisecond)
+		err = c.api.ContainerStart(ctx, id, container.StartOptions{})
+	}
+	if err != nil {
 		return fmt.Errorf("start container %s: %w", id, classify(err))
+	}
+	return nil
+}
+
+// isAmbiguousNetwork reports whether err is the engine refusing a network
+// name that several networks have.
+func isAmbiguousNetwork(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "network ") && strings.Contains(msg, "is ambiguous")
+}
+
+// dedupeNetworksOf converges every network the container is to join.
+func (c *Client) dedupeNetworksOf(ctx context.Context, id string) error {
+	r, err := c.api.ContainerInspect(ctx, id)
+	if err != nil {
+		return fmt.Errorf("inspect container %s: %w", id, classify(err))
+	}
+	if r.NetworkSettings == nil {
+		return nil
+	}
+	c.networkMu.Lock()
+	defer c.networkMu.Unlock()
+	for name := range r.NetworkSettings.Networks {
+		if _, err := c.dedupeNetwork(ctx, name); err != nil {
+			return err
+		}
 	}
 	return nil
 }

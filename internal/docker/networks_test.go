@@ -1,6 +1,10 @@
 package docker
 
 import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -84,5 +88,57 @@ func TestEnsureNetworkConcurrently(t *testing.T) {
 		if !strings.HasPrefix(id, ids[0]) {
 			t.Errorf("EnsureNetwork #%d returned %s, but the network that stays is %s", i, id, ids[0])
 		}
+	}
+}
+
+// TestStartContainerSurvivesADuplicateNetwork plays the race that leaves two
+// networks of one name (an engine before API 1.44 creates them without an
+// atomic name check): a container on the network must still start, and the
+// newer, empty duplicate is removed.
+func TestStartContainerSurvivesADuplicateNetwork(t *testing.T) {
+	t.Parallel()
+	c := newClient(t)
+	ctx := testContext(t)
+	ref, _ := testImage(t)
+	name := acctest.UniqueName("tinyforge-docker-net")
+	removeNetworks(t, name)
+	netID, err := c.EnsureNetwork(ctx, name, map[string]string{acctest.LabelTestRun: acctest.RunID()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	container := acctest.UniqueName("tinyforge-docker-dupnet")
+	removeContainer(t, container)
+	id, err := c.CreateContainer(ctx, ContainerSpec{
+		Name: container, Image: ref, Network: netID, Port: 8080, PublishAddress: "127.0.0.1",
+		Labels: map[string]string{acctest.LabelTestRun: acctest.RunID()},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// The racing process's copy: the docker CLI and client always ask the
+	// engine for its (non-atomic) duplicate check, so ask the API directly.
+	body := fmt.Sprintf(`{"Name": %q, "CheckDuplicate": false, "Labels": {%q: %q}}`, name, acctest.LabelTestRun, acctest.RunID())
+	raw := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", "/var/run/docker.sock")
+	}}}
+	resp, err := raw.Post("http://docker/v1.41/networks/create", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatalf("create the duplicate network: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("create the duplicate network: HTTP %d", resp.StatusCode)
+	}
+	if ids := strings.Fields(acctest.Docker(t, "network", "ls", "-q", "--filter", "name=^"+name+"$")); len(ids) != 2 {
+		t.Fatalf("the test needs two networks named %s, got %v", name, ids)
+	}
+
+	if err := c.StartContainer(ctx, id); err != nil {
+		t.Fatalf("StartContainer with a duplicate network: %v", err)
+	}
+	ids := strings.Fields(acctest.Docker(t, "network", "ls", "-q", "--filter", "name=^"+name+"$"))
+	if len(ids) != 1 || !strings.HasPrefix(netID, ids[0]) {
+		t.Fatalf("after the start, networks %v; want only the first, %s", ids, netID)
 	}
 }
