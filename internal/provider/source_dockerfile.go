@@ -1,6 +1,8 @@
 package provider
 
 import (
+	"cmp"
+
 	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
 	"github.com/hashicorp/terraform-plugin-framework-validators/mapvalidator"
 	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
@@ -198,9 +200,9 @@ func dockerfileModelOf(c *dockerfile.Config, prior *dockerfileModel) *dockerfile
 		BaseURL:              optionalString(c.BaseURL),
 		RepoOwner:            types.StringValue(c.RepoOwner),
 		RepoName:             types.StringValue(c.RepoName),
-		Branch:               types.StringValue(orString(c.Branch, dockerfile.DefaultBranch)),
-		ContextPath:          types.StringValue(orString(c.ContextPath, dockerfile.DefaultContextPath)),
-		DockerfilePath:       types.StringValue(orString(c.DockerfilePath, dockerfile.DefaultDockerfilePath)),
+		Branch:               types.StringValue(cmp.Or(c.Branch, dockerfile.DefaultBranch)),
+		ContextPath:          types.StringValue(cmp.Or(c.ContextPath, dockerfile.DefaultContextPath)),
+		DockerfilePath:       types.StringValue(cmp.Or(c.DockerfilePath, dockerfile.DefaultDockerfilePath)),
 		Port:                 types.Int64Value(int64(c.Port)),
 		Healthcheck:          optionalString(c.Healthcheck),
 		ReportCommitStatus:   types.BoolValue(c.ReportCommitStatus),
@@ -214,11 +216,4 @@ func dockerfileModelOf(c *dockerfile.Config, prior *dockerfileModel) *dockerfile
 		m.AccessTokenWOVersion = prior.AccessTokenWOVersion
 	}
 	return m
-}
-
-func orString(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }

@@ -530,16 +530,27 @@ func (e *Engine) reap(ctx context.Context, name string, old []Instance) error {
 // workload still uses it) is a warning: what the workload ran is gone.
 func (e *Engine) Teardown(ctx context.Context, spec workload.Spec) (warnings []string, err error) {
 	defer e.invalidate()
-	cur, err := e.observeNow(ctx, spec.Name)
+	// Only the containers are needed: the route goes whatever it says, and
+	// Router.Delete finds it itself.
+	containers, err := e.Docker.ListContainers(ctx, workload.LabelWorkload+"="+spec.Name)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("list containers: %w", err)
+	}
+	var all []Instance
+	for _, c := range containers {
+		in, err := e.instance(c)
+		if err != nil {
+			e.log().WarnContext(ctx, "removing a container with unreadable labels", "container", c.Name, "error", err.Error())
+		}
+		in.ID, in.Name, in.State = c.ID, c.Name, c.State
+		all = append(all, in)
 	}
 	if e.Router != nil {
 		if err := e.Router.Delete(ctx, spec.Name); err != nil {
 			return nil, fmt.Errorf("remove the route of workload %q: %w", spec.Name, err)
 		}
 	}
-	if err := e.reap(ctx, spec.Name, cur.all()); err != nil {
+	if err := e.reap(ctx, spec.Name, all); err != nil {
 		return nil, err
 	}
 	if p, ok := spec.Source.(plugin.Pruner); ok {
