@@ -56,3 +56,70 @@ func ValidateDomain(d string) error {
 	}
 	return nil
 }
+
+// Overlap reports whether two domains can match one host name, so that two
+// routes carrying them would compete for its traffic. A wildcard "*.s"
+// covers every name that ends in ".s", with one label before it or more:
+// Caddy's "*" matches one label and nginx's (Nginx Proxy Manager's) any
+// number, and the one rule refuses what either proxy would route
+// ambiguously. So "*.example.test" overlaps "a.example.test",
+// "a.b.example.test" and "*.b.example.test", but not "example.test".
+// Domains are lower-case (ValidateDomain); case is ignored anyway.
+func Overlap(a, b string) bool {
+	a, b = strings.ToLower(a), strings.ToLower(b)
+	if a == b {
+		return true
+	}
+	sa, wa := strings.CutPrefix(a, "*.")
+	sb, wb := strings.CutPrefix(b, "*.")
+	switch {
+	case wa && wb:
+		return strings.HasSuffix(sa, "."+sb) || strings.HasSuffix(sb, "."+sa)
+	case wa:
+		return strings.HasSuffix(b, "."+sa)
+	case wb:
+		return strings.HasSuffix(a, "."+sb)
+	}
+	return false
+}
+
+// DomainTakenError refuses a route whose domain is routed to another
+// workload already (or overlaps one that is, see Overlap): a domain has one
+// owner, never shared nor taken over.
+type DomainTakenError struct {
+	// Domain of Workload, the route being written.
+	Domain   string
+	Workload string
+	// Taken is the domain of Other's route that Domain overlaps.
+	Taken string
+	Other string
+}
+
+func (e *DomainTakenError) Error() string {
+	if e.Domain == e.Taken {
+		return fmt.Sprintf("domain %q of workload %q is already routed to workload %q: a domain has one owner; remove it from %q first, or choose another",
+			e.Domain, e.Workload, e.Other, e.Other)
+	}
+	return fmt.Sprintf("domain %q of workload %q overlaps domain %q, already routed to workload %q (a wildcard covers every name under it): a domain has one owner; remove it from %q first, or choose another",
+		e.Domain, e.Workload, e.Taken, e.Other, e.Other)
+}
+
+// CheckDomains refuses route when one of its domains overlaps a domain of
+// another workload's route among routes. It is the one rule that the
+// backends apply under their own concurrency control, and that the engine
+// applies early, before a deploy does any work.
+func CheckDomains(route Route, routes []Route) error {
+	for _, other := range routes {
+		if other.Workload == route.Workload {
+			continue
+		}
+		for _, d := range route.Domains {
+			for _, taken := range other.Domains {
+				if Overlap(d, taken) {
+					return &DomainTakenError{Domain: d, Workload: route.Workload, Taken: taken, Other: other.Workload}
+				}
+			}
+		}
+	}
+	return nil
+}

@@ -11,7 +11,6 @@ import (
 	"strings"
 	"sync/atomic"
 	"syscall"
-	"time"
 )
 
 // APIError is an answer of Caddy's admin API other than 2xx. Message is
@@ -39,7 +38,19 @@ func isConflict(err error) bool {
 // Whether such a write was applied is unknown, so the round is redone from
 // a fresh read: under If-Match that is safe either way.
 func isDropped(err error) bool {
-	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET)
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, syscall.EPIPE) || strings.Contains(err.Error(), "server closed idle connection")
+}
+
+// isTransient reports whether err is a failure that passes by itself: the
+// admin API dropped, reset or refused the connection (Caddy restarting its
+// admin server after a change, or Caddy restarting altogether), or a gateway
+// in front of it answered 502, 503 or 504. A write that failed so may or may
+// not have been applied; it is redone from a fresh read, which under
+// If-Match is safe either way.
+func isTransient(err error) bool {
+	return isDropped(err) || errors.Is(err, syscall.ECONNREFUSED) ||
+		isStatus(err, http.StatusBadGateway) || isStatus(err, http.StatusServiceUnavailable) || isStatus(err, http.StatusGatewayTimeout)
 }
 
 // isStatus reports whether err is an admin API answer with that status.
@@ -99,31 +110,13 @@ type reply struct {
 	etag string
 }
 
-// readRetries bounds how often a read is resent after Caddy dropped or
-// refused its connection.
-const readRetries = 5
-
 // do sends one request. body, when not nil, is sent as JSON; ifMatch, when
 // not empty, makes the write conditional: Caddy checks it under the same
 // lock that applies the change and answers 412 when the config moved on.
-//
-// A read whose connection Caddy dropped or refused (its admin server
-// restarting after another writer's change) is resent: a read changes
-// nothing, so resending it is always safe. Writes are left to the caller's
-// read-then-write round, which knows how to redo them.
+// Failures are not retried here: the Router redoes whole read-then-write
+// rounds (see Router.retry).
 func (a *adminClient) do(ctx context.Context, method, path string, body any, ifMatch string) (reply, error) {
-	for attempt := 1; ; attempt++ {
-		r, err := a.once(ctx, method, path, body, ifMatch)
-		if err == nil || method != http.MethodGet || attempt > readRetries ||
-			!(isDropped(err) || errors.Is(err, syscall.ECONNREFUSED)) {
-			return r, err
-		}
-		select {
-		case <-ctx.Done():
-			return r, err
-		case <-time.After(time.Duration(attempt) * 50 * time.Millisecond):
-		}
-	}
+	return a.once(ctx, method, path, body, ifMatch)
 }
 
 func (a *adminClient) once(ctx context.Context, method, path string, body any, ifMatch string) (reply, error) {

@@ -8,40 +8,26 @@ import (
 	"testing"
 )
 
-// TestReadsSurviveADroppedConnection: Caddy restarts its admin server on
-// every config change and drops the connections it holds; a read caught in
-// that must be resent, a write must not (its round redoes it from a read).
-func TestReadsSurviveADroppedConnection(t *testing.T) {
-	var gets, posts atomic.Int32
+// TestAdminClientSendsEachRequestOnce: the client never resends, a read nor
+// a write; the Router redoes whole read-then-write rounds instead, which is
+// what makes a dropped write safe to redo (see Router.retry).
+func TestAdminClientSendsEachRequestOnce(t *testing.T) {
+	var calls atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		n := gets.Load()
-		if r.Method == http.MethodPost {
-			posts.Add(1)
-		} else {
-			n = gets.Add(1)
+		calls.Add(1)
+		if conn, _, err := w.(http.Hijacker).Hijack(); err == nil {
+			conn.Close() // as Caddy's restarting admin server does
 		}
-		if r.Method == http.MethodPost || n <= 2 {
-			conn, _, err := w.(http.Hijacker).Hijack()
-			if err == nil {
-				conn.Close() // as Caddy's restarting admin server does
-			}
-			return
-		}
-		w.Write([]byte(`{"listen":[":80"]}`))
 	}))
 	defer srv.Close()
 	a := &adminClient{base: srv.URL, client: srv.Client()}
-	r, err := a.do(context.Background(), http.MethodGet, "/config/apps/http/servers/x", nil, "")
-	if err != nil {
-		t.Fatalf("a read after two dropped connections: %v", err)
+	if _, err := a.do(context.Background(), http.MethodGet, "/config/apps/http/servers/x", nil, ""); err == nil || !isTransient(err) {
+		t.Fatalf("a dropped read: %v; want a transient error", err)
 	}
-	if string(r.body) != `{"listen":[":80"]}` || gets.Load() != 3 {
-		t.Fatalf("body %q after %d GETs", r.body, gets.Load())
+	if _, err := a.do(context.Background(), http.MethodPost, "/config/apps/http/servers/x/routes", map[string]any{}, "etag"); err == nil || !isTransient(err) {
+		t.Fatalf("a dropped write: %v; want a transient error", err)
 	}
-	if _, err := a.do(context.Background(), http.MethodPost, "/config/apps/http/servers/x/routes", map[string]any{}, "etag"); err == nil {
-		t.Fatal("a dropped write must be reported, not hidden")
-	}
-	if posts.Load() != 1 {
-		t.Fatalf("a write was sent %d times; the caller's round must redo it, not the client", posts.Load())
+	if calls.Load() != 2 {
+		t.Fatalf("%d requests for two calls", calls.Load())
 	}
 }

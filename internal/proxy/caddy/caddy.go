@@ -24,6 +24,7 @@
 package caddy
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -75,7 +76,18 @@ type Config struct {
 	// transport, e.g. to count or trace calls. Default: a client with a 30 s
 	// timeout.
 	HTTPClient *http.Client
+	// RetryTimeout bounds how long an operation keeps retrying while the
+	// admin API is unreachable or a gateway in front of it answers 502, 503
+	// or 504; default DefaultRetryTimeout.
+	RetryTimeout time.Duration
+	// Log receives progress (a retry, say), e.g. tflog.Warn; nil discards
+	// it.
+	Log func(ctx context.Context, msg string, fields map[string]any)
 }
+
+// DefaultRetryTimeout is how long an operation retries an admin API that
+// does not answer: long enough for Caddy to restart.
+const DefaultRetryTimeout = 30 * time.Second
 
 // Router implements proxy.Router over Caddy's admin API. It holds no state
 // about the config between calls, so any number of Routers, in any number
@@ -85,6 +97,8 @@ type Router struct {
 	serverPath     string // /config/apps/http/servers/<server>
 	listen         []string
 	automaticHTTPS bool
+	retryTimeout   time.Duration
+	log            func(ctx context.Context, msg string, fields map[string]any)
 }
 
 var _ proxy.Router = (*Router)(nil)
@@ -123,12 +137,21 @@ func New(cfg Config) (*Router, error) {
 	if client == nil {
 		client = &http.Client{Timeout: 30 * time.Second}
 	}
-	return &Router{
+	if cfg.RetryTimeout < 0 {
+		return nil, fmt.Errorf("caddy retry timeout must not be negative (got %s)", cfg.RetryTimeout)
+	}
+	r := &Router{
 		admin:          &adminClient{base: strings.TrimSuffix(u.String(), "/"), client: client},
 		serverPath:     "/config/apps/http/servers/" + cfg.Server,
 		listen:         slices.Clone(cfg.Listen),
 		automaticHTTPS: cfg.AutomaticHTTPS,
-	}, nil
+		retryTimeout:   cmp.Or(cfg.RetryTimeout, DefaultRetryTimeout),
+		log:            cfg.Log,
+	}
+	if r.log == nil {
+		r.log = func(context.Context, string, map[string]any) {}
+	}
+	return r, nil
 }
 
 // Calls returns how many admin API requests this Router has sent so far.
@@ -156,6 +179,15 @@ func (r *Router) Upsert(ctx context.Context, route proxy.Route) error {
 			// The server changed, so its Etag did: read again.
 			return false, err
 		}
+		// Checked on the read the write is conditional on: no other
+		// writer can route one of these domains in between.
+		others, err := r.parseRoutes(srv)
+		if err != nil {
+			return false, err
+		}
+		if err := proxy.CheckDomains(route, others); err != nil {
+			return false, err
+		}
 		i, have := srv.route(id)
 		switch {
 		case i >= 0 && sameJSON(have, want):
@@ -178,10 +210,24 @@ func (r *Router) Upsert(ctx context.Context, route proxy.Route) error {
 // Routes returns the routes this provider owns, in the server's order, from
 // one read of the server. A missing server has no routes.
 func (r *Router) Routes(ctx context.Context) ([]proxy.Route, error) {
-	srv, err := r.readServer(ctx)
+	var out []proxy.Route
+	err := r.retry(ctx, func() (bool, error) {
+		srv, err := r.readServer(ctx)
+		if err != nil {
+			return false, err
+		}
+		out, err = r.parseRoutes(srv)
+		return true, err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("list caddy routes: %w", err)
 	}
+	return out, nil
+}
+
+// parseRoutes reads the routes this provider owns out of one read of the
+// server.
+func (r *Router) parseRoutes(srv *server) ([]proxy.Route, error) {
 	var out []proxy.Route
 	for i, raw := range srv.routes {
 		name, ok := strings.CutPrefix(routeID(raw), IDPrefix)
@@ -190,7 +236,7 @@ func (r *Router) Routes(ctx context.Context) ([]proxy.Route, error) {
 		}
 		var rc routeConfig
 		if err := json.Unmarshal(raw, &rc); err != nil {
-			return nil, fmt.Errorf("list caddy routes: decode %s/routes/%d: %w", r.serverPath, i, err)
+			return nil, fmt.Errorf("decode %s/routes/%d: %w", r.serverPath, i, err)
 		}
 		out = append(out, rc.route(name))
 	}
@@ -223,22 +269,48 @@ func (r *Router) Delete(ctx context.Context, workload string) error {
 
 // retry runs one read-then-write round until it reports done. A round that
 // lost a race (412) or made an intermediate change (done == false) runs
-// again; any other error ends the loop.
+// again, up to maxAttempts; a round that met a transient failure (see
+// isTransient) runs again until the retry timeout has passed since the
+// first such failure in a row; any other error ends the loop.
 func (r *Router) retry(ctx context.Context, round func() (done bool, err error)) error {
-	for attempt := 1; ; attempt++ {
+	var downSince time.Time
+	for attempt, failures := 1, 0; ; attempt++ {
 		done, err := round()
+		var backoff time.Duration
 		switch {
 		case err == nil && done:
 			return nil
-		case err != nil && !isConflict(err) && !isDropped(err):
+		case err != nil && isTransient(err):
+			failures++
+			if downSince.IsZero() {
+				downSince = time.Now()
+			}
+			down := time.Since(downSince)
+			if down >= r.retryTimeout {
+				return fmt.Errorf("%w (Caddy's admin API kept failing for %s, the retry timeout)", err, r.retryTimeout.Round(time.Second))
+			}
+			if failures == 3 || failures%20 == 0 {
+				r.log(ctx, "Caddy's admin API does not answer; retrying", map[string]any{
+					"error": err.Error(), "for": down.Round(time.Millisecond).String(), "retry_timeout": r.retryTimeout.String(),
+				})
+			}
+			// Caddy's own admin restarts take milliseconds, a restart of
+			// Caddy longer: back off from 10 ms up to 1 s.
+			backoff = min(time.Duration(1<<min(failures, 7))*5*time.Millisecond, time.Second)
+			attempt-- // an outage is bounded by time, not by rounds
+		case err != nil && !isConflict(err):
 			return err
-		case attempt == maxAttempts:
+		case attempt >= maxAttempts:
 			return fmt.Errorf("gave up after %d attempts: the config kept changing underneath (last: %v)", attempt, err)
+		default:
+			downSince, failures = time.Time{}, 0
+			if err != nil {
+				// Lost the race: back off a little, at random, so that the
+				// writers who lost together do not collide again together.
+				backoff = time.Duration(min(attempt, 20)) * 5 * time.Millisecond
+			}
 		}
-		if err != nil {
-			// Lost the race (or the connection): back off a little, at random, so that the
-			// writers who lost together do not collide again together.
-			backoff := time.Duration(min(attempt, 20)) * 5 * time.Millisecond
+		if backoff > 0 {
 			select {
 			case <-ctx.Done():
 				return ctx.Err()

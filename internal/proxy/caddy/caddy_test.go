@@ -701,3 +701,126 @@ func diffCalls(a, b caddy.Calls) caddy.Calls {
 		Conflicts: b.Conflicts - a.Conflicts,
 	}
 }
+
+// TestUpsertRefusesADomainOfAnotherWorkload: two workloads racing for one
+// domain, and a name under another workload's wildcard, are refused under
+// the same If-Match read as the write: exactly one route gets the domain,
+// and the refused upsert changes nothing.
+func TestUpsertRefusesADomainOfAnotherWorkload(t *testing.T) {
+	t.Parallel()
+	c := acctest.StartCaddy(t)
+	r := newRouter(t, c, nil)
+	a, b := backend(t, "a"), backend(t, "b")
+
+	// Race: many workloads ask for one domain at once; one wins.
+	const racers = 6
+	var wg sync.WaitGroup
+	errs := make([]error, racers)
+	for i := range racers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = r.Upsert(context.Background(), proxy.Route{
+				Workload: fmt.Sprintf("racer-%d", i), Domains: []string{"shared.example.test"}, Upstream: a,
+			})
+		}()
+	}
+	wg.Wait()
+	won := 0
+	for i, err := range errs {
+		var taken *proxy.DomainTakenError
+		switch {
+		case err == nil:
+			won++
+		case errors.As(err, &taken) && taken.Domain == "shared.example.test" && taken.Workload == fmt.Sprintf("racer-%d", i):
+		default:
+			t.Errorf("racer %d: %v", i, err)
+		}
+	}
+	routes, err := r.Routes(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if won != 1 || len(routes) != 1 {
+		t.Fatalf("%d racers won, %d routes: %+v; want exactly one", won, len(routes), routes)
+	}
+
+	upsert(t, r, proxy.Route{Workload: "wild", Domains: []string{"*.apps.example.test"}, Upstream: b})
+	err = r.Upsert(context.Background(), proxy.Route{Workload: "api", Domains: []string{"api.apps.example.test"}, Upstream: a})
+	if err == nil || !strings.Contains(err.Error(), `overlaps domain "*.apps.example.test", already routed to workload "wild"`) {
+		t.Fatalf("a name under another workload's wildcard: %v", err)
+	}
+	wantBody(t, c, "api.apps.example.test", "b")
+	if routes, _ := r.Routes(context.Background()); len(routes) != 2 {
+		t.Fatalf("the refused upsert wrote a route: %+v", routes)
+	}
+}
+
+// TestTransientAdminFailuresAreRetried: dropped and refused connections and
+// 502/503/504 from a gateway in front of the admin API are retried, reads
+// and writes alike, and the swap lands; while the API stays down, the
+// operation fails after the retry timeout, naming it, and changes nothing.
+func TestTransientAdminFailuresAreRetried(t *testing.T) {
+	t.Parallel()
+	c := acctest.StartCaddy(t)
+	front := acctest.StartFront(t, c.AdminURL)
+	var logged atomic.Int32
+	r, err := caddy.New(caddy.Config{
+		AdminURL:     front.URL,
+		Listen:       []string{"127.0.0.1:" + strconv.Itoa(c.HTTPPort)},
+		RetryTimeout: 2 * time.Second,
+		Log:          func(context.Context, string, map[string]any) { logged.Add(1) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	blue, green := backend(t, "blue"), backend(t, "green")
+	upsert(t, r, proxy.Route{Workload: "web", Domains: []string{"web.example.test"}, Upstream: blue})
+
+	front.FailNext(acctest.Drop, acctest.Unavailable, acctest.BadGateway, acctest.GatewayTimeout)
+	if _, err := r.Routes(context.Background()); err != nil {
+		t.Fatalf("Routes through four transient failures: %v", err)
+	}
+	// The swap's write meets a dropped connection and a port that refuses
+	// connections for a second.
+	front.DownOnNextWrite(time.Second)
+	start := time.Now()
+	upsert(t, r, proxy.Route{Workload: "web", Domains: []string{"web.example.test"}, Upstream: green})
+	t.Logf("swap through a 1 s outage took %s; %d retry logs", time.Since(start).Round(time.Millisecond), logged.Load())
+	// Caddy's previous HTTP server may answer a request accepted while
+	// the new config took over: give it a moment.
+	acctest.Eventually(t, 2*time.Second, 50*time.Millisecond, "the swap did not reach Caddy's traffic", func() bool {
+		status, body, err := c.GetE("web.example.test", "/")
+		return err == nil && status == http.StatusOK && body == "green"
+	})
+	if logged.Load() == 0 {
+		t.Error("the retries were not logged")
+	}
+
+	// Down for good: the swap fails after the retry timeout, the route is
+	// left where it was.
+	front.Down()
+	start = time.Now()
+	err = r.Upsert(context.Background(), proxy.Route{Workload: "web", Domains: []string{"web.example.test"}, Upstream: blue})
+	took := time.Since(start)
+	if err == nil || !strings.Contains(err.Error(), "connection refused") || !strings.Contains(err.Error(), "kept failing for 2s, the retry timeout") {
+		t.Fatalf("a swap while the admin API is down: %v", err)
+	}
+	if took < 2*time.Second || took > 6*time.Second {
+		t.Fatalf("the swap gave up after %s, want the 2s retry timeout", took)
+	}
+	wantBody(t, c, "web.example.test", "green")
+
+	// Errors that do not pass by themselves are not retried.
+	if err := front.Up(); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := front.Requests()
+	bad, _ := caddy.New(caddy.Config{AdminURL: front.URL + "/nowhere", RetryTimeout: 2 * time.Second})
+	if _, err := bad.Routes(context.Background()); err == nil {
+		t.Fatal("a 404 from the admin API was not an error")
+	}
+	if after, _ := front.Requests(); after-before > 2 {
+		t.Fatalf("a 404 was retried: %d requests", after-before)
+	}
+}

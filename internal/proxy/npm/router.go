@@ -14,6 +14,7 @@
 package npm
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -43,11 +44,16 @@ const (
 	DefaultProbeTimeout = 5 * time.Second
 )
 
-// Retry policy for answers that may hide a stored change (5xx, no answer):
-// three attempts in all, the change looked up before each retry.
+// Retry policy for answers that may hide a stored change (5xx, no answer),
+// the change looked up before each retry: a transient failure (no answer,
+// 502, 503, 504: NPM restarting, or a gateway in front of it) is retried
+// until the retry timeout has passed; another 5xx (NPM's own 500, e.g. with
+// nginx down) three times in all.
 const (
-	maxAttempts  = 3
-	retryBackoff = 250 * time.Millisecond
+	maxAttempts         = 3
+	retryBackoff        = 250 * time.Millisecond
+	maxRetryBackoff     = 2 * time.Second
+	DefaultRetryTimeout = 30 * time.Second
 )
 
 // Config says how to reach NPM.
@@ -72,6 +78,9 @@ type Config struct {
 	// HTTPClient sends the API requests; default: a client with a 30 s
 	// timeout.
 	HTTPClient *http.Client
+	// RetryTimeout bounds how long a call is retried while NPM does not
+	// answer, or answers 502, 503 or 504; default DefaultRetryTimeout.
+	RetryTimeout time.Duration
 	// Log receives progress, e.g. tflog.Info; nil discards it. Its fields
 	// never carry credentials or tokens.
 	Log func(ctx context.Context, msg string, fields map[string]any)
@@ -81,6 +90,7 @@ type Config struct {
 // concurrent use; all goroutines share one token.
 type Router struct {
 	api          *apiClient
+	retryTimeout time.Duration
 	httpURL      string
 	settle       time.Duration
 	probeTimeout time.Duration
@@ -112,10 +122,12 @@ func New(cfg Config) (*Router, error) {
 			return nil, err
 		}
 	}
-	if cfg.SettleDelay < 0 || cfg.ProbeTimeout < 0 {
-		return nil, fmt.Errorf("npm: settle delay and probe timeout must not be negative (got %s, %s)", cfg.SettleDelay, cfg.ProbeTimeout)
+	if cfg.SettleDelay < 0 || cfg.ProbeTimeout < 0 || cfg.RetryTimeout < 0 {
+		return nil, fmt.Errorf("npm: settle delay, probe timeout and retry timeout must not be negative (got %s, %s, %s)",
+			cfg.SettleDelay, cfg.ProbeTimeout, cfg.RetryTimeout)
 	}
 	r := &Router{
+		retryTimeout: cmp.Or(cfg.RetryTimeout, DefaultRetryTimeout),
 		httpURL:      httpURL,
 		settle:       cfg.SettleDelay,
 		probeTimeout: cfg.ProbeTimeout,
@@ -266,7 +278,8 @@ func (r *Router) createHost(ctx context.Context, route proxy.Route, target upstr
 		ForwardPort:   target.port,
 		Meta:          map[string]string{markKey: route.Workload},
 	}
-	for attempt := 1; ; attempt++ {
+	again := r.retrier()
+	for {
 		var h proxyHost
 		err := r.api.call(ctx, http.MethodPost, "/nginx/proxy-hosts", body, &h)
 		if err == nil {
@@ -283,11 +296,8 @@ func (r *Router) createHost(ctx context.Context, route proxy.Route, target upstr
 				return own.ID, r.putHost(ctx, own.ID, p)
 			}
 		}
-		if attempt == maxAttempts {
-			return 0, err
-		}
-		if err := sleep(ctx, retryBackoff*time.Duration(attempt)); err != nil {
-			return 0, err
+		if !again.next(ctx, err) {
+			return 0, again.explain(err)
 		}
 	}
 }
@@ -403,13 +413,11 @@ func (r *Router) list(ctx context.Context) ([]proxyHost, error) {
 
 // read GETs path, retrying answers that may be transient.
 func (r *Router) read(ctx context.Context, path string, out any) error {
-	for attempt := 1; ; attempt++ {
+	again := r.retrier()
+	for {
 		err := r.api.call(ctx, http.MethodGet, path, nil, out)
-		if err == nil || !mayBeStored(ctx, err) || attempt == maxAttempts {
-			return err
-		}
-		if err := sleep(ctx, retryBackoff*time.Duration(attempt)); err != nil {
-			return err
+		if err == nil || !again.next(ctx, err) {
+			return again.explain(err)
 		}
 	}
 }
@@ -419,13 +427,11 @@ func (r *Router) read(ctx context.Context, path string, out any) error {
 // the nginx config on each successful PUT.
 func (r *Router) putHost(ctx context.Context, id int, p hostPatch) error {
 	path := fmt.Sprintf("/nginx/proxy-hosts/%d", id)
-	for attempt := 1; ; attempt++ {
+	again := r.retrier()
+	for {
 		err := r.api.call(ctx, http.MethodPut, path, p, nil)
-		if err == nil || !mayBeStored(ctx, err) || attempt == maxAttempts {
-			return err
-		}
-		if err := sleep(ctx, retryBackoff*time.Duration(attempt)); err != nil {
-			return err
+		if err == nil || !again.next(ctx, err) {
+			return again.explain(err)
 		}
 	}
 }
@@ -443,7 +449,8 @@ func (r *Router) enableHost(ctx context.Context, id int) error {
 // that may hide a stored delete, the host is looked up before retrying.
 func (r *Router) deleteHost(ctx context.Context, id int) error {
 	path := fmt.Sprintf("/nginx/proxy-hosts/%d", id)
-	for attempt := 1; ; attempt++ {
+	again := r.retrier()
+	for {
 		err := r.api.call(ctx, http.MethodDelete, path, nil, nil)
 		if err == nil || statusOf(err) == http.StatusNotFound {
 			return nil
@@ -455,13 +462,66 @@ func (r *Router) deleteHost(ctx context.Context, id int) error {
 		if gerr := r.api.call(ctx, http.MethodGet, path, nil, &h); statusOf(gerr) == http.StatusNotFound {
 			return nil
 		}
-		if attempt == maxAttempts {
-			return err
-		}
-		if err := sleep(ctx, retryBackoff*time.Duration(attempt)); err != nil {
-			return err
+		if !again.next(ctx, err) {
+			return again.explain(err)
 		}
 	}
+}
+
+// retrier paces the retries of one call.
+type retrier struct {
+	r        *Router
+	first    time.Time
+	attempts int
+	timedOut bool
+}
+
+func (r *Router) retrier() *retrier { return &retrier{r: r} }
+
+// next reports whether the call that failed with err is tried again, after
+// waiting its backoff: a transient failure until the retry timeout has
+// passed since the first failure, another answer that may hide a stored
+// change up to maxAttempts attempts in all.
+func (t *retrier) next(ctx context.Context, err error) bool {
+	if !mayBeStored(ctx, err) {
+		return false
+	}
+	t.attempts++
+	if t.first.IsZero() {
+		t.first = time.Now()
+	}
+	if transient(err) {
+		if time.Since(t.first) >= t.r.retryTimeout {
+			t.timedOut = true
+			return false
+		}
+	} else if t.attempts >= maxAttempts {
+		return false
+	}
+	if t.attempts == 3 || t.attempts%10 == 0 {
+		t.r.log(ctx, "NPM does not answer; retrying", map[string]any{
+			"error": err.Error(), "for": time.Since(t.first).Round(time.Millisecond).String(), "retry_timeout": t.r.retryTimeout.String(),
+		})
+	}
+	return sleep(ctx, min(retryBackoff*time.Duration(t.attempts), maxRetryBackoff)) == nil
+}
+
+// explain says, on an error the retries gave up on, that they did.
+func (t *retrier) explain(err error) error {
+	if err != nil && t.timedOut {
+		return fmt.Errorf("%w (NPM kept failing for %s, the retry timeout)", err, t.r.retryTimeout.Round(time.Second))
+	}
+	return err
+}
+
+// transient reports a failure that passes by itself: no answer at all (a
+// refused, reset or dropped connection) or a gateway's 502, 503 or 504.
+func transient(err error) bool {
+	switch statusOf(err) {
+	case 0, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		return true
+	}
+	return false
 }
 
 // mayBeStored reports an outcome that does not say whether NPM applied the
@@ -536,19 +596,28 @@ func ownedHost(hosts []proxyHost, workload string) (*proxyHost, error) {
 		workload, markKey, strings.Join(ids, ", "))
 }
 
-// checkDomains refuses a domain that another host carries: never take over a
-// host this provider did not create, nor another workload's.
+// checkDomains refuses a domain that another host carries, or that
+// overlaps one of its domains (proxy.Overlap): never take over a host this
+// provider did not create, nor share a domain with another workload.
 func checkDomains(hosts []proxyHost, route proxy.Route) error {
+	var others []proxy.Route
+	for _, h := range hosts {
+		if h.Meta.Workload != "" {
+			others = append(others, proxy.Route{Workload: h.Meta.Workload, Domains: h.DomainNames})
+		}
+	}
+	if err := proxy.CheckDomains(route, others); err != nil {
+		return err
+	}
 	for _, d := range route.Domains {
 		for _, h := range hosts {
-			if h.Meta.Workload == route.Workload || !slices.ContainsFunc(h.DomainNames, func(x string) bool { return strings.EqualFold(x, d) }) {
+			if h.Meta.Workload != "" {
 				continue
 			}
-			if h.Meta.Workload != "" {
-				return fmt.Errorf("domain %q of workload %q is already routed to workload %q (NPM proxy host %d)", d, route.Workload, h.Meta.Workload, h.ID)
+			if i := slices.IndexFunc(h.DomainNames, func(x string) bool { return proxy.Overlap(x, d) }); i >= 0 {
+				return fmt.Errorf("domain %q of workload %q is on NPM proxy host %d (as %q), which this provider did not create; the provider never takes over such a host: remove the domain from it in NPM first",
+					d, route.Workload, h.ID, h.DomainNames[i])
 			}
-			return fmt.Errorf("domain %q of workload %q is on NPM proxy host %d, which this provider did not create; the provider never takes over such a host: remove the domain from it in NPM first",
-				d, route.Workload, h.ID)
 		}
 	}
 	return nil

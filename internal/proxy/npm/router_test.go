@@ -535,7 +535,7 @@ func TestSecretsNeverInErrors(t *testing.T) {
 
 	closed := httptest.NewServer(http.NotFoundHandler())
 	closed.Close()
-	unreachable, _ := New(Config{URL: closed.URL, Email: email, Password: f.password})
+	unreachable, _ := New(Config{URL: closed.URL, Email: email, Password: f.password, RetryTimeout: time.Second})
 	_, err = unreachable.Routes(ctx)
 	collect(err)
 
@@ -598,5 +598,51 @@ func TestNewChecksConfig(t *testing.T) {
 		if _, err := checkRoute(route); err == nil {
 			t.Errorf("checkRoute(%+v) accepted a route NPM cannot carry", route)
 		}
+	}
+}
+
+// TestTransientFailuresAreRetried: NPM behind a gateway that answers 502,
+// 503 and 504, drops a connection, or refuses connections while NPM
+// restarts: reads and writes are retried and the swap lands; while NPM stays
+// down, the swap fails after the retry timeout, naming it.
+func TestTransientFailuresAreRetried(t *testing.T) {
+	t.Parallel()
+	var front *acctest.Front
+	f := newFixture(t, func(c *Config, s *npmstandin.Server) {
+		front = acctest.StartFront(t, s.URL)
+		c.URL = front.URL
+		c.RetryTimeout = 2 * time.Second
+	})
+	ctx := context.Background()
+	blue, green := app(t, "blue"), app(t, "green")
+	d := domain("flaky")
+	if err := f.router.Upsert(ctx, proxy.Route{Workload: "flaky", Domains: []string{d}, Upstream: blue}); err != nil {
+		t.Fatal(err)
+	}
+	front.FailNext(acctest.Unavailable, acctest.BadGateway, acctest.Drop, acctest.GatewayTimeout)
+	if routes, err := f.router.Routes(ctx); err != nil || len(routes) != 1 {
+		t.Fatalf("Routes through four transient failures: %v %v", routes, err)
+	}
+	front.DownOnNextWrite(time.Second)
+	start := time.Now()
+	if err := f.router.Upsert(ctx, proxy.Route{Workload: "flaky", Domains: []string{d}, Upstream: green}); err != nil {
+		t.Fatalf("a swap through a 1 s outage: %v", err)
+	}
+	t.Logf("swap through a 1 s outage took %s", time.Since(start).Round(time.Millisecond))
+	acctest.Eventually(t, 2*time.Second, 20*time.Millisecond, "NPM never served green after the swap", func() bool {
+		return through(t, f.npm, d) == "green"
+	})
+	if writes := f.writes(); len(writes) != 2 || !strings.HasPrefix(writes[1], "PUT ") {
+		t.Fatalf("writes %v: want the create and one PUT (the dropped one never reached NPM)", writes)
+	}
+
+	front.Down()
+	start = time.Now()
+	err := f.router.Upsert(ctx, proxy.Route{Workload: "flaky", Domains: []string{d}, Upstream: blue})
+	if took := time.Since(start); err == nil || !strings.Contains(err.Error(), "kept failing for 2s, the retry timeout") || took > 8*time.Second {
+		t.Fatalf("a swap while NPM is down: %v after %s", err, took)
+	}
+	if got := through(t, f.npm, d); got != "green" {
+		t.Fatalf("a failed swap moved the traffic: NPM serves %q", got)
 	}
 }
