@@ -41,6 +41,9 @@ type GitServer struct {
 
 	root      string
 	anonymous atomic.Bool
+	// accepted is the token the Git transport accepts now; RevokeToken
+	// changes it while requests may be in flight.
+	accepted atomic.Pointer[string]
 }
 
 // StartGitServer starts a Git server with an empty project root and a fresh
@@ -60,6 +63,7 @@ func StartGitServer(t testing.TB) *GitServer {
 	for _, api := range []*StatusAPI{s.Gitea, s.GitHub, s.GitLab} {
 		api.commitExists = s.commitExists
 	}
+	s.accepted.Store(&token)
 
 	mux := http.NewServeMux()
 	mux.Handle("/api/v1/", s.Gitea)
@@ -76,6 +80,18 @@ func StartGitServer(t testing.TB) *GitServer {
 // Statuses returns the commit statuses the Gitea-style API (/api/v1) has
 // accepted, the API a workload's base_url reaches when provider is detected.
 func (s *GitServer) Statuses() []ReceivedStatus { return s.Gitea.Statuses() }
+
+// RevokeToken makes the Git transport refuse the current token (as a host
+// does once a token is revoked or expires) and accept a new one, which it
+// returns and keeps in Token for the fixture's own pushes. The commit-status
+// APIs keep the old one.
+func (s *GitServer) RevokeToken(t testing.TB) string {
+	t.Helper()
+	token := newGitToken(t)
+	s.accepted.Store(&token)
+	s.Token = token
+	return token
+}
 
 // AllowAnonymous lets requests without credentials read (clone, ls-remote),
 // as a public repository allows. A wrong token is refused either way.
@@ -101,7 +117,7 @@ func (s *GitServer) gitHandler(backend string, stderr io.Writer) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		user, pass, hasAuth := r.BasicAuth()
 		switch {
-		case hasAuth && user != "" && pass == s.Token:
+		case hasAuth && user != "" && pass == *s.accepted.Load():
 		case !hasAuth && s.anonymous.Load() && !isPush(r):
 			user = ""
 		default:

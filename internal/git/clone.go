@@ -4,14 +4,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"regexp"
 	"strings"
+	"syscall"
 
 	gogit "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/transport"
+	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
 	"github.com/go-git/go-git/v5/storage/memory"
 )
 
@@ -171,23 +175,74 @@ func emptyDir(dir string) error {
 	return nil
 }
 
+// ErrCredentials marks an error the Git host gave because of the
+// credentials: none given for a private repository, or a token refused (HTTP
+// 401 or 403). Retrying will not help; a new token will.
+var ErrCredentials = errors.New("the Git host refused the credentials")
+
+// ErrUnavailable marks an error that may pass by itself: the Git host could
+// not be reached, timed out, or answered 5xx.
+var ErrUnavailable = errors.New("the Git host is unavailable")
+
+// classified is an error with its class (ErrCredentials, ErrUnavailable),
+// which errors.Is reports beside the cause's own.
+type classified struct {
+	err   error
+	class error
+}
+
+func (e *classified) Error() string { return e.err.Error() }
+func (e *classified) Unwrap() []error {
+	return []error{e.err, e.class}
+}
+
 // describe turns a go-git error into one a user can act on. The URL given is
 // the credential-free clone URL; anything else go-git or the server put in
 // the message is scrubbed of the token.
 func describe(op, cloneURL, token string, err error) error {
 	switch {
 	case errors.Is(err, transport.ErrAuthenticationRequired) && token == "":
-		return fmt.Errorf("authentication required for %s: the repository is private, set a token", cloneURL)
+		return &classified{fmt.Errorf("authentication required for %s: the repository is private, set a token", cloneURL), ErrCredentials}
 	case errors.Is(err, transport.ErrAuthenticationRequired):
-		return fmt.Errorf("authentication failed for %s: the token was refused", cloneURL)
+		return &classified{fmt.Errorf("authentication failed for %s: the token was refused", cloneURL), ErrCredentials}
 	case errors.Is(err, transport.ErrAuthorizationFailed):
-		return fmt.Errorf("access denied to %s: the token cannot read this repository", cloneURL)
+		return &classified{fmt.Errorf("access denied to %s: the token cannot read this repository", cloneURL), ErrCredentials}
 	case errors.Is(err, transport.ErrRepositoryNotFound):
 		return fmt.Errorf("repository %s not found (or not visible with this token)", cloneURL)
 	case errors.Is(err, transport.ErrEmptyRemoteRepository):
 		return fmt.Errorf("repository %s is empty", cloneURL)
 	}
-	return scrub(fmt.Errorf("%s %s: %w", op, cloneURL, err), token)
+	// Classified before the scrub, which hides the cause's types.
+	transient := unavailable(err)
+	err = scrub(fmt.Errorf("%s %s: %w", op, cloneURL, err), token)
+	if transient {
+		return &classified{err, ErrUnavailable}
+	}
+	return err
+}
+
+// unavailable reports a failure that may pass by itself: the network (the
+// host unreachable, refused, reset, timed out, its name not resolved) or a
+// 5xx answer.
+func unavailable(err error) bool {
+	var netErr net.Error
+	var dnsErr *net.DNSError
+	var httpErr *githttp.Err
+	var unexpected *plumbing.UnexpectedError
+	if errors.As(err, &unexpected) {
+		err = unexpected.Err // go-git wraps an HTTP answer's error here, without Unwrap
+	}
+	switch {
+	case errors.Is(err, context.Canceled):
+		return false // the user interrupted: not the host's doing
+	case errors.As(err, &netErr), errors.As(err, &dnsErr), errors.Is(err, context.DeadlineExceeded),
+		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EHOSTUNREACH),
+		errors.Is(err, syscall.ENETUNREACH), errors.Is(err, io.ErrUnexpectedEOF):
+		return true
+	case errors.As(err, &httpErr):
+		return httpErr.Response != nil && httpErr.Response.StatusCode >= 500
+	}
+	return false
 }
 
 // scrubbedError carries an error's message with the token removed. It

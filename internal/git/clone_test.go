@@ -347,3 +347,59 @@ func TestCloneFailsClearlyAndLeavesNothing(t *testing.T) {
 		}
 	}
 }
+
+// TestErrorsSayWhetherRetryingCanHelp: refused credentials (none for a
+// private repository, a wrong token) are ErrCredentials; a host that is
+// down or answers 5xx is ErrUnavailable; a missing branch or repository is
+// neither: only ErrUnavailable may be waited out.
+func TestErrorsSayWhetherRetryingCanHelp(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t)
+	srv := acctest.StartGitServer(t)
+	fixture := srv.CreateRepo(t, "acme", "classes")
+	fixture.Commit(t, map[string][]byte{"a": []byte("1")}, "first")
+
+	wrong := repoOn(srv, fixture)
+	wrong.Token = "wrong-token-0123456789"
+	anonymous := repoOn(srv, fixture)
+	anonymous.Token = ""
+	missingBranch := repoOn(srv, fixture)
+	missingBranch.Branch = "nope"
+	missingRepo := repoOn(srv, fixture)
+	missingRepo.Name = "nope"
+
+	status := func(code int) Repo {
+		s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(code) }))
+		t.Cleanup(s.Close)
+		return Repo{BaseURL: s.URL, Owner: "acme", Name: "web", Branch: "main", Token: "t0ken-abcdef"}
+	}
+	closed := httptest.NewServer(http.NotFoundHandler())
+	closed.Close()
+	down := Repo{BaseURL: closed.URL, Owner: "acme", Name: "web", Branch: "main"}
+
+	for name, c := range map[string]struct {
+		repo                     Repo
+		credentials, unavailable bool
+	}{
+		"wrong token":    {wrong, true, false},
+		"no token":       {anonymous, true, false},
+		"403":            {status(403), true, false},
+		"500":            {status(500), false, true},
+		"503":            {status(503), false, true},
+		"refused":        {down, false, true},
+		"missing branch": {missingBranch, false, false},
+		"missing repo":   {missingRepo, false, false},
+	} {
+		_, err := RemoteHead(ctx, c.repo)
+		if err == nil {
+			t.Errorf("%s: no error", name)
+			continue
+		}
+		if got := errors.Is(err, ErrCredentials); got != c.credentials {
+			t.Errorf("%s: errors.Is(%v, ErrCredentials) = %v", name, err, got)
+		}
+		if got := errors.Is(err, ErrUnavailable); got != c.unavailable {
+			t.Errorf("%s: errors.Is(%v, ErrUnavailable) = %v", name, err, got)
+		}
+	}
+}

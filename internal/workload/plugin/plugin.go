@@ -12,6 +12,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sort"
@@ -72,6 +73,32 @@ type Resolver interface {
 	// secret): a revision resolved earlier stands for the same Origin.
 	Origin() string
 }
+
+// Errors a Resolver marks its failures with (errors.Is), so that a plan can
+// tell what to do: refused credentials fail it, naming the credential; an
+// unavailable origin may leave the deployed revision in place, with a
+// warning that a new one may be missed. Any other failure fails the plan.
+var (
+	// ErrCredentials: the origin refused the credentials (or needs some).
+	ErrCredentials = errors.New("credentials refused")
+	// ErrUnavailable: the origin could not be reached, timed out, or
+	// answered 5xx; it may pass by itself.
+	ErrUnavailable = errors.New("origin unavailable")
+)
+
+// MarkError returns err, with its message, marked as class (ErrCredentials
+// or ErrUnavailable) for errors.Is.
+func MarkError(err, class error) error {
+	if err == nil {
+		return nil
+	}
+	return &markedError{err: err, class: class}
+}
+
+type markedError struct{ err, class error }
+
+func (e *markedError) Error() string   { return e.err.Error() }
+func (e *markedError) Unwrap() []error { return []error{e.err, e.class} }
 
 // Reporter is implemented by sources that report a deploy's outcome to where
 // the source came from (commit statuses on a Git host). Reporting is best

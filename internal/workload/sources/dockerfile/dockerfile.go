@@ -258,7 +258,14 @@ func (c *Config) Resolve(ctx context.Context) (string, error) {
 	d := c.withDefaults()
 	sha, err := git.RemoteHead(ctx, d.repo())
 	if err != nil {
-		return "", fmt.Errorf("dockerfile source: resolve branch %q: %w", d.Branch, err)
+		err = fmt.Errorf("dockerfile source: resolve branch %q: %w", d.Branch, err)
+		switch {
+		case errors.Is(err, git.ErrCredentials):
+			return "", plugin.MarkError(err, plugin.ErrCredentials)
+		case errors.Is(err, git.ErrUnavailable):
+			return "", plugin.MarkError(err, plugin.ErrUnavailable)
+		}
+		return "", err
 	}
 	return sha, nil
 }
