@@ -46,6 +46,7 @@ func (s Spec) Labels(gen int, revision string) (map[string]string, error) {
 	}
 	labels := map[string]string{
 		LabelWorkload:   s.Name,
+		LabelOwner:      s.Owner,
 		LabelSource:     s.Source.Kind(),
 		LabelGeneration: strconv.Itoa(gen),
 		LabelConfig:     string(public),
@@ -59,7 +60,10 @@ func (s Spec) Labels(gen int, revision string) (map[string]string, error) {
 
 // Recorded is what a container's labels say about the workload it belongs to.
 type Recorded struct {
-	Workload   string
+	Workload string
+	// Owner is who deployed the container; "" for a container deployed
+	// before owners were recorded.
+	Owner      string
 	Kind       string
 	Generation int
 	Revision   string
@@ -73,6 +77,7 @@ type Recorded struct {
 func ReadLabels(labels map[string]string) (Recorded, error) {
 	r := Recorded{
 		Workload: labels[LabelWorkload],
+		Owner:    labels[LabelOwner],
 		Kind:     labels[LabelSource],
 		Revision: labels[LabelCommit],
 		Config:   []byte(labels[LabelConfig]),
@@ -91,6 +96,13 @@ func ReadLabels(labels map[string]string) (Recorded, error) {
 		}
 	}
 	return r, nil
+}
+
+// OwnedBy reports whether owner may manage the container: it recorded that
+// owner, or none (deployed before owners were recorded). owner "" manages
+// every container, for import, which adopts whatever it finds.
+func (r Recorded) OwnedBy(owner string) bool {
+	return owner == "" || r.Owner == "" || r.Owner == owner
 }
 
 // Source rebuilds the recorded source config, for import.

@@ -31,6 +31,7 @@ const (
 	LabelCommit     = "tinyforge.commit"     // the built revision (Git sources)
 	LabelConfig     = "tinyforge.config"     // the source config as JSON, secrets removed
 	LabelSettings   = "tinyforge.settings"   // the rest of the Spec as JSON, env values removed
+	LabelOwner      = "tinyforge.owner"      // the Owner of the Spec that deployed the container
 	LabelManaged    = "tinyforge.managed"    // on networks the provider creates
 )
 
@@ -43,6 +44,11 @@ const (
 // Spec is one workload as the user asks for it.
 type Spec struct {
 	Name string
+	// Owner identifies who manages the workload (a Terraform state): a
+	// deploy records it on every container, and never touches a container
+	// that records another. "" is the owner of containers deployed before
+	// owners were recorded, which every owner may manage.
+	Owner string
 	// Strategy is the strategy as written; "" lets the source choose.
 	Strategy plugin.Strategy
 	Domains  []string

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sort"
 	"strings"
 	"time"
@@ -48,6 +49,9 @@ type Intent struct {
 	// Revision is the revision the plan resolved for sources that have one
 	// (a Git commit); the deploy uses exactly it.
 	Revision string
+	// Create says the workload is new to its owner: a name that is already
+	// deployed, by anyone, is refused, since only import adopts.
+	Create bool
 }
 
 // Result is the outcome of an Apply.
@@ -72,9 +76,21 @@ func (e *Engine) Apply(ctx context.Context, spec workload.Spec, intent Intent) (
 	}
 	defer e.invalidate()
 	res := Result{Strategy: strategy}
-	cur, err := e.observeNow(ctx, spec.Name)
+	byWorkload, routes, err := e.load(ctx, spec.Name)
 	if err != nil {
 		return res, err
+	}
+	cur := observed(spec.Name, spec.Owner, byWorkload, routes)
+	if intent.Create && (len(cur.all()) > 0 || len(cur.Foreign) > 0) {
+		return res, &AlreadyDeployedError{Name: spec.Name, Containers: append(names(cur.all()), cur.ForeignNames()...)}
+	}
+	if len(cur.Foreign) > 0 {
+		return res, &ForeignOwnerError{Name: spec.Name, Owner: spec.Owner, Others: cur.ForeignOwners(), Containers: cur.ForeignNames()}
+	}
+	if e.Router != nil {
+		if err := checkDomains(spec, routes); err != nil {
+			return res, err
+		}
 	}
 	if intent.Redeploy {
 		d := &deployment{Engine: e, spec: spec, strategy: strategy, intent: intent, cur: cur}
@@ -86,8 +102,47 @@ func (e *Engine) Apply(ctx context.Context, spec workload.Spec, intent Intent) (
 	if err != nil {
 		return res, err
 	}
-	res.Observed, err = e.observeNow(ctx, spec.Name)
+	res.Observed, err = e.observeNow(ctx, spec.Name, spec.Owner)
 	return res, err
+}
+
+// AlreadyDeployedError refuses to create a workload whose name is already
+// deployed on the Docker host: a new workload never takes over one that
+// runs; only import adopts it.
+type AlreadyDeployedError struct {
+	Name       string
+	Containers []string
+}
+
+func (e *AlreadyDeployedError) Error() string {
+	return fmt.Sprintf("workload %q is already deployed on the Docker host (containers %s), and a new workload never takes over one "+
+		"that runs. To manage it from this state, import it: terraform import <this resource's address> %s (or an import block "+
+		"with id = %q). Otherwise choose another name", e.Name, strings.Join(e.Containers, ", "), e.Name, e.Name)
+}
+
+// ForeignOwnerError refuses to change a workload that another owner (another
+// Terraform state) deployed.
+type ForeignOwnerError struct {
+	Name  string
+	Owner string
+	// Others are the owners the foreign containers record.
+	Others     []string
+	Containers []string
+}
+
+func (e *ForeignOwnerError) Error() string {
+	return fmt.Sprintf("workload %q on the Docker host belongs to another Terraform state: containers %s record owner %s, and "+
+		"this state is owner %s. Nothing was changed: a state never replaces, re-routes or destroys a workload another state "+
+		"deployed. Manage it from the state that deployed it, or remove it from this one (terraform state rm)",
+		e.Name, strings.Join(e.Containers, ", "), strings.Join(e.Others, ", "), e.Owner)
+}
+
+func names(ins []Instance) []string {
+	out := make([]string, 0, len(ins))
+	for _, in := range ins {
+		out = append(out, in.Name)
+	}
+	return out
 }
 
 // deployment is one run of the deploy pipeline.
@@ -160,7 +215,8 @@ func (d *deployment) produce(ctx context.Context) (plugin.Artifact, error) {
 
 // blueGreen starts green beside blue, gates it, swaps the route, lets blue
 // drain, then reaps blue. A kill at any instant leaves the route on a
-// container that passed its gate.
+// container that passed its gate; an interrupt (a cancelled ctx) removes
+// green before returning unless the route already points at it.
 func (d *deployment) blueGreen(ctx context.Context, art plugin.Artifact, gen int) error {
 	blue := d.cur.all()
 	green, err := d.start(ctx, art, gen)
@@ -171,8 +227,7 @@ func (d *deployment) blueGreen(ctx context.Context, art plugin.Artifact, gen int
 		return err
 	}
 	if err := d.swap(ctx, green); err != nil {
-		d.discard(ctx, green)
-		return err
+		return d.afterFailedSwap(ctx, green, err)
 	}
 	if d.cur.Live != nil && d.cur.Live.Running() {
 		d.drain(ctx)
@@ -189,36 +244,79 @@ func (d *deployment) recreate(ctx context.Context, art plugin.Artifact, gen int)
 	if err := d.stop(ctx, old); err != nil {
 		return err
 	}
-	restore := func() {
-		if d.cur.Live == nil || !d.cur.Live.Running() {
-			return
-		}
-		if err := d.Docker.StartContainer(ctx, d.cur.Live.ID); err != nil {
-			d.log().ErrorContext(ctx, "could not restart the previous container", "workload", d.spec.Name,
-				"container", d.cur.Live.Name, "error", err.Error())
-			return
-		}
-		d.log().InfoContext(ctx, "previous container restarted", "workload", d.spec.Name, "container", d.cur.Live.Name)
-	}
 	next, err := d.start(ctx, art, gen)
 	if err != nil {
-		restore()
+		d.restore(ctx)
 		return err
 	}
 	if err := d.gate(ctx, next); err != nil {
-		restore()
+		d.restore(ctx)
 		return err
 	}
 	if err := d.swap(ctx, next); err != nil {
-		d.discard(ctx, next)
-		restore()
+		err = d.afterFailedSwap(ctx, next, err)
+		if !d.routedTo(ctx, next) {
+			d.restore(ctx)
+		}
 		return err
 	}
 	return d.reap(ctx, old)
 }
 
+// restore starts the previous live container again after a recreate that
+// failed: it was running before the deploy stopped it.
+func (d *deployment) restore(ctx context.Context) {
+	if d.cur.Live == nil || !d.cur.Live.Running() {
+		return
+	}
+	ctx, cancel := cleanupContext(ctx)
+	defer cancel()
+	if err := d.Docker.StartContainer(ctx, d.cur.Live.ID); err != nil {
+		d.log().ErrorContext(ctx, "could not restart the previous container", "workload", d.spec.Name,
+			"container", d.cur.Live.Name, "error", err.Error())
+		return
+	}
+	d.log().InfoContext(ctx, "previous container restarted", "workload", d.spec.Name, "container", d.cur.Live.Name)
+}
+
+// afterFailedSwap decides what to do with a gated container whose swap
+// failed or was interrupted: the write may have reached the proxy anyway.
+// If the route points at it, it serves and stays (the old ones become
+// strays for the next apply); otherwise it is removed.
+func (d *deployment) afterFailedSwap(ctx context.Context, in Instance, err error) error {
+	if d.routedTo(ctx, in) {
+		d.log().WarnContext(ctx, "the swap failed but the route points at the new container; it stays", "workload", d.spec.Name,
+			"container", in.Name, "error", err.Error())
+		return fmt.Errorf("%w (the route points at the new container %s, which passed its gate and serves; the next apply removes the old ones)", err, in.Name)
+	}
+	d.discard(ctx, in)
+	return err
+}
+
+// routedTo reports whether the proxy's route of the workload points at in,
+// read on a fresh context: it is asked after a failure or an interrupt.
+func (d *deployment) routedTo(ctx context.Context, in Instance) bool {
+	if d.Router == nil || len(d.spec.Domains) == 0 {
+		return false
+	}
+	ctx, cancel := cleanupContext(ctx)
+	defer cancel()
+	routes, err := d.Router.Routes(ctx)
+	if err != nil {
+		d.log().WarnContext(ctx, "could not read the route after a failed swap; taking it as unchanged", "workload", d.spec.Name, "error", err.Error())
+		return false
+	}
+	for _, r := range routes {
+		if r.Workload == d.spec.Name {
+			return r.Upstream != "" && (r.Upstream == in.Upstream || r.Upstream == in.Published || r.Upstream == in.Network)
+		}
+	}
+	return false
+}
+
 // start creates and starts the new container under a name no other
-// container has.
+// container has. Whatever it created is removed again when it fails or is
+// interrupted.
 func (d *deployment) start(ctx context.Context, art plugin.Artifact, gen int) (Instance, error) {
 	labels, err := d.spec.Labels(gen, art.Revision)
 	if err != nil {
@@ -243,6 +341,8 @@ func (d *deployment) start(ctx context.Context, art plugin.Artifact, gen int) (I
 	}
 	id, err := d.Docker.CreateContainer(ctx, spec)
 	if err != nil {
+		// An interrupted create may have reached the engine: remove by name.
+		d.remove(ctx, spec.Name, spec.Name)
 		return Instance{}, err
 	}
 	if err := d.Docker.StartContainer(ctx, id); err != nil {
@@ -261,41 +361,55 @@ func (d *deployment) start(ctx context.Context, art plugin.Artifact, gen int) (I
 	}
 	d.log().InfoContext(ctx, "container started", "workload", d.spec.Name, "container", in.Name,
 		"generation", gen, "published", in.Published)
+	if d.intent.Create {
+		if err := d.claim(ctx, in); err != nil {
+			d.discard(ctx, in)
+			return Instance{}, err
+		}
+	}
 	d.checkpoint(ctx, d.spec.Name, StepStart)
 	return in, nil
 }
 
+// claim settles two applies creating the same name at once, from two
+// states: each checks, once its first container exists, for a container of
+// the name that it does not own. The older container wins, by the engine's
+// clock, so exactly one apply goes on: if the other had not created its
+// container when this one checked, the other sees this one, older, and
+// gives up.
+func (d *deployment) claim(ctx context.Context, mine Instance) error {
+	byWorkload, _, err := d.loadContainers(ctx, d.spec.Name)
+	if err != nil {
+		return err
+	}
+	for _, other := range byWorkload[d.spec.Name] {
+		if other.ID == mine.ID || (other.Recorded.Owner == d.spec.Owner && d.spec.Owner != "") {
+			continue
+		}
+		detail, err := d.Docker.InspectContainer(ctx, other.ID)
+		if err != nil {
+			if errors.Is(err, docker.ErrNotFound) {
+				continue // the other apply gave up
+			}
+			return fmt.Errorf("inspect container %s: %w", other.Name, err)
+		}
+		if detail.Created.Before(mine.Created) || (detail.Created.Equal(mine.Created) && other.ID < mine.ID) {
+			return &AlreadyDeployedError{Name: d.spec.Name, Containers: []string{other.Name}}
+		}
+	}
+	return nil
+}
+
 // gate lets the new container take traffic only once it is ready: the HTTP
-// probe on the health path, else the liveness window. A container that fails
-// is removed, and the error carries the probe's last answer and the
-// container's last log lines.
+// probe on the health path when there is one, else the liveness window. A
+// container that fails is removed, and the error carries the probe's last
+// answer and the container's last log lines.
 func (d *deployment) gate(ctx context.Context, in Instance) error {
 	c := d.spec.Source.Container()
 	log := d.log().With("workload", d.spec.Name, "container", in.Name)
 	var err error
-	if c.Healthcheck != "" && in.Published != "" {
-		url := "http://" + in.Published + c.Healthcheck
-		timeout := d.spec.HealthTimeout
-		if timeout <= 0 {
-			timeout = workload.DefaultHealthTimeout
-		}
-		log.InfoContext(ctx, "gate: probing", "url", url, "timeout", timeout.String())
-		stillUp := func() error {
-			detail, err := d.Docker.InspectContainer(ctx, in.ID)
-			if err != nil {
-				return err
-			}
-			if detail.State == "exited" || detail.State == "dead" {
-				return fmt.Errorf("container exited with code %d before answering", detail.ExitCode)
-			}
-			return nil
-		}
-		attempt := func(n int, a health.Answer) {
-			if n == 1 || n%10 == 0 {
-				log.InfoContext(ctx, "gate: waiting for the health check", "attempt", n, "answer", a.String())
-			}
-		}
-		err = health.Probe(ctx, url, timeout, stillUp, attempt)
+	if c.Healthcheck != "" {
+		err = d.probe(ctx, in, c.Healthcheck, log)
 	} else {
 		log.InfoContext(ctx, "gate: liveness window", "window", d.livenessWindow().String())
 		err = health.Liveness(ctx, d.livenessWindow(), 250*time.Millisecond, func(ctx context.Context) (health.State, error) {
@@ -316,9 +430,79 @@ func (d *deployment) gate(ctx context.Context, in Instance) error {
 	return nil
 }
 
+// probe is the gate of a container with a health path: GET it until it
+// answers 2xx or 3xx within the health timeout. A container whose port is
+// not published yet (it is restarting) is waited for, never gated another
+// way; one that exits or restarts fails at once.
+func (d *deployment) probe(ctx context.Context, in Instance, path string, log *slog.Logger) error {
+	timeout := d.spec.HealthTimeout
+	if timeout <= 0 {
+		timeout = workload.DefaultHealthTimeout
+	}
+	deadline := time.Now().Add(timeout)
+	// A new container has not restarted yet: any restart before it answers
+	// is a crash.
+	stillUp := func() error {
+		detail, err := d.Docker.InspectContainer(ctx, in.ID)
+		if err != nil {
+			return err
+		}
+		switch {
+		case detail.State == "exited" || detail.State == "dead":
+			return fmt.Errorf("container exited with code %d before answering", detail.ExitCode)
+		case detail.RestartCount > 0 || detail.State == "restarting":
+			how := fmt.Sprintf("restarted %d times", detail.RestartCount)
+			if detail.ExitCode != 0 {
+				how += fmt.Sprintf(", last exit code %d", detail.ExitCode)
+			}
+			return fmt.Errorf("container crashed before answering: it is restarting (%s)", how)
+		}
+		if in.Published == "" {
+			if published, err := d.instance(detail.Container); err == nil {
+				in.Published = published.Published
+			}
+		}
+		return nil
+	}
+	for in.Published == "" {
+		if err := stillUp(); err != nil {
+			return fmt.Errorf("health check %s: %w", path, err)
+		}
+		if in.Published != "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("health check %s: the container's port %d was not published within %s", path, d.spec.Source.Container().Port, timeout)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("health check %s: %w", path, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	url := "http://" + in.Published + path
+	log.InfoContext(ctx, "gate: probing", "url", url, "timeout", timeout.String())
+	attempt := func(n int, a health.Answer) {
+		if n == 1 || n%10 == 0 {
+			log.InfoContext(ctx, "gate: waiting for the health check", "attempt", n, "answer", a.String())
+		}
+	}
+	err := health.Probe(ctx, url, time.Until(deadline), stillUp, attempt)
+	if pe, ok := err.(*health.ProbeError); ok {
+		pe.Timeout = timeout // the configured bound, not what was left of it
+		return pe
+	}
+	if err != nil {
+		return fmt.Errorf("health check %s: %w", path, err)
+	}
+	return nil
+}
+
 // logTail formats the container's last log lines for an error, with the
 // workload's env values redacted.
 func (d *deployment) logTail(ctx context.Context, in Instance) string {
+	ctx, cancel := cleanupContext(ctx)
+	defer cancel()
 	lines, err := d.Docker.ContainerLogs(ctx, in.ID, logTailLines)
 	if err != nil {
 		return fmt.Sprintf("\n(its logs could not be read: %v)", err)
@@ -404,10 +588,25 @@ func (d *deployment) reap(ctx context.Context, old []Instance) error {
 // discard removes a new container that will not take traffic.
 func (d *deployment) discard(ctx context.Context, in Instance) { d.remove(ctx, in.ID, in.Name) }
 
+// remove removes a container the deploy started, on a fresh context: a
+// deploy that fails or is interrupted (its ctx cancelled) still removes what
+// it started before it returns.
 func (d *deployment) remove(ctx context.Context, id, name string) {
+	ctx, cancel := cleanupContext(ctx)
+	defer cancel()
 	if err := d.Docker.RemoveContainer(ctx, id); err != nil {
 		d.log().ErrorContext(ctx, "could not remove a failed container", "workload", d.spec.Name, "container", name, "error", err.Error())
 	}
+}
+
+// cleanupTimeout bounds the clean-up after a failed or interrupted deploy.
+const cleanupTimeout = 30 * time.Second
+
+// cleanupContext is a context for cleaning up after a failure or an
+// interrupt: it keeps ctx's values but not its cancellation, and ends after
+// cleanupTimeout.
+func cleanupContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 }
 
 // report tells the source's origin how the deploy goes, best effort.
@@ -524,36 +723,41 @@ func (e *Engine) reap(ctx context.Context, name string, old []Instance) error {
 	return errors.Join(errs...)
 }
 
-// Teardown removes the workload's route, every container of the workload,
-// and the images a building source made for it. Named volumes stay: they
-// are data. An image that cannot be removed (a container outside the
-// workload still uses it) is a warning: what the workload ran is gone.
+// Teardown removes the workload's route, every container of the workload
+// that spec's owner manages, and the images a building source made for it.
+// Named volumes stay: they are data. Containers of the name that another
+// owner deployed are left alone, and so is the route then: they are that
+// owner's. An image that cannot be removed (a container outside the workload
+// still uses it) is a warning: what the workload ran is gone.
 func (e *Engine) Teardown(ctx context.Context, spec workload.Spec) (warnings []string, err error) {
 	defer e.invalidate()
 	// Only the containers are needed: the route goes whatever it says, and
 	// Router.Delete finds it itself.
-	containers, err := e.Docker.ListContainers(ctx, workload.LabelWorkload+"="+spec.Name)
+	byWorkload, unreadable, err := e.loadContainers(ctx, spec.Name)
 	if err != nil {
-		return nil, fmt.Errorf("list containers: %w", err)
+		return nil, err
 	}
-	var all []Instance
-	for _, c := range containers {
-		in, err := e.instance(c)
-		if err != nil {
-			e.log().WarnContext(ctx, "removing a container with unreadable labels", "container", c.Name, "error", err.Error())
+	o := reconcile(spec.Name, spec.Owner, byWorkload[spec.Name], nil)
+	own := o.all()
+	for _, c := range unreadable {
+		if c.Labels[workload.LabelWorkload] == spec.Name {
+			e.log().WarnContext(ctx, "removing a container with unreadable labels", "container", c.Name)
+			own = append(own, Instance{ID: c.ID, Name: c.Name, State: c.State})
 		}
-		in.ID, in.Name, in.State = c.ID, c.Name, c.State
-		all = append(all, in)
 	}
-	if e.Router != nil {
+	if len(o.Foreign) > 0 {
+		warnings = append(warnings, fmt.Sprintf("containers %s of workload %q record another owner (%s): they belong to another "+
+			"Terraform state and were left alone, with the workload's route", strings.Join(o.ForeignNames(), ", "), spec.Name,
+			strings.Join(o.ForeignOwners(), ", ")))
+	} else if e.Router != nil {
 		if err := e.Router.Delete(ctx, spec.Name); err != nil {
 			return nil, fmt.Errorf("remove the route of workload %q: %w", spec.Name, err)
 		}
 	}
-	if err := e.reap(ctx, spec.Name, all); err != nil {
-		return nil, err
+	if err := e.reap(ctx, spec.Name, own); err != nil {
+		return warnings, err
 	}
-	if p, ok := spec.Source.(plugin.Pruner); ok {
+	if p, ok := spec.Source.(plugin.Pruner); ok && len(o.Foreign) == 0 {
 		env := plugin.ProduceEnv{Images: e.Docker, Log: e.log(), Workload: spec.Name}
 		if err := p.Prune(ctx, env, nil); err != nil {
 			warnings = append(warnings, fmt.Sprintf("images of workload %q were left on the Docker host: %v", spec.Name, err))

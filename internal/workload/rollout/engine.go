@@ -15,7 +15,9 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -147,6 +149,10 @@ type Observed struct {
 	// Strays are the workload's other containers, left by an interrupted
 	// deploy or made by hand; the next apply removes them.
 	Strays []Instance
+	// Foreign are containers of the workload's name that another owner
+	// deployed (another Terraform state): never live, never strays, never
+	// touched.
+	Foreign []Instance
 	// Route is the workload's proxy route; nil when there is none.
 	Route *proxy.Route
 }
@@ -221,9 +227,40 @@ func dialHost(hostIP, publishAddress string) string {
 	return "127.0.0.1"
 }
 
-// reconcile decides which of a workload's containers is live.
-func reconcile(name string, instances []Instance, route *proxy.Route) Observed {
+// ForeignNames lists the names of the containers of another owner.
+func (o Observed) ForeignNames() []string {
+	names := make([]string, 0, len(o.Foreign))
+	for _, f := range o.Foreign {
+		names = append(names, f.Name)
+	}
+	return names
+}
+
+// ForeignOwners lists the owners the foreign containers record, sorted and
+// without repeats.
+func (o Observed) ForeignOwners() []string {
+	var owners []string
+	for _, f := range o.Foreign {
+		if !slices.Contains(owners, f.Recorded.Owner) {
+			owners = append(owners, f.Recorded.Owner)
+		}
+	}
+	slices.Sort(owners)
+	return owners
+}
+
+// reconcile decides which of the workload's containers that owner manages
+// is live; the containers of other owners are set apart as foreign.
+func reconcile(name, owner string, all []Instance, route *proxy.Route) Observed {
 	o := Observed{Name: name, Route: route}
+	var instances []Instance
+	for _, in := range all {
+		if in.Recorded.OwnedBy(owner) {
+			instances = append(instances, in)
+		} else {
+			o.Foreign = append(o.Foreign, in)
+		}
+	}
 	live := -1
 	if route != nil {
 		for i, in := range instances {
@@ -296,22 +333,9 @@ func (e *Engine) invalidate() {
 // load reads the host: the containers of one workload (name), or of every
 // workload (name ""), and the routes.
 func (e *Engine) load(ctx context.Context, name string) (map[string][]Instance, map[string]proxy.Route, error) {
-	filter := workload.LabelWorkload
-	if name != "" {
-		filter += "=" + name
-	}
-	containers, err := e.Docker.ListContainers(ctx, filter)
+	byWorkload, _, err := e.loadContainers(ctx, name)
 	if err != nil {
-		return nil, nil, fmt.Errorf("list containers: %w", err)
-	}
-	byWorkload := map[string][]Instance{}
-	for _, c := range containers {
-		in, err := e.instance(c)
-		if err != nil {
-			e.log().WarnContext(ctx, "ignoring a container with unreadable labels", "container", c.Name, "error", err.Error())
-			continue
-		}
-		byWorkload[in.Recorded.Workload] = append(byWorkload[in.Recorded.Workload], in)
+		return nil, nil, err
 	}
 	routes := map[string]proxy.Route{}
 	if e.Router != nil {
@@ -326,45 +350,108 @@ func (e *Engine) load(ctx context.Context, name string) (map[string][]Instance, 
 	return byWorkload, routes, nil
 }
 
-// Observe reports what runs for the workload. It reads from a snapshot
-// shared by every workload, so that Read over N workloads costs one
-// container list and one route read, not N.
-func (e *Engine) Observe(ctx context.Context, name string) (Observed, error) {
+// loadContainers lists the containers of one workload (name), or of every
+// workload (name ""), by workload; unreadable are those whose labels could
+// not be read.
+func (e *Engine) loadContainers(ctx context.Context, name string) (byWorkload map[string][]Instance, unreadable []docker.Container, err error) {
+	filter := workload.LabelWorkload
+	if name != "" {
+		filter += "=" + name
+	}
+	containers, err := e.Docker.ListContainers(ctx, filter)
+	if err != nil {
+		return nil, nil, fmt.Errorf("list containers: %w", err)
+	}
+	byWorkload = map[string][]Instance{}
+	for _, c := range containers {
+		in, err := e.instance(c)
+		if err != nil {
+			e.log().WarnContext(ctx, "ignoring a container with unreadable labels", "container", c.Name, "error", err.Error())
+			unreadable = append(unreadable, c)
+			continue
+		}
+		byWorkload[in.Recorded.Workload] = append(byWorkload[in.Recorded.Workload], in)
+	}
+	return byWorkload, unreadable, nil
+}
+
+// Observe reports what runs for the workload as owner manages it ("" for
+// every owner). It reads from a snapshot shared by every workload, so that
+// Read over N workloads costs one container list and one route read, not N.
+func (e *Engine) Observe(ctx context.Context, name, owner string) (Observed, error) {
 	byWorkload, routes, err := e.snapshot(ctx)
 	if err != nil {
 		return Observed{}, err
 	}
-	return observed(name, byWorkload, routes), nil
+	return observed(name, owner, byWorkload, routes), nil
 }
 
 // observeNow reads the host afresh, for a pipeline about to change it: only
 // this workload's containers, so that N parallel applies do not each list
 // all N workloads.
-func (e *Engine) observeNow(ctx context.Context, name string) (Observed, error) {
+func (e *Engine) observeNow(ctx context.Context, name, owner string) (Observed, error) {
 	byWorkload, routes, err := e.load(ctx, name)
 	if err != nil {
 		return Observed{}, err
 	}
-	return observed(name, byWorkload, routes), nil
+	return observed(name, owner, byWorkload, routes), nil
 }
 
-func observed(name string, byWorkload map[string][]Instance, routes map[string]proxy.Route) Observed {
+func observed(name, owner string, byWorkload map[string][]Instance, routes map[string]proxy.Route) Observed {
 	var route *proxy.Route
 	if r, ok := routes[name]; ok {
 		route = &r
 	}
-	return reconcile(name, byWorkload[name], route)
+	return reconcile(name, owner, byWorkload[name], route)
+}
+
+// CheckDomains refuses spec's domains when one of them is routed to another
+// workload already, or overlaps one that is (proxy.CheckDomains). It reads
+// the snapshot: a plan-time check. The proxy checks again when it writes
+// the route, which is what settles a race.
+func (e *Engine) CheckDomains(ctx context.Context, spec workload.Spec) error {
+	if e.Router == nil || len(spec.Domains) == 0 {
+		return nil
+	}
+	_, routes, err := e.snapshot(ctx)
+	if err != nil {
+		return err
+	}
+	return checkDomains(spec, routes)
+}
+
+func checkDomains(spec workload.Spec, routes map[string]proxy.Route) error {
+	if len(spec.Domains) == 0 {
+		return nil
+	}
+	others := make([]proxy.Route, 0, len(routes))
+	for _, r := range routes {
+		others = append(others, r)
+	}
+	// In name order, so that the same conflict is reported every time.
+	slices.SortFunc(others, func(a, b proxy.Route) int { return strings.Compare(a.Workload, b.Workload) })
+	if err := proxy.CheckDomains(proxy.Route{Workload: spec.Name, Domains: spec.Domains}, others); err != nil {
+		return &workload.FieldError{Attr: "domains", Err: err}
+	}
+	return nil
 }
 
 // Adopt observes a workload for import, and reads back from its live
-// container the values of the env names its labels record.
+// container the values of the env names its labels record. Import adopts
+// the owner the live container records: the importing state manages what
+// that owner deployed.
 func (e *Engine) Adopt(ctx context.Context, name string) (Observed, map[string]string, error) {
-	o, err := e.Observe(ctx, name)
+	o, err := e.Observe(ctx, name, "")
 	if err != nil {
 		return o, nil, err
 	}
 	if o.Live == nil {
 		return o, nil, fmt.Errorf("no workload named %q on the Docker host (no container labelled %s=%s)", name, workload.LabelWorkload, name)
+	}
+	if owner := o.Live.Recorded.Owner; owner != "" {
+		if o, err = e.Observe(ctx, name, owner); err != nil {
+			return o, nil, err
+		}
 	}
 	detail, err := e.Docker.InspectContainer(ctx, o.Live.ID)
 	if err != nil {

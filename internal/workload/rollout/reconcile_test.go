@@ -21,7 +21,7 @@ func TestReconcileTheRouteDecidesWhichContainerIsLive(t *testing.T) {
 	green := inst("web-2-b", "running", 2, "127.0.0.1:1002")
 	// A crash after green started but before the swap: the route still
 	// points at blue, so blue is live and green is a stray.
-	o := reconcile("web", []Instance{blue, green}, &proxy.Route{Workload: "web", Upstream: blue.Upstream})
+	o := reconcile("web", "", []Instance{blue, green}, &proxy.Route{Workload: "web", Upstream: blue.Upstream})
 	if o.Live == nil || o.Live.Name != blue.Name || len(o.Strays) != 1 || o.Strays[0].Name != green.Name {
 		t.Fatalf("live %v strays %v", o.Live, o.StrayNames())
 	}
@@ -34,13 +34,13 @@ func TestReconcileWithoutRouteTakesTheNewestRunning(t *testing.T) {
 	old := inst("web-1-a", "running", 1, "127.0.0.1:1001")
 	newer := inst("web-2-b", "running", 2, "127.0.0.1:1002")
 	newestStopped := inst("web-3-c", "exited", 3, "")
-	o := reconcile("web", []Instance{newestStopped, old, newer}, nil)
+	o := reconcile("web", "", []Instance{newestStopped, old, newer}, nil)
 	if o.Live.Name != newer.Name || len(o.Strays) != 2 {
 		t.Fatalf("live %v strays %v", o.Live.Name, o.StrayNames())
 	}
 	// A route pointing somewhere no container is does not make anything
 	// live by itself.
-	o = reconcile("web", []Instance{old}, &proxy.Route{Upstream: "127.0.0.1:9"})
+	o = reconcile("web", "", []Instance{old}, &proxy.Route{Upstream: "127.0.0.1:9"})
 	if o.Live.Name != old.Name {
 		t.Fatalf("live %v", o.Live.Name)
 	}
@@ -48,12 +48,12 @@ func TestReconcileWithoutRouteTakesTheNewestRunning(t *testing.T) {
 
 func TestStatus(t *testing.T) {
 	for state, want := range map[string]string{"running": StatusRunning, "exited": StatusStopped, "created": StatusStopped, "restarting": StatusRestarting} {
-		o := reconcile("web", []Instance{inst("web-1-a", state, 1, "")}, nil)
+		o := reconcile("web", "", []Instance{inst("web-1-a", state, 1, "")}, nil)
 		if o.Status() != want {
 			t.Errorf("%s: status %s, want %s", state, o.Status(), want)
 		}
 	}
-	if o := reconcile("web", nil, nil); o.Status() != StatusMissing || o.Live != nil {
+	if o := reconcile("web", "", nil, nil); o.Status() != StatusMissing || o.Live != nil {
 		t.Errorf("no container: %+v", o)
 	}
 }
@@ -93,5 +93,29 @@ func TestSameDomainsIgnoresOrder(t *testing.T) {
 	}
 	if SameDomains([]string{"a.test", "a.test"}, []string{"a.test", "b.test"}) || SameDomains([]string{"a.test"}, nil) {
 		t.Error("different hosts must differ")
+	}
+}
+
+func TestReconcileSetsAsideTheContainersOfAnotherOwner(t *testing.T) {
+	mine := inst("web-1-a", "running", 1, "127.0.0.1:1001")
+	mine.Recorded.Owner = "me"
+	theirs := inst("web-2-b", "running", 2, "127.0.0.1:1002")
+	theirs.Recorded.Owner = "them"
+	legacy := inst("web-0-c", "exited", 0, "")
+	// The route points at theirs and theirs is newer: neither makes it
+	// live for me, nor a stray of mine that my next apply would remove.
+	o := reconcile("web", "me", []Instance{theirs, mine, legacy}, &proxy.Route{Workload: "web", Upstream: theirs.Upstream})
+	if o.Live == nil || o.Live.Name != mine.Name {
+		t.Fatalf("live %v, want mine", o.Live)
+	}
+	if strays := o.StrayNames(); len(strays) != 1 || strays[0] != legacy.Name {
+		t.Fatalf("strays %v: want only the container deployed before owners were recorded", strays)
+	}
+	if f := o.ForeignNames(); len(f) != 1 || f[0] != theirs.Name || o.ForeignOwners()[0] != "them" {
+		t.Fatalf("foreign %v owners %v", f, o.ForeignOwners())
+	}
+	// Import ("" owner) sees everything as its own.
+	if o := reconcile("web", "", []Instance{theirs, mine}, nil); len(o.Foreign) != 0 || o.Live.Name != theirs.Name {
+		t.Fatalf("import: live %v foreign %v", o.Live.Name, o.ForeignNames())
 	}
 }
