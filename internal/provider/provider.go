@@ -12,6 +12,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
 	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
 	"github.com/hashicorp/terraform-plugin-framework/datasource"
 	"github.com/hashicorp/terraform-plugin-framework/diag"
@@ -70,8 +71,9 @@ type providerModel struct {
 }
 
 type proxyModel struct {
-	Caddy *caddyModel `tfsdk:"caddy"`
-	NPM   *npmModel   `tfsdk:"npm"`
+	RetryTimeout types.Int64 `tfsdk:"retry_timeout"`
+	Caddy        *caddyModel `tfsdk:"caddy"`
+	NPM          *npmModel   `tfsdk:"npm"`
 }
 
 type caddyModel struct {
@@ -142,7 +144,20 @@ func (p *tinyforgeProvider) Schema(_ context.Context, _ provider.SchemaRequest, 
 		Blocks: map[string]schema.Block{
 			"proxy": schema.SingleNestedBlock{
 				MarkdownDescription: "The reverse proxy that routes each workload's `domains` to its live container. " +
-					"Without it, workloads have no routes, and `domains` and `blue-green` are refused at plan time.",
+					"Without it, workloads have no routes, and `domains` and `blue-green` are refused at plan time. " +
+					"A domain has one owner: a domain already routed to another workload, or one that overlaps a " +
+					"wildcard of another workload's (`*.example.com` covers every name under `example.com`, one " +
+					"label deep or more, as nginx's wildcards do), is refused.",
+				Attributes: map[string]schema.Attribute{
+					"retry_timeout": schema.Int64Attribute{
+						MarkdownDescription: "Seconds a call to the proxy's API is retried while the API does not answer (connection " +
+							"refused, reset or dropped) or a gateway in front of it answers 502, 503 or 504, for instance while " +
+							"the proxy restarts; then the apply fails cleanly: a new container is removed and the route stays " +
+							"where it was. Defaults to " + fmt.Sprint(int(caddy.DefaultRetryTimeout.Seconds())) + ".",
+						Optional:   true,
+						Validators: []validator.Int64{int64validator.Between(1, 3600)},
+					},
+				},
 				Blocks: map[string]schema.Block{
 					"caddy": schema.SingleNestedBlock{
 						MarkdownDescription: "Caddy, driven through its admin API. The provider owns one HTTP server " +
@@ -298,6 +313,9 @@ func (m providerModel) known() bool {
 			return false
 		}
 	}
+	if m.Proxy != nil && m.Proxy.RetryTimeout.IsUnknown() {
+		return false
+	}
 	if m.Proxy != nil && m.Proxy.Caddy != nil {
 		c := m.Proxy.Caddy
 		if c.AdminURL.IsUnknown() || c.Server.IsUnknown() || c.Listen.IsUnknown() || c.AutomaticHTTPS.IsUnknown() {
@@ -319,6 +337,8 @@ func (m providerModel) known() bool {
 // container it forwards to.
 func (m *proxyModel) router(ctx context.Context, calls *callLog) (proxy.Router, rollout.ForwardTo, diag.Diagnostics) {
 	var diags diag.Diagnostics
+	retryTimeout := time.Duration(m.RetryTimeout.ValueInt64()) * time.Second // 0: the backend's default
+	log := func(ctx context.Context, msg string, fields map[string]any) { tflog.Info(ctx, msg, fields) }
 	switch {
 	case m.Caddy != nil && m.NPM == nil:
 		c := m.Caddy
@@ -333,6 +353,8 @@ func (m *proxyModel) router(ctx context.Context, calls *callLog) (proxy.Router, 
 			Listen:         listen,
 			AutomaticHTTPS: c.AutomaticHTTPS.ValueBool(),
 			HTTPClient:     proxyClient(calls),
+			RetryTimeout:   retryTimeout,
+			Log:            log,
 		})
 		if err != nil {
 			diags.AddAttributeError(path.Root("proxy").AtName("caddy"), "Invalid Caddy configuration", err.Error())
@@ -343,12 +365,13 @@ func (m *proxyModel) router(ctx context.Context, calls *callLog) (proxy.Router, 
 	case m.NPM != nil && m.Caddy == nil:
 		n := m.NPM
 		r, err := npm.New(npm.Config{
-			URL:        n.URL.ValueString(),
-			Email:      n.Email.ValueString(),
-			Password:   n.Password.ValueString(),
-			HTTPURL:    n.HTTPURL.ValueString(),
-			HTTPClient: proxyClient(calls),
-			Log:        func(ctx context.Context, msg string, fields map[string]any) { tflog.Info(ctx, msg, fields) },
+			URL:          n.URL.ValueString(),
+			Email:        n.Email.ValueString(),
+			Password:     n.Password.ValueString(),
+			HTTPURL:      n.HTTPURL.ValueString(),
+			HTTPClient:   proxyClient(calls),
+			RetryTimeout: retryTimeout,
+			Log:          log,
 		})
 		if err != nil {
 			diags.AddAttributeError(path.Root("proxy").AtName("npm"), "Invalid Nginx Proxy Manager configuration", err.Error())

@@ -3,6 +3,7 @@ package provider
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -108,6 +109,29 @@ func recordedSource(src plugin.Source, prior *sourceModel) *sourceModel {
 	return prior
 }
 
+// tokenPath is the attribute the source's Git token is written in: the
+// write-only one when the configuration sets it, else access_token.
+func (m *sourceModel) tokenPath(config *sourceModel) path.Path {
+	base := path.Root("source").AtName(dockerfile.Kind)
+	if config != nil && config.Dockerfile != nil && !config.Dockerfile.AccessTokenWO.IsNull() {
+		return base.AtName("access_token_wo")
+	}
+	return base.AtName("access_token")
+}
+
+// sameToken reports whether the refresh, which used the state's token,
+// asked with the token the plan has: a write-only token in the
+// configuration, or a new one, must be tried by the plan itself.
+func (m *sourceModel) sameToken(state, config *sourceModel) bool {
+	if m == nil || m.Dockerfile == nil {
+		return true
+	}
+	if config != nil && config.Dockerfile != nil && !config.Dockerfile.AccessTokenWO.IsNull() {
+		return false
+	}
+	return state != nil && state.Dockerfile != nil && state.Dockerfile.AccessToken.Equal(m.Dockerfile.AccessToken)
+}
+
 // privateData is the framework's private state of a resource, as Read,
 // ModifyPlan and the applies see it.
 type privateData interface {
@@ -123,7 +147,10 @@ const resolvedKey = "resolved_revision"
 
 type resolved struct {
 	Origin   string `json:"origin"`
-	Revision string `json:"revision"`
+	Revision string `json:"revision,omitempty"`
+	// Unavailable is why the origin could not be asked at refresh, when it
+	// could not be reached: the plan then warns instead of waiting again.
+	Unavailable string `json:"unavailable,omitempty"`
 }
 
 func setResolved(ctx context.Context, p privateData, r *resolved) diag.Diagnostics {
@@ -137,7 +164,7 @@ func setResolved(ctx context.Context, p privateData, r *resolved) diag.Diagnosti
 func getResolved(ctx context.Context, p privateData) *resolved {
 	raw, _ := p.GetKey(ctx, resolvedKey)
 	var r resolved
-	if len(raw) == 0 || json.Unmarshal(raw, &r) != nil || r.Revision == "" {
+	if len(raw) == 0 || json.Unmarshal(raw, &r) != nil || (r.Revision == "" && r.Unavailable == "") {
 		return nil
 	}
 	return &r
@@ -146,30 +173,38 @@ func getResolved(ctx context.Context, p privateData) *resolved {
 // refreshRevision resolves, at refresh, the revision a deploy of the state's
 // source would use now, and keeps it in private state for the plan. A source
 // whose token is write-only cannot be resolved from the state: the plan does
-// it with the configuration's token.
+// it with the configuration's token. A failure is left to the plan, which
+// has the configuration (a new token, say) and decides: an origin that
+// could not be reached is recorded, so that the plan warns without waiting
+// for it again.
 func (m *workloadModel) refreshRevision(ctx context.Context, private privateData) diag.Diagnostics {
-	var diags diag.Diagnostics
 	spec, known, _ := m.spec(ctx, nil)
 	resolver, ok := spec.Source.(plugin.Resolver)
 	if !ok || !known || (m.Source.Dockerfile != nil && m.Source.Dockerfile.writeOnlyToken()) {
 		return setResolved(ctx, private, nil)
 	}
 	rev, err := resolver.Resolve(ctx)
-	if err != nil {
-		diags.AddWarning("Cannot look for a new revision",
-			"Refresh could not resolve the revision of workload "+spec.Name+"; the plan tries again: "+err.Error())
-		diags.Append(setResolved(ctx, private, nil)...)
-		return diags
+	switch {
+	case err == nil:
+		tflog.Info(ctx, "resolved the revision to deploy", map[string]any{"workload": spec.Name, "revision": rev})
+		return setResolved(ctx, private, &resolved{Origin: resolver.Origin(), Revision: rev})
+	case errors.Is(err, plugin.ErrUnavailable):
+		tflog.Warn(ctx, "cannot look for a new revision at refresh", map[string]any{"workload": spec.Name, "error": err.Error()})
+		return setResolved(ctx, private, &resolved{Origin: resolver.Origin(), Unavailable: err.Error()})
+	default:
+		tflog.Info(ctx, "refresh could not resolve the revision; the plan tries with the configuration", map[string]any{"workload": spec.Name, "error": err.Error()})
+		return setResolved(ctx, private, nil)
 	}
-	tflog.Info(ctx, "resolved the revision to deploy", map[string]any{"workload": spec.Name, "revision": rev})
-	return setResolved(ctx, private, &resolved{Origin: resolver.Origin(), Revision: rev})
 }
 
 // planRevision plans commit_sha: the revision a deploy would use, for the
 // sources that have one (null for the others). It is the one the refresh
 // resolved when the source still looks at the same place, else it is
-// resolved now.
-func (m *workloadModel) planRevision(ctx context.Context, spec workload.Spec, known bool, state *workloadModel, private privateData) diag.Diagnostics {
+// resolved now. Refused credentials fail the plan, naming the token's
+// attribute; an origin that cannot be reached keeps a running workload on
+// its deployed revision, with a warning that the plan may miss a new one;
+// anything else fails the plan.
+func (m *workloadModel) planRevision(ctx context.Context, spec workload.Spec, known bool, state *workloadModel, config *workloadModel, private privateData) diag.Diagnostics {
 	var diags diag.Diagnostics
 	resolver, ok := spec.Source.(plugin.Resolver)
 	if !ok {
@@ -180,22 +215,34 @@ func (m *workloadModel) planRevision(ctx context.Context, spec workload.Spec, kn
 		m.CommitSHA = types.StringUnknown()
 		return diags
 	}
-	if r := getResolved(ctx, private); state != nil && r != nil && r.Origin == resolver.Origin() {
-		m.CommitSHA = types.StringValue(r.Revision)
-		return diags
+	var rev string
+	var err error
+	if r := getResolved(ctx, private); state != nil && r != nil && r.Origin == resolver.Origin() && m.Source.sameToken(state.Source, config.Source) {
+		if r.Revision != "" {
+			m.CommitSHA = types.StringValue(r.Revision)
+			return diags
+		}
+		err = plugin.MarkError(errors.New(r.Unavailable), plugin.ErrUnavailable)
+	} else {
+		rev, err = resolver.Resolve(ctx)
 	}
-	rev, err := resolver.Resolve(ctx)
 	switch {
 	case err == nil:
 		m.CommitSHA = types.StringValue(rev)
-	case state == nil:
-		diags.AddAttributeError(path.Root("source"), "Cannot resolve the revision to deploy", err.Error())
-	default:
+	case errors.Is(err, plugin.ErrCredentials):
+		attr := m.Source.tokenPath(config.Source)
+		diags.AddAttributeError(attr, "Git credentials refused",
+			fmt.Sprintf("%s\n\nThe Git host refused the token of %s (or the repository needs one): set a token that can read "+
+				"the repository. The plan cannot tell which commit to deploy without it.", err.Error(), attr.String()))
+	case state != nil && errors.Is(err, plugin.ErrUnavailable):
 		// The workload runs; a Git host that does not answer must not block
 		// every plan. Keep the deployed revision and say so.
-		diags.AddWarning("Cannot look for a new revision",
-			"Workload "+spec.Name+" keeps its deployed revision: "+err.Error())
+		diags.AddWarning("Cannot look for a new revision: the plan may be missing a new commit",
+			fmt.Sprintf("Workload %s keeps its deployed revision %s, but a newer commit may have been pushed: %s",
+				spec.Name, state.CommitSHA.ValueString(), err.Error()))
 		m.CommitSHA = state.CommitSHA
+	default:
+		diags.AddAttributeError(path.Root("source"), "Cannot resolve the revision to deploy", err.Error())
 	}
 	return diags
 }

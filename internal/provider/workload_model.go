@@ -2,6 +2,8 @@ package provider
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"time"
 
@@ -36,6 +38,7 @@ type workloadModel struct {
 	Status            types.String `tfsdk:"status"`
 	StrayContainers   types.List   `tfsdk:"stray_containers"`
 	RoutedTo          types.String `tfsdk:"routed_to"`
+	Owner             types.String `tfsdk:"owner"`
 }
 
 type volumeModel struct {
@@ -65,6 +68,7 @@ func (m *workloadModel) spec(ctx context.Context, config *workloadModel) (worklo
 	check(m.Name, m.DeployStrategy, m.Domains, m.Env, m.HostPort, m.HealthTimeout, m.DrainTimeout, m.Volumes)
 	s := workload.Spec{
 		Name:          m.Name.ValueString(),
+		Owner:         m.Owner.ValueString(),
 		Strategy:      plugin.Strategy(m.DeployStrategy.ValueString()),
 		HostPort:      int(m.HostPort.ValueInt64()),
 		HealthTimeout: seconds(m.HealthTimeout, workload.DefaultHealthTimeout),
@@ -196,6 +200,7 @@ func (m *workloadModel) adopt(ctx context.Context, engine *rollout.Engine, o rol
 		diags.AddError("Cannot import workload "+o.Name, "its source config label could not be read")
 		return diags
 	}
+	m.Owner = optionalString(o.Live.Recorded.Owner)
 	m.DeployStrategy = types.StringValue(set.Strategy)
 	m.HealthTimeout = types.Int64Value(int64(orDefault(set.HealthTimeout, workload.DefaultHealthTimeout)))
 	m.DrainTimeout = types.Int64Value(int64(set.DrainTimeout))
@@ -276,6 +281,16 @@ func (m *workloadModel) planComputed(state *workloadModel, redeploy bool) {
 	if wantsRoute {
 		m.RoutedTo = state.Upstream
 	}
+}
+
+// newOwner makes the owner ID of a workload this state creates: 64 random
+// bits, so that no two states ever draw the same.
+func newOwner() string {
+	b := make([]byte, 8)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand does not fail on Linux
+	}
+	return hex.EncodeToString(b)
 }
 
 // fieldErrors lists the rules an engine error reports as broken.

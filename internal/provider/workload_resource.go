@@ -174,6 +174,15 @@ func (r *workloadResource) Schema(_ context.Context, _ resource.SchemaRequest, r
 				ElementType: types.StringType,
 				Computed:    true,
 			},
+			"owner": schema.StringAttribute{
+				MarkdownDescription: "Random ID of the Terraform state that manages the workload, made when it is created " +
+					"and recorded on its containers (label `tinyforge.owner`). A state never replaces, re-routes or destroys " +
+					"containers that record another owner, and creating a workload whose name is already deployed is refused: " +
+					"only import adopts a running workload (it takes the owner the workload records). Null for a workload " +
+					"deployed before owners were recorded, until its next apply.",
+				Computed:      true,
+				PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
+			},
 			"routed_to": schema.StringAttribute{
 				MarkdownDescription: "Upstream the proxy route points at, as last seen (`\"\"` when the route is " +
 					"missing); null when the workload has no domains. It differing from `upstream` plans a route fix.",
@@ -246,7 +255,8 @@ func (r *workloadResource) Create(ctx context.Context, req resource.CreateReques
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	r.apply(ctx, engine, &plan, &config, rollout.Intent{Redeploy: true, Generation: 1}, &resp.Diagnostics)
+	plan.Owner = types.StringValue(newOwner())
+	r.apply(ctx, engine, &plan, &config, rollout.Intent{Redeploy: true, Generation: 1, Create: true}, &resp.Diagnostics)
 	if resp.Diagnostics.HasError() {
 		return
 	}
@@ -270,10 +280,24 @@ func (r *workloadResource) Read(ctx context.Context, req resource.ReadRequest, r
 		}
 		resp.Diagnostics.Append(state.adopt(ctx, engine, o, env)...)
 	} else {
-		o, err := engine.Observe(ctx, name)
+		o, err := engine.Observe(ctx, name, state.Owner.ValueString())
 		if err != nil {
 			resp.Diagnostics.AddError("Cannot read workload "+name, err.Error())
 			return
+		}
+		if len(o.Foreign) > 0 {
+			detail := fmt.Sprintf("Containers %s of workload %q record another owner (%s) than this state (%s): another Terraform "+
+				"state deployed them. This state never touches them.", strings.Join(o.ForeignNames(), ", "), name,
+				strings.Join(o.ForeignOwners(), ", "), state.Owner.ValueString())
+			if o.Live == nil && len(o.Strays) == 0 {
+				// Nothing of this state's runs any more: the name is another
+				// state's workload now. Forget it; a plan to create it again
+				// is refused, since only import adopts.
+				resp.Diagnostics.AddWarning("Workload "+name+" belongs to another state", detail+" This state no longer manages the workload.")
+				resp.State.RemoveResource(ctx)
+				return
+			}
+			resp.Diagnostics.AddWarning("Workload "+name+" has containers of another state", detail)
 		}
 		resp.Diagnostics.Append(state.observe(ctx, o)...)
 		resp.Diagnostics.Append(state.refreshRevision(ctx, resp.Private)...)
@@ -292,6 +316,10 @@ func (r *workloadResource) Update(ctx context.Context, req resource.UpdateReques
 	engine := r.engine(&resp.Diagnostics)
 	if resp.Diagnostics.HasError() {
 		return
+	}
+	if plan.Owner.IsUnknown() || plan.Owner.ValueString() == "" {
+		// Deployed before owners were recorded: this state takes one now.
+		plan.Owner = types.StringValue(newOwner())
 	}
 	// The plan decided: a redeploy shows as a rising generation.
 	intent := rollout.Intent{
@@ -339,6 +367,7 @@ func (r *workloadResource) Delete(ctx context.Context, req resource.DeleteReques
 	}
 	spec, _, _ := state.spec(ctx, nil)
 	spec.Name = state.Name.ValueString()
+	spec.Owner = state.Owner.ValueString()
 	warnings, err := engine.Teardown(ctx, spec)
 	for _, w := range warnings {
 		resp.Diagnostics.AddWarning("Teardown warning", w)
@@ -387,6 +416,10 @@ func (r *workloadResource) ModifyPlan(ctx context.Context, req resource.ModifyPl
 			return
 		}
 		plan.EffectiveStrategy = types.StringValue(string(strategy))
+		if err := engine.CheckDomains(ctx, spec); err != nil {
+			resp.Diagnostics.AddAttributeWarning(path.Root("domains"), "The apply will refuse this domain",
+				err.Error()+"\n\n(A warning at plan time, since terraform destroy plans the configuration too; the apply refuses it before anything runs.)")
+		}
 	}
 
 	var state *workloadModel
@@ -396,8 +429,10 @@ func (r *workloadResource) ModifyPlan(ctx context.Context, req resource.ModifyPl
 		if resp.Diagnostics.HasError() {
 			return
 		}
+	} else if known {
+		resp.Diagnostics.Append(warnIfDeployed(ctx, engine, spec)...)
 	}
-	resp.Diagnostics.Append(plan.planRevision(ctx, spec, known, state, req.Private)...)
+	resp.Diagnostics.Append(plan.planRevision(ctx, spec, known, state, &config, req.Private)...)
 	if resp.Diagnostics.HasError() {
 		return
 	}
@@ -410,6 +445,26 @@ func (r *workloadResource) ModifyPlan(ctx context.Context, req resource.ModifyPl
 	}
 	plan.planComputed(state, redeploy)
 	resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...)
+}
+
+// warnIfDeployed warns, when the plan creates a workload, that its name is
+// deployed already: the apply will refuse it before anything runs, since
+// only import adopts a running workload. A warning, not an error: terraform
+// destroy plans the configuration too, and a name taken on the Docker host
+// must not block the destroy of everything else.
+func warnIfDeployed(ctx context.Context, engine *rollout.Engine, spec workload.Spec) diag.Diagnostics {
+	var diags diag.Diagnostics
+	o, err := engine.Observe(ctx, spec.Name, "")
+	if err != nil {
+		diags.AddError("Cannot read workload "+spec.Name, err.Error())
+		return diags
+	}
+	if o.Live == nil {
+		return diags
+	}
+	err = &rollout.AlreadyDeployedError{Name: spec.Name, Containers: append([]string{o.Live.Name}, o.StrayNames()...)}
+	diags.AddAttributeWarning(path.Root("name"), "The apply will refuse to create workload "+spec.Name, err.Error())
+	return diags
 }
 
 // addEngineError reports an engine error, pointing each broken rule at its
