@@ -110,7 +110,7 @@ func TestAccBlueGreenDropsNoRequest(t *testing.T) {
 			cfg := func(ref string) string {
 				return env.provider(caddyBlock(caddy)) + routedWorkload(name, domain, strategy, ref)
 			}
-			resource.Test(t, resource.TestCase{
+			accTest(t, resource.TestCase{
 				ProtoV6ProviderFactories: providerFactories,
 				CheckDestroy: func(s *terraform.State) error {
 					if err := noContainersLeft(t, name)(s); err != nil {
@@ -176,7 +176,7 @@ func TestAccBlueGreenFailedGateKeepsBlue(t *testing.T) {
 		return env.provider(caddyBlock(caddy)) + routedWorkload(name, domain, "blue-green", ref)
 	}
 	var blueID string
-	resource.Test(t, resource.TestCase{
+	accTest(t, resource.TestCase{
 		ProtoV6ProviderFactories: providerFactories,
 		CheckDestroy:             noContainersLeft(t, name),
 		Steps: []resource.TestStep{
@@ -191,12 +191,11 @@ func TestAccBlueGreenFailedGateKeepsBlue(t *testing.T) {
 				Config:      strings.Replace(cfg(env.images.FailHealth), "health_timeout  = 20", "health_timeout  = 3", 1),
 				ExpectError: wrapped("failed its gate", `HTTP 500 "unhealthy"`, "health check failing on purpose"),
 			},
-			{ // blue still serves, alone, and the state still describes it
-				Config:   cfg(env.images.V1),
-				PlanOnly: true,
+			{ // blue still serves, alone, and the refreshed state still describes it
+				RefreshState: true,
 				Check: resource.ComposeTestCheckFunc(
 					through(caddy, domain, "v1"),
-					func(*terraform.State) error {
+					func(s *terraform.State) error {
 						names := containersOf(t, name)
 						if len(names) != 1 {
 							return fmt.Errorf("want blue alone, got %v", names)
@@ -204,9 +203,25 @@ func TestAccBlueGreenFailedGateKeepsBlue(t *testing.T) {
 						if id := acctest.Docker(t, "inspect", "--format", "{{.Id}}", names[0]); id != blueID {
 							return fmt.Errorf("the remaining container %s is not blue %s", id, blueID)
 						}
+						if id, err := stateAttr(s, web, "container_id"); err != nil || id != blueID {
+							return fmt.Errorf("the state's container_id is %q (%v), want blue %s", id, err, blueID)
+						}
 						return nil
 					},
+					resource.TestCheckResourceAttr(web, "generation", "1"),
+					resource.TestCheckResourceAttr(web, "stray_containers.#", "0"),
 				),
+				// The configuration is still the one that failed: the plan
+				// offers that deploy again, as generation 2.
+				ExpectNonEmptyPlan: true,
+				RefreshPlanChecks: resource.RefreshPlanChecks{PostRefresh: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(web, plancheck.ResourceActionUpdate),
+					plancheck.ExpectKnownValue(web, tfjsonpath.New("generation"), knownvalue.Int64Exact(2)),
+				}},
+			},
+			{ // and against blue's configuration there is nothing to do
+				Config:   cfg(env.images.V1),
+				PlanOnly: true,
 			},
 		},
 	})
@@ -238,7 +253,7 @@ func TestAccRouteDriftIsRestored(t *testing.T) {
 		// the route is fixed in place: no new container
 		plancheck.ExpectKnownValue(web, tfjsonpath.New("generation"), knownvalue.Int64Exact(1)),
 	}
-	resource.Test(t, resource.TestCase{
+	accTest(t, resource.TestCase{
 		ProtoV6ProviderFactories: providerFactories,
 		CheckDestroy: func(s *terraform.State) error {
 			if err := noContainersLeft(t, name)(s); err != nil {
@@ -290,7 +305,7 @@ resource "tinyforge_workload" "w" {
   }
 }
 `, n, prefix, prefix, env.images.V1)
-	resource.Test(t, resource.TestCase{
+	accTest(t, resource.TestCase{
 		ProtoV6ProviderFactories: providerFactories,
 		CheckDestroy:             noContainersLeft(t, names...),
 		Steps: []resource.TestStep{{
@@ -331,7 +346,7 @@ func TestAccSwitchStrategies(t *testing.T) {
 			Check: resource.ComposeTestCheckFunc(through(caddy, domain, want), onlyContainer(t, name)),
 		}
 	}
-	resource.Test(t, resource.TestCase{
+	accTest(t, resource.TestCase{
 		ProtoV6ProviderFactories: providerFactories,
 		CheckDestroy:             noContainersLeft(t, name),
 		Steps: []resource.TestStep{

@@ -105,7 +105,7 @@ func TestAccNPMBlueGreenSwapsInPlace(t *testing.T) {
 			load.Stop()
 		}
 	})
-	resource.Test(t, resource.TestCase{
+	accTest(t, resource.TestCase{
 		ProtoV6ProviderFactories: providerFactories,
 		CheckDestroy: func(s *terraform.State) error {
 			if err := noContainersLeft(t, name)(s); err != nil {
@@ -201,7 +201,7 @@ func TestAccNPMRefusedConfigKeepsBlue(t *testing.T) {
 		return env.provider(npmBlock(npm)) + routedWorkload(name, domain, "blue-green", ref)
 	}
 	var blue string
-	resource.Test(t, resource.TestCase{
+	accTest(t, resource.TestCase{
 		ProtoV6ProviderFactories: providerFactories,
 		CheckDestroy:             noContainersLeft(t, name),
 		Steps: []resource.TestStep{
@@ -220,10 +220,9 @@ func TestAccNPMRefusedConfigKeepsBlue(t *testing.T) {
 				Config:      cfg(env.images.V2),
 				ExpectError: wrapped("host not found in upstream"),
 			},
-			{
-				PreConfig: func() { npm.RejectUpstreamsWhere(nil, "") },
-				Config:    cfg(env.images.V1),
-				PlanOnly:  true,
+			{ // blue is still routed and serving, alone, and the refreshed state says so
+				PreConfig:    func() { npm.RejectUpstreamsWhere(nil, "") },
+				RefreshState: true,
 				Check: resource.ComposeTestCheckFunc(
 					throughNPM(npm, domain, "v1"),
 					func(*terraform.State) error {
@@ -236,7 +235,28 @@ func TestAccNPMRefusedConfigKeepsBlue(t *testing.T) {
 						}
 						return nil
 					},
+					func(s *terraform.State) error { // blue is known only once step 1 ran
+						for _, key := range []string{"upstream", "routed_to"} {
+							if v, err := stateAttr(s, web, key); err != nil || v != blue {
+								return fmt.Errorf("the state's %s is %q (%v), want blue %s", key, v, err, blue)
+							}
+						}
+						return nil
+					},
+					resource.TestCheckResourceAttr(web, "generation", "1"),
+					resource.TestCheckResourceAttr(web, "stray_containers.#", "0"),
 				),
+				// The configuration is still the one that failed: the plan
+				// offers that deploy again, as generation 2.
+				ExpectNonEmptyPlan: true,
+				RefreshPlanChecks: resource.RefreshPlanChecks{PostRefresh: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(web, plancheck.ResourceActionUpdate),
+					plancheck.ExpectKnownValue(web, tfjsonpath.New("generation"), knownvalue.Int64Exact(2)),
+				}},
+			},
+			{ // and against blue's configuration there is nothing to do
+				Config:   cfg(env.images.V1),
+				PlanOnly: true,
 			},
 		},
 	})
@@ -250,7 +270,7 @@ func TestAccNPMTraps(t *testing.T) {
 	npm := npmstandin.New(t, npmEmail, npmPassword)
 	stored := env.workloadName("npm500")
 	foreign := env.workloadName("npmforeign")
-	resource.Test(t, resource.TestCase{
+	accTest(t, resource.TestCase{
 		ProtoV6ProviderFactories: providerFactories,
 		CheckDestroy:             noContainersLeft(t, stored, foreign),
 		Steps: []resource.TestStep{
@@ -329,7 +349,7 @@ func TestAccNPMRouteDrift(t *testing.T) {
 		plancheck.ExpectResourceAction(web, plancheck.ResourceActionUpdate),
 		plancheck.ExpectKnownValue(web, tfjsonpath.New("generation"), knownvalue.Int64Exact(1)),
 	}
-	resource.Test(t, resource.TestCase{
+	accTest(t, resource.TestCase{
 		ProtoV6ProviderFactories: providerFactories,
 		CheckDestroy:             noContainersLeft(t, name),
 		Steps: []resource.TestStep{
@@ -362,7 +382,7 @@ func TestAccNPMForwardsOnTheNetwork(t *testing.T) {
 	// The stand-in's nginx runs on the host and cannot resolve container
 	// names, so there is no probe through it here.
 	block = strings.Replace(block, fmt.Sprintf("      http_url   = %q\n", npm.HTTPURL), "", 1)
-	resource.Test(t, resource.TestCase{
+	accTest(t, resource.TestCase{
 		ProtoV6ProviderFactories: providerFactories,
 		CheckDestroy:             noContainersLeft(t, name),
 		Steps: []resource.TestStep{{

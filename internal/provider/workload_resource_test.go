@@ -52,7 +52,7 @@ func TestAccWorkloadLifecycle(t *testing.T) {
 	remember := func(into *string) resource.TestCheckFunc {
 		return func(s *terraform.State) (err error) { *into, err = stateAttr(s, web, "container_id"); return err }
 	}
-	resource.Test(t, resource.TestCase{
+	accTest(t, resource.TestCase{
 		ProtoV6ProviderFactories: providerFactories,
 		CheckDestroy: func(s *terraform.State) error {
 			if err := noContainersLeft(t, name)(s); err != nil {
@@ -233,7 +233,19 @@ func TestAccWorkloadFailedGate(t *testing.T) {
 	env := newTestEnv(t)
 	unhealthy := env.workloadName("unhealthy")
 	crashing := env.workloadName("crashing")
-	resource.Test(t, resource.TestCase{
+	// A failed step runs no Check: each claim is asserted in the PreConfig
+	// of the step after it.
+	nothingLeftOf := func(workloads ...string) func() {
+		return func() {
+			t.Helper()
+			for _, w := range workloads {
+				if names := containersOf(t, w); len(names) > 0 {
+					t.Fatalf("the failed deploy of %s left containers: %v", w, names)
+				}
+			}
+		}
+	}
+	accTest(t, resource.TestCase{
 		ProtoV6ProviderFactories: providerFactories,
 		CheckDestroy:             noContainersLeft(t, unhealthy, crashing),
 		Steps: []resource.TestStep{
@@ -241,9 +253,9 @@ func TestAccWorkloadFailedGate(t *testing.T) {
 				Config: env.provider("") + imageWorkload(unhealthy, env.images.FailHealth, `  health_timeout = 3`),
 				ExpectError: wrapped("failed its gate: GET http://127.0.0.1:", "/healthz did not answer 2xx/3xx within 3s",
 					`last answer: HTTP 500 "unhealthy"`, "last log lines", "health check failing on purpose"),
-				Check: noContainersLeft(t, unhealthy),
 			},
 			{
+				PreConfig: nothingLeftOf(unhealthy),
 				Config: env.provider("") + fmt.Sprintf(`
 resource "tinyforge_workload" "web" {
   name = %q
@@ -257,10 +269,10 @@ resource "tinyforge_workload" "web" {
 `, crashing, env.images.Crash),
 				ExpectError: wrapped("did not stay up for the 3s liveness window", "last log lines", "testapp v1 listening"),
 			},
-			{ // nothing of either workload is left on the engine
-				Config:   env.provider(""),
-				PlanOnly: true,
-				Check:    noContainersLeft(t, unhealthy, crashing),
+			{ // nothing of either workload is left on the engine, nor in the state
+				PreConfig: nothingLeftOf(unhealthy, crashing),
+				Config:    env.provider(""),
+				PlanOnly:  true,
 			},
 		},
 	})
@@ -297,7 +309,7 @@ func TestAccWorkloadVolumesAndHostPort(t *testing.T) {
   }`, greeting, port, volume, hostDir))
 	}
 	upstream := fmt.Sprintf("127.0.0.1:%d", port)
-	resource.Test(t, resource.TestCase{
+	accTest(t, resource.TestCase{
 		ProtoV6ProviderFactories: providerFactories,
 		CheckDestroy: func(s *terraform.State) error {
 			if err := noContainersLeft(t, name)(s); err != nil {
@@ -358,7 +370,7 @@ func TestAccPullNeverNeedsTheImage(t *testing.T) {
 	env := newTestEnv(t)
 	name := env.workloadName("nopull")
 	missing := "tinyforge-acctest/absent:" + acctest.RunID()
-	resource.Test(t, resource.TestCase{
+	accTest(t, resource.TestCase{
 		ProtoV6ProviderFactories: providerFactories,
 		CheckDestroy:             noContainersLeft(t, name),
 		Steps: []resource.TestStep{{
@@ -403,13 +415,13 @@ resource "tinyforge_workload" "web" {
   }
 }`, name, greeting, ref, pull)
 	}
-	resource.Test(t, resource.TestCase{
+	accTest(t, resource.TestCase{
 		ProtoV6ProviderFactories: providerFactories,
 		CheckDestroy:             noContainersLeft(t, name),
 		Steps: []resource.TestStep{
 			{ // the engine lacks the image: "missing" pulls it
 				Config: cfg("missing", "one"),
-				Check:  resource.ComposeTestCheckFunc(answers(web, "/", "v1")),
+				Check:  answers(web, "/", "v1"),
 			},
 			{ // the tag moves to v2 in the registry; "missing" keeps the local v1
 				PreConfig: func() { registry.Push(t, env.images.V2, "tinyforge/pull-"+acctest.RunID()+":stable") },
