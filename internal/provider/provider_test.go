@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -36,7 +37,9 @@ var providerFactories = map[string]func() (tfprotov6.ProviderServer, error){
 // reads: terraform-plugin-testing runs Check and ConfigStateChecks only after
 // a successful apply that is not PlanOnly, so on a PlanOnly or ExpectError
 // step they never run (assert in a following RefreshState step, in the next
-// step's PreConfig, or after accTest returns).
+// step's PreConfig, or after accTest returns); and every apply step must prove
+// there is no perpetual diff (emptyPlanAfterApply), or, when it leaves a plan
+// on purpose, say which change it expects.
 func accTest(t *testing.T, c resource.TestCase) {
 	t.Helper()
 	if problems := stepProblems(c.Steps); len(problems) > 0 {
@@ -45,7 +48,8 @@ func accTest(t *testing.T, c resource.TestCase) {
 	resource.Test(t, c)
 }
 
-// stepProblems lists the assertions of steps that would never run.
+// stepProblems lists the assertions of steps that would never run, and the
+// apply steps that do not check the plan after them.
 func stepProblems(steps []resource.TestStep) []string {
 	var out []string
 	for i, s := range steps {
@@ -79,8 +83,30 @@ func stepProblems(steps []resource.TestStep) []string {
 		if s.ExpectError != nil && (len(s.ConfigPlanChecks.PostApplyPreRefresh) > 0 || len(s.ConfigPlanChecks.PostApplyPostRefresh) > 0) {
 			bad("the post-apply plan checks of an ExpectError step never run")
 		}
+		if s.PlanOnly || s.ExpectError != nil || s.Destroy {
+			continue
+		}
+		empty := slices.ContainsFunc(s.ConfigPlanChecks.PostApplyPostRefresh, func(c plancheck.PlanCheck) bool {
+			return c == plancheck.ExpectEmptyPlan()
+		})
+		switch {
+		case !s.ExpectNonEmptyPlan && !empty:
+			bad("an apply step without plancheck.ExpectEmptyPlan() after the refresh (use emptyPlanAfterApply)")
+		case s.ExpectNonEmptyPlan && (empty || len(s.ConfigPlanChecks.PostApplyPostRefresh) == 0):
+			bad("an apply step that leaves a plan must check the change it expects in PostApplyPostRefresh")
+		}
 	}
 	return out
+}
+
+// emptyPlanAfterApply is the plan checks of an apply step: preApply on the
+// plan it applies, and, after the apply and a refresh, an empty plan: no
+// perpetual diff.
+func emptyPlanAfterApply(preApply ...plancheck.PlanCheck) resource.ConfigPlanChecks {
+	return resource.ConfigPlanChecks{
+		PreApply:             preApply,
+		PostApplyPostRefresh: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()},
+	}
 }
 
 // testEnv is one test's corner of the shared Docker engine: its own network
@@ -245,7 +271,12 @@ func TestStepProblemsNameAssertionsThatNeverRun(t *testing.T) {
 		step resource.TestStep
 		want string // "" when the step is fine
 	}{
-		{"apply with a Check", resource.TestStep{Config: "x", Check: check}, ""},
+		{"apply with an empty plan after it", resource.TestStep{Config: "x", Check: check, ConfigPlanChecks: emptyPlanAfterApply()}, ""},
+		{"apply without a plan check", resource.TestStep{Config: "x", Check: check}, "without plancheck.ExpectEmptyPlan()"},
+		{"apply with only a pre-apply check", resource.TestStep{Config: "x", ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: nonEmpty}}, "without plancheck.ExpectEmptyPlan()"},
+		{"apply leaving a named change", resource.TestStep{Config: "x", ExpectNonEmptyPlan: true,
+			ConfigPlanChecks: resource.ConfigPlanChecks{PostApplyPostRefresh: nonEmpty}}, ""},
+		{"apply leaving any change", resource.TestStep{Config: "x", ExpectNonEmptyPlan: true}, "must check the change it expects"},
 		{"Check on PlanOnly", resource.TestStep{Config: "x", PlanOnly: true, Check: check}, "Check of a PlanOnly step never runs"},
 		{"state check on PlanOnly", resource.TestStep{Config: "x", PlanOnly: true, ConfigStateChecks: []statecheck.StateCheck{
 			statecheck.ExpectKnownValue(web, tfjsonpath.New("id"), knownvalue.NotNull())}}, "ConfigStateChecks of a PlanOnly step never run"},
@@ -254,7 +285,7 @@ func TestStepProblemsNameAssertionsThatNeverRun(t *testing.T) {
 		{"plan checks on PlanOnly", resource.TestStep{Config: "x", PlanOnly: true, ExpectNonEmptyPlan: true,
 			ConfigPlanChecks: resource.ConfigPlanChecks{PostApplyPostRefresh: nonEmpty}}, ""},
 		{"Check on ExpectError", resource.TestStep{Config: "x", ExpectError: failed, Check: check}, "Check of an ExpectError step never runs"},
-		{"plan check on ExpectError", resource.TestStep{Config: "x", ExpectError: failed, ConfigPlanChecks: resource.ConfigPlanChecks{PostApplyPostRefresh: nonEmpty}},
+		{"plan check on ExpectError", resource.TestStep{Config: "x", ExpectError: failed, ConfigPlanChecks: emptyPlanAfterApply()},
 			"post-apply plan checks of an ExpectError step never run"},
 		{"ExpectError alone", resource.TestStep{Config: "x", ExpectError: failed}, ""},
 		{"Check on RefreshState", resource.TestStep{RefreshState: true, Check: check}, ""},

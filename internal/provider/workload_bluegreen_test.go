@@ -120,7 +120,8 @@ func TestAccBlueGreenDropsNoRequest(t *testing.T) {
 				},
 				Steps: []resource.TestStep{
 					{
-						Config: cfg(env.images.V1),
+						Config:           cfg(env.images.V1),
+						ConfigPlanChecks: emptyPlanAfterApply(),
 						ConfigStateChecks: []statecheck.StateCheck{
 							statecheck.ExpectKnownValue(web, tfjsonpath.New("effective_strategy"), knownvalue.StringExact(strategy)),
 							statecheck.CompareValuePairs(web, tfjsonpath.New("routed_to"), web, tfjsonpath.New("upstream"), compareEqual),
@@ -128,8 +129,9 @@ func TestAccBlueGreenDropsNoRequest(t *testing.T) {
 						Check: through(caddy, domain, "v1"),
 					},
 					{
-						PreConfig: load.start,
-						Config:    cfg(env.images.V2),
+						PreConfig:        load.start,
+						Config:           cfg(env.images.V2),
+						ConfigPlanChecks: emptyPlanAfterApply(),
 						Check: func(s *terraform.State) error {
 							stats := load.stop()
 							after := stats.Window(load.ended, stats.End)
@@ -181,7 +183,8 @@ func TestAccBlueGreenFailedGateKeepsBlue(t *testing.T) {
 		CheckDestroy:             noContainersLeft(t, name),
 		Steps: []resource.TestStep{
 			{
-				Config: cfg(env.images.V1),
+				Config:           cfg(env.images.V1),
+				ConfigPlanChecks: emptyPlanAfterApply(),
 				Check: resource.ComposeTestCheckFunc(through(caddy, domain, "v1"), func(s *terraform.State) (err error) {
 					blueID, err = stateAttr(s, web, "container_id")
 					return err
@@ -262,17 +265,17 @@ func TestAccRouteDriftIsRestored(t *testing.T) {
 			return noRoute(t, caddy, name)
 		},
 		Steps: []resource.TestStep{
-			{Config: cfg, Check: through(caddy, domain, "v1")},
+			{Config: cfg, ConfigPlanChecks: emptyPlanAfterApply(), Check: through(caddy, domain, "v1")},
 			{
 				PreConfig:        func() { admin(http.MethodDelete, "/id/"+routeID, "") },
 				Config:           cfg,
-				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: fixed},
+				ConfigPlanChecks: emptyPlanAfterApply(fixed...),
 				Check:            through(caddy, domain, "v1"),
 			},
 			{
 				PreConfig:        func() { admin(http.MethodPatch, "/id/"+routeID+"/handle/0/upstreams/0/dial", `"127.0.0.1:9"`) },
 				Config:           cfg,
-				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: fixed},
+				ConfigPlanChecks: emptyPlanAfterApply(fixed...),
 				Check:            through(caddy, domain, "v1"),
 			},
 		},
@@ -309,7 +312,8 @@ resource "tinyforge_workload" "w" {
 		ProtoV6ProviderFactories: providerFactories,
 		CheckDestroy:             noContainersLeft(t, names...),
 		Steps: []resource.TestStep{{
-			Config: cfg,
+			Config:           cfg,
+			ConfigPlanChecks: emptyPlanAfterApply(),
 			Check: func(*terraform.State) error {
 				for i := 0; i < n; i++ {
 					if err := through(caddy, fmt.Sprintf("%s-%d.test", prefix, i), "v1")(nil); err != nil {
@@ -338,7 +342,8 @@ func TestAccSwitchStrategies(t *testing.T) {
 	}
 	step := func(strategy, ref, want string, gen int64) resource.TestStep {
 		return resource.TestStep{
-			Config: cfg(strategy, ref),
+			Config:           cfg(strategy, ref),
+			ConfigPlanChecks: emptyPlanAfterApply(),
 			ConfigStateChecks: []statecheck.StateCheck{
 				statecheck.ExpectKnownValue(web, tfjsonpath.New("effective_strategy"), knownvalue.StringExact(strategy)),
 				statecheck.ExpectKnownValue(web, tfjsonpath.New("generation"), knownvalue.Int64Exact(gen)),
@@ -355,10 +360,10 @@ func TestAccSwitchStrategies(t *testing.T) {
 			step("recreate", env.images.V3, "v3", 3),
 			{ // the strategy alone changes no container
 				Config: cfg("blue-green", env.images.V3),
-				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+				ConfigPlanChecks: emptyPlanAfterApply(
 					plancheck.ExpectKnownValue(web, tfjsonpath.New("generation"), knownvalue.Int64Exact(3)),
 					plancheck.ExpectKnownValue(web, tfjsonpath.New("effective_strategy"), knownvalue.StringExact("blue-green")),
-				}},
+				),
 				Check: through(caddy, domain, "v3"),
 			},
 		},

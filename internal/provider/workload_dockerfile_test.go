@@ -131,10 +131,10 @@ resource "tinyforge_workload" "web" {
 		Steps: []resource.TestStep{
 			{ // "" is recreate for a dockerfile source, routed or not
 				Config: cfg("", ""),
-				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+				ConfigPlanChecks: emptyPlanAfterApply(
 					plancheck.ExpectKnownValue(web, tfjsonpath.New("commit_sha"), knownvalue.StringExact(shaA)),
 					plancheck.ExpectKnownValue(web, tfjsonpath.New("effective_strategy"), knownvalue.StringExact("recreate")),
-				}},
+				),
 				Check: resource.ComposeTestCheckFunc(
 					through(caddy, domain, "A"),
 					// .dockerignore kept notes/ out of the build context
@@ -157,10 +157,10 @@ resource "tinyforge_workload" "web" {
 					load.start()
 				},
 				Config: cfg("blue-green", ""),
-				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+				ConfigPlanChecks: emptyPlanAfterApply(
 					plancheck.ExpectKnownValue(web, tfjsonpath.New("commit_sha"), isCommit(&shaB)),
 					plancheck.ExpectKnownValue(web, tfjsonpath.New("generation"), knownvalue.Int64Exact(2)),
-				}},
+				),
 				Check: resource.ComposeTestCheckFunc(
 					func(*terraform.State) error {
 						stats := load.stop()
@@ -276,7 +276,8 @@ resource "tinyforge_workload" "web" {
 %s}
 `, name, app.block(`      context_path    = "services/api"
       dockerfile_path = "deploy/Dockerfile"`)),
-			Check: answers(web, "/", "api"),
+			ConfigPlanChecks: emptyPlanAfterApply(),
+			Check:            answers(web, "/", "api"),
 		}},
 	})
 }

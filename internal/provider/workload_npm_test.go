@@ -118,7 +118,8 @@ func TestAccNPMBlueGreenSwapsInPlace(t *testing.T) {
 		},
 		Steps: []resource.TestStep{
 			{
-				Config: cfg(env.images.V1),
+				Config:           cfg(env.images.V1),
+				ConfigPlanChecks: emptyPlanAfterApply(),
 				ConfigStateChecks: []statecheck.StateCheck{
 					// "" resolves to blue-green: the image is routed by a proxy.
 					statecheck.ExpectKnownValue(web, tfjsonpath.New("effective_strategy"), knownvalue.StringExact("blue-green")),
@@ -151,7 +152,8 @@ func TestAccNPMBlueGreenSwapsInPlace(t *testing.T) {
 						}
 					}()
 				},
-				Config: cfg(env.images.V2),
+				Config:           cfg(env.images.V2),
+				ConfigPlanChecks: emptyPlanAfterApply(),
 				Check: func(s *terraform.State) error {
 					stopExpiring()
 					stats := load.Stop()
@@ -206,7 +208,8 @@ func TestAccNPMRefusedConfigKeepsBlue(t *testing.T) {
 		CheckDestroy:             noContainersLeft(t, name),
 		Steps: []resource.TestStep{
 			{
-				Config: cfg(env.images.V1),
+				Config:           cfg(env.images.V1),
+				ConfigPlanChecks: emptyPlanAfterApply(),
 				Check: func(s *terraform.State) (err error) {
 					blue, err = stateAttr(s, web, "upstream")
 					return err
@@ -275,8 +278,9 @@ func TestAccNPMTraps(t *testing.T) {
 		CheckDestroy:             noContainersLeft(t, stored, foreign),
 		Steps: []resource.TestStep{
 			{
-				PreConfig: func() { npm.FailWritesAfterStoring(1) },
-				Config:    env.provider(npmBlock(npm)) + routedWorkload(stored, stored+".test", "", env.images.V1),
+				PreConfig:        func() { npm.FailWritesAfterStoring(1) },
+				Config:           env.provider(npmBlock(npm)) + routedWorkload(stored, stored+".test", "", env.images.V1),
+				ConfigPlanChecks: emptyPlanAfterApply(),
 				Check: resource.ComposeTestCheckFunc(
 					throughNPM(npm, stored+".test", "v1"),
 					func(*terraform.State) error {
@@ -353,17 +357,17 @@ func TestAccNPMRouteDrift(t *testing.T) {
 		ProtoV6ProviderFactories: providerFactories,
 		CheckDestroy:             noContainersLeft(t, name),
 		Steps: []resource.TestStep{
-			{Config: cfg, Check: throughNPM(npm, domain, "v1")},
+			{Config: cfg, ConfigPlanChecks: emptyPlanAfterApply(), Check: throughNPM(npm, domain, "v1")},
 			{
 				PreConfig:        func() { npmAPI(t, npm, http.MethodPut, hostPath(), map[string]any{"forward_port": 9}) },
 				Config:           cfg,
-				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: fixed},
+				ConfigPlanChecks: emptyPlanAfterApply(fixed...),
 				Check:            throughNPM(npm, domain, "v1"),
 			},
 			{
 				PreConfig:        func() { npmAPI(t, npm, http.MethodDelete, hostPath(), nil) },
 				Config:           cfg,
-				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: fixed},
+				ConfigPlanChecks: emptyPlanAfterApply(fixed...),
 				Check:            throughNPM(npm, domain, "v1"),
 			},
 		},
@@ -386,7 +390,8 @@ func TestAccNPMForwardsOnTheNetwork(t *testing.T) {
 		ProtoV6ProviderFactories: providerFactories,
 		CheckDestroy:             noContainersLeft(t, name),
 		Steps: []resource.TestStep{{
-			Config: env.provider(block) + routedWorkload(name, domain, "", env.images.V1),
+			Config:           env.provider(block) + routedWorkload(name, domain, "", env.images.V1),
+			ConfigPlanChecks: emptyPlanAfterApply(),
 			Check: func(s *terraform.State) error {
 				container, err := stateAttr(s, web, "container_name")
 				if err != nil {

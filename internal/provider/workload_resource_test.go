@@ -67,11 +67,11 @@ func TestAccWorkloadLifecycle(t *testing.T) {
 		Steps: []resource.TestStep{
 			{ // create: the container answers, with its env
 				Config: v1,
-				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+				ConfigPlanChecks: emptyPlanAfterApply(
 					plancheck.ExpectResourceAction(web, plancheck.ResourceActionCreate),
 					plancheck.ExpectKnownValue(web, tfjsonpath.New("generation"), knownvalue.Int64Exact(1)),
 					plancheck.ExpectKnownValue(web, tfjsonpath.New("effective_strategy"), knownvalue.StringExact("recreate")),
-				}},
+				),
 				ConfigStateChecks: []statecheck.StateCheck{
 					statecheck.ExpectKnownValue(web, tfjsonpath.New("id"), knownvalue.StringExact(name)),
 					statecheck.ExpectKnownValue(web, tfjsonpath.New("generation"), knownvalue.Int64Exact(1)),
@@ -104,11 +104,11 @@ func TestAccWorkloadLifecycle(t *testing.T) {
 			},
 			{ // a new env value is a redeploy: generation 2, the old container gone
 				Config: v1Changed,
-				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+				ConfigPlanChecks: emptyPlanAfterApply(
 					plancheck.ExpectResourceAction(web, plancheck.ResourceActionUpdate),
 					plancheck.ExpectKnownValue(web, tfjsonpath.New("generation"), knownvalue.Int64Exact(2)),
 					plancheck.ExpectUnknownValue(web, tfjsonpath.New("container_id")),
-				}},
+				),
 				Check: resource.ComposeTestCheckFunc(
 					answers(web, "/env/GREETING", "bonjour"),
 					remember(&secondID),
@@ -132,11 +132,11 @@ func TestAccWorkloadLifecycle(t *testing.T) {
 			{ // stopped by hand: the plan shows it, the apply runs it again
 				PreConfig: func() { acctest.Docker(t, "stop", secondID) },
 				Config:    v1Changed,
-				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+				ConfigPlanChecks: emptyPlanAfterApply(
 					plancheck.ExpectResourceAction(web, plancheck.ResourceActionUpdate),
 					plancheck.ExpectKnownValue(web, tfjsonpath.New("status"), knownvalue.StringExact("running")),
 					plancheck.ExpectKnownValue(web, tfjsonpath.New("generation"), knownvalue.Int64Exact(3)),
-				}},
+				),
 				ConfigStateChecks: []statecheck.StateCheck{
 					statecheck.ExpectKnownValue(web, tfjsonpath.New("status"), knownvalue.StringExact("running")),
 				},
@@ -147,10 +147,10 @@ func TestAccWorkloadLifecycle(t *testing.T) {
 					acctest.Docker(t, append([]string{"rm", "-f"}, strings.Fields(acctest.Docker(t, "ps", "-aq", "--filter", "label=tinyforge.workload="+name))...)...)
 				},
 				Config: v1Changed,
-				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+				ConfigPlanChecks: emptyPlanAfterApply(
 					plancheck.ExpectResourceAction(web, plancheck.ResourceActionUpdate),
 					plancheck.ExpectKnownValue(web, tfjsonpath.New("generation"), knownvalue.Int64Exact(4)),
-				}},
+				),
 				Check: resource.ComposeTestCheckFunc(answers(web, "/", "v1"), onlyContainer(t, name)),
 			},
 			{ // strays (an older running container, a created-never-started newer one):
@@ -161,11 +161,11 @@ func TestAccWorkloadLifecycle(t *testing.T) {
 					makeStray(t, live, name+"-stray-new", 99, false)
 				},
 				Config: v1Changed,
-				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+				ConfigPlanChecks: emptyPlanAfterApply(
 					plancheck.ExpectResourceAction(web, plancheck.ResourceActionUpdate),
 					plancheck.ExpectKnownValue(web, tfjsonpath.New("stray_containers"), knownvalue.ListSizeExact(0)),
 					plancheck.ExpectKnownValue(web, tfjsonpath.New("generation"), knownvalue.Int64Exact(4)),
-				}},
+				),
 				Check: resource.ComposeTestCheckFunc(answers(web, "/", "v1"), onlyContainer(t, name)),
 			},
 		},
@@ -322,7 +322,8 @@ func TestAccWorkloadVolumesAndHostPort(t *testing.T) {
 		},
 		Steps: []resource.TestStep{
 			{
-				Config: cfg("one"),
+				Config:           cfg("one"),
+				ConfigPlanChecks: emptyPlanAfterApply(),
 				ConfigStateChecks: []statecheck.StateCheck{
 					statecheck.ExpectKnownValue(web, tfjsonpath.New("upstream"), knownvalue.StringExact(upstream)),
 				},
@@ -350,7 +351,8 @@ func TestAccWorkloadVolumesAndHostPort(t *testing.T) {
 				ImportStateVerifyIdentifierAttribute: "name",
 			},
 			{ // a redeploy mounts the same volume: the data is still there
-				Config: cfg("two"),
+				Config:           cfg("two"),
+				ConfigPlanChecks: emptyPlanAfterApply(),
 				ConfigStateChecks: []statecheck.StateCheck{
 					statecheck.ExpectKnownValue(web, tfjsonpath.New("generation"), knownvalue.Int64Exact(2)),
 					statecheck.ExpectKnownValue(web, tfjsonpath.New("upstream"), knownvalue.StringExact(upstream)),
@@ -420,17 +422,20 @@ resource "tinyforge_workload" "web" {
 		CheckDestroy:             noContainersLeft(t, name),
 		Steps: []resource.TestStep{
 			{ // the engine lacks the image: "missing" pulls it
-				Config: cfg("missing", "one"),
-				Check:  answers(web, "/", "v1"),
+				Config:           cfg("missing", "one"),
+				ConfigPlanChecks: emptyPlanAfterApply(),
+				Check:            answers(web, "/", "v1"),
 			},
 			{ // the tag moves to v2 in the registry; "missing" keeps the local v1
-				PreConfig: func() { registry.Push(t, env.images.V2, "tinyforge/pull-"+acctest.RunID()+":stable") },
-				Config:    cfg("missing", "two"),
-				Check:     answers(web, "/", "v1"),
+				PreConfig:        func() { registry.Push(t, env.images.V2, "tinyforge/pull-"+acctest.RunID()+":stable") },
+				Config:           cfg("missing", "two"),
+				ConfigPlanChecks: emptyPlanAfterApply(),
+				Check:            answers(web, "/", "v1"),
 			},
 			{ // "always" pulls on the deploy and gets the moved tag
-				Config: cfg("always", "three"),
-				Check:  answers(web, "/", "v2"),
+				Config:           cfg("always", "three"),
+				ConfigPlanChecks: emptyPlanAfterApply(),
+				Check:            answers(web, "/", "v2"),
 			},
 		},
 	})
