@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -13,7 +14,12 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/providerserver"
 	"github.com/hashicorp/terraform-plugin-go/tfprotov6"
 	"github.com/hashicorp/terraform-plugin-testing/compare"
+	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
+	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
+	"github.com/hashicorp/terraform-plugin-testing/plancheck"
+	"github.com/hashicorp/terraform-plugin-testing/statecheck"
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
+	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
 
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/acctest"
 )
@@ -24,6 +30,83 @@ func TestMain(m *testing.M) { os.Exit(acctest.RunAndCleanUp(m)) }
 // binary that terraform-plugin-testing drives.
 var providerFactories = map[string]func() (tfprotov6.ProviderServer, error){
 	"tinyforge": providerserver.NewProtocol6WithError(New("test")()),
+}
+
+// accTest is resource.Test for a test case whose every assertion runs. It
+// refuses, before anything is deployed, a step that asserts less than it
+// reads: terraform-plugin-testing runs Check and ConfigStateChecks only after
+// a successful apply that is not PlanOnly, so on a PlanOnly or ExpectError
+// step they never run (assert in a following RefreshState step, in the next
+// step's PreConfig, or after accTest returns); and every apply step must prove
+// there is no perpetual diff (emptyPlanAfterApply), or, when it leaves a plan
+// on purpose, say which change it expects.
+func accTest(t *testing.T, c resource.TestCase) {
+	t.Helper()
+	if problems := stepProblems(c.Steps); len(problems) > 0 {
+		t.Fatalf("the test case asserts less than it reads:\n  %s", strings.Join(problems, "\n  "))
+	}
+	resource.Test(t, c)
+}
+
+// stepProblems lists the assertions of steps that would never run, and the
+// apply steps that do not check the plan after them.
+func stepProblems(steps []resource.TestStep) []string {
+	var out []string
+	for i, s := range steps {
+		bad := func(format string, args ...any) {
+			out = append(out, fmt.Sprintf("step %d: ", i+1)+fmt.Sprintf(format, args...))
+		}
+		if s.ImportState {
+			if s.Check != nil || len(s.ConfigStateChecks) > 0 {
+				bad("an ImportState step runs ImportStateCheck, never Check or ConfigStateChecks")
+			}
+			continue
+		}
+		if s.RefreshState || (s.Config == "" && s.ConfigDirectory == nil && s.ConfigFile == nil) {
+			continue
+		}
+		if s.PlanOnly || s.ExpectError != nil {
+			kind := "a PlanOnly"
+			if s.ExpectError != nil {
+				kind = "an ExpectError"
+			}
+			if s.Check != nil {
+				bad("the Check of %s step never runs", kind)
+			}
+			if len(s.ConfigStateChecks) > 0 {
+				bad("the ConfigStateChecks of %s step never run", kind)
+			}
+		}
+		if s.PlanOnly && len(s.ConfigPlanChecks.PreApply) > 0 {
+			bad("the PreApply plan checks of a PlanOnly step never run")
+		}
+		if s.ExpectError != nil && (len(s.ConfigPlanChecks.PostApplyPreRefresh) > 0 || len(s.ConfigPlanChecks.PostApplyPostRefresh) > 0) {
+			bad("the post-apply plan checks of an ExpectError step never run")
+		}
+		if s.PlanOnly || s.ExpectError != nil || s.Destroy {
+			continue
+		}
+		empty := slices.ContainsFunc(s.ConfigPlanChecks.PostApplyPostRefresh, func(c plancheck.PlanCheck) bool {
+			return c == plancheck.ExpectEmptyPlan()
+		})
+		switch {
+		case !s.ExpectNonEmptyPlan && !empty:
+			bad("an apply step without plancheck.ExpectEmptyPlan() after the refresh (use emptyPlanAfterApply)")
+		case s.ExpectNonEmptyPlan && (empty || len(s.ConfigPlanChecks.PostApplyPostRefresh) == 0):
+			bad("an apply step that leaves a plan must check the change it expects in PostApplyPostRefresh")
+		}
+	}
+	return out
+}
+
+// emptyPlanAfterApply is the plan checks of an apply step: preApply on the
+// plan it applies, and, after the apply and a refresh, an empty plan: no
+// perpetual diff.
+func emptyPlanAfterApply(preApply ...plancheck.PlanCheck) resource.ConfigPlanChecks {
+	return resource.ConfigPlanChecks{
+		PreApply:             preApply,
+		PostApplyPostRefresh: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()},
+	}
 }
 
 // testEnv is one test's corner of the shared Docker engine: its own network
@@ -176,3 +259,45 @@ func clip(s string) string {
 
 // compareEqual compares two state values for equality.
 var compareEqual = compare.ValuesSame()
+
+// TestStepProblemsNameAssertionsThatNeverRun: accTest's rules, each on a step
+// that breaks it and on the step that keeps it.
+func TestStepProblemsNameAssertionsThatNeverRun(t *testing.T) {
+	check := func(*terraform.State) error { return nil }
+	failed := regexp.MustCompile("failed")
+	nonEmpty := []plancheck.PlanCheck{plancheck.ExpectResourceAction(web, plancheck.ResourceActionUpdate)}
+	cases := []struct {
+		name string
+		step resource.TestStep
+		want string // "" when the step is fine
+	}{
+		{"apply with an empty plan after it", resource.TestStep{Config: "x", Check: check, ConfigPlanChecks: emptyPlanAfterApply()}, ""},
+		{"apply without a plan check", resource.TestStep{Config: "x", Check: check}, "without plancheck.ExpectEmptyPlan()"},
+		{"apply with only a pre-apply check", resource.TestStep{Config: "x", ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: nonEmpty}}, "without plancheck.ExpectEmptyPlan()"},
+		{"apply leaving a named change", resource.TestStep{Config: "x", ExpectNonEmptyPlan: true,
+			ConfigPlanChecks: resource.ConfigPlanChecks{PostApplyPostRefresh: nonEmpty}}, ""},
+		{"apply leaving any change", resource.TestStep{Config: "x", ExpectNonEmptyPlan: true}, "must check the change it expects"},
+		{"Check on PlanOnly", resource.TestStep{Config: "x", PlanOnly: true, Check: check}, "Check of a PlanOnly step never runs"},
+		{"state check on PlanOnly", resource.TestStep{Config: "x", PlanOnly: true, ConfigStateChecks: []statecheck.StateCheck{
+			statecheck.ExpectKnownValue(web, tfjsonpath.New("id"), knownvalue.NotNull())}}, "ConfigStateChecks of a PlanOnly step never run"},
+		{"pre-apply check on PlanOnly", resource.TestStep{Config: "x", PlanOnly: true, ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: nonEmpty}},
+			"PreApply plan checks of a PlanOnly step never run"},
+		{"plan checks on PlanOnly", resource.TestStep{Config: "x", PlanOnly: true, ExpectNonEmptyPlan: true,
+			ConfigPlanChecks: resource.ConfigPlanChecks{PostApplyPostRefresh: nonEmpty}}, ""},
+		{"Check on ExpectError", resource.TestStep{Config: "x", ExpectError: failed, Check: check}, "Check of an ExpectError step never runs"},
+		{"plan check on ExpectError", resource.TestStep{Config: "x", ExpectError: failed, ConfigPlanChecks: emptyPlanAfterApply()},
+			"post-apply plan checks of an ExpectError step never run"},
+		{"ExpectError alone", resource.TestStep{Config: "x", ExpectError: failed}, ""},
+		{"Check on RefreshState", resource.TestStep{RefreshState: true, Check: check}, ""},
+		{"Check on ImportState", resource.TestStep{ImportState: true, ResourceName: web, Check: check}, "never Check"},
+	}
+	for _, c := range cases {
+		got := strings.Join(stepProblems([]resource.TestStep{c.step}), "\n")
+		switch {
+		case c.want == "" && got != "":
+			t.Errorf("%s: refused: %s", c.name, got)
+		case c.want != "" && !strings.Contains(got, c.want):
+			t.Errorf("%s: problems %q, want one saying %q", c.name, got, c.want)
+		}
+	}
+}

@@ -110,7 +110,7 @@ func TestAccBlueGreenDropsNoRequest(t *testing.T) {
 			cfg := func(ref string) string {
 				return env.provider(caddyBlock(caddy)) + routedWorkload(name, domain, strategy, ref)
 			}
-			resource.Test(t, resource.TestCase{
+			accTest(t, resource.TestCase{
 				ProtoV6ProviderFactories: providerFactories,
 				CheckDestroy: func(s *terraform.State) error {
 					if err := noContainersLeft(t, name)(s); err != nil {
@@ -120,7 +120,8 @@ func TestAccBlueGreenDropsNoRequest(t *testing.T) {
 				},
 				Steps: []resource.TestStep{
 					{
-						Config: cfg(env.images.V1),
+						Config:           cfg(env.images.V1),
+						ConfigPlanChecks: emptyPlanAfterApply(),
 						ConfigStateChecks: []statecheck.StateCheck{
 							statecheck.ExpectKnownValue(web, tfjsonpath.New("effective_strategy"), knownvalue.StringExact(strategy)),
 							statecheck.CompareValuePairs(web, tfjsonpath.New("routed_to"), web, tfjsonpath.New("upstream"), compareEqual),
@@ -128,8 +129,9 @@ func TestAccBlueGreenDropsNoRequest(t *testing.T) {
 						Check: through(caddy, domain, "v1"),
 					},
 					{
-						PreConfig: load.start,
-						Config:    cfg(env.images.V2),
+						PreConfig:        load.start,
+						Config:           cfg(env.images.V2),
+						ConfigPlanChecks: emptyPlanAfterApply(),
 						Check: func(s *terraform.State) error {
 							stats := load.stop()
 							after := stats.Window(load.ended, stats.End)
@@ -176,12 +178,13 @@ func TestAccBlueGreenFailedGateKeepsBlue(t *testing.T) {
 		return env.provider(caddyBlock(caddy)) + routedWorkload(name, domain, "blue-green", ref)
 	}
 	var blueID string
-	resource.Test(t, resource.TestCase{
+	accTest(t, resource.TestCase{
 		ProtoV6ProviderFactories: providerFactories,
 		CheckDestroy:             noContainersLeft(t, name),
 		Steps: []resource.TestStep{
 			{
-				Config: cfg(env.images.V1),
+				Config:           cfg(env.images.V1),
+				ConfigPlanChecks: emptyPlanAfterApply(),
 				Check: resource.ComposeTestCheckFunc(through(caddy, domain, "v1"), func(s *terraform.State) (err error) {
 					blueID, err = stateAttr(s, web, "container_id")
 					return err
@@ -191,12 +194,11 @@ func TestAccBlueGreenFailedGateKeepsBlue(t *testing.T) {
 				Config:      strings.Replace(cfg(env.images.FailHealth), "health_timeout  = 20", "health_timeout  = 3", 1),
 				ExpectError: wrapped("failed its gate", `HTTP 500 "unhealthy"`, "health check failing on purpose"),
 			},
-			{ // blue still serves, alone, and the state still describes it
-				Config:   cfg(env.images.V1),
-				PlanOnly: true,
+			{ // blue still serves, alone, and the refreshed state still describes it
+				RefreshState: true,
 				Check: resource.ComposeTestCheckFunc(
 					through(caddy, domain, "v1"),
-					func(*terraform.State) error {
+					func(s *terraform.State) error {
 						names := containersOf(t, name)
 						if len(names) != 1 {
 							return fmt.Errorf("want blue alone, got %v", names)
@@ -204,9 +206,25 @@ func TestAccBlueGreenFailedGateKeepsBlue(t *testing.T) {
 						if id := acctest.Docker(t, "inspect", "--format", "{{.Id}}", names[0]); id != blueID {
 							return fmt.Errorf("the remaining container %s is not blue %s", id, blueID)
 						}
+						if id, err := stateAttr(s, web, "container_id"); err != nil || id != blueID {
+							return fmt.Errorf("the state's container_id is %q (%v), want blue %s", id, err, blueID)
+						}
 						return nil
 					},
+					resource.TestCheckResourceAttr(web, "generation", "1"),
+					resource.TestCheckResourceAttr(web, "stray_containers.#", "0"),
 				),
+				// The configuration is still the one that failed: the plan
+				// offers that deploy again, as generation 2.
+				ExpectNonEmptyPlan: true,
+				RefreshPlanChecks: resource.RefreshPlanChecks{PostRefresh: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(web, plancheck.ResourceActionUpdate),
+					plancheck.ExpectKnownValue(web, tfjsonpath.New("generation"), knownvalue.Int64Exact(2)),
+				}},
+			},
+			{ // and against blue's configuration there is nothing to do
+				Config:   cfg(env.images.V1),
+				PlanOnly: true,
 			},
 		},
 	})
@@ -238,7 +256,7 @@ func TestAccRouteDriftIsRestored(t *testing.T) {
 		// the route is fixed in place: no new container
 		plancheck.ExpectKnownValue(web, tfjsonpath.New("generation"), knownvalue.Int64Exact(1)),
 	}
-	resource.Test(t, resource.TestCase{
+	accTest(t, resource.TestCase{
 		ProtoV6ProviderFactories: providerFactories,
 		CheckDestroy: func(s *terraform.State) error {
 			if err := noContainersLeft(t, name)(s); err != nil {
@@ -247,17 +265,17 @@ func TestAccRouteDriftIsRestored(t *testing.T) {
 			return noRoute(t, caddy, name)
 		},
 		Steps: []resource.TestStep{
-			{Config: cfg, Check: through(caddy, domain, "v1")},
+			{Config: cfg, ConfigPlanChecks: emptyPlanAfterApply(), Check: through(caddy, domain, "v1")},
 			{
 				PreConfig:        func() { admin(http.MethodDelete, "/id/"+routeID, "") },
 				Config:           cfg,
-				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: fixed},
+				ConfigPlanChecks: emptyPlanAfterApply(fixed...),
 				Check:            through(caddy, domain, "v1"),
 			},
 			{
 				PreConfig:        func() { admin(http.MethodPatch, "/id/"+routeID+"/handle/0/upstreams/0/dial", `"127.0.0.1:9"`) },
 				Config:           cfg,
-				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: fixed},
+				ConfigPlanChecks: emptyPlanAfterApply(fixed...),
 				Check:            through(caddy, domain, "v1"),
 			},
 		},
@@ -290,11 +308,12 @@ resource "tinyforge_workload" "w" {
   }
 }
 `, n, prefix, prefix, env.images.V1)
-	resource.Test(t, resource.TestCase{
+	accTest(t, resource.TestCase{
 		ProtoV6ProviderFactories: providerFactories,
 		CheckDestroy:             noContainersLeft(t, names...),
 		Steps: []resource.TestStep{{
-			Config: cfg,
+			Config:           cfg,
+			ConfigPlanChecks: emptyPlanAfterApply(),
 			Check: func(*terraform.State) error {
 				for i := 0; i < n; i++ {
 					if err := through(caddy, fmt.Sprintf("%s-%d.test", prefix, i), "v1")(nil); err != nil {
@@ -323,7 +342,8 @@ func TestAccSwitchStrategies(t *testing.T) {
 	}
 	step := func(strategy, ref, want string, gen int64) resource.TestStep {
 		return resource.TestStep{
-			Config: cfg(strategy, ref),
+			Config:           cfg(strategy, ref),
+			ConfigPlanChecks: emptyPlanAfterApply(),
 			ConfigStateChecks: []statecheck.StateCheck{
 				statecheck.ExpectKnownValue(web, tfjsonpath.New("effective_strategy"), knownvalue.StringExact(strategy)),
 				statecheck.ExpectKnownValue(web, tfjsonpath.New("generation"), knownvalue.Int64Exact(gen)),
@@ -331,7 +351,7 @@ func TestAccSwitchStrategies(t *testing.T) {
 			Check: resource.ComposeTestCheckFunc(through(caddy, domain, want), onlyContainer(t, name)),
 		}
 	}
-	resource.Test(t, resource.TestCase{
+	accTest(t, resource.TestCase{
 		ProtoV6ProviderFactories: providerFactories,
 		CheckDestroy:             noContainersLeft(t, name),
 		Steps: []resource.TestStep{
@@ -340,10 +360,10 @@ func TestAccSwitchStrategies(t *testing.T) {
 			step("recreate", env.images.V3, "v3", 3),
 			{ // the strategy alone changes no container
 				Config: cfg("blue-green", env.images.V3),
-				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+				ConfigPlanChecks: emptyPlanAfterApply(
 					plancheck.ExpectKnownValue(web, tfjsonpath.New("generation"), knownvalue.Int64Exact(3)),
 					plancheck.ExpectKnownValue(web, tfjsonpath.New("effective_strategy"), knownvalue.StringExact("blue-green")),
-				}},
+				),
 				Check: through(caddy, domain, "v3"),
 			},
 		},

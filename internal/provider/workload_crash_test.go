@@ -2,7 +2,9 @@ package provider
 
 import (
 	"context"
+	"net"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -11,17 +13,54 @@ import (
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/rollout"
 )
 
+// afterKill is what a kill of the provider right after one step of a
+// blue-green deploy from v1 (blue) to v2 (green) leaves on the host.
+type afterKill struct {
+	blue   bool   // blue still exists
+	green  bool   // green exists
+	routed string // the container the route points at: "blue" or "green"
+	serves string // what Caddy answers
+}
+
+// afterKillAt is, for every step of rollout.Steps, what a kill right after
+// it leaves: the CrashAt hook fires at the checkpoint that ends the step
+// (rollout/deploy.go). Every step must have an entry: a new step needs its
+// expectation before the test passes.
+var afterKillAt = map[rollout.Step]afterKill{
+	// The image is on the host; nothing running was touched.
+	rollout.StepProduce: {blue: true, green: false, routed: "blue", serves: "v1"},
+	// Green runs beside blue, not gated, not routed.
+	rollout.StepStart: {blue: true, green: true, routed: "blue", serves: "v1"},
+	// Green passed its gate; the route is still on blue.
+	rollout.StepGate: {blue: true, green: true, routed: "blue", serves: "v1"},
+	// The route points at green; blue still runs.
+	rollout.StepSwap: {blue: true, green: true, routed: "green", serves: "v2"},
+	// Blue has drained and is about to be reaped.
+	rollout.StepDrain: {blue: true, green: true, routed: "green", serves: "v2"},
+	// Blue is gone; green serves alone, though the state still says blue.
+	rollout.StepReap: {blue: false, green: true, routed: "green", serves: "v2"},
+}
+
 // TestAccCrashAtEveryStepLeavesTrafficOnAGatedContainer kills a real
 // `terraform apply` (the provider process exits abruptly through the
-// TINYFORGE_CRASH_AT hook) in the middle of a blue-green move from v1 to v2:
-// after green started, after its gate, after the swap, and before the reap.
-// Requests through Caddy never fail, the next apply converges, the plan
-// after it is empty, and exactly one container remains.
+// TINYFORGE_CRASH_AT hook) right after each step of rollout.Steps in a
+// blue-green move from v1 to v2, and checks what the kill left against
+// afterKillAt. Requests through Caddy never fail, the next apply converges,
+// the plan after it is empty, and exactly one container remains.
 func TestAccCrashAtEveryStepLeavesTrafficOnAGatedContainer(t *testing.T) {
+	for step := range afterKillAt {
+		if !slices.Contains(rollout.Steps, step) {
+			t.Errorf("afterKillAt has %q, which rollout.Steps no longer has: remove it", step)
+		}
+	}
 	env := newTestEnv(t)
 	binary := acctest.ProviderBinary(t)
-	for _, step := range []rollout.Step{rollout.StepStart, rollout.StepGate, rollout.StepSwap, rollout.StepDrain} {
+	for _, step := range rollout.Steps {
 		t.Run(string(step), func(t *testing.T) {
+			want, ok := afterKillAt[step]
+			if !ok {
+				t.Fatalf("rollout.Steps has %q, and afterKillAt does not say what a kill after it leaves: add it", step)
+			}
 			t.Parallel()
 			caddy := acctest.StartCaddy(t)
 			name := env.workloadName("crash-" + string(step))
@@ -47,6 +86,11 @@ func TestAccCrashAtEveryStepLeavesTrafficOnAGatedContainer(t *testing.T) {
 			if _, err := wd.Apply(ctx); err != nil {
 				t.Fatalf("apply v1: %v", err)
 			}
+			ids := containerIDsOf(t, name)
+			if len(ids) != 1 {
+				t.Fatalf("after applying v1 the workload has containers %v, want blue alone", ids)
+			}
+			blue := ids[0]
 			load := (&acctest.Load{URL: caddy.HTTPURL + "/", Host: domain, Clients: 2, Interval: 10 * time.Millisecond}).Start(ctx)
 			defer load.Stop()
 
@@ -58,18 +102,39 @@ func TestAccCrashAtEveryStepLeavesTrafficOnAGatedContainer(t *testing.T) {
 			if !regexp.MustCompile(`(?i)plugin`).MatchString(res.Stdout + res.Stderr) {
 				t.Fatalf("the apply failed, but not by the provider exiting:\n%s\n%s", res.Stdout, res.Stderr)
 			}
-			// The kill came mid-deploy: blue and green both exist, and the
-			// route is on blue until the swap, on green from it on.
-			if names := containersOf(t, name); len(names) != 2 {
-				t.Fatalf("after the kill at %s the workload has containers %v, want blue and green", step, names)
+
+			// What the kill left: which containers, where the route points,
+			// what answers.
+			var green string
+			blueThere := false
+			for _, id := range containerIDsOf(t, name) {
+				switch {
+				case id == blue:
+					blueThere = true
+				case green == "":
+					green = id
+				default:
+					t.Fatalf("after the kill at %s the workload has more than blue and one green: %v", step, containersOf(t, name))
+				}
 			}
-			want := "v1"
-			if step == rollout.StepSwap || step == rollout.StepDrain {
-				want = "v2"
+			if blueThere != want.blue || (green != "") != want.green {
+				t.Fatalf("after the kill at %s: blue there %v, green there %v (containers %v); want blue %v, green %v",
+					step, blueThere, green != "", containersOf(t, name), want.blue, want.green)
+			}
+			dial := strings.Trim(caddy.AdminGet(t, "/id/tinyforge-"+name+"/handle/0/upstreams/0/dial"), `"`)
+			routed := "elsewhere"
+			switch {
+			case blueThere && samePort(dial, publishedAt(t, blue)):
+				routed = "blue"
+			case green != "" && samePort(dial, publishedAt(t, green)):
+				routed = "green"
+			}
+			if routed != want.routed {
+				t.Fatalf("after the kill at %s the route dials %s (%s), want %s", step, dial, routed, want.routed)
 			}
 			time.Sleep(300 * time.Millisecond)
-			if status, body, err := caddy.GetE(domain, "/"); err != nil || status != 200 || strings.TrimSpace(body) != want {
-				t.Fatalf("after the kill at %s, Caddy answered %d %q %v, want %s", step, status, body, err, want)
+			if status, body, err := caddy.GetE(domain, "/"); err != nil || status != 200 || strings.TrimSpace(body) != want.serves {
+				t.Fatalf("after the kill at %s, Caddy answered %d %q %v, want %s", step, status, body, err, want.serves)
 			}
 
 			if res, err := wd.Apply(ctx); err != nil {
@@ -100,4 +165,25 @@ func TestAccCrashAtEveryStepLeavesTrafficOnAGatedContainer(t *testing.T) {
 			}
 		})
 	}
+}
+
+// containerIDsOf lists the full IDs of the workload's containers.
+func containerIDsOf(t *testing.T, workload string) []string {
+	t.Helper()
+	return strings.Fields(acctest.Docker(t, "ps", "-aq", "--no-trunc", "--filter", "label=tinyforge.workload="+workload))
+}
+
+// publishedAt is the host address where the container's port 8080 is
+// published.
+func publishedAt(t *testing.T, id string) string {
+	t.Helper()
+	return strings.TrimSpace(strings.SplitN(acctest.Docker(t, "port", id, "8080/tcp"), "\n", 2)[0])
+}
+
+// samePort reports whether two host:port addresses have the same port (the
+// route may name the loopback address the port is published on, or not).
+func samePort(a, b string) bool {
+	_, pa, errA := net.SplitHostPort(a)
+	_, pb, errB := net.SplitHostPort(b)
+	return errA == nil && errB == nil && pa == pb
 }

@@ -116,8 +116,8 @@ resource "tinyforge_workload" "web" {
 		}
 	}
 	load := newLoadDuring(t, caddy, domain)
-	var shaB, shaC string
-	resource.Test(t, resource.TestCase{
+	var shaB, shaC, shaD string
+	accTest(t, resource.TestCase{
 		ProtoV6ProviderFactories: providerFactories,
 		CheckDestroy: func(s *terraform.State) error {
 			if err := noContainersLeft(t, name)(s); err != nil {
@@ -131,10 +131,10 @@ resource "tinyforge_workload" "web" {
 		Steps: []resource.TestStep{
 			{ // "" is recreate for a dockerfile source, routed or not
 				Config: cfg("", ""),
-				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+				ConfigPlanChecks: emptyPlanAfterApply(
 					plancheck.ExpectKnownValue(web, tfjsonpath.New("commit_sha"), knownvalue.StringExact(shaA)),
 					plancheck.ExpectKnownValue(web, tfjsonpath.New("effective_strategy"), knownvalue.StringExact("recreate")),
-				}},
+				),
 				Check: resource.ComposeTestCheckFunc(
 					through(caddy, domain, "A"),
 					// .dockerignore kept notes/ out of the build context
@@ -157,15 +157,10 @@ resource "tinyforge_workload" "web" {
 					load.start()
 				},
 				Config: cfg("blue-green", ""),
-				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
-					plancheck.ExpectKnownValue(web, tfjsonpath.New("commit_sha"), knownvalue.StringFunc(func(v string) error {
-						if v != shaB {
-							return fmt.Errorf("planned commit %s, want the pushed %s", v, shaB)
-						}
-						return nil
-					})),
+				ConfigPlanChecks: emptyPlanAfterApply(
+					plancheck.ExpectKnownValue(web, tfjsonpath.New("commit_sha"), isCommit(&shaB)),
 					plancheck.ExpectKnownValue(web, tfjsonpath.New("generation"), knownvalue.Int64Exact(2)),
-				}},
+				),
 				Check: resource.ComposeTestCheckFunc(
 					func(*terraform.State) error {
 						stats := load.stop()
@@ -194,19 +189,24 @@ resource "tinyforge_workload" "web" {
 				Config:      cfg("blue-green", ""),
 				ExpectError: wrapped("does-not-exist"),
 			},
-			{
-				Config:             cfg("blue-green", ""),
-				PlanOnly:           true,
-				ExpectNonEmptyPlan: true, // C is still waiting to be deployed
+			{ // B serves on, alone, the state still says B, and the Git host heard of C's failure
+				RefreshState: true,
 				Check: resource.ComposeTestCheckFunc(
 					through(caddy, domain, "B"),
 					onlyContainer(t, name),
+					stateCommit(&shaB),
 					func(s *terraform.State) error { return expectStatuses(shaC, "pending", "failure")(s) },
 				),
+				ExpectNonEmptyPlan: true, // C is still waiting to be deployed
+				RefreshPlanChecks: resource.RefreshPlanChecks{PostRefresh: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(web, plancheck.ResourceActionUpdate),
+					plancheck.ExpectKnownValue(web, tfjsonpath.New("commit_sha"), isCommit(&shaC)),
+					plancheck.ExpectKnownValue(web, tfjsonpath.New("generation"), knownvalue.Int64Exact(3)),
+				}},
 			},
 			{ // a context that is a symlink out of the clone is refused, B serves on
 				PreConfig: func() {
-					app.repo.CommitFiles(t, map[string]acctest.File{
+					shaD = app.repo.CommitFiles(t, map[string]acctest.File{
 						"Dockerfile": {Content: dockerfileOf("D")},
 						"escape":     {SymlinkTo: "../../../../../../../../tmp"},
 					}, "escape")
@@ -214,14 +214,42 @@ resource "tinyforge_workload" "web" {
 				Config:      cfg("blue-green", `      context_path = "escape"`),
 				ExpectError: wrapped("context_path", "escape"),
 			},
-			{
-				Config:             cfg("blue-green", ""),
-				PlanOnly:           true,
-				ExpectNonEmptyPlan: true,
-				Check:              resource.ComposeTestCheckFunc(through(caddy, domain, "B"), onlyContainer(t, name)),
+			{ // B serves on, alone, and the state still says B
+				RefreshState: true,
+				Check: resource.ComposeTestCheckFunc(
+					through(caddy, domain, "B"),
+					onlyContainer(t, name),
+					stateCommit(&shaB),
+				),
+				ExpectNonEmptyPlan: true, // D is still waiting to be deployed
+				RefreshPlanChecks: resource.RefreshPlanChecks{PostRefresh: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(web, plancheck.ResourceActionUpdate),
+					plancheck.ExpectKnownValue(web, tfjsonpath.New("commit_sha"), isCommit(&shaD)),
+				}},
 			},
 		},
 	})
+}
+
+// isCommit matches the commit *sha holds when the check runs (the test
+// pushes it in a PreConfig).
+func isCommit(sha *string) knownvalue.Check {
+	return knownvalue.StringFunc(func(v string) error {
+		if v != *sha {
+			return fmt.Errorf("commit %s, want %s", v, *sha)
+		}
+		return nil
+	})
+}
+
+// stateCommit checks that the state records the commit *sha holds.
+func stateCommit(sha *string) resource.TestCheckFunc {
+	return func(s *terraform.State) error {
+		if v, err := stateAttr(s, web, "commit_sha"); err != nil || v != *sha {
+			return fmt.Errorf("the state's commit_sha is %q (%v), want %s", v, err, *sha)
+		}
+		return nil
+	}
 }
 
 // TestAccDockerfileMonorepo builds an app from a subfolder, with its
@@ -238,7 +266,7 @@ func TestAccDockerfileMonorepo(t *testing.T) {
 		"services/web/testapp":                {Content: app.bin, Executable: true},
 		"services/api/deploy/.keep-directory": {Content: []byte{}},
 	}, "monorepo")
-	resource.Test(t, resource.TestCase{
+	accTest(t, resource.TestCase{
 		ProtoV6ProviderFactories: providerFactories,
 		CheckDestroy:             noContainersLeft(t, name),
 		Steps: []resource.TestStep{{
@@ -248,7 +276,8 @@ resource "tinyforge_workload" "web" {
 %s}
 `, name, app.block(`      context_path    = "services/api"
       dockerfile_path = "deploy/Dockerfile"`)),
-			Check: answers(web, "/", "api"),
+			ConfigPlanChecks: emptyPlanAfterApply(),
+			Check:            answers(web, "/", "api"),
 		}},
 	})
 }

@@ -105,7 +105,7 @@ func TestAccNPMBlueGreenSwapsInPlace(t *testing.T) {
 			load.Stop()
 		}
 	})
-	resource.Test(t, resource.TestCase{
+	accTest(t, resource.TestCase{
 		ProtoV6ProviderFactories: providerFactories,
 		CheckDestroy: func(s *terraform.State) error {
 			if err := noContainersLeft(t, name)(s); err != nil {
@@ -118,7 +118,8 @@ func TestAccNPMBlueGreenSwapsInPlace(t *testing.T) {
 		},
 		Steps: []resource.TestStep{
 			{
-				Config: cfg(env.images.V1),
+				Config:           cfg(env.images.V1),
+				ConfigPlanChecks: emptyPlanAfterApply(),
 				ConfigStateChecks: []statecheck.StateCheck{
 					// "" resolves to blue-green: the image is routed by a proxy.
 					statecheck.ExpectKnownValue(web, tfjsonpath.New("effective_strategy"), knownvalue.StringExact("blue-green")),
@@ -151,7 +152,8 @@ func TestAccNPMBlueGreenSwapsInPlace(t *testing.T) {
 						}
 					}()
 				},
-				Config: cfg(env.images.V2),
+				Config:           cfg(env.images.V2),
+				ConfigPlanChecks: emptyPlanAfterApply(),
 				Check: func(s *terraform.State) error {
 					stopExpiring()
 					stats := load.Stop()
@@ -201,12 +203,13 @@ func TestAccNPMRefusedConfigKeepsBlue(t *testing.T) {
 		return env.provider(npmBlock(npm)) + routedWorkload(name, domain, "blue-green", ref)
 	}
 	var blue string
-	resource.Test(t, resource.TestCase{
+	accTest(t, resource.TestCase{
 		ProtoV6ProviderFactories: providerFactories,
 		CheckDestroy:             noContainersLeft(t, name),
 		Steps: []resource.TestStep{
 			{
-				Config: cfg(env.images.V1),
+				Config:           cfg(env.images.V1),
+				ConfigPlanChecks: emptyPlanAfterApply(),
 				Check: func(s *terraform.State) (err error) {
 					blue, err = stateAttr(s, web, "upstream")
 					return err
@@ -220,10 +223,9 @@ func TestAccNPMRefusedConfigKeepsBlue(t *testing.T) {
 				Config:      cfg(env.images.V2),
 				ExpectError: wrapped("host not found in upstream"),
 			},
-			{
-				PreConfig: func() { npm.RejectUpstreamsWhere(nil, "") },
-				Config:    cfg(env.images.V1),
-				PlanOnly:  true,
+			{ // blue is still routed and serving, alone, and the refreshed state says so
+				PreConfig:    func() { npm.RejectUpstreamsWhere(nil, "") },
+				RefreshState: true,
 				Check: resource.ComposeTestCheckFunc(
 					throughNPM(npm, domain, "v1"),
 					func(*terraform.State) error {
@@ -236,7 +238,28 @@ func TestAccNPMRefusedConfigKeepsBlue(t *testing.T) {
 						}
 						return nil
 					},
+					func(s *terraform.State) error { // blue is known only once step 1 ran
+						for _, key := range []string{"upstream", "routed_to"} {
+							if v, err := stateAttr(s, web, key); err != nil || v != blue {
+								return fmt.Errorf("the state's %s is %q (%v), want blue %s", key, v, err, blue)
+							}
+						}
+						return nil
+					},
+					resource.TestCheckResourceAttr(web, "generation", "1"),
+					resource.TestCheckResourceAttr(web, "stray_containers.#", "0"),
 				),
+				// The configuration is still the one that failed: the plan
+				// offers that deploy again, as generation 2.
+				ExpectNonEmptyPlan: true,
+				RefreshPlanChecks: resource.RefreshPlanChecks{PostRefresh: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(web, plancheck.ResourceActionUpdate),
+					plancheck.ExpectKnownValue(web, tfjsonpath.New("generation"), knownvalue.Int64Exact(2)),
+				}},
+			},
+			{ // and against blue's configuration there is nothing to do
+				Config:   cfg(env.images.V1),
+				PlanOnly: true,
 			},
 		},
 	})
@@ -250,13 +273,14 @@ func TestAccNPMTraps(t *testing.T) {
 	npm := npmstandin.New(t, npmEmail, npmPassword)
 	stored := env.workloadName("npm500")
 	foreign := env.workloadName("npmforeign")
-	resource.Test(t, resource.TestCase{
+	accTest(t, resource.TestCase{
 		ProtoV6ProviderFactories: providerFactories,
 		CheckDestroy:             noContainersLeft(t, stored, foreign),
 		Steps: []resource.TestStep{
 			{
-				PreConfig: func() { npm.FailWritesAfterStoring(1) },
-				Config:    env.provider(npmBlock(npm)) + routedWorkload(stored, stored+".test", "", env.images.V1),
+				PreConfig:        func() { npm.FailWritesAfterStoring(1) },
+				Config:           env.provider(npmBlock(npm)) + routedWorkload(stored, stored+".test", "", env.images.V1),
+				ConfigPlanChecks: emptyPlanAfterApply(),
 				Check: resource.ComposeTestCheckFunc(
 					throughNPM(npm, stored+".test", "v1"),
 					func(*terraform.State) error {
@@ -329,21 +353,21 @@ func TestAccNPMRouteDrift(t *testing.T) {
 		plancheck.ExpectResourceAction(web, plancheck.ResourceActionUpdate),
 		plancheck.ExpectKnownValue(web, tfjsonpath.New("generation"), knownvalue.Int64Exact(1)),
 	}
-	resource.Test(t, resource.TestCase{
+	accTest(t, resource.TestCase{
 		ProtoV6ProviderFactories: providerFactories,
 		CheckDestroy:             noContainersLeft(t, name),
 		Steps: []resource.TestStep{
-			{Config: cfg, Check: throughNPM(npm, domain, "v1")},
+			{Config: cfg, ConfigPlanChecks: emptyPlanAfterApply(), Check: throughNPM(npm, domain, "v1")},
 			{
 				PreConfig:        func() { npmAPI(t, npm, http.MethodPut, hostPath(), map[string]any{"forward_port": 9}) },
 				Config:           cfg,
-				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: fixed},
+				ConfigPlanChecks: emptyPlanAfterApply(fixed...),
 				Check:            throughNPM(npm, domain, "v1"),
 			},
 			{
 				PreConfig:        func() { npmAPI(t, npm, http.MethodDelete, hostPath(), nil) },
 				Config:           cfg,
-				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: fixed},
+				ConfigPlanChecks: emptyPlanAfterApply(fixed...),
 				Check:            throughNPM(npm, domain, "v1"),
 			},
 		},
@@ -362,11 +386,12 @@ func TestAccNPMForwardsOnTheNetwork(t *testing.T) {
 	// The stand-in's nginx runs on the host and cannot resolve container
 	// names, so there is no probe through it here.
 	block = strings.Replace(block, fmt.Sprintf("      http_url   = %q\n", npm.HTTPURL), "", 1)
-	resource.Test(t, resource.TestCase{
+	accTest(t, resource.TestCase{
 		ProtoV6ProviderFactories: providerFactories,
 		CheckDestroy:             noContainersLeft(t, name),
 		Steps: []resource.TestStep{{
-			Config: env.provider(block) + routedWorkload(name, domain, "", env.images.V1),
+			Config:           env.provider(block) + routedWorkload(name, domain, "", env.images.V1),
+			ConfigPlanChecks: emptyPlanAfterApply(),
 			Check: func(s *terraform.State) error {
 				container, err := stateAttr(s, web, "container_name")
 				if err != nil {

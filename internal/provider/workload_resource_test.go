@@ -52,7 +52,7 @@ func TestAccWorkloadLifecycle(t *testing.T) {
 	remember := func(into *string) resource.TestCheckFunc {
 		return func(s *terraform.State) (err error) { *into, err = stateAttr(s, web, "container_id"); return err }
 	}
-	resource.Test(t, resource.TestCase{
+	accTest(t, resource.TestCase{
 		ProtoV6ProviderFactories: providerFactories,
 		CheckDestroy: func(s *terraform.State) error {
 			if err := noContainersLeft(t, name)(s); err != nil {
@@ -67,11 +67,11 @@ func TestAccWorkloadLifecycle(t *testing.T) {
 		Steps: []resource.TestStep{
 			{ // create: the container answers, with its env
 				Config: v1,
-				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+				ConfigPlanChecks: emptyPlanAfterApply(
 					plancheck.ExpectResourceAction(web, plancheck.ResourceActionCreate),
 					plancheck.ExpectKnownValue(web, tfjsonpath.New("generation"), knownvalue.Int64Exact(1)),
 					plancheck.ExpectKnownValue(web, tfjsonpath.New("effective_strategy"), knownvalue.StringExact("recreate")),
-				}},
+				),
 				ConfigStateChecks: []statecheck.StateCheck{
 					statecheck.ExpectKnownValue(web, tfjsonpath.New("id"), knownvalue.StringExact(name)),
 					statecheck.ExpectKnownValue(web, tfjsonpath.New("generation"), knownvalue.Int64Exact(1)),
@@ -104,11 +104,11 @@ func TestAccWorkloadLifecycle(t *testing.T) {
 			},
 			{ // a new env value is a redeploy: generation 2, the old container gone
 				Config: v1Changed,
-				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+				ConfigPlanChecks: emptyPlanAfterApply(
 					plancheck.ExpectResourceAction(web, plancheck.ResourceActionUpdate),
 					plancheck.ExpectKnownValue(web, tfjsonpath.New("generation"), knownvalue.Int64Exact(2)),
 					plancheck.ExpectUnknownValue(web, tfjsonpath.New("container_id")),
-				}},
+				),
 				Check: resource.ComposeTestCheckFunc(
 					answers(web, "/env/GREETING", "bonjour"),
 					remember(&secondID),
@@ -132,11 +132,11 @@ func TestAccWorkloadLifecycle(t *testing.T) {
 			{ // stopped by hand: the plan shows it, the apply runs it again
 				PreConfig: func() { acctest.Docker(t, "stop", secondID) },
 				Config:    v1Changed,
-				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+				ConfigPlanChecks: emptyPlanAfterApply(
 					plancheck.ExpectResourceAction(web, plancheck.ResourceActionUpdate),
 					plancheck.ExpectKnownValue(web, tfjsonpath.New("status"), knownvalue.StringExact("running")),
 					plancheck.ExpectKnownValue(web, tfjsonpath.New("generation"), knownvalue.Int64Exact(3)),
-				}},
+				),
 				ConfigStateChecks: []statecheck.StateCheck{
 					statecheck.ExpectKnownValue(web, tfjsonpath.New("status"), knownvalue.StringExact("running")),
 				},
@@ -147,10 +147,10 @@ func TestAccWorkloadLifecycle(t *testing.T) {
 					acctest.Docker(t, append([]string{"rm", "-f"}, strings.Fields(acctest.Docker(t, "ps", "-aq", "--filter", "label=tinyforge.workload="+name))...)...)
 				},
 				Config: v1Changed,
-				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+				ConfigPlanChecks: emptyPlanAfterApply(
 					plancheck.ExpectResourceAction(web, plancheck.ResourceActionUpdate),
 					plancheck.ExpectKnownValue(web, tfjsonpath.New("generation"), knownvalue.Int64Exact(4)),
-				}},
+				),
 				Check: resource.ComposeTestCheckFunc(answers(web, "/", "v1"), onlyContainer(t, name)),
 			},
 			{ // strays (an older running container, a created-never-started newer one):
@@ -161,11 +161,11 @@ func TestAccWorkloadLifecycle(t *testing.T) {
 					makeStray(t, live, name+"-stray-new", 99, false)
 				},
 				Config: v1Changed,
-				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+				ConfigPlanChecks: emptyPlanAfterApply(
 					plancheck.ExpectResourceAction(web, plancheck.ResourceActionUpdate),
 					plancheck.ExpectKnownValue(web, tfjsonpath.New("stray_containers"), knownvalue.ListSizeExact(0)),
 					plancheck.ExpectKnownValue(web, tfjsonpath.New("generation"), knownvalue.Int64Exact(4)),
-				}},
+				),
 				Check: resource.ComposeTestCheckFunc(answers(web, "/", "v1"), onlyContainer(t, name)),
 			},
 		},
@@ -233,7 +233,19 @@ func TestAccWorkloadFailedGate(t *testing.T) {
 	env := newTestEnv(t)
 	unhealthy := env.workloadName("unhealthy")
 	crashing := env.workloadName("crashing")
-	resource.Test(t, resource.TestCase{
+	// A failed step runs no Check: each claim is asserted in the PreConfig
+	// of the step after it.
+	nothingLeftOf := func(workloads ...string) func() {
+		return func() {
+			t.Helper()
+			for _, w := range workloads {
+				if names := containersOf(t, w); len(names) > 0 {
+					t.Fatalf("the failed deploy of %s left containers: %v", w, names)
+				}
+			}
+		}
+	}
+	accTest(t, resource.TestCase{
 		ProtoV6ProviderFactories: providerFactories,
 		CheckDestroy:             noContainersLeft(t, unhealthy, crashing),
 		Steps: []resource.TestStep{
@@ -241,9 +253,9 @@ func TestAccWorkloadFailedGate(t *testing.T) {
 				Config: env.provider("") + imageWorkload(unhealthy, env.images.FailHealth, `  health_timeout = 3`),
 				ExpectError: wrapped("failed its gate: GET http://127.0.0.1:", "/healthz did not answer 2xx/3xx within 3s",
 					`last answer: HTTP 500 "unhealthy"`, "last log lines", "health check failing on purpose"),
-				Check: noContainersLeft(t, unhealthy),
 			},
 			{
+				PreConfig: nothingLeftOf(unhealthy),
 				Config: env.provider("") + fmt.Sprintf(`
 resource "tinyforge_workload" "web" {
   name = %q
@@ -257,10 +269,10 @@ resource "tinyforge_workload" "web" {
 `, crashing, env.images.Crash),
 				ExpectError: wrapped("did not stay up for the 3s liveness window", "last log lines", "testapp v1 listening"),
 			},
-			{ // nothing of either workload is left on the engine
-				Config:   env.provider(""),
-				PlanOnly: true,
-				Check:    noContainersLeft(t, unhealthy, crashing),
+			{ // nothing of either workload is left on the engine, nor in the state
+				PreConfig: nothingLeftOf(unhealthy, crashing),
+				Config:    env.provider(""),
+				PlanOnly:  true,
 			},
 		},
 	})
@@ -297,7 +309,7 @@ func TestAccWorkloadVolumesAndHostPort(t *testing.T) {
   }`, greeting, port, volume, hostDir))
 	}
 	upstream := fmt.Sprintf("127.0.0.1:%d", port)
-	resource.Test(t, resource.TestCase{
+	accTest(t, resource.TestCase{
 		ProtoV6ProviderFactories: providerFactories,
 		CheckDestroy: func(s *terraform.State) error {
 			if err := noContainersLeft(t, name)(s); err != nil {
@@ -310,7 +322,8 @@ func TestAccWorkloadVolumesAndHostPort(t *testing.T) {
 		},
 		Steps: []resource.TestStep{
 			{
-				Config: cfg("one"),
+				Config:           cfg("one"),
+				ConfigPlanChecks: emptyPlanAfterApply(),
 				ConfigStateChecks: []statecheck.StateCheck{
 					statecheck.ExpectKnownValue(web, tfjsonpath.New("upstream"), knownvalue.StringExact(upstream)),
 				},
@@ -338,7 +351,8 @@ func TestAccWorkloadVolumesAndHostPort(t *testing.T) {
 				ImportStateVerifyIdentifierAttribute: "name",
 			},
 			{ // a redeploy mounts the same volume: the data is still there
-				Config: cfg("two"),
+				Config:           cfg("two"),
+				ConfigPlanChecks: emptyPlanAfterApply(),
 				ConfigStateChecks: []statecheck.StateCheck{
 					statecheck.ExpectKnownValue(web, tfjsonpath.New("generation"), knownvalue.Int64Exact(2)),
 					statecheck.ExpectKnownValue(web, tfjsonpath.New("upstream"), knownvalue.StringExact(upstream)),
@@ -358,7 +372,7 @@ func TestAccPullNeverNeedsTheImage(t *testing.T) {
 	env := newTestEnv(t)
 	name := env.workloadName("nopull")
 	missing := "tinyforge-acctest/absent:" + acctest.RunID()
-	resource.Test(t, resource.TestCase{
+	accTest(t, resource.TestCase{
 		ProtoV6ProviderFactories: providerFactories,
 		CheckDestroy:             noContainersLeft(t, name),
 		Steps: []resource.TestStep{{
@@ -403,22 +417,25 @@ resource "tinyforge_workload" "web" {
   }
 }`, name, greeting, ref, pull)
 	}
-	resource.Test(t, resource.TestCase{
+	accTest(t, resource.TestCase{
 		ProtoV6ProviderFactories: providerFactories,
 		CheckDestroy:             noContainersLeft(t, name),
 		Steps: []resource.TestStep{
 			{ // the engine lacks the image: "missing" pulls it
-				Config: cfg("missing", "one"),
-				Check:  resource.ComposeTestCheckFunc(answers(web, "/", "v1")),
+				Config:           cfg("missing", "one"),
+				ConfigPlanChecks: emptyPlanAfterApply(),
+				Check:            answers(web, "/", "v1"),
 			},
 			{ // the tag moves to v2 in the registry; "missing" keeps the local v1
-				PreConfig: func() { registry.Push(t, env.images.V2, "tinyforge/pull-"+acctest.RunID()+":stable") },
-				Config:    cfg("missing", "two"),
-				Check:     answers(web, "/", "v1"),
+				PreConfig:        func() { registry.Push(t, env.images.V2, "tinyforge/pull-"+acctest.RunID()+":stable") },
+				Config:           cfg("missing", "two"),
+				ConfigPlanChecks: emptyPlanAfterApply(),
+				Check:            answers(web, "/", "v1"),
 			},
 			{ // "always" pulls on the deploy and gets the moved tag
-				Config: cfg("always", "three"),
-				Check:  answers(web, "/", "v2"),
+				Config:           cfg("always", "three"),
+				ConfigPlanChecks: emptyPlanAfterApply(),
+				Check:            answers(web, "/", "v2"),
 			},
 		},
 	})

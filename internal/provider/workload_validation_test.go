@@ -125,7 +125,7 @@ resource "tinyforge_workload" "web" {
 	for _, c := range cases {
 		steps = append(steps, resource.TestStep{Config: c.config, PlanOnly: true, ExpectError: c.want})
 	}
-	resource.Test(t, resource.TestCase{ProtoV6ProviderFactories: providerFactories, Steps: steps})
+	accTest(t, resource.TestCase{ProtoV6ProviderFactories: providerFactories, Steps: steps})
 }
 
 // dockerfileSource is a dockerfile source block with one more attribute.
@@ -141,7 +141,7 @@ func dockerfileSource(attr string) string {
 // TestAccUnreachableEngineIsNamed: a Docker host that does not answer fails
 // the plan with its address in the message.
 func TestAccUnreachableEngineIsNamed(t *testing.T) {
-	resource.Test(t, resource.TestCase{
+	accTest(t, resource.TestCase{
 		ProtoV6ProviderFactories: providerFactories,
 		Steps: []resource.TestStep{{
 			Config: `
