@@ -295,7 +295,7 @@ func TestAccDockerfileTokens(t *testing.T) {
 	logPath := wd.CaptureLog("TRACE")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	t.Cleanup(func() { wd.Destroy(context.Background()) })
+	t.Cleanup(func() { wd.Destroy(context.Background(), "TF_VAR_token="+app.git.Token) })
 	config := func(tokenAttrs string) string {
 		return `terraform {
   required_providers {
@@ -303,6 +303,13 @@ func TestAccDockerfileTokens(t *testing.T) {
   }
 }
 ` + env.provider("") + fmt.Sprintf(`
+# The token comes from a sensitive variable, as in real use: terraform
+# itself quotes the configuration line an error points at, literal and all.
+variable "token" {
+  type      = string
+  sensitive = true
+}
+
 resource "tinyforge_workload" "web" {
   name = %q
   source {
@@ -320,8 +327,8 @@ output "upstream" { value = tinyforge_workload.web.upstream }
 `, name, app.git.URL, app.repo.Owner, app.repo.Name, tokenAttrs)
 	}
 	const wrongToken = "wrong-token-9d1c2b7e5a"
-	wd.WriteConfig(config(fmt.Sprintf("      access_token = %q", wrongToken)))
-	res, err := wd.Apply(ctx)
+	wd.WriteConfig(config("      access_token = var.token"))
+	res, err := wd.Apply(ctx, "TF_VAR_token="+wrongToken)
 	if err == nil {
 		t.Fatal("an apply with a wrong token succeeded")
 	}
@@ -333,8 +340,8 @@ output "upstream" { value = tinyforge_workload.web.upstream }
 		t.Fatalf("the error carries the token:\n%s", out)
 	}
 
-	wd.WriteConfig(config(fmt.Sprintf("      access_token_wo         = %q\n      access_token_wo_version = 1", app.git.Token)))
-	if res, err := wd.Apply(ctx); err != nil {
+	wd.WriteConfig(config("      access_token_wo         = var.token\n      access_token_wo_version = 1"))
+	if res, err := wd.Apply(ctx, "TF_VAR_token="+app.git.Token); err != nil {
 		t.Fatalf("apply with a write-only token: %v\n%s", err, res.Stdout)
 	}
 	if up, err := wd.Run(ctx, []string{"output", "-raw", "upstream"}); err != nil {
@@ -342,7 +349,7 @@ output "upstream" { value = tinyforge_workload.web.upstream }
 	} else if status, body, err := httpGet("http://" + up.Stdout + "/"); err != nil || status != 200 || body != "A" {
 		t.Fatalf("the workload answered %d %q %v", status, body, err)
 	}
-	if plan, err := wd.Plan(ctx); err != nil || plan.HasChanges {
+	if plan, err := wd.Plan(ctx, "TF_VAR_token="+app.git.Token); err != nil || plan.HasChanges {
 		t.Fatalf("the plan after apply is not empty (%v):\n%s", err, plan.Stdout)
 	}
 	state, err := os.ReadFile(filepath.Join(wd.Dir, "terraform.tfstate"))

@@ -216,7 +216,7 @@ func TestAccDomainHasOneOwner(t *testing.T) {
 	routesWith := func(d string) int {
 		return strings.Count(caddy.AdminGet(t, "/config/apps/http/servers/tinyforge/routes"), `"`+d+`"`)
 	}
-	resource.Test(t, resource.TestCase{
+	accTest(t, resource.TestCase{
 		ProtoV6ProviderFactories: providerFactories,
 		CheckDestroy:             noContainersLeft(t, a, b, wild),
 		Steps: []resource.TestStep{
@@ -243,8 +243,9 @@ func TestAccDomainHasOneOwner(t *testing.T) {
 				},
 			},
 			{ // the first workload alone
-				Config: env.provider(caddyBlock(caddy)) + workload("a", a, domain, env.images.V1),
-				Check:  through(caddy, domain, "v1"),
+				Config:           env.provider(caddyBlock(caddy)) + workload("a", a, domain, env.images.V1),
+				ConfigPlanChecks: emptyPlanAfterApply(),
+				Check:            through(caddy, domain, "v1"),
 			},
 			{ // a wildcard over it is refused before anything runs
 				Config: env.provider(caddyBlock(caddy)) + workload("a", a, domain, env.images.V1) +
@@ -261,7 +262,7 @@ func TestAccDomainHasOneOwner(t *testing.T) {
 	npm := npmstandin.New(t, npmEmail, npmPassword)
 	c, d := env.workloadName("dom-c"), env.workloadName("dom-d")
 	npmDomain := c + ".shared.test"
-	resource.Test(t, resource.TestCase{
+	accTest(t, resource.TestCase{
 		ProtoV6ProviderFactories: providerFactories,
 		CheckDestroy:             noContainersLeft(t, c, d),
 		Steps: []resource.TestStep{
@@ -279,8 +280,9 @@ func TestAccDomainHasOneOwner(t *testing.T) {
 						t.Fatalf("%d containers of the two workloads; want only the winner's", n)
 					}
 				},
-				Config: env.provider(npmBlock(npm)) + workload("c", c, npmDomain, env.images.V1),
-				Check:  throughNPM(npm, npmDomain, "v1"),
+				Config:           env.provider(npmBlock(npm)) + workload("c", c, npmDomain, env.images.V1),
+				ConfigPlanChecks: emptyPlanAfterApply(),
+				Check:            throughNPM(npm, npmDomain, "v1"),
 			},
 		},
 	})
