@@ -44,7 +44,7 @@ func TestBuildImageFailureCarriesTheOutput(t *testing.T) {
 	var progress []string
 	_, err := c.BuildImage(testContext(t), BuildSpec{
 		Context: tarContext(map[string][]byte{
-			"build/Dockerfile": []byte("FROM scratch\nCOPY does-not-exist /x\n"),
+			"build/Dockerfile": []byte("FROM scratch\n" + acctest.UniqueBuildLabel(t) + "\nCOPY does-not-exist /x\n"),
 		}),
 		Dockerfile: "build/Dockerfile",
 		Tags:       []string{ref},

@@ -66,7 +66,7 @@ func buildTestApp(binaryPath string) (ref, id string, progress []string, err err
 	defer cancel()
 	id, err = c.BuildImage(ctx, BuildSpec{
 		Context: tarContext(map[string][]byte{
-			"Dockerfile": []byte("FROM scratch\nCOPY app /app\nENTRYPOINT [\"/app\"]\n"),
+			"Dockerfile": []byte("FROM scratch\n" + acctest.BuildLabel(ref) + "\nCOPY app /app\nENTRYPOINT [\"/app\"]\n"),
 			"app":        binary,
 		}),
 		Tags:   []string{ref},
@@ -111,7 +111,7 @@ func buildTiny(t *testing.T, c *Client, labels map[string]string) (ref, id strin
 	}
 	id, err := c.BuildImage(testContext(t), BuildSpec{
 		Context: tarContext(map[string][]byte{
-			"Dockerfile": []byte("FROM scratch\nCOPY x /x\nENTRYPOINT [\"/x\"]\n"),
+			"Dockerfile": []byte("FROM scratch\n" + acctest.BuildLabel(ref) + "\nCOPY x /x\nENTRYPOINT [\"/x\"]\n"),
 			"x":          []byte(ref),
 		}),
 		Tags:   []string{ref},

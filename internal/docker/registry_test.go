@@ -70,7 +70,9 @@ func pushBigImage(t *testing.T, reg *acctest.Registry, repo string) string {
 	if err := os.WriteFile(filepath.Join(dir, "payload"), payload, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	dockerfile := "FROM scratch\nLABEL " + acctest.LabelTestRun + "=" + acctest.RunID() + "\nCOPY payload /payload\n"
+	// The build's own first layer: the other test of this file builds
+	// the same way and removes its image while this one may be building.
+	dockerfile := "FROM scratch\n" + acctest.UniqueBuildLabel(t) + "\nCOPY payload /payload\n"
 	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(dockerfile), 0o644); err != nil {
 		t.Fatal(err)
 	}
