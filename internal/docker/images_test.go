@@ -68,10 +68,10 @@ func TestBuildImageFailureCarriesTheOutput(t *testing.T) {
 func TestImagesByLabelAndRemove(t *testing.T) {
 	t.Parallel()
 	c := newClient(t)
-	ctx := testContext(t)
 	key := "tinyforge.test-image"
 	value := acctest.UniqueName("v")
 	ref, id := buildTiny(t, c, map[string]string{key: value})
+	ctx := testContext(t)
 	if !strings.HasPrefix(id, "sha256:") {
 		t.Fatalf("BuildImage returned %q, want a full image ID", id)
 	}
@@ -104,8 +104,8 @@ func TestImagesByLabelAndRemove(t *testing.T) {
 func TestRemoveImageInUseFails(t *testing.T) {
 	t.Parallel()
 	c := newClient(t)
-	ctx := testContext(t)
 	ref, id := buildTiny(t, c, nil)
+	ctx := testContext(t)
 	name := acctest.UniqueName("tinyforge-docker-ct")
 	removeContainer(t, name)
 	// Created, never started: its entrypoint is not a program.

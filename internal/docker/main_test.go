@@ -137,7 +137,10 @@ func newClient(t *testing.T, opts ...Option) *Client {
 }
 
 // testContext bounds one test's engine calls, so a hung engine fails the test
-// instead of the whole run.
+// instead of the whole run. Call it after the test's fixtures (testImage,
+// buildTiny, a registry and its images): the first testImage of a process
+// builds the shared images, which on a fresh or busy engine can take most
+// of the deadline of whichever test happens to ask first.
 func testContext(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
 	t.Cleanup(cancel)

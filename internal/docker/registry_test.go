@@ -103,10 +103,10 @@ func TestPullImageReportsProgressOncePerStatus(t *testing.T) {
 		})
 	}
 	c := newClient(t, WithTransport(tee))
-	ctx := testContext(t)
 	reg := acctest.StartRegistryBehind(t, slowAndCorrupting)
 	ref := pushBigImage(t, reg, acctest.UniqueName("pull")+":good")
 	t.Cleanup(func() { _, _ = acctest.DockerE("rmi", "-f", ref) })
+	ctx := testContext(t)
 
 	var lines []string
 	if err := c.PullImage(ctx, ref, func(line string) { lines = append(lines, line) }); err != nil {
@@ -144,10 +144,10 @@ func TestPullImageReportsProgressOncePerStatus(t *testing.T) {
 func TestPullImageCorruptLayerFailsWithTheStreamError(t *testing.T) {
 	t.Parallel()
 	c := newClient(t)
-	ctx := testContext(t)
 	reg := acctest.StartRegistryBehind(t, slowAndCorrupting)
 	ref := pushBigImage(t, reg, acctest.UniqueName("pull-corrupt")+":bad")
 	t.Cleanup(func() { _, _ = acctest.DockerE("rmi", "-f", ref) })
+	ctx := testContext(t)
 
 	err := c.PullImage(ctx, ref, nil)
 	if err == nil {
