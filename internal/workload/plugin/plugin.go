@@ -12,8 +12,10 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"sort"
 	"strconv"
 	"sync"
@@ -254,7 +256,9 @@ func ValidatePort(port int) error {
 	return nil
 }
 
-// ValidateHealthcheck is the rule for a readiness probe path.
+// ValidateHealthcheck is the rule for a readiness probe path: "" (no
+// probe), or an absolute HTTP path that, appended to the container's
+// address, makes the probe's URL.
 func ValidateHealthcheck(path string) error {
 	if path == "" {
 		return nil
@@ -266,6 +270,10 @@ func ValidateHealthcheck(path string) error {
 		if r <= ' ' || r == 0x7f {
 			return fmt.Errorf("healthcheck must not contain spaces or control characters (got %q)", path)
 		}
+	}
+	// The probe would retry a URL that cannot parse until its timeout.
+	if _, err := url.Parse("http://127.0.0.1" + path); err != nil {
+		return fmt.Errorf("healthcheck must be a valid URL path (got %q): %v", path, errors.Unwrap(err))
 	}
 	return nil
 }
