@@ -13,8 +13,11 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	mathrand "math/rand/v2"
 	"net"
+	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -51,15 +54,59 @@ func UniqueName(prefix string) string {
 	return fmt.Sprintf("%s-%s-%s", prefix, RunID(), hex.EncodeToString(b))
 }
 
-// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+// FreePort returns a TCP port on 127.0.0.1 that nothing listens on, for a
+// server the test starts later; it stays the test's until the test ends.
 func FreePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, release, err := reservePort()
 	if err != nil {
-		t.Fatalf("find a free port: %v", err)
+		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	t.Cleanup(release)
+	return port
+}
+
+// reservePort finds a port for a server that is told its port (Caddy, a
+// published container port) and holds it until release. A port the kernel
+// chose (listen on :0, then close) is in its ephemeral range, where it may
+// hand the same port to any outgoing connection, of any process, before
+// the server binds it: "address already in use", about once a run under
+// load. So the port comes from below that range, where the kernel never
+// chooses, and a lock keeps other test processes off it: an abstract unix
+// socket named for the port, which no file outlives and the kernel frees
+// when the process ends.
+func reservePort() (port int, release func(), err error) {
+	lo, hi := reservablePorts()
+	for range 200 {
+		port := lo + mathrand.IntN(hi-lo+1)
+		lock, err := net.Listen("unix", "@tinyforge-acctest-port-"+strconv.Itoa(port))
+		if err != nil {
+			continue // another test process holds it
+		}
+		if l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port)); err != nil {
+			lock.Close() // something outside the tests uses it
+			continue
+		} else {
+			l.Close()
+		}
+		return port, func() { lock.Close() }, nil
+	}
+	return 0, nil, fmt.Errorf("find a free port: none of 200 tries in %d-%d was free", lo, hi)
+}
+
+// reservablePorts is the 8192 ports below the kernel's ephemeral range
+// (net.ipv4.ip_local_port_range, 32768-60999 by default), which Docker's
+// port allocator avoids too.
+func reservablePorts() (lo, hi int) {
+	ephemeralLow := 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil && n > 2048 {
+				ephemeralLow = n
+			}
+		}
+	}
+	return max(1024, ephemeralLow-8192), ephemeralLow - 1
 }
 
 // Docker runs the docker CLI and returns its trimmed stdout; the test fails

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -37,6 +36,7 @@ type Caddy struct {
 	ownsDir bool
 	logPath string
 	exited  chan struct{}
+	release []func() // of the reserved admin and HTTP ports
 }
 
 // StartCaddy starts a Caddy with an empty config (admin API only) and
@@ -77,15 +77,25 @@ func StartCaddyProcess(ctx context.Context) (*Caddy, error) {
 	return c, nil
 }
 
-func startCaddy(ctx context.Context, dir string, ownsDir bool, userConfig string) (*Caddy, error) {
-	adminPort, err := caddyFreePort()
+func startCaddy(ctx context.Context, dir string, ownsDir bool, userConfig string) (c *Caddy, err error) {
+	var release []func()
+	defer func() {
+		if err != nil {
+			for _, r := range release {
+				r()
+			}
+		}
+	}()
+	adminPort, releaseAdmin, err := reservePort()
 	if err != nil {
 		return nil, err
 	}
-	httpPort, err := caddyFreePort()
+	release = append(release, releaseAdmin)
+	httpPort, releaseHTTP, err := reservePort()
 	if err != nil {
 		return nil, err
 	}
+	release = append(release, releaseHTTP)
 
 	cfg := map[string]any{}
 	if strings.TrimSpace(userConfig) != "" {
@@ -128,7 +138,8 @@ func startCaddy(ctx context.Context, dir string, ownsDir bool, userConfig string
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", CaddyBinary, err)
 	}
-	c := &Caddy{
+	c = &Caddy{
+		release:  release,
 		AdminURL: "http://" + adminAddr,
 		HTTPPort: httpPort,
 		HTTPURL:  "http://127.0.0.1:" + strconv.Itoa(httpPort),
@@ -184,6 +195,10 @@ func (c *Caddy) Stop() {
 	if c.ownsDir {
 		os.RemoveAll(c.dir)
 	}
+	for _, r := range c.release {
+		r()
+	}
+	c.release = nil
 }
 
 // Log returns what Caddy wrote to stdout and stderr so far, for failure
@@ -273,14 +288,4 @@ func (c *Caddy) AdminGet(t testing.TB, path string) string {
 	}
 	t.Fatalf("caddy admin GET %s: %v", path, lastErr)
 	return ""
-}
-
-// caddyFreePort is FreePort for callers without a testing.TB.
-func caddyFreePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("find a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }

@@ -126,16 +126,23 @@ func BuildTestImages(ctx context.Context) (Images, error) {
 	return imgs, nil
 }
 
-// buildImage builds one variant from the binary in dir. The COPY and LABEL
-// lines come before ENV so that all variants share those layers.
+// testImagesOwner owns the test images' layer chain (see BuildLabel): they
+// are built once and removed only when the process ends, so the variants
+// of one process may share their layers; BuildLabel's run ID keeps other
+// processes off them.
+const testImagesOwner = "test-images"
+
+// buildImage builds one variant from the binary in dir. BuildLabel comes
+// first (the rule of every test build), then COPY before ENV, so that the
+// variants of this process share those layers and no other process does.
 func buildImage(dir, ref string, env []string) error {
 	dockerfile := fmt.Sprintf(`FROM scratch
+%s
 COPY testapp /testapp
 EXPOSE 8080
-LABEL %s=%q
 ENV %s
 ENTRYPOINT ["/testapp"]
-`, LabelTestRun, RunID(), strings.Join(env, " "))
+`, BuildLabel(testImagesOwner), strings.Join(env, " "))
 	name := "Dockerfile." + strings.ReplaceAll(ref[strings.LastIndex(ref, ":")+1:], "/", "_")
 	path := filepath.Join(dir, name)
 	if err := os.WriteFile(path, []byte(dockerfile), 0o644); err != nil {
@@ -145,6 +152,53 @@ ENTRYPOINT ["/testapp"]
 		return fmt.Errorf("build image %s: %w", ref, err)
 	}
 	return nil
+}
+
+// LabelTestBuild names, on the first layer of every image a test builds,
+// who removes that image; see BuildLabel.
+const LabelTestBuild = "tinyforge.test-build"
+
+// BuildLabel is the instruction every Dockerfile that a test builds has
+// right after FROM: LABEL LabelTestRun=RunID() LabelTestBuild=owner.
+//
+// The rule it keeps: the classic builder stores the result of each
+// instruction as an intermediate image and reuses it as cache for any later
+// build, in any process, with the same parent and the same instruction (and,
+// for COPY, the same content: the test app binary is the same in every test
+// process). Removing an image removes its untagged parents that have no
+// other child, so a test that removes its image while another build has
+// just taken one of those parents as cache makes that build fail with
+// "failed to set parent sha256:...: unknown parent image ID". With this
+// first instruction, every layer chain belongs to one owner, and only that
+// owner removes it. owner is
+//   - unique per build (UniqueName, or UniqueBuildLabel) when a test removes
+//     the image it built;
+//   - one per cleanup owner (a test's workload, whose images the code under
+//     test prunes one build after another) when builds of that owner never
+//     overlap its removals;
+//   - one per process for images that are removed only when the process
+//     ends (the test images): the run ID in the label keeps every other
+//     process off them.
+//
+// The run ID also labels the intermediate images a failed build leaves
+// behind, so that RemoveRunObjects sweeps them.
+func BuildLabel(owner string) string {
+	return fmt.Sprintf("LABEL %s=%q %s=%q", LabelTestRun, RunID(), LabelTestBuild, owner)
+}
+
+// UniqueBuildLabel is BuildLabel of an owner of its own, and removes every
+// image that carries it when the test ends: the image built, and the
+// intermediate images a failed build leaves behind.
+func UniqueBuildLabel(t testing.TB) string {
+	t.Helper()
+	owner := UniqueName("build")
+	t.Cleanup(func() {
+		out, err := DockerE("image", "ls", "--quiet", "--filter", "label="+LabelTestBuild+"="+owner)
+		if ids := uniqueFields(out); err == nil && len(ids) > 0 {
+			_, _ = DockerE(append([]string{"rmi", "--force"}, ids...)...)
+		}
+	})
+	return BuildLabel(owner)
 }
 
 // RemoveTestImages removes the test images of this process and the

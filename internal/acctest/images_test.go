@@ -6,6 +6,8 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -209,5 +211,75 @@ func TestRemoveRunObjectsRemovesOnlyThatRunsObjects(t *testing.T) {
 	}
 	if _, err := DockerE("container", "inspect", bystander); err != nil {
 		t.Errorf("container of another run was removed: %v", err)
+	}
+}
+
+// TestBuildLabelKeepsEachOwnersLayersApart: two builds of one Dockerfile
+// share their whole layer chain when their BuildLabel owner is the same,
+// and no layer at all when it differs, so that one owner's removal never
+// takes a layer from under another's build; UniqueBuildLabel removes what
+// a failed build leaves behind when its test ends.
+func TestBuildLabelKeepsEachOwnersLayersApart(t *testing.T) {
+	t.Parallel()
+	RequireDocker(t)
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "x"), []byte("the same content in every build"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// chain builds the Dockerfile of label and returns the image and its
+	// parents, newest first.
+	chain := func(t *testing.T, label string) []string {
+		t.Helper()
+		tag := UniqueName("tinyforge-acctest-buildlabel") + ":test"
+		path := filepath.Join(t.TempDir(), "Dockerfile")
+		if err := os.WriteFile(path, []byte("FROM scratch\n"+label+"\nCOPY x /x\nENV A=1\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { DockerE("rmi", "--force", tag) })
+		Docker(t, "build", "--quiet", "--tag", tag, "--file", path, dir)
+		var ids []string
+		for id := Docker(t, "image", "inspect", "--format", "{{.Id}}", tag); id != ""; {
+			ids = append(ids, id)
+			id = Docker(t, "image", "inspect", "--format", "{{.Parent}}", id)
+		}
+		return ids
+	}
+	shared := func(a, b []string) int {
+		n := 0
+		for _, id := range a {
+			if slices.Contains(b, id) {
+				n++
+			}
+		}
+		return n
+	}
+
+	owner := UniqueName("owner")
+	first, again := chain(t, BuildLabel(owner)), chain(t, BuildLabel(owner))
+	if len(first) != 3 || !slices.Equal(first, again) {
+		t.Fatalf("one owner, one Dockerfile: chains %v and %v, want the same three images (LABEL, COPY, ENV)", first, again)
+	}
+	one, other := chain(t, UniqueBuildLabel(t)), chain(t, UniqueBuildLabel(t))
+	if n := shared(one, other) + shared(one, first) + shared(other, first); n != 0 {
+		t.Fatalf("builds of different owners share %d images: %v, %v, %v", n, one, other, first)
+	}
+
+	var owned string
+	t.Run("failed build", func(t *testing.T) {
+		label := UniqueBuildLabel(t)
+		owned = regexp.MustCompile(LabelTestBuild + `="([^"]+)"`).FindStringSubmatch(label)[1]
+		path := filepath.Join(t.TempDir(), "Dockerfile")
+		if err := os.WriteFile(path, []byte("FROM scratch\n"+label+"\nCOPY missing /x\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := DockerE("build", "--quiet", "--file", path, dir); err == nil {
+			t.Fatal("a build that copies a missing file succeeded")
+		}
+		if left := Docker(t, "image", "ls", "--quiet", "--filter", "label="+LabelTestBuild+"="+owned); left == "" {
+			t.Fatal("the failed build left no image behind: the cleanup below proves nothing")
+		}
+	})
+	if left := Docker(t, "image", "ls", "--quiet", "--filter", "label="+LabelTestBuild+"="+owned); left != "" {
+		t.Fatalf("images of the failed build left after its test ended: %s", left)
 	}
 }

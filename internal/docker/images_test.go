@@ -44,7 +44,7 @@ func TestBuildImageFailureCarriesTheOutput(t *testing.T) {
 	var progress []string
 	_, err := c.BuildImage(testContext(t), BuildSpec{
 		Context: tarContext(map[string][]byte{
-			"build/Dockerfile": []byte("FROM scratch\nCOPY does-not-exist /x\n"),
+			"build/Dockerfile": []byte("FROM scratch\n" + acctest.UniqueBuildLabel(t) + "\nCOPY does-not-exist /x\n"),
 		}),
 		Dockerfile: "build/Dockerfile",
 		Tags:       []string{ref},
@@ -68,10 +68,10 @@ func TestBuildImageFailureCarriesTheOutput(t *testing.T) {
 func TestImagesByLabelAndRemove(t *testing.T) {
 	t.Parallel()
 	c := newClient(t)
-	ctx := testContext(t)
 	key := "tinyforge.test-image"
 	value := acctest.UniqueName("v")
 	ref, id := buildTiny(t, c, map[string]string{key: value})
+	ctx := testContext(t)
 	if !strings.HasPrefix(id, "sha256:") {
 		t.Fatalf("BuildImage returned %q, want a full image ID", id)
 	}
@@ -104,8 +104,8 @@ func TestImagesByLabelAndRemove(t *testing.T) {
 func TestRemoveImageInUseFails(t *testing.T) {
 	t.Parallel()
 	c := newClient(t)
-	ctx := testContext(t)
 	ref, id := buildTiny(t, c, nil)
+	ctx := testContext(t)
 	name := acctest.UniqueName("tinyforge-docker-ct")
 	removeContainer(t, name)
 	// Created, never started: its entrypoint is not a program.

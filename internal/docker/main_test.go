@@ -66,7 +66,7 @@ func buildTestApp(binaryPath string) (ref, id string, progress []string, err err
 	defer cancel()
 	id, err = c.BuildImage(ctx, BuildSpec{
 		Context: tarContext(map[string][]byte{
-			"Dockerfile": []byte("FROM scratch\nCOPY app /app\nENTRYPOINT [\"/app\"]\n"),
+			"Dockerfile": []byte("FROM scratch\n" + acctest.BuildLabel(ref) + "\nCOPY app /app\nENTRYPOINT [\"/app\"]\n"),
 			"app":        binary,
 		}),
 		Tags:   []string{ref},
@@ -111,7 +111,7 @@ func buildTiny(t *testing.T, c *Client, labels map[string]string) (ref, id strin
 	}
 	id, err := c.BuildImage(testContext(t), BuildSpec{
 		Context: tarContext(map[string][]byte{
-			"Dockerfile": []byte("FROM scratch\nCOPY x /x\nENTRYPOINT [\"/x\"]\n"),
+			"Dockerfile": []byte("FROM scratch\n" + acctest.BuildLabel(ref) + "\nCOPY x /x\nENTRYPOINT [\"/x\"]\n"),
 			"x":          []byte(ref),
 		}),
 		Tags:   []string{ref},
@@ -137,7 +137,10 @@ func newClient(t *testing.T, opts ...Option) *Client {
 }
 
 // testContext bounds one test's engine calls, so a hung engine fails the test
-// instead of the whole run.
+// instead of the whole run. Call it after the test's fixtures (testImage,
+// buildTiny, a registry and its images): the first testImage of a process
+// builds the shared images, which on a fresh or busy engine can take most
+// of the deadline of whichever test happens to ask first.
 func testContext(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
 	t.Cleanup(cancel)

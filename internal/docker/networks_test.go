@@ -97,9 +97,9 @@ func TestEnsureNetworkConcurrently(t *testing.T) {
 // newer, empty duplicate is removed.
 func TestStartContainerSurvivesADuplicateNetwork(t *testing.T) {
 	t.Parallel()
+	ref, _ := testImage(t)
 	c := newClient(t)
 	ctx := testContext(t)
-	ref, _ := testImage(t)
 	name := acctest.UniqueName("tinyforge-docker-net")
 	removeNetworks(t, name)
 	netID, err := c.EnsureNetwork(ctx, name, map[string]string{acctest.LabelTestRun: acctest.RunID()})

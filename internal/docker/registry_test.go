@@ -70,7 +70,9 @@ func pushBigImage(t *testing.T, reg *acctest.Registry, repo string) string {
 	if err := os.WriteFile(filepath.Join(dir, "payload"), payload, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	dockerfile := "FROM scratch\nLABEL " + acctest.LabelTestRun + "=" + acctest.RunID() + "\nCOPY payload /payload\n"
+	// The build's own first layer: the other test of this file builds
+	// the same way and removes its image while this one may be building.
+	dockerfile := "FROM scratch\n" + acctest.UniqueBuildLabel(t) + "\nCOPY payload /payload\n"
 	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(dockerfile), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -101,10 +103,10 @@ func TestPullImageReportsProgressOncePerStatus(t *testing.T) {
 		})
 	}
 	c := newClient(t, WithTransport(tee))
-	ctx := testContext(t)
 	reg := acctest.StartRegistryBehind(t, slowAndCorrupting)
 	ref := pushBigImage(t, reg, acctest.UniqueName("pull")+":good")
 	t.Cleanup(func() { _, _ = acctest.DockerE("rmi", "-f", ref) })
+	ctx := testContext(t)
 
 	var lines []string
 	if err := c.PullImage(ctx, ref, func(line string) { lines = append(lines, line) }); err != nil {
@@ -142,10 +144,10 @@ func TestPullImageReportsProgressOncePerStatus(t *testing.T) {
 func TestPullImageCorruptLayerFailsWithTheStreamError(t *testing.T) {
 	t.Parallel()
 	c := newClient(t)
-	ctx := testContext(t)
 	reg := acctest.StartRegistryBehind(t, slowAndCorrupting)
 	ref := pushBigImage(t, reg, acctest.UniqueName("pull-corrupt")+":bad")
 	t.Cleanup(func() { _, _ = acctest.DockerE("rmi", "-f", ref) })
+	ctx := testContext(t)
 
 	err := c.PullImage(ctx, ref, nil)
 	if err == nil {

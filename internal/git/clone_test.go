@@ -40,6 +40,9 @@ func (p *progressLog) String() string {
 	return strings.Join(p.lines, "\n")
 }
 
+// testContext bounds a test's calls to the Git server. Call it after the
+// fixtures (the server, the repository, the commits): making dozens of
+// commits on a busy machine takes most of the deadline by itself.
 func testContext(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
@@ -48,10 +51,10 @@ func testContext(t *testing.T) context.Context {
 
 func TestRemoteHeadFollowsPushes(t *testing.T) {
 	t.Parallel()
-	ctx := testContext(t)
 	srv := acctest.StartGitServer(t)
 	fixture := srv.CreateRepo(t, "acme", "web")
 	repo := repoOn(srv, fixture)
+	ctx := testContext(t)
 
 	if _, err := RemoteHead(ctx, repo); err == nil || !strings.Contains(err.Error(), "is empty") {
 		t.Errorf("empty repository: %v; want an error saying it is empty", err)
@@ -93,10 +96,10 @@ func TestRemoteHeadFollowsPushes(t *testing.T) {
 // no progress line may carry the token.
 func TestTokenNeverInErrorsOrProgress(t *testing.T) {
 	t.Parallel()
-	ctx := testContext(t)
 	srv := acctest.StartGitServer(t)
 	fixture := srv.CreateRepo(t, "acme", "secret")
 	head := fixture.Commit(t, map[string][]byte{"a": []byte("1")}, "first")
+	ctx := testContext(t)
 
 	const wrongToken = "wrong-token-0123456789abcdef"
 	repo := repoOn(srv, fixture)
@@ -165,7 +168,6 @@ func TestTokenNeverInErrorsOrProgress(t *testing.T) {
 // that Within refuses the repository's symlinks that point out of it.
 func TestCloneChecksOutTheCommitAndRefusesEscapingPaths(t *testing.T) {
 	t.Parallel()
-	ctx := testContext(t)
 	srv := acctest.StartGitServer(t)
 	fixture := srv.CreateRepo(t, "acme", "app")
 	head := fixture.CommitFiles(t, map[string]acctest.File{
@@ -176,6 +178,7 @@ func TestCloneChecksOutTheCommitAndRefusesEscapingPaths(t *testing.T) {
 		"up":             {SymlinkTo: "../.."},
 		"app/passwd":     {SymlinkTo: "../../../../../../etc/passwd"},
 	}, "app")
+	ctx := testContext(t)
 
 	var progress progressLog
 	co, err := Clone(ctx, repoOn(srv, fixture), head, progress.add)
@@ -237,7 +240,6 @@ func TestCloneChecksOutTheCommitAndRefusesEscapingPaths(t *testing.T) {
 // when A is deeper than the first deepening step.
 func TestCloneFindsACommitTheBranchMovedPast(t *testing.T) {
 	t.Parallel()
-	ctx := testContext(t)
 	srv := acctest.StartGitServer(t)
 	fixture := srv.CreateRepo(t, "acme", "moving")
 	repo := repoOn(srv, fixture)
@@ -247,6 +249,7 @@ func TestCloneFindsACommitTheBranchMovedPast(t *testing.T) {
 		"only-in-a": {Delete: true},
 		"only-in-b": {Content: []byte("b")},
 	}, "B")
+	ctx := testContext(t)
 
 	assertAt := func(co *Checkout, version string) {
 		t.Helper()
@@ -283,6 +286,8 @@ func TestCloneFindsACommitTheBranchMovedPast(t *testing.T) {
 	for i := 0; i < 50; i++ {
 		fixture.Commit(t, map[string][]byte{"n": []byte(fmt.Sprint(i))}, fmt.Sprintf("filler %d", i))
 	}
+	// The 50 commits took most of the first deadline under load.
+	ctx = testContext(t)
 	full := &progressLog{}
 	co, err = Clone(ctx, repo, a, full.add)
 	if err != nil {
@@ -302,13 +307,13 @@ func TestCloneFindsACommitTheBranchMovedPast(t *testing.T) {
 func TestCloneFailsClearlyAndLeavesNothing(t *testing.T) {
 	tmp := t.TempDir()
 	t.Setenv("TMPDIR", tmp)
-	ctx := testContext(t)
 	srv := acctest.StartGitServer(t)
 	fixture := srv.CreateRepo(t, "acme", "rewritten")
 	repo := repoOn(srv, fixture)
 	x := fixture.Commit(t, map[string][]byte{"f": []byte("x")}, "X")
 	dropped := fixture.Commit(t, map[string][]byte{"f": []byte("dropped")}, "dropped")
 	fixture.ForcePush(t, "main", x)
+	ctx := testContext(t)
 
 	_, err := Clone(ctx, repo, dropped, nil)
 	want := fmt.Sprintf("commit %s is no longer on branch main (head is now %s); run terraform plan again", dropped, x)

@@ -85,8 +85,9 @@ func (r Repo) Host() (Host, error) {
 	}
 }
 
-// baseURL parses BaseURL; nil means none was given. The value is echoed in
-// errors only when it cannot hold credentials.
+// baseURL parses BaseURL; nil means none was given. Errors quote the value
+// only where it cannot hold credentials: never one with user:password@, and
+// only up to a query or fragment (?private_token=...).
 func (r Repo) baseURL() (*url.URL, error) {
 	if r.BaseURL == "" {
 		return nil, nil
@@ -94,17 +95,29 @@ func (r Repo) baseURL() (*url.URL, error) {
 	if strings.Contains(r.BaseURL, "@") {
 		return nil, fmt.Errorf("base_url must not carry credentials (user:password@); set the token instead")
 	}
+	shown := shownBaseURL(r.BaseURL)
 	u, err := url.Parse(strings.TrimRight(r.BaseURL, "/"))
 	if err != nil {
-		return nil, fmt.Errorf("base_url is not a valid URL (got %q)", r.BaseURL)
+		return nil, fmt.Errorf("base_url is not a valid URL (got %q)", shown)
 	}
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("base_url must be an http:// or https:// URL with a host (got %q)", r.BaseURL)
+		return nil, fmt.Errorf("base_url must be an http:// or https:// URL with a host (got %q)", shown)
 	}
-	if u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
-		return nil, fmt.Errorf("base_url must not have a query or fragment (got %q)", r.BaseURL)
+	// Checked on the text: url.Parse drops an empty fragment ("https://h#").
+	if strings.ContainsAny(r.BaseURL, "?#") {
+		return nil, fmt.Errorf("base_url must not have a query or fragment (got %q)", shown)
 	}
 	return u, nil
+}
+
+// shownBaseURL is what an error may quote of a base_url without "@": the
+// value up to its first "?" or "#", then "...", since a query or fragment
+// may hold a token.
+func shownBaseURL(v string) string {
+	if i := strings.IndexAny(v, "?#"); i >= 0 {
+		return v[:i+1] + "..."
+	}
+	return v
 }
 
 // base returns the web root without a trailing slash.
@@ -156,7 +169,8 @@ func (r Repo) Validate() error {
 	if r.Branch == "" {
 		return fmt.Errorf("branch is required")
 	}
-	if err := plumbing.NewBranchReferenceName(r.Branch).Validate(); err != nil || strings.HasPrefix(r.Branch, "refs/") {
+	// git refuses a branch named HEAD; go-git's rule takes refs/heads/HEAD.
+	if err := plumbing.NewBranchReferenceName(r.Branch).Validate(); err != nil || strings.HasPrefix(r.Branch, "refs/") || r.Branch == "HEAD" {
 		return fmt.Errorf("branch must be a branch name such as \"main\" (got %q)", r.Branch)
 	}
 	return nil

@@ -112,15 +112,22 @@ func ValidateName(name string) error {
 	return nil
 }
 
-// ValidateVolumeTarget is the rule for where a volume is mounted.
+// ValidateVolumeTarget is the rule for where a volume is mounted: an
+// absolute path below the container's root, as the engine reads it.
 func ValidateVolumeTarget(target string) error {
 	if !strings.HasPrefix(target, "/") {
 		return fmt.Errorf("target must be an absolute path in the container (got %q)", target)
 	}
-	if path.Clean(target) == "/" {
+	if mountPoint(target) == "/" {
 		return fmt.Errorf("target must not be the container's root directory (got %q)", target)
 	}
 	return nil
+}
+
+// mountPoint is where the engine mounts target: Docker reads a backslash
+// as a slash, then cleans the path ("/data\\" is "/data").
+func mountPoint(target string) string {
+	return path.Clean(strings.ReplaceAll(target, `\`, "/"))
 }
 
 var envNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.-]*$`)
@@ -133,7 +140,9 @@ func ValidateEnvName(name string) error {
 	return nil
 }
 
-var volumeNameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
+// volumeNameRE is a volume name as Docker's local volume driver takes it:
+// two characters or more.
+var volumeNameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]+$`)
 
 // ValidateVolumeSource is the rule for what a volume mounts: a named volume,
 // or an absolute host path.
@@ -141,7 +150,7 @@ func ValidateVolumeSource(source string) error {
 	if strings.HasPrefix(source, "/") || volumeNameRE.MatchString(source) {
 		return nil
 	}
-	return fmt.Errorf("source must be a volume name ([a-zA-Z0-9][a-zA-Z0-9_.-]*) or an absolute host path (got %q)", source)
+	return fmt.Errorf("source must be a volume name of two or more characters ([a-zA-Z0-9][a-zA-Z0-9_.-]+) or an absolute host path (got %q)", source)
 }
 
 // ValidateHostPort is the rule for a fixed published port.
@@ -166,6 +175,9 @@ func (s Spec) Validate(h Host) (plugin.Strategy, error) {
 	if len(s.Domains) > 0 && !h.Proxied {
 		add("domains", fmt.Errorf("domains %q need a proxy to route them: add a proxy block to the provider configuration", s.Domains))
 	}
+	for _, k := range s.EnvKeys() {
+		add("env", ValidateEnvName(k))
+	}
 	if s.HostPort != 0 {
 		add("host_port", ValidateHostPort(s.HostPort))
 	}
@@ -173,7 +185,7 @@ func (s Spec) Validate(h Host) (plugin.Strategy, error) {
 	for i, v := range s.Volumes {
 		add(fmt.Sprintf("volume[%d].source", i), ValidateVolumeSource(v.Source))
 		add(fmt.Sprintf("volume[%d].target", i), ValidateVolumeTarget(v.Target))
-		if t := path.Clean(v.Target); targets[t] {
+		if t := mountPoint(v.Target); targets[t] {
 			add(fmt.Sprintf("volume[%d].target", i), fmt.Errorf("target %q is mounted twice", v.Target))
 		} else {
 			targets[t] = true

@@ -1,6 +1,7 @@
 package plugin_test
 
 import (
+	"regexp"
 	"strings"
 	"testing"
 
@@ -62,12 +63,15 @@ func TestValidateStrategyRefusals(t *testing.T) {
 	}
 }
 
+// TestBuildGreenNameIsUniqueAndNamesTheWorkload draws 10,000 names: with
+// the 48 random bits, two collide with a chance of 2 in 10 million.
 func TestBuildGreenNameIsUniqueAndNamesTheWorkload(t *testing.T) {
+	shape := regexp.MustCompile(`^web-7-[0-9a-f]{12}$`)
 	seen := map[string]bool{}
-	for i := 0; i < 1000; i++ {
+	for i := 0; i < 10000; i++ {
 		n := plugin.BuildGreenName("web", 7)
-		if !strings.HasPrefix(n, "web-7-") {
-			t.Fatalf("%q does not start with web-7-", n)
+		if !shape.MatchString(n) {
+			t.Fatalf("%q is not web-7-<12 hex>", n)
 		}
 		if seen[n] {
 			t.Fatalf("%q generated twice", n)

@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"unicode"
 
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/git"
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/plugin"
@@ -196,10 +197,10 @@ func ValidateDockerfilePath(p string) error {
 }
 
 // ValidateBuildArgName is the rule for a key of build_args: what a
-// Dockerfile's ARG can declare.
+// Dockerfile's ARG can declare as one name.
 func ValidateBuildArgName(name string) error {
-	if name == "" || strings.ContainsAny(name, "= \t\r\n") {
-		return fmt.Errorf("build_args key must be a non-empty name without \"=\" or whitespace (got %q)", name)
+	if name == "" || strings.ContainsFunc(name, func(r rune) bool { return r == '=' || unicode.IsSpace(r) || unicode.IsControl(r) }) {
+		return fmt.Errorf("build_args key must be a non-empty name without \"=\", whitespace or control characters (got %q)", name)
 	}
 	return nil
 }

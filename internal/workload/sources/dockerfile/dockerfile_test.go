@@ -60,7 +60,7 @@ func TestValidate(t *testing.T) {
 		{"healthcheck relative", func(c *Config) { c.Healthcheck = "healthz" },
 			[]string{`healthcheck must be an absolute HTTP path starting with "/" (got "healthz")`}},
 		{"build arg name", func(c *Config) { c.BuildArgs = map[string]string{"A=B": "x"} },
-			[]string{`build_args key must be a non-empty name without "=" or whitespace (got "A=B")`}},
+			[]string{`build_args key must be a non-empty name without "=", whitespace or control characters (got "A=B")`}},
 		{"every broken rule is reported", func(c *Config) { c.RepoName, c.ContextPath, c.Port = "", "/x", 70000 },
 			[]string{"repo_name is required", `context_path must be a relative path inside the repository (got "/x")`,
 				"port must be between 1 and 65535 (got 70000)"}},
@@ -130,7 +130,7 @@ func TestAttributeRules(t *testing.T) {
 		{ValidateBranch, "feature/x", ""},
 		{ValidateBranch, "refs/heads/main", `branch must be a branch name such as "main" (got "refs/heads/main")`},
 		{ValidateBuildArgName, "VERSION", ""},
-		{ValidateBuildArgName, "", `build_args key must be a non-empty name without "=" or whitespace (got "")`},
+		{ValidateBuildArgName, "", `build_args key must be a non-empty name without "=", whitespace or control characters (got "")`},
 	}
 	for _, tt := range tests {
 		err := tt.rule(tt.value)

@@ -39,6 +39,11 @@ type fixture struct {
 	host *countingHost
 	logs *acctest.LockedBuffer
 	tmp  string // this test's TMPDIR, where clones are made
+	// buildLabel starts every Dockerfile the test commits (see
+	// acctest.BuildLabel): the test's builds share layers with each other
+	// only, and Prune, which removes them one workload at a time, never
+	// runs while another of its builds does.
+	buildLabel string
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -61,6 +66,9 @@ func newFixture(t *testing.T) *fixture {
 		host: &countingHost{ImageHost: client},
 		logs: &acctest.LockedBuffer{},
 		tmp:  t.TempDir(),
+		// Registered before any workload's cleanup, so it runs after
+		// them: what Prune leaves is still seen.
+		buildLabel: acctest.UniqueBuildLabel(t),
 	}
 	// Clones go to a directory of this test's own, so that a clone left
 	// behind is seen.
@@ -159,14 +167,20 @@ func imageLabels(t *testing.T, id string) map[string]string {
 	return labels
 }
 
-func appDockerfile(version string) []byte {
-	return []byte("FROM scratch\nCOPY testapp /testapp\nCOPY files /files\nENV VERSION=" + version + "\nENTRYPOINT [\"/testapp\"]\n")
+// dockerfile is a Dockerfile FROM scratch of the given instructions, after
+// the test's build label.
+func (f *fixture) dockerfile(instructions ...string) []byte {
+	return []byte("FROM scratch\n" + f.buildLabel + "\n" + strings.Join(instructions, "\n") + "\n")
+}
+
+func (f *fixture) appDockerfile(version string) []byte {
+	return f.dockerfile("COPY testapp /testapp", "COPY files /files", "ENV VERSION="+version, `ENTRYPOINT ["/testapp"]`)
 }
 
 func TestProduceBuildsThePlannedCommit(t *testing.T) {
 	f := newFixture(t)
 	a := f.repo.CommitFiles(t, map[string]acctest.File{
-		"Dockerfile":        {Content: appDockerfile("A")},
+		"Dockerfile":        {Content: f.appDockerfile("A")},
 		"testapp":           {Content: f.app, Executable: true},
 		"files/kept.txt":    {Content: []byte("kept")},
 		"files/ignored.txt": {Content: []byte("ignored")},
@@ -175,7 +189,7 @@ func TestProduceBuildsThePlannedCommit(t *testing.T) {
 		"files/abs-link": {SymlinkTo: "/files/kept.txt"},
 		".dockerignore":  {Content: []byte("files/ignored.txt\n")},
 	}, "A")
-	b := f.repo.CommitFiles(t, map[string]acctest.File{"Dockerfile": {Content: appDockerfile("B")}}, "B")
+	b := f.repo.CommitFiles(t, map[string]acctest.File{"Dockerfile": {Content: f.appDockerfile("B")}}, "B")
 	name := f.workload(t)
 	cfg := f.config()
 
@@ -237,9 +251,9 @@ func TestProduceMonorepoWithBuildArgs(t *testing.T) {
 	f := newFixture(t)
 	commit := f.repo.CommitFiles(t, map[string]acctest.File{
 		// The root Dockerfile cannot build: using it would fail the test.
-		"Dockerfile":                     {Content: []byte("FROM scratch\nCOPY nothing-here /x\n")},
+		"Dockerfile":                     {Content: f.dockerfile("COPY nothing-here /x")},
 		"services/api/testapp":           {Content: f.app, Executable: true},
-		"services/api/deploy/Dockerfile": {Content: []byte("FROM scratch\nARG VERSION=unset\nCOPY testapp /testapp\nENV VERSION=$VERSION\nENTRYPOINT [\"/testapp\"]\n")},
+		"services/api/deploy/Dockerfile": {Content: f.dockerfile("ARG VERSION=unset", "COPY testapp /testapp", "ENV VERSION=$VERSION", `ENTRYPOINT ["/testapp"]`)},
 	}, "monorepo")
 	name := f.workload(t)
 	cfg := f.config()
@@ -269,13 +283,13 @@ func TestProduceRefusesPathsOutOfTheClone(t *testing.T) {
 	f := newFixture(t)
 	escape := strings.Repeat("../", 12)
 	commit := f.repo.CommitFiles(t, map[string]acctest.File{
-		"Dockerfile":        {Content: []byte("FROM scratch\nLABEL ok=1\n")},
+		"Dockerfile":        {Content: f.dockerfile("LABEL ok=1")},
 		"escape":            {SymlinkTo: escape + "etc"},
 		"absolute":          {SymlinkTo: "/etc"},
 		"Dockerfile.host":   {SymlinkTo: escape + "etc/hostname"},
-		"app/Dockerfile":    {Content: []byte("FROM scratch\nLABEL ok=1\n")},
+		"app/Dockerfile":    {Content: f.dockerfile("LABEL ok=1")},
 		"app/Dockerfile.up": {SymlinkTo: "../Dockerfile"},
-		"ign/Dockerfile":    {Content: []byte("FROM scratch\nLABEL ok=1\n")},
+		"ign/Dockerfile":    {Content: f.dockerfile("LABEL ok=1")},
 		"ign/.dockerignore": {SymlinkTo: escape + "etc/hostname"},
 	}, "hostile paths")
 	name := f.workload(t)
@@ -326,7 +340,7 @@ func TestProduceRefusesPathsOutOfTheClone(t *testing.T) {
 
 func TestProduceReportsTheBuildersMessage(t *testing.T) {
 	f := newFixture(t)
-	commit := f.repo.Commit(t, map[string][]byte{"Dockerfile": []byte("FROM scratch\nCOPY nothing-here /x\n")}, "broken")
+	commit := f.repo.Commit(t, map[string][]byte{"Dockerfile": f.dockerfile("COPY nothing-here /x")}, "broken")
 	name := f.workload(t)
 	_, err := f.config().Produce(context.Background(), f.env(name, commit))
 	if err == nil {
@@ -345,7 +359,7 @@ func TestProduceReportsTheBuildersMessage(t *testing.T) {
 
 func TestTokenNeverInErrors(t *testing.T) {
 	f := newFixture(t)
-	commit := f.repo.Commit(t, map[string][]byte{"Dockerfile": []byte("FROM scratch\n")}, "one")
+	commit := f.repo.Commit(t, map[string][]byte{"Dockerfile": f.dockerfile()}, "one")
 	name := f.workload(t)
 	wrong := f.config()
 	wrong.Token = "tf-SENTINEL-wrong-token-1f0e2d"
@@ -442,9 +456,9 @@ func TestReport(t *testing.T) {
 
 func TestPruneKeepsExactlyTheImagesInKeep(t *testing.T) {
 	f := newFixture(t)
-	a := f.repo.Commit(t, map[string][]byte{"Dockerfile": []byte("FROM scratch\nLABEL v=a\n")}, "A")
-	b := f.repo.Commit(t, map[string][]byte{"Dockerfile": []byte("FROM scratch\nLABEL v=b\n")}, "B")
-	c := f.repo.Commit(t, map[string][]byte{"Dockerfile": []byte("FROM scratch\nLABEL v=c\n")}, "C")
+	a := f.repo.Commit(t, map[string][]byte{"Dockerfile": f.dockerfile("LABEL v=a")}, "A")
+	b := f.repo.Commit(t, map[string][]byte{"Dockerfile": f.dockerfile("LABEL v=b")}, "B")
+	c := f.repo.Commit(t, map[string][]byte{"Dockerfile": f.dockerfile("LABEL v=c")}, "C")
 	name := f.workload(t)
 	cfg := f.config()
 	ctx := context.Background()
@@ -456,7 +470,7 @@ func TestPruneKeepsExactlyTheImagesInKeep(t *testing.T) {
 	// (no tinyforge.built) is not the source's to remove.
 	foreign := acctest.UniqueName("foreign")
 	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM scratch\nLABEL v=foreign\n"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM scratch\n"+acctest.BuildLabel(foreign)+"\nLABEL v=foreign\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	acctest.Docker(t, "build", "--quiet", "--tag", "tinyforge-acctest/"+foreign, "--label", "tinyforge.workload="+name,

@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/distribution/reference"
 
@@ -76,7 +75,7 @@ func (c *Config) Validate() error {
 
 // ValidateRef is the rule for an image reference.
 func ValidateRef(ref string) error {
-	if strings.TrimSpace(ref) == "" {
+	if ref == "" {
 		return errors.New("ref must not be empty")
 	}
 	if _, err := reference.ParseNormalizedNamed(ref); err != nil {
