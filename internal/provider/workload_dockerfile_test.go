@@ -35,16 +35,18 @@ func newAppRepo(t *testing.T, env *testEnv) *appRepo {
 	return &appRepo{git: git, repo: git.CreateRepo(t, "acme", acctest.UniqueName("app")), bin: bin}
 }
 
-// dockerfileOf builds the test app answering version.
-func dockerfileOf(version string) []byte {
-	return []byte("FROM scratch\nCOPY testapp /testapp\nENV VERSION=" + version + "\nENTRYPOINT [\"/testapp\"]\n")
+// dockerfileOf builds the test app answering version. Its first layer is
+// its own (acctest.BuildLabel): the provider removes a workload's images
+// while other tests build theirs.
+func dockerfileOf(t *testing.T, version string) []byte {
+	return []byte("FROM scratch\n" + acctest.UniqueBuildLabel(t) + "\nCOPY testapp /testapp\nENV VERSION=" + version + "\nENTRYPOINT [\"/testapp\"]\n")
 }
 
 // commit pushes the app at dir (repository root when "") answering version.
 func (a *appRepo) commit(t *testing.T, version string) string {
 	t.Helper()
 	return a.repo.CommitFiles(t, map[string]acctest.File{
-		"Dockerfile":    {Content: dockerfileOf(version)},
+		"Dockerfile":    {Content: dockerfileOf(t, version)},
 		"testapp":       {Content: a.bin, Executable: true},
 		".dockerignore": {Content: []byte("notes/\n")},
 		"notes/todo":    {Content: []byte("not for the image")},
@@ -183,7 +185,7 @@ resource "tinyforge_workload" "web" {
 			{ // a Dockerfile that fails to build: the apply fails with its output, B serves on
 				PreConfig: func() {
 					shaC = app.repo.CommitFiles(t, map[string]acctest.File{
-						"Dockerfile": {Content: []byte("FROM scratch\nCOPY does-not-exist /x\n")},
+						"Dockerfile": {Content: []byte("FROM scratch\n" + acctest.UniqueBuildLabel(t) + "\nCOPY does-not-exist /x\n")},
 					}, "broken")
 				},
 				Config:      cfg("blue-green", ""),
@@ -207,7 +209,7 @@ resource "tinyforge_workload" "web" {
 			{ // a context that is a symlink out of the clone is refused, B serves on
 				PreConfig: func() {
 					shaD = app.repo.CommitFiles(t, map[string]acctest.File{
-						"Dockerfile": {Content: dockerfileOf("D")},
+						"Dockerfile": {Content: dockerfileOf(t, "D")},
 						"escape":     {SymlinkTo: "../../../../../../../../tmp"},
 					}, "escape")
 				},
@@ -259,10 +261,10 @@ func TestAccDockerfileMonorepo(t *testing.T) {
 	app := newAppRepo(t, env)
 	name := env.workloadName("mono")
 	app.repo.CommitFiles(t, map[string]acctest.File{
-		"Dockerfile":                          {Content: []byte("FROM scratch\nCOPY nothing /nothing\n")}, // not this one
-		"services/api/deploy/Dockerfile":      {Content: dockerfileOf("api")},
+		"Dockerfile":                          {Content: []byte("FROM scratch\n" + acctest.UniqueBuildLabel(t) + "\nCOPY nothing /nothing\n")}, // not this one
+		"services/api/deploy/Dockerfile":      {Content: dockerfileOf(t, "api")},
 		"services/api/testapp":                {Content: app.bin, Executable: true},
-		"services/web/deploy/Dockerfile":      {Content: dockerfileOf("web")},
+		"services/web/deploy/Dockerfile":      {Content: dockerfileOf(t, "web")},
 		"services/web/testapp":                {Content: app.bin, Executable: true},
 		"services/api/deploy/.keep-directory": {Content: []byte{}},
 	}, "monorepo")

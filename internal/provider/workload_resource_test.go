@@ -79,7 +79,7 @@ func TestAccWorkloadLifecycle(t *testing.T) {
 					statecheck.ExpectKnownValue(web, tfjsonpath.New("stray_containers"), knownvalue.ListSizeExact(0)),
 					statecheck.ExpectKnownValue(web, tfjsonpath.New("routed_to"), knownvalue.Null()),
 					statecheck.ExpectKnownValue(web, tfjsonpath.New("upstream"), knownvalue.StringRegexp(regexp.MustCompile(`^127\.0\.0\.1:\d+$`))),
-					statecheck.ExpectKnownValue(web, tfjsonpath.New("container_name"), knownvalue.StringRegexp(regexp.MustCompile("^"+name+`-1-[0-9a-f]{6}$`))),
+					statecheck.ExpectKnownValue(web, tfjsonpath.New("container_name"), knownvalue.StringRegexp(regexp.MustCompile("^"+name+`-1-[0-9a-f]{12}$`))),
 				},
 				Check: resource.ComposeTestCheckFunc(
 					answers(web, "/", "v1"),
