@@ -29,12 +29,28 @@ import (
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/proxy/caddy"
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/proxy/npm"
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/rollout"
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/runtime"
 )
 
 // CrashAtEnv names the test hook that makes the provider exit abruptly when a
-// deploy reaches a step (see rollout.Step). Tests use it to prove that a kill
-// at any instant leaves traffic on a gated container.
+// deploy has completed a step (see rollout.Steps). Tests use it to prove that
+// a kill at any instant leaves traffic on a gated container.
 const CrashAtEnv = "TINYFORGE_CRASH_AT"
+
+// crashAt is the engine's AfterStep hook for CrashAtEnv: the provider
+// process exits abruptly, as in a power cut, once a deploy has completed
+// step; nil (no hook) when step is "".
+func crashAt(step string) func(context.Context, string, rollout.Step) {
+	if step == "" {
+		return nil
+	}
+	return func(ctx context.Context, workload string, done rollout.Step) {
+		if string(done) == step {
+			tflog.Warn(ctx, CrashAtEnv+": exiting abruptly", map[string]any{"workload": workload, "step": step})
+			os.Exit(75)
+		}
+	}
+}
 
 // Defaults of the provider configuration.
 const (
@@ -213,7 +229,7 @@ func (p *tinyforgeProvider) Schema(_ context.Context, _ provider.SchemaRequest, 
 									"Tinyforge does) or `published` (NPM runs on the host and reaches the port published on " +
 									"`publish_address`).",
 								Optional:   true,
-								Validators: []validator.String{stringvalidator.OneOf(string(rollout.ForwardNetwork), string(rollout.ForwardPublished))},
+								Validators: []validator.String{stringvalidator.OneOf(string(runtime.ForwardNetwork), string(runtime.ForwardPublished))},
 							},
 							"http_url": schema.StringAttribute{
 								MarkdownDescription: "NPM's public HTTP address, e.g. `http://127.0.0.1:80`. When set, a swap " +
@@ -285,13 +301,17 @@ func (p *tinyforgeProvider) Configure(ctx context.Context, req provider.Configur
 		resp.Diagnostics.AddAttributeError(path.Root("docker_host"), "Docker engine unreachable", err.Error())
 		return
 	}
-	engine := &rollout.Engine{
+	containers := &runtime.Containers{
 		Docker:         client,
 		Network:        stringOr(m.Network, defaultNetwork),
 		PublishAddress: stringOr(m.PublishAddress, defaultPublishAddress),
-		ForwardTo:      rollout.ForwardPublished,
-		Log:            newEngineLogger(),
-		CrashAt:        os.Getenv(CrashAtEnv),
+		ForwardTo:      runtime.ForwardPublished,
+	}
+	engine := &rollout.Engine{
+		Runtime:   containers,
+		Images:    client,
+		Log:       newEngineLogger(),
+		AfterStep: crashAt(os.Getenv(CrashAtEnv)),
 	}
 	if m.Proxy != nil {
 		router, forwardTo, diags := m.Proxy.router(ctx, calls)
@@ -299,7 +319,7 @@ func (p *tinyforgeProvider) Configure(ctx context.Context, req provider.Configur
 		if resp.Diagnostics.HasError() {
 			return
 		}
-		engine.Router, engine.ForwardTo = router, forwardTo
+		engine.Router, containers.ForwardTo = router, forwardTo
 	}
 	data := &providerData{engine: engine}
 	resp.ResourceData = data
@@ -335,7 +355,7 @@ func (m providerModel) known() bool {
 
 // router builds the configured proxy backend, and says which address of a
 // container it forwards to.
-func (m *proxyModel) router(ctx context.Context, calls *callLog) (proxy.Router, rollout.ForwardTo, diag.Diagnostics) {
+func (m *proxyModel) router(ctx context.Context, calls *callLog) (proxy.Router, runtime.ForwardTo, diag.Diagnostics) {
 	var diags diag.Diagnostics
 	retryTimeout := time.Duration(m.RetryTimeout.ValueInt64()) * time.Second // 0: the backend's default
 	log := func(ctx context.Context, msg string, fields map[string]any) { tflog.Info(ctx, msg, fields) }
@@ -361,7 +381,7 @@ func (m *proxyModel) router(ctx context.Context, calls *callLog) (proxy.Router, 
 			return nil, "", diags
 		}
 		// Caddy runs on the host: it reaches the published port.
-		return r, rollout.ForwardPublished, diags
+		return r, runtime.ForwardPublished, diags
 	case m.NPM != nil && m.Caddy == nil:
 		n := m.NPM
 		r, err := npm.New(npm.Config{
@@ -377,7 +397,7 @@ func (m *proxyModel) router(ctx context.Context, calls *callLog) (proxy.Router, 
 			diags.AddAttributeError(path.Root("proxy").AtName("npm"), "Invalid Nginx Proxy Manager configuration", err.Error())
 			return nil, "", diags
 		}
-		return r, rollout.ForwardTo(stringOr(n.ForwardTo, string(rollout.ForwardNetwork))), diags
+		return r, runtime.ForwardTo(stringOr(n.ForwardTo, string(runtime.ForwardNetwork))), diags
 	}
 	diags.AddAttributeError(path.Root("proxy"), "Invalid proxy", "proxy must hold exactly one of caddy, npm")
 	return nil, "", diags

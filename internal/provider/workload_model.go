@@ -14,6 +14,7 @@ import (
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload"
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/plugin"
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/rollout"
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/runtime"
 )
 
 // workloadModel is tinyforge_workload as Terraform holds it.
@@ -127,7 +128,7 @@ func seconds(v types.Int64, def time.Duration) time.Duration {
 func (m *workloadModel) observe(ctx context.Context, o rollout.Observed) diag.Diagnostics {
 	var diags diag.Diagnostics
 	m.ID = types.StringValue(o.Name)
-	if l := o.Live; l != nil {
+	if l := o.Primary(); l != nil {
 		m.live(l)
 		if src, err := l.Recorded.Source(); err == nil {
 			m.Source = recordedSource(src, m.Source)
@@ -148,7 +149,7 @@ func (m *workloadModel) observe(ctx context.Context, o rollout.Observed) diag.Di
 		}
 		m.Volumes = types.ListValueMust(volumeType, vols)
 	}
-	m.Status = types.StringValue(o.Status())
+	m.Status = types.StringValue(string(o.Status()))
 	m.StrayContainers = stringList(o.StrayNames())
 	if o.Route != nil {
 		var current []string
@@ -166,7 +167,7 @@ func (m *workloadModel) observe(ctx context.Context, o rollout.Observed) diag.Di
 }
 
 // live records the live container's identity.
-func (m *workloadModel) live(l *rollout.Instance) {
+func (m *workloadModel) live(l *runtime.Instance) {
 	m.ContainerID = types.StringValue(l.ID)
 	m.ContainerName = types.StringValue(l.Name)
 	m.ImageID = types.StringValue(l.ImageID)
@@ -193,14 +194,14 @@ func routedTo(o rollout.Observed, wantsRoute bool) types.String {
 
 // adopt fills an imported model: everything the Docker host recorded.
 func (m *workloadModel) adopt(ctx context.Context, engine *rollout.Engine, o rollout.Observed, env map[string]string) diag.Diagnostics {
-	set := o.Live.Recorded.Settings
+	set := o.Primary().Recorded.Settings
 	m.Domains = stringList(set.Domains)
 	diags := m.observe(ctx, o)
 	if m.Source == nil {
 		diags.AddError("Cannot import workload "+o.Name, "its source config label could not be read")
 		return diags
 	}
-	m.Owner = optionalString(o.Live.Recorded.Owner)
+	m.Owner = optionalString(o.Primary().Recorded.Owner)
 	m.DeployStrategy = types.StringValue(set.Strategy)
 	m.HealthTimeout = types.Int64Value(int64(orDefault(set.HealthTimeout, workload.DefaultHealthTimeout)))
 	m.DrainTimeout = types.Int64Value(int64(set.DrainTimeout))
@@ -230,19 +231,19 @@ func orDefault(secs int, def time.Duration) int {
 // computed attributes change: the rest is what the plan promised.
 func (m *workloadModel) applied(_ context.Context, res rollout.Result) diag.Diagnostics {
 	var diags diag.Diagnostics
-	if res.Live == nil {
+	if res.Primary() == nil {
 		diags.AddError("Deploy left no container", "The deploy reported success but the workload has no container.")
 		return diags
 	}
 	m.ID = m.Name
 	planned := m.CommitSHA
-	m.live(res.Live)
+	m.live(res.Primary())
 	if !planned.IsUnknown() && !planned.Equal(m.CommitSHA) {
 		diags.AddError("Deployed another commit than planned",
 			"The plan promised commit "+planned.ValueString()+" but "+m.CommitSHA.ValueString()+" was deployed.")
 	}
 	m.EffectiveStrategy = types.StringValue(string(res.Strategy))
-	m.Status = types.StringValue(res.Status())
+	m.Status = types.StringValue(string(res.Status()))
 	m.StrayContainers = stringList(res.StrayNames())
 	m.RoutedTo = routedTo(res.Observed, len(m.Domains.Elements()) > 0)
 	return diags
@@ -253,7 +254,7 @@ func (m *workloadModel) applied(_ context.Context, res rollout.Result) diag.Diag
 // the live container stays, and only the route and the strays converge.
 func (m *workloadModel) planComputed(state *workloadModel, redeploy bool) {
 	m.ID = m.Name
-	m.Status = types.StringValue(rollout.StatusRunning)
+	m.Status = types.StringValue(string(rollout.StatusRunning))
 	m.StrayContainers = stringList(nil)
 	wantsRoute := m.Domains.IsUnknown() || len(m.Domains.Elements()) > 0
 	if redeploy {

@@ -289,7 +289,7 @@ func (r *workloadResource) Read(ctx context.Context, req resource.ReadRequest, r
 			detail := fmt.Sprintf("Containers %s of workload %q record another owner (%s) than this state (%s): another Terraform "+
 				"state deployed them. This state never touches them.", strings.Join(o.ForeignNames(), ", "), name,
 				strings.Join(o.ForeignOwners(), ", "), state.Owner.ValueString())
-			if o.Live == nil && len(o.Strays) == 0 {
+			if len(o.Live) == 0 && len(o.Strays) == 0 {
 				// Nothing of this state's runs any more: the name is another
 				// state's workload now. Forget it; a plan to create it again
 				// is refused, since only import adopts.
@@ -437,7 +437,7 @@ func (r *workloadResource) ModifyPlan(ctx context.Context, req resource.ModifyPl
 		return
 	}
 
-	redeploy := state == nil || !known || state.Status.ValueString() != rollout.StatusRunning ||
+	redeploy := state == nil || !known || state.Status.ValueString() != string(rollout.StatusRunning) ||
 		!plan.CommitSHA.Equal(state.CommitSHA)
 	if !redeploy {
 		prev, prevKnown, _ := state.spec(ctx, nil)
@@ -459,10 +459,10 @@ func warnIfDeployed(ctx context.Context, engine *rollout.Engine, spec workload.S
 		diags.AddError("Cannot read workload "+spec.Name, err.Error())
 		return diags
 	}
-	if o.Live == nil {
+	if len(o.Live) == 0 {
 		return diags
 	}
-	err = &rollout.AlreadyDeployedError{Name: spec.Name, Containers: append([]string{o.Live.Name}, o.StrayNames()...)}
+	err = &rollout.AlreadyDeployedError{Name: spec.Name, Containers: append(o.LiveNames(), o.StrayNames()...)}
 	diags.AddAttributeWarning(path.Root("name"), "The apply will refuse to create workload "+spec.Name, err.Error())
 	return diags
 }

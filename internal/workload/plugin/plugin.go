@@ -10,8 +10,6 @@ package plugin
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -215,20 +213,6 @@ func quoted(ss []Strategy) string {
 		out += strconv.Quote(string(s))
 	}
 	return out
-}
-
-// BuildGreenName returns a container name for generation gen of workload
-// name that no other container has, <name>-<gen>-<12 hex>: a new container
-// never collides with the one it replaces, so starting it never requires
-// stopping the old one first. The random part is 48 bits: two of 1,000
-// names collide with a chance of 2 in a billion (with 24 bits it was 3 in
-// 100).
-func BuildGreenName(name string, gen int) string {
-	b := make([]byte, 6)
-	if _, err := rand.Read(b); err != nil {
-		panic(err)
-	}
-	return fmt.Sprintf("%s-%d-%s", name, gen, hex.EncodeToString(b))
 }
 
 // Decoder rebuilds a source from its Public form (the tinyforge.config label),

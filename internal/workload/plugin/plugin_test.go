@@ -1,7 +1,6 @@
 package plugin_test
 
 import (
-	"regexp"
 	"strings"
 	"testing"
 
@@ -60,23 +59,6 @@ func TestValidateStrategyRefusals(t *testing.T) {
 	}
 	if got, err := plugin.ValidateStrategy(plugin.StrategyRecreate, src, plugin.Routing{}, true); err != nil || got != plugin.StrategyRecreate {
 		t.Fatalf("explicit recreate: got %q, %v", got, err)
-	}
-}
-
-// TestBuildGreenNameIsUniqueAndNamesTheWorkload draws 10,000 names: with
-// the 48 random bits, two collide with a chance of 2 in 10 million.
-func TestBuildGreenNameIsUniqueAndNamesTheWorkload(t *testing.T) {
-	shape := regexp.MustCompile(`^web-7-[0-9a-f]{12}$`)
-	seen := map[string]bool{}
-	for i := 0; i < 10000; i++ {
-		n := plugin.BuildGreenName("web", 7)
-		if !shape.MatchString(n) {
-			t.Fatalf("%q is not web-7-<12 hex>", n)
-		}
-		if seen[n] {
-			t.Fatalf("%q generated twice", n)
-		}
-		seen[n] = true
 	}
 }
 

@@ -1,0 +1,405 @@
+package rollout
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/docker"
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload"
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/plugin"
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/runtime"
+)
+
+// Intent is what the plan decided for one apply.
+type Intent struct {
+	// Redeploy asks for new instances. Without it, Apply only brings the
+	// route and the strays in line with the spec (converge).
+	Redeploy bool
+	// Generation is the new instances' generation, as the plan showed it;
+	// 0 takes the next free one.
+	Generation int
+	// Revision is the revision the plan resolved for sources that have one
+	// (a Git commit); the deploy uses exactly it.
+	Revision string
+	// Create says the workload is new to its owner: a name that is already
+	// deployed, by anyone, is refused, since only import adopts.
+	Create bool
+}
+
+// Result is the outcome of an Apply.
+type Result struct {
+	Observed
+	// Strategy is the strategy the deploy used (or would use).
+	Strategy plugin.Strategy
+	// Warnings are problems that did not fail the apply, such as a commit
+	// status the Git host did not accept.
+	Warnings []string
+}
+
+// Apply makes the workload match spec. With intent.Redeploy it produces the
+// image and replaces the live instances by the spec's strategy; without, it
+// converges: the route points at the live instances and strays go. A failed
+// deploy leaves the live instances serving (blue-green), or restarts them
+// (recreate), and removes what it started.
+func (e *Engine) Apply(ctx context.Context, spec workload.Spec, intent Intent) (Result, error) {
+	strategy, err := e.Validate(spec)
+	if err != nil {
+		return Result{}, err
+	}
+	defer e.invalidate()
+	res := Result{Strategy: strategy}
+	byWorkload, routes, err := e.load(ctx, spec.Name)
+	if err != nil {
+		return res, err
+	}
+	cur := observed(spec.Name, spec.Owner, byWorkload, routes)
+	if intent.Create && (len(cur.all()) > 0 || len(cur.Foreign) > 0) {
+		return res, &AlreadyDeployedError{Name: spec.Name, Containers: append(names(cur.all()), cur.ForeignNames()...)}
+	}
+	if len(cur.Foreign) > 0 {
+		return res, &ForeignOwnerError{Name: spec.Name, Owner: spec.Owner, Others: cur.ForeignOwners(), Containers: cur.ForeignNames()}
+	}
+	if e.Router != nil {
+		if err := checkDomains(spec, routes); err != nil {
+			return res, err
+		}
+	}
+	if intent.Redeploy {
+		d := &deployment{Engine: e, spec: spec, strategy: strategy, intent: intent, cur: cur}
+		err = d.run(ctx)
+		res.Warnings = d.warnings
+	} else {
+		err = e.converge(ctx, spec, cur)
+	}
+	if err != nil {
+		return res, err
+	}
+	res.Observed, err = e.observeNow(ctx, spec.Name, spec.Owner)
+	return res, err
+}
+
+// deployment is one run of the deploy pipeline.
+type deployment struct {
+	*Engine
+	spec     workload.Spec
+	strategy plugin.Strategy
+	intent   Intent
+	cur      Observed
+	warnings []string
+}
+
+func (d *deployment) run(ctx context.Context) error {
+	log := d.log().With("workload", d.spec.Name)
+	gen := d.intent.Generation
+	if gen == 0 {
+		gen = nextGeneration(d.cur)
+	}
+	log.InfoContext(ctx, "deploy starting", "strategy", string(d.strategy), "generation", gen,
+		"source", d.spec.Source.Kind())
+	d.report(ctx, plugin.DeployPending, "deploying")
+	start := time.Now()
+	if err := d.pipeline(ctx, gen); err != nil {
+		d.report(ctx, plugin.DeployFailure, "deploy failed")
+		return err
+	}
+	d.report(ctx, plugin.DeploySuccess, "deployed")
+	log.InfoContext(ctx, "deploy done", "generation", gen, "elapsed", time.Since(start).Round(time.Millisecond).String())
+	return nil
+}
+
+func (d *deployment) pipeline(ctx context.Context, gen int) error {
+	art, err := d.produce(ctx)
+	if err != nil {
+		return err
+	}
+	switch d.strategy {
+	case plugin.StrategyBlueGreen:
+		err = d.blueGreen(ctx, art, gen)
+	default:
+		err = d.recreate(ctx, art, gen)
+	}
+	if err != nil {
+		return err
+	}
+	d.prune(ctx, art)
+	return nil
+}
+
+// produce makes the image. Nothing running is touched yet.
+func (d *deployment) produce(ctx context.Context) (plugin.Artifact, error) {
+	art, err := d.spec.Source.Produce(ctx, plugin.ProduceEnv{
+		Images: d.Images, Log: d.log(), Workload: d.spec.Name, Revision: d.intent.Revision,
+	})
+	if err != nil {
+		return art, fmt.Errorf("produce the image of workload %q: %w", d.spec.Name, err)
+	}
+	d.checkpoint(ctx, d.spec.Name, StepProduce)
+	return art, nil
+}
+
+// blueGreen starts green beside blue, gates it, swaps the route, lets blue
+// drain, then reaps blue. A kill at any instant leaves the route on an
+// instance that passed its gate; an interrupt (a cancelled ctx) removes
+// green before returning unless the route already points at it.
+func (d *deployment) blueGreen(ctx context.Context, art plugin.Artifact, gen int) error {
+	blue := d.cur.all()
+	green, err := d.start(ctx, art, gen)
+	if err != nil {
+		return err
+	}
+	if err := d.gate(ctx, green); err != nil {
+		return err
+	}
+	if err := d.swap(ctx, green); err != nil {
+		return d.afterFailedSwap(ctx, green, err)
+	}
+	if d.cur.Status() == StatusRunning {
+		d.drain(ctx)
+	}
+	d.checkpoint(ctx, d.spec.Name, StepDrain)
+	return d.reap(ctx, blue)
+}
+
+// recreate stops the old instances, then starts and gates the new one: a
+// downtime window, by design. A new instance that fails its gate is removed
+// and the old live ones started again.
+func (d *deployment) recreate(ctx context.Context, art plugin.Artifact, gen int) error {
+	old := d.cur.all()
+	if err := d.stop(ctx, old); err != nil {
+		return err
+	}
+	next, err := d.start(ctx, art, gen)
+	if err != nil {
+		d.restore(ctx)
+		return err
+	}
+	if err := d.gate(ctx, next); err != nil {
+		d.restore(ctx)
+		return err
+	}
+	if err := d.swap(ctx, next); err != nil {
+		err = d.afterFailedSwap(ctx, next, err)
+		if !d.routedTo(ctx, next) {
+			d.restore(ctx)
+		}
+		return err
+	}
+	return d.reap(ctx, old)
+}
+
+// start starts the new instance. The runtime removes what it made when it
+// fails.
+func (d *deployment) start(ctx context.Context, art plugin.Artifact, gen int) (runtime.Instance, error) {
+	in, err := d.Runtime.Start(ctx, d.spec, art, gen)
+	if err != nil {
+		return runtime.Instance{}, err
+	}
+	d.log().InfoContext(ctx, "container started", "workload", d.spec.Name, "container", in.Name,
+		"generation", gen, "published", in.Published)
+	if d.intent.Create {
+		if err := d.claim(ctx, in); err != nil {
+			d.discard(ctx, in)
+			return runtime.Instance{}, err
+		}
+	}
+	d.checkpoint(ctx, d.spec.Name, StepStart)
+	return in, nil
+}
+
+// claim settles two applies creating the same name at once, from two
+// states: each checks, once its first instance exists, for an instance of
+// the name that it does not own. The older one wins, by the engine's clock,
+// so exactly one apply goes on: if the other had not created its instance
+// when this one checked, the other sees this one, older, and gives up.
+func (d *deployment) claim(ctx context.Context, mine runtime.Instance) error {
+	byWorkload, _, err := d.Runtime.List(ctx, d.spec.Name)
+	if err != nil {
+		return err
+	}
+	for _, other := range byWorkload[d.spec.Name] {
+		if other.ID == mine.ID || (other.Recorded.Owner == d.spec.Owner && d.spec.Owner != "") {
+			continue
+		}
+		// The list's times are whole seconds; the engine's own record of
+		// the other's creation is exact.
+		h, err := d.Runtime.Inspect(ctx, other)
+		if errors.Is(err, docker.ErrNotFound) {
+			continue // the other apply gave up
+		}
+		if err != nil {
+			return err
+		}
+		if h.Created.Before(mine.Created) || (h.Created.Equal(mine.Created) && other.ID < mine.ID) {
+			return &AlreadyDeployedError{Name: d.spec.Name, Containers: []string{other.Name}}
+		}
+	}
+	return nil
+}
+
+// restore starts the previous live instances again after a recreate that
+// failed: they were running before the deploy stopped them. A restarted
+// container may be published on another host port, so the route follows
+// it.
+func (d *deployment) restore(ctx context.Context) {
+	ctx, cancel := runtime.CleanupContext(ctx)
+	defer cancel()
+	restarted := false
+	for _, in := range d.cur.Live {
+		if !in.Running() {
+			continue
+		}
+		if err := d.Runtime.Resume(ctx, in); err != nil {
+			d.log().ErrorContext(ctx, "could not restart the previous container", "workload", d.spec.Name,
+				"container", in.Name, "error", err.Error())
+			continue
+		}
+		restarted = true
+		d.log().InfoContext(ctx, "previous container restarted", "workload", d.spec.Name, "container", in.Name)
+	}
+	if !restarted || d.Router == nil || len(d.spec.Domains) == 0 {
+		return
+	}
+	now, err := d.observeNow(ctx, d.spec.Name, d.spec.Owner)
+	if err == nil && now.Primary() != nil && routeDrifted(d.spec, now) {
+		err = d.route(ctx, d.spec, *now.Primary())
+	}
+	if err != nil {
+		d.log().ErrorContext(ctx, "could not point the route back at the previous container", "workload", d.spec.Name, "error", err.Error())
+	}
+}
+
+// afterFailedSwap decides what to do with a gated instance whose swap
+// failed or was interrupted: the write may have reached the proxy anyway.
+// If the route points at it, it serves and stays (the old ones become
+// strays for the next apply); otherwise it is removed.
+func (d *deployment) afterFailedSwap(ctx context.Context, in runtime.Instance, err error) error {
+	if d.routedTo(ctx, in) {
+		d.log().WarnContext(ctx, "the swap failed but the route points at the new container; it stays", "workload", d.spec.Name,
+			"container", in.Name, "error", err.Error())
+		return fmt.Errorf("%w (the route points at the new container %s, which passed its gate and serves; the next apply removes the old ones)", err, in.Name)
+	}
+	d.discard(ctx, in)
+	return err
+}
+
+// routedTo reports whether the proxy's route of the workload points at in,
+// read on a fresh context: it is asked after a failure or an interrupt.
+func (d *deployment) routedTo(ctx context.Context, in runtime.Instance) bool {
+	if d.Router == nil || len(d.spec.Domains) == 0 {
+		return false
+	}
+	ctx, cancel := runtime.CleanupContext(ctx)
+	defer cancel()
+	routes, err := d.Router.Routes(ctx)
+	if err != nil {
+		d.log().WarnContext(ctx, "could not read the route after a failed swap; taking it as unchanged", "workload", d.spec.Name, "error", err.Error())
+		return false
+	}
+	for _, r := range routes {
+		if r.Workload == d.spec.Name {
+			return in.Serves(r.Upstream)
+		}
+	}
+	return false
+}
+
+// swap points the route at the new instance, in place.
+func (d *deployment) swap(ctx context.Context, in runtime.Instance) error {
+	if err := d.route(ctx, d.spec, in); err != nil {
+		return err
+	}
+	d.checkpoint(ctx, d.spec.Name, StepSwap)
+	return nil
+}
+
+// drain gives the old instances time to finish the requests they have in
+// flight before they are stopped.
+func (d *deployment) drain(ctx context.Context) {
+	if d.spec.DrainTimeout <= 0 {
+		return
+	}
+	d.log().InfoContext(ctx, "draining the old container", "workload", d.spec.Name, "drain_timeout", d.spec.DrainTimeout.String())
+	select {
+	case <-ctx.Done():
+	case <-time.After(d.spec.DrainTimeout):
+	}
+}
+
+// stop stops the active instances among old (recreate's downtime window)
+// and records them as stopped, so that the reap does not stop them again.
+func (d *deployment) stop(ctx context.Context, old []runtime.Instance) error {
+	for i, in := range old {
+		if !in.Active() {
+			continue
+		}
+		d.log().InfoContext(ctx, "stopping the old container", "workload", d.spec.Name, "container", in.Name)
+		if err := d.Runtime.Stop(ctx, in); err != nil {
+			return err
+		}
+		old[i].State = runtime.StateExited
+	}
+	d.checkpoint(ctx, d.spec.Name, StepStop)
+	return nil
+}
+
+// reap retires the old instances.
+func (d *deployment) reap(ctx context.Context, old []runtime.Instance) error {
+	if err := d.Engine.reap(ctx, d.spec.Name, old); err != nil {
+		return err
+	}
+	d.checkpoint(ctx, d.spec.Name, StepReap)
+	return nil
+}
+
+// discard removes a new instance that will not take traffic, on a fresh
+// context: a deploy that fails or is interrupted still removes what it
+// started before it returns.
+func (d *deployment) discard(ctx context.Context, in runtime.Instance) {
+	ctx, cancel := runtime.CleanupContext(ctx)
+	defer cancel()
+	if err := d.Runtime.Remove(ctx, in); err != nil {
+		d.log().ErrorContext(ctx, "could not remove a failed container", "workload", d.spec.Name, "container", in.Name, "error", err.Error())
+	}
+}
+
+// report tells the source's origin how the deploy goes, best effort.
+func (d *deployment) report(ctx context.Context, state plugin.DeployState, description string) {
+	r, ok := d.spec.Source.(plugin.Reporter)
+	if !ok || d.intent.Revision == "" {
+		return
+	}
+	if err := r.Report(ctx, d.spec.Name, d.intent.Revision, state, description); err != nil {
+		msg := fmt.Sprintf("commit status %q for %s was not reported: %v", string(state), d.intent.Revision, err)
+		d.log().WarnContext(ctx, msg, "workload", d.spec.Name)
+		d.warnings = append(d.warnings, msg)
+	}
+}
+
+// prune lets a building source remove the workload's old images, keeping the
+// new one and the ones it replaced.
+func (d *deployment) prune(ctx context.Context, art plugin.Artifact) {
+	p, ok := d.spec.Source.(plugin.Pruner)
+	if !ok {
+		return
+	}
+	keep := []string{art.ImageID}
+	for _, in := range d.cur.Live {
+		keep = append(keep, in.ImageID)
+	}
+	env := plugin.ProduceEnv{Images: d.Images, Log: d.log(), Workload: d.spec.Name}
+	if err := p.Prune(ctx, env, keep); err != nil {
+		msg := fmt.Sprintf("old images of workload %q were not pruned: %v", d.spec.Name, err)
+		d.log().WarnContext(ctx, msg)
+		d.warnings = append(d.warnings, msg)
+	}
+}
+
+func nextGeneration(o Observed) int {
+	gen := 0
+	for _, in := range o.all() {
+		gen = max(gen, in.Recorded.Generation)
+	}
+	return gen + 1
+}

@@ -1,0 +1,36 @@
+package rollout
+
+import "context"
+
+// Step names a step of a deploy. Engine.AfterStep is called when the named
+// step has just completed, so that a kill there leaves:
+//
+//	produce: the image is on the host; nothing runs that did not before
+//	start:   green runs beside blue, not gated, not routed
+//	gate:    green passed its gate, the route still points at blue
+//	swap:    the route points at green, blue still runs
+//	drain:   blue has drained and is about to be reaped
+//	reap:    blue is gone
+type Step string
+
+const (
+	StepProduce Step = "produce" // the image is on the Docker host
+	StepStop    Step = "stop"    // recreate only: the old instances are stopped
+	StepStart   Step = "start"   // the new instance runs
+	StepGate    Step = "gate"    // the new instance passed its gate
+	StepSwap    Step = "swap"    // the route points at the new instance
+	StepDrain   Step = "drain"   // the old instances had time to finish their requests
+	StepReap    Step = "reap"    // the old instances are gone
+)
+
+// Steps lists the steps in the order a blue-green deploy runs them.
+var Steps = []Step{StepProduce, StepStart, StepGate, StepSwap, StepDrain, StepReap}
+
+// checkpoint marks the end of a step in the log, and calls the AfterStep
+// hook.
+func (e *Engine) checkpoint(ctx context.Context, name string, step Step) {
+	e.log().DebugContext(ctx, "step done", "workload", name, "step", string(step))
+	if e.AfterStep != nil {
+		e.AfterStep(ctx, name, step)
+	}
+}

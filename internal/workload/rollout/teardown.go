@@ -1,0 +1,51 @@
+package rollout
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload"
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/plugin"
+)
+
+// Teardown removes the workload's route, every instance of the workload that
+// spec's owner manages, and the images a building source made for it. Named
+// volumes stay: they are data. Instances of the name that another owner
+// deployed are left alone, and so is the route then: they are that owner's.
+// An image that cannot be removed (a container outside the workload still
+// uses it) is a warning: what the workload ran is gone.
+func (e *Engine) Teardown(ctx context.Context, spec workload.Spec) (warnings []string, err error) {
+	defer e.invalidate()
+	// Only the instances are needed: the route goes whatever it says, and
+	// Router.Delete finds it itself.
+	byWorkload, unreadable, err := e.Runtime.List(ctx, spec.Name)
+	if err != nil {
+		return nil, err
+	}
+	o := reconcile(spec.Name, spec.Owner, byWorkload[spec.Name], nil)
+	own := o.all()
+	for _, in := range unreadable {
+		e.log().WarnContext(ctx, "removing a container with unreadable labels", "container", in.Name)
+		own = append(own, in)
+	}
+	if len(o.Foreign) > 0 {
+		warnings = append(warnings, fmt.Sprintf("containers %s of workload %q record another owner (%s): they belong to another "+
+			"Terraform state and were left alone, with the workload's route", strings.Join(o.ForeignNames(), ", "), spec.Name,
+			strings.Join(o.ForeignOwners(), ", ")))
+	} else if e.Router != nil {
+		if err := e.Router.Delete(ctx, spec.Name); err != nil {
+			return nil, fmt.Errorf("remove the route of workload %q: %w", spec.Name, err)
+		}
+	}
+	if err := e.reap(ctx, spec.Name, own); err != nil {
+		return warnings, err
+	}
+	if p, ok := spec.Source.(plugin.Pruner); ok && len(o.Foreign) == 0 {
+		env := plugin.ProduceEnv{Images: e.Images, Log: e.log(), Workload: spec.Name}
+		if err := p.Prune(ctx, env, nil); err != nil {
+			warnings = append(warnings, fmt.Sprintf("images of workload %q were left on the Docker host: %v", spec.Name, err))
+		}
+	}
+	return warnings, nil
+}
