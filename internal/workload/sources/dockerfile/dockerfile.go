@@ -3,16 +3,10 @@
 // commit the plan resolved on a branch of a Git repository (Gitea, GitHub or
 // GitLab).
 //
-// It sits between internal/git (resolve the branch, clone the commit, keep
-// paths inside the clone, report commit statuses) and internal/docker
-// (build, inspect, list and remove images), and says only what is special
-// about this source; rollout runs the deploy. Builds are tagged by workload
-// and commit, so a redeploy of a commit already built reuses its image, and
-// Prune keeps the disk from growing per deploy.
-//
-// The access token is a secret: it is never serialised (Public, labels),
-// never formatted (String), and travels only inside internal/git, which
-// scrubs it from every error.
+// What every Git source shares (the Git attributes, resolve, commit status,
+// the tagged build of one commit, prune) is in gitbuild; this package says
+// only what is special about this source: where the build context and the
+// Dockerfile are in the repository, and the build arguments.
 package dockerfile
 
 import (
@@ -20,12 +14,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"path"
+	"path/filepath"
 	"sort"
 	"strings"
 	"unicode"
 
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/git"
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/plugin"
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/sources/gitbuild"
 )
 
 // Kind is the source kind and schema block name.
@@ -33,33 +31,21 @@ const Kind = "dockerfile"
 
 // Defaults of the optional attributes.
 const (
-	DefaultBranch         = "main"
 	DefaultContextPath    = "."
 	DefaultDockerfilePath = "Dockerfile"
 )
 
-// Config is a dockerfile source as the user writes it. Empty Branch,
-// ContextPath and DockerfilePath mean their defaults.
+// Config is a dockerfile source as the user writes it. Empty ContextPath
+// and DockerfilePath mean their defaults.
 type Config struct {
-	// Provider is "gitea", "github", "gitlab", or "" to detect it from
-	// BaseURL.
-	Provider string `json:"provider,omitempty"`
-	// BaseURL is the Git host's web root; "" means https://github.com.
-	BaseURL   string `json:"base_url,omitempty"`
-	RepoOwner string `json:"repo_owner"`
-	RepoName  string `json:"repo_name"`
-	Branch    string `json:"branch"`
+	gitbuild.Repo
 	// ContextPath is the build context, relative to the repository root.
 	ContextPath string `json:"context_path"`
 	// DockerfilePath is the Dockerfile, relative to the build context.
-	DockerfilePath     string            `json:"dockerfile_path"`
-	Port               int               `json:"port"`
-	Healthcheck        string            `json:"healthcheck,omitempty"`
-	ReportCommitStatus bool              `json:"report_commit_status,omitempty"`
-	BuildArgs          map[string]string `json:"build_args,omitempty"`
-	// Token is the access token (access_token or access_token_wo); a secret,
-	// never serialised.
-	Token string `json:"-"`
+	DockerfilePath string            `json:"dockerfile_path"`
+	Port           int               `json:"port"`
+	Healthcheck    string            `json:"healthcheck,omitempty"`
+	BuildArgs      map[string]string `json:"build_args,omitempty"`
 }
 
 func init() {
@@ -75,9 +61,7 @@ func init() {
 // withDefaults returns c with the defaults of the optional attributes
 // applied; every method works on it, so "" and the default are one config.
 func (c Config) withDefaults() Config {
-	if c.Branch == "" {
-		c.Branch = DefaultBranch
-	}
+	c.Repo = c.Repo.WithDefaults()
 	if c.ContextPath == "" {
 		c.ContextPath = DefaultContextPath
 	}
@@ -87,24 +71,12 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// repo is where the source comes from, for internal/git.
-func (c Config) repo() git.Repo {
-	return git.Repo{
-		Provider: c.Provider,
-		BaseURL:  c.BaseURL,
-		Owner:    c.RepoOwner,
-		Name:     c.RepoName,
-		Branch:   c.Branch,
-		Token:    c.Token,
-	}
-}
-
 // String describes the source without its token, so that a config printed
 // with %v or %+v (or logged) cannot leak it.
 func (c Config) String() string {
 	d := c.withDefaults()
-	return fmt.Sprintf("dockerfile source %s/%s branch %s (context_path %q, dockerfile_path %q, port %d)",
-		d.RepoOwner, d.RepoName, d.Branch, d.ContextPath, d.DockerfilePath, d.Port)
+	return fmt.Sprintf("dockerfile source %s (context_path %q, dockerfile_path %q, port %d)",
+		d.Repo, d.ContextPath, d.DockerfilePath, d.Port)
 }
 
 // GoString is String for %#v.
@@ -118,7 +90,7 @@ func (c *Config) Kind() string { return Kind }
 func (c *Config) Validate() error {
 	d := c.withDefaults()
 	var errs []error
-	if err := d.repo().Validate(); err != nil {
+	if err := d.Repo.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	if err := ValidateContextPath(d.ContextPath); err != nil {
@@ -142,33 +114,6 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("dockerfile source: %w", err)
 	}
 	return nil
-}
-
-// ValidateProvider is the rule for provider on its own; whether gitea and
-// gitlab have the base_url they need is checked by Validate.
-func ValidateProvider(p string) error {
-	switch git.Host(p) {
-	case "", git.GitHub, git.Gitea, git.GitLab:
-		return nil
-	}
-	return fmt.Errorf("provider must be one of %q, %q, %q or empty to detect it from base_url (got %q)",
-		git.Gitea, git.GitHub, git.GitLab, p)
-}
-
-// ValidateBaseURL is the rule for base_url on its own: "" (GitHub), or an
-// http(s) URL with a host and no credentials.
-func ValidateBaseURL(u string) error {
-	_, err := git.Repo{BaseURL: u}.Host()
-	return err
-}
-
-// ValidateBranch is the rule for branch; "" means "main".
-func ValidateBranch(b string) error {
-	if b == "" {
-		return nil
-	}
-	// Owner and name are placeholders: only the branch rule can fail.
-	return git.Repo{Owner: "owner", Name: "name", Branch: b}.Validate()
 }
 
 // ValidateContextPath is the plan-time rule for context_path: relative to
@@ -214,31 +159,32 @@ func (c *Config) Container() plugin.Container {
 	return plugin.Container{Port: c.Port, Healthcheck: c.Healthcheck}
 }
 
-// fingerprint is what the image and the container are made from, apart from
-// the commit, which the caller compares on its own. The branch is not in it:
-// the commit it resolves to is. The token, the probe path and status
-// reporting change how a deploy is made or reported, not what it deploys.
-type fingerprint struct {
-	Repo           string            `json:"repo"`
+// inputs is what the image is made from, apart from the commit, which the
+// caller compares on its own: part of the fingerprint and of the image tag.
+type inputs struct {
 	ContextPath    string            `json:"context_path"`
 	DockerfilePath string            `json:"dockerfile_path"`
 	BuildArgs      map[string]string `json:"build_args"` // json sorts the keys
-	Port           int               `json:"port"`
+}
+
+func (c Config) inputs() inputs {
+	d := c.withDefaults()
+	return inputs{ContextPath: d.ContextPath, DockerfilePath: d.DockerfilePath, BuildArgs: d.BuildArgs}
+}
+
+// fingerprint is what the image and the container are made from, apart from
+// the commit. The branch is not in it: the commit it resolves to is. The
+// token, the probe path and status reporting change how a deploy is made or
+// reported, not what it deploys.
+type fingerprint struct {
+	Repo string `json:"repo"`
+	inputs
+	Port int `json:"port"`
 }
 
 // Fingerprint implements plugin.Source.
 func (c *Config) Fingerprint() string {
-	d := c.withDefaults()
-	// The clone URL is the repository's one spelling: provider "" and
-	// "gitea" on the same base_url are the same repository.
-	repo, err := d.repo().CloneURL()
-	if err != nil {
-		repo = fmt.Sprintf("%s|%s|%s|%s", d.Provider, d.BaseURL, d.RepoOwner, d.RepoName)
-	}
-	b, err := json.Marshal(fingerprint{
-		Repo: repo, ContextPath: d.ContextPath, DockerfilePath: d.DockerfilePath,
-		BuildArgs: d.BuildArgs, Port: d.Port,
-	})
+	b, err := json.Marshal(fingerprint{Repo: c.Repo.Identity(), inputs: c.inputs(), Port: c.Port})
 	if err != nil {
 		panic(fmt.Sprintf("dockerfile source: encode fingerprint: %v", err)) // strings and an int always encode
 	}
@@ -249,63 +195,93 @@ func (c *Config) Fingerprint() string {
 // and without the token.
 func (c *Config) Public() any {
 	p := c.withDefaults()
-	p.Token = ""
+	p.Repo = p.Repo.Public()
 	return p
 }
 
-// Resolve implements plugin.Resolver: the commit the branch points at now,
-// which the plan shows and the deploy builds.
+// Report implements plugin.Reporter, naming the source in its errors.
+func (c *Config) Report(ctx context.Context, workload, revision string, state plugin.DeployState, description string) error {
+	if err := c.Repo.Report(ctx, workload, revision, state, description); err != nil {
+		return fmt.Errorf("dockerfile source: %w", err)
+	}
+	return nil
+}
+
+// Resolve implements plugin.Resolver, naming the source in its errors.
 func (c *Config) Resolve(ctx context.Context) (string, error) {
-	d := c.withDefaults()
-	sha, err := git.RemoteHead(ctx, d.repo())
+	sha, err := c.Repo.Resolve(ctx)
 	if err != nil {
-		err = fmt.Errorf("dockerfile source: resolve branch %q: %w", d.Branch, err)
-		switch {
-		case errors.Is(err, git.ErrCredentials):
-			return "", plugin.MarkError(err, plugin.ErrCredentials)
-		case errors.Is(err, git.ErrUnavailable):
-			return "", plugin.MarkError(err, plugin.ErrUnavailable)
-		}
-		return "", err
+		return "", fmt.Errorf("dockerfile source: %w", err)
 	}
 	return sha, nil
 }
 
-// Origin implements plugin.Resolver: the repository and branch, with the
-// defaults applied and no token.
-func (c *Config) Origin() string {
+// build is the source's build at a commit.
+func (c *Config) build() gitbuild.Build {
 	d := c.withDefaults()
-	return strings.Join([]string{d.Provider, d.BaseURL, d.RepoOwner, d.RepoName, d.Branch}, "|")
+	return gitbuild.Build{
+		Kind:      "dockerfile source",
+		Repo:      d.Repo,
+		Inputs:    d.inputs(),
+		BuildArgs: d.BuildArgs,
+		Context:   d.locate,
+	}
 }
 
-// commitStates maps a deploy's outcome onto a commit status.
-var commitStates = map[plugin.DeployState]string{
-	plugin.DeployPending: git.StatePending,
-	plugin.DeploySuccess: git.StateSuccess,
-	plugin.DeployFailure: git.StateFailure,
+// ImageTag is the tag a build of commit gets (gitbuild.Build.Tag): a
+// redeploy of the same commit with the same build finds it and skips the
+// build; a change of context_path, dockerfile_path or build_args builds
+// anew.
+func (c *Config) ImageTag(workload, commit string) string { return c.build().Tag(workload, commit) }
+
+// Produce implements plugin.Source: build exactly env.Revision unless its
+// image is already on the Docker host. Nothing running is touched.
+func (c *Config) Produce(ctx context.Context, env plugin.ProduceEnv) (plugin.Artifact, error) {
+	if err := c.Validate(); err != nil {
+		return plugin.Artifact{}, err
+	}
+	return c.build().Produce(ctx, env)
 }
 
-// Report implements plugin.Reporter: with report_commit_status, the
-// deploy's outcome becomes a commit status "tinyforge/<workload>" on the
-// built commit. The caller turns an error into a warning.
-func (c *Config) Report(ctx context.Context, workload, revision string, state plugin.DeployState, description string) error {
-	if !c.ReportCommitStatus {
-		return nil
-	}
-	gitState, ok := commitStates[state]
-	if !ok {
-		return fmt.Errorf("dockerfile source: no commit status for deploy state %q", string(state))
-	}
-	d := c.withDefaults()
-	err := git.ReportStatus(ctx, d.repo(), revision, git.Status{
-		State:       gitState,
-		Context:     "tinyforge/" + workload,
-		Description: description,
-	})
-	if err != nil {
+// Prune implements plugin.Pruner.
+func (c *Config) Prune(ctx context.Context, env plugin.ProduceEnv, keep []string) error {
+	if err := gitbuild.Prune(ctx, env, keep); err != nil {
 		return fmt.Errorf("dockerfile source: %w", err)
 	}
 	return nil
+}
+
+// locate resolves context_path and dockerfile_path inside the clone at
+// root, following symlinks: the build context directory, and the
+// Dockerfile's path relative to it. A symlink may not lead out of the
+// clone, nor the Dockerfile out of the context: the build must read only
+// the repository.
+func (c Config) locate(root string) (gitbuild.Context, error) {
+	contextDir, err := git.Within(root, c.ContextPath)
+	if err != nil {
+		return gitbuild.Context{}, fmt.Errorf("context_path %q: %w", c.ContextPath, err)
+	}
+	if fi, err := os.Stat(contextDir); err != nil || !fi.IsDir() {
+		return gitbuild.Context{}, fmt.Errorf("context_path %q is not a directory in the repository", c.ContextPath)
+	}
+	inRepo := path.Join(c.ContextPath, c.DockerfilePath)
+	file, err := git.Within(root, inRepo)
+	if err != nil {
+		return gitbuild.Context{}, fmt.Errorf("dockerfile_path %q: %w", c.DockerfilePath, err)
+	}
+	if fi, err := os.Stat(file); err != nil || !fi.Mode().IsRegular() {
+		return gitbuild.Context{}, fmt.Errorf("dockerfile_path %q (%s in the repository) is not a file", c.DockerfilePath, inRepo)
+	}
+	rel, err := filepath.Rel(contextDir, file)
+	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		return gitbuild.Context{}, fmt.Errorf("dockerfile_path %q resolves outside context_path %q (through a symlink): the Dockerfile must be inside the build context",
+			c.DockerfilePath, c.ContextPath)
+	}
+	return gitbuild.Context{
+		Dir:        contextDir,
+		Dockerfile: filepath.ToSlash(rel),
+		Describe:   fmt.Sprintf("%s (context_path %q)", c.DockerfilePath, c.ContextPath),
+	}, nil
 }
 
 func sortedKeys(m map[string]string) []string {

@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload"
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/plugin"
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/sources/gitbuild"
 )
 
 // sentinelToken is a token no message could contain by accident.
@@ -16,11 +16,8 @@ const sentinelToken = "tf-SENTINEL-token-7c3e91d4"
 
 func validConfig() Config {
 	return Config{
-		BaseURL:   "https://gitea.example.test",
-		RepoOwner: "acme",
-		RepoName:  "web",
-		Port:      8080,
-		Token:     sentinelToken,
+		Repo: gitbuild.Repo{BaseURL: "https://gitea.example.test", RepoOwner: "acme", RepoName: "web", Token: sentinelToken},
+		Port: 8080,
 	}
 }
 
@@ -120,15 +117,15 @@ func TestAttributeRules(t *testing.T) {
 		{ValidateDockerfilePath, "deploy/Dockerfile", ""},
 		{ValidateDockerfilePath, "..", `dockerfile_path must be a relative path inside the repository (got "..")`},
 		{ValidateDockerfilePath, ".", `dockerfile_path must name a file inside the build context (got ".")`},
-		{ValidateProvider, "", ""},
-		{ValidateProvider, "gitlab", ""},
-		{ValidateProvider, "GitHub", `provider must be one of "gitea", "github", "gitlab" or empty to detect it from base_url (got "GitHub")`},
-		{ValidateBaseURL, "", ""},
-		{ValidateBaseURL, "http://127.0.0.1:3000", ""},
-		{ValidateBaseURL, "https://me:" + sentinelToken + "@git.example.test", "base_url must not carry credentials"},
-		{ValidateBranch, "", ""},
-		{ValidateBranch, "feature/x", ""},
-		{ValidateBranch, "refs/heads/main", `branch must be a branch name such as "main" (got "refs/heads/main")`},
+		{gitbuild.ValidateProvider, "", ""},
+		{gitbuild.ValidateProvider, "gitlab", ""},
+		{gitbuild.ValidateProvider, "GitHub", `provider must be one of "gitea", "github", "gitlab" or empty to detect it from base_url (got "GitHub")`},
+		{gitbuild.ValidateBaseURL, "", ""},
+		{gitbuild.ValidateBaseURL, "http://127.0.0.1:3000", ""},
+		{gitbuild.ValidateBaseURL, "https://me:" + sentinelToken + "@git.example.test", "base_url must not carry credentials"},
+		{gitbuild.ValidateBranch, "", ""},
+		{gitbuild.ValidateBranch, "feature/x", ""},
+		{gitbuild.ValidateBranch, "refs/heads/main", `branch must be a branch name such as "main" (got "refs/heads/main")`},
 		{ValidateBuildArgName, "VERSION", ""},
 		{ValidateBuildArgName, "", `build_args key must be a non-empty name without "=", whitespace or control characters (got "")`},
 	}
@@ -268,14 +265,5 @@ func TestDefaultStrategyAndContainer(t *testing.T) {
 	}
 	if c.Kind() != "dockerfile" {
 		t.Errorf("Kind() = %q", c.Kind())
-	}
-}
-
-// The labels on the images and on the containers are the same keys, so
-// that the Docker host tells one story.
-func TestLabelKeysMatchTheEngine(t *testing.T) {
-	if labelWorkload != workload.LabelWorkload || labelCommit != workload.LabelCommit {
-		t.Fatalf("image labels %q, %q differ from the engine's %q, %q",
-			labelWorkload, labelCommit, workload.LabelWorkload, workload.LabelCommit)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/acctest"
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/docker"
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/plugin"
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/sources/gitbuild"
 )
 
 // countingHost is the real Docker host, counting builds: a build skipped is
@@ -83,11 +84,8 @@ func newFixture(t *testing.T) *fixture {
 
 func (f *fixture) config() *Config {
 	return &Config{
-		BaseURL:   f.srv.URL,
-		RepoOwner: f.repo.Owner,
-		RepoName:  f.repo.Name,
-		Port:      8080,
-		Token:     f.srv.Token,
+		Repo: gitbuild.Repo{BaseURL: f.srv.URL, RepoOwner: f.repo.Owner, RepoName: f.repo.Name, Token: f.srv.Token},
+		Port: 8080,
 	}
 }
 
@@ -399,7 +397,7 @@ func TestResolve(t *testing.T) {
 	repo.Commit(t, map[string][]byte{"a": []byte("a")}, "A")
 	b := repo.Commit(t, map[string][]byte{"a": []byte("b")}, "B")
 	release := repo.CommitTo(t, "release", map[string]acctest.File{"r": {Content: []byte("r")}}, "R")
-	cfg := &Config{BaseURL: srv.URL, RepoOwner: repo.Owner, RepoName: repo.Name, Port: 8080, Token: srv.Token}
+	cfg := &Config{Repo: gitbuild.Repo{BaseURL: srv.URL, RepoOwner: repo.Owner, RepoName: repo.Name, Token: srv.Token}, Port: 8080}
 	ctx := context.Background()
 
 	if got, err := cfg.Resolve(ctx); err != nil || got != b {
@@ -419,7 +417,7 @@ func TestReport(t *testing.T) {
 	srv := acctest.StartGitServer(t)
 	repo := srv.CreateRepo(t, "acme", acctest.UniqueName("app"))
 	sha := repo.Commit(t, map[string][]byte{"a": []byte("a")}, "A")
-	cfg := &Config{BaseURL: srv.URL, RepoOwner: repo.Owner, RepoName: repo.Name, Port: 8080, Token: srv.Token}
+	cfg := &Config{Repo: gitbuild.Repo{BaseURL: srv.URL, RepoOwner: repo.Owner, RepoName: repo.Name, Token: srv.Token}, Port: 8080}
 	ctx := context.Background()
 
 	// Off by default: nothing is sent.

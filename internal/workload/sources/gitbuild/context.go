@@ -1,4 +1,4 @@
-package dockerfile
+package gitbuild
 
 import (
 	"archive/tar"
@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -30,14 +32,16 @@ import (
 // It writes as it walks, so the caller can stream it (io.Pipe) without the
 // whole context in memory.
 func WriteBuildContext(w io.Writer, dir, dockerfile string) error {
-	return writeContext(w, dir, dockerfile, "")
+	return writeContext(w, dir, dockerfile, "", nil)
 }
 
 // writeContext is WriteBuildContext for a context inside the go-git
-// checkout at clone. go-git checks an absolute symlink target "/etc" out as
+// checkout at clone, with generated files (extra: name at the context root
+// -> content) sent first, in name order, in place of any file of the same
+// name in dir. go-git checks an absolute symlink target "/etc" out as
 // "<clone>/etc"; the link is sent as the repository has it, "/etc", so that
 // the image holds the repository's link and no path of this host.
-func writeContext(w io.Writer, dir, dockerfile, clone string) error {
+func writeContext(w io.Writer, dir, dockerfile, clone string, extra map[string][]byte) error {
 	excludes, err := readDockerignore(dir)
 	if err != nil {
 		return err
@@ -47,6 +51,15 @@ func writeContext(w io.Writer, dir, dockerfile, clone string) error {
 		return err
 	}
 	tw := tar.NewWriter(w)
+	for _, name := range slices.Sorted(maps.Keys(extra)) {
+		hdr := &tar.Header{Name: name, Mode: 0o644, Size: int64(len(extra[name])), Typeflag: tar.TypeReg, ModTime: time.Unix(0, 0)}
+		if err := tw.WriteHeader(hdr); err != nil {
+			return fmt.Errorf("build context: %s: %w", name, err)
+		}
+		if _, err := tw.Write(extra[name]); err != nil {
+			return fmt.Errorf("build context: %s: %w", name, err)
+		}
+	}
 	parents := map[string]patternmatcher.MatchInfo{}
 	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -60,6 +73,9 @@ func writeContext(w io.Writer, dir, dockerfile, clone string) error {
 			return nil
 		}
 		rel = filepath.ToSlash(rel)
+		if _, generated := extra[rel]; generated {
+			return nil
+		}
 		skip, info, err := pm.MatchesUsingParentResults(rel, parents[path.Dir(rel)])
 		if err != nil {
 			return fmt.Errorf(".dockerignore: match %s: %w", rel, err)

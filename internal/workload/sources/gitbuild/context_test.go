@@ -1,4 +1,4 @@
-package dockerfile
+package gitbuild
 
 import (
 	"archive/tar"
@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 )
 
 // writeTree makes files under dir: content, or "->target" for a symlink;
@@ -192,5 +193,33 @@ func TestWriteBuildContextRejectsABadPattern(t *testing.T) {
 	err := WriteBuildContext(io.Discard, dir, "Dockerfile")
 	if err == nil || !strings.Contains(err.Error(), "invalid .dockerignore") {
 		t.Fatalf("WriteBuildContext = %v, want invalid .dockerignore", err)
+	}
+}
+
+// TestGeneratedFilesReplaceTheRepositorysOwn: a source's generated files
+// (its Dockerfile, a server config) go first into the context, once, in
+// place of a file of the same name in the repository, and are sent even
+// when .dockerignore excludes that name.
+func TestGeneratedFilesReplaceTheRepositorysOwn(t *testing.T) {
+	dir := t.TempDir()
+	writeTree(t, dir, map[string]string{
+		"Dockerfile":    "FROM the-repositorys-own",
+		".dockerignore": "Caddyfile\n",
+		"index.html":    "<h1>hi</h1>",
+	})
+	var buf bytes.Buffer
+	extra := map[string][]byte{"Dockerfile": []byte("FROM generated"), "Caddyfile": []byte(":8080")}
+	if err := writeContext(&buf, dir, "Dockerfile", "", extra); err != nil {
+		t.Fatal(err)
+	}
+	got := readTar(t, buf.Bytes())
+	if want := []string{".dockerignore", "Caddyfile", "Dockerfile", "index.html"}; strings.Join(names(got), " ") != strings.Join(want, " ") {
+		t.Fatalf("context %v, want %v", names(got), want)
+	}
+	if got["Dockerfile"].body != "FROM generated" || got["Caddyfile"].body != ":8080" {
+		t.Fatalf("the generated files lost: %q, %q", got["Dockerfile"].body, got["Caddyfile"].body)
+	}
+	if !got["Dockerfile"].hdr.ModTime.Equal(time.Unix(0, 0)) {
+		t.Fatalf("a generated file's time is %s: it must not change from build to build", got["Dockerfile"].hdr.ModTime)
 	}
 }

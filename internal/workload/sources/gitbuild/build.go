@@ -1,0 +1,259 @@
+package gitbuild
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/docker"
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/git"
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload"
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/plugin"
+)
+
+// LabelBuilt marks the images a Git source built, so that Prune removes
+// only those, never an image the user tagged alike by hand. Built images
+// also carry workload.LabelWorkload and workload.LabelCommit, the keys the
+// engine puts on containers.
+const LabelBuilt = "tinyforge.built"
+
+var fullSHA = regexp.MustCompile(`^[0-9a-f]{40}$`)
+
+// Build is the build of one commit of a Git source on the Docker host:
+// clone exactly the commit, send the build context the source locates in
+// the clone, build and tag the image by workload and commit. An image
+// already built from the same commit and inputs is reused without a clone.
+type Build struct {
+	// Kind names the source in errors and logs, e.g. "dockerfile source".
+	Kind string
+	Repo Repo
+	// Inputs is what makes the image besides the commit (paths, build
+	// arguments, a generated Dockerfile): it is hashed into the image tag,
+	// so that a change builds anew and the same inputs reuse the image.
+	Inputs any
+	// Context locates the build context in the clone at root. It runs
+	// after the clone; paths from the repository must stay inside it.
+	Context func(root string) (Context, error)
+	// BuildArgs are the Dockerfile's ARG values.
+	BuildArgs map[string]string
+}
+
+// Context is what a build sends to the engine.
+type Context struct {
+	// Dir is the directory sent, inside the clone (.dockerignore-aware).
+	Dir string
+	// Dockerfile is the Dockerfile's path inside Dir, slash-separated.
+	Dockerfile string
+	// Files are generated files added at the root of the context, in place
+	// of any file of the same name in Dir (a generated Dockerfile, a
+	// server's config).
+	Files map[string][]byte
+	// Describe says what is built in the words of the source's attributes,
+	// for errors: `Dockerfile (context_path ".")`.
+	Describe string
+}
+
+// Tag is the tag a build of commit gets: tinyforge/<workload>:<first 12 hex
+// of the commit>-<8 hex of the inputs>.
+func (b Build) Tag(workload, commit string) string {
+	in, err := json.Marshal(b.Inputs)
+	if err != nil {
+		panic(fmt.Sprintf("%s: encode build inputs: %v", b.Kind, err)) // strings, maps and ints always encode
+	}
+	sum := sha256.Sum256(in)
+	short := commit
+	if len(short) > 12 {
+		short = short[:12]
+	}
+	return fmt.Sprintf("tinyforge/%s:%s-%s", workload, short, hex.EncodeToString(sum[:4]))
+}
+
+// Produce builds exactly env.Revision (the branch's head now when it is "")
+// unless its image is already on the Docker host. Nothing running is
+// touched.
+func (b Build) Produce(ctx context.Context, env plugin.ProduceEnv) (plugin.Artifact, error) {
+	log := logger(env).With("workload", env.Workload)
+	repo := b.Repo.WithDefaults()
+	commit := env.Revision
+	if commit == "" {
+		var err error
+		if commit, err = repo.Resolve(ctx); err != nil {
+			return plugin.Artifact{}, fmt.Errorf("%s: %w", b.Kind, err)
+		}
+		log.InfoContext(ctx, "no planned commit, building the branch head", "branch", repo.Branch, "commit", commit)
+	}
+	if !fullSHA.MatchString(commit) {
+		return plugin.Artifact{}, fmt.Errorf("%s: the revision to build must be a full 40-character commit SHA (got %q)", b.Kind, commit)
+	}
+	tag := b.Tag(env.Workload, commit)
+	art := plugin.Artifact{Image: tag, Revision: commit}
+
+	img, err := env.Images.InspectImage(ctx, tag)
+	switch {
+	case err == nil && builtBy(img, env.Workload, commit):
+		log.InfoContext(ctx, "image of this commit already built, not cloning or building", "image", tag, "commit", commit)
+		art.ImageID = img.ID
+		return art, nil
+	case err == nil:
+		log.InfoContext(ctx, "an image not built by this source holds the tag, rebuilding", "image", tag)
+	case !errors.Is(err, docker.ErrNotFound):
+		return plugin.Artifact{}, fmt.Errorf("%s: inspect image %s: %w", b.Kind, tag, err)
+	}
+
+	log.InfoContext(ctx, "cloning", "branch", repo.Branch, "commit", commit)
+	checkout, err := git.Clone(ctx, repo.git(), commit, func(line string) {
+		log.InfoContext(ctx, "clone: "+line)
+	})
+	if err != nil {
+		return plugin.Artifact{}, fmt.Errorf("%s: %w", b.Kind, err)
+	}
+	defer func() {
+		if err := checkout.Close(); err != nil {
+			log.WarnContext(ctx, "could not remove the clone", "error", err.Error())
+		}
+	}()
+	bc, err := b.Context(checkout.Dir)
+	if err != nil {
+		return plugin.Artifact{}, fmt.Errorf("%s: at commit %s: %w", b.Kind, commit, err)
+	}
+	art.ImageID, err = b.build(ctx, env.Images, log, checkout.Dir, bc, tag, env.Workload, commit)
+	if err != nil {
+		return plugin.Artifact{}, err
+	}
+	log.InfoContext(ctx, "image built", "image", tag, "image_id", art.ImageID, "commit", commit)
+	return art, nil
+}
+
+// builtBy reports whether img is this source's build of commit for
+// workload, so that an image the user happened to tag alike is not taken
+// for one.
+func builtBy(img docker.Image, name, commit string) bool {
+	return img.Labels[LabelBuilt] == "true" && img.Labels[workload.LabelWorkload] == name && img.Labels[workload.LabelCommit] == commit
+}
+
+// errBuildEnded stops the context writer when the engine stopped reading.
+var errBuildEnded = errors.New("the build ended before the context was sent")
+
+// build streams the context, inside the clone, to the engine and builds
+// it, logging the build's output as it comes. It returns the image ID.
+func (b Build) build(ctx context.Context, images plugin.ImageHost, log *slog.Logger, clone string, bc Context, tag, name, commit string) (string, error) {
+	pr, pw := io.Pipe()
+	sent := make(chan error, 1)
+	go func() {
+		err := writeContext(pw, bc.Dir, bc.Dockerfile, filepath.Clean(clone), bc.Files)
+		pw.CloseWithError(err) // nil: EOF for the engine
+		sent <- err
+	}()
+	log.InfoContext(ctx, "building", "image", tag, "dockerfile", bc.Dockerfile)
+	id, err := images.BuildImage(ctx, docker.BuildSpec{
+		Context:    pr,
+		Dockerfile: bc.Dockerfile,
+		Tags:       []string{tag},
+		BuildArgs:  b.BuildArgs,
+		Labels: map[string]string{
+			workload.LabelWorkload: name,
+			workload.LabelCommit:   commit,
+			LabelBuilt:             "true",
+		},
+	}, func(line string) {
+		log.InfoContext(ctx, "build: "+line)
+	})
+	pr.CloseWithError(errBuildEnded)
+	// A context that could not be written is the cause of whatever the
+	// engine said about it.
+	if sendErr := <-sent; sendErr != nil && !errors.Is(sendErr, errBuildEnded) {
+		return "", fmt.Errorf("%s: send the build context of %s at commit %s: %w", b.Kind, bc.Describe, commit, sendErr)
+	}
+	if err != nil {
+		return "", fmt.Errorf("%s: build %s at commit %s: %w", b.Kind, bc.Describe, commit, err)
+	}
+	return id, nil
+}
+
+// Prune removes the images a Git source built for the workload, except
+// those whose ID is in keep (the new image and the ones it replaced; none
+// on destroy). An image a container still uses is never forced away: it
+// stays, and the error says so.
+func Prune(ctx context.Context, env plugin.ProduceEnv, keep []string) error {
+	log := logger(env).With("workload", env.Workload)
+	images, err := env.Images.ListImages(ctx, workload.LabelWorkload, env.Workload)
+	if err != nil {
+		return fmt.Errorf("list the images of workload %q: %w", env.Workload, err)
+	}
+	kept := map[string]bool{}
+	for _, id := range keep {
+		kept[strings.TrimPrefix(id, "sha256:")] = true
+	}
+	var errs []error
+	for _, img := range images {
+		if img.Labels[LabelBuilt] != "true" || img.Labels[workload.LabelWorkload] != env.Workload || kept[strings.TrimPrefix(img.ID, "sha256:")] {
+			continue
+		}
+		// By our tags, not by ID: an image the user also tagged under a
+		// name of their own loses only our tag and stays theirs (by ID,
+		// the engine would refuse it without force). Removing the last
+		// tag removes the image.
+		refs, foreign := ownTags(img, env.Workload)
+		if len(refs) == 0 && foreign {
+			continue
+		}
+		if len(refs) == 0 {
+			refs = []string{img.ID}
+		}
+		if err := removeAll(ctx, env.Images, refs); err != nil {
+			errs = append(errs, fmt.Errorf("image %s of commit %s was kept: %w", img.ID, img.Labels[workload.LabelCommit], err))
+			continue
+		}
+		if foreign {
+			log.InfoContext(ctx, "untagged an old image that also has a tag of the user's", "image", strings.Join(refs, ", "), "commit", img.Labels[workload.LabelCommit])
+			continue
+		}
+		log.InfoContext(ctx, "removed an old image", "image", strings.Join(refs, ", "), "commit", img.Labels[workload.LabelCommit])
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("prune the images of workload %q: %w", env.Workload, err)
+	}
+	return nil
+}
+
+// removeAll removes refs in turn, stopping at the first the engine refuses.
+func removeAll(ctx context.Context, images plugin.ImageHost, refs []string) error {
+	for _, ref := range refs {
+		if err := images.RemoveImage(ctx, ref); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ownTags lists the tags of img that a Git source gave it
+// (tinyforge/<workload>:...), and whether it has others.
+func ownTags(img docker.Image, name string) (own []string, foreign bool) {
+	prefix := "tinyforge/" + name + ":"
+	for _, t := range img.RepoTags {
+		switch {
+		case t == "" || t == "<none>:<none>":
+		case strings.HasPrefix(t, prefix):
+			own = append(own, t)
+		default:
+			foreign = true
+		}
+	}
+	return own, foreign
+}
+
+// logger is env's logger, or one that discards when the caller gave none.
+func logger(env plugin.ProduceEnv) *slog.Logger {
+	if env.Log != nil {
+		return env.Log
+	}
+	return slog.New(slog.DiscardHandler)
+}

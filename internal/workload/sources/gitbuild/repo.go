@@ -1,0 +1,184 @@
+// Package gitbuild is what every Git source shares: where the source comes
+// from (Repo: the Git host, repository, branch and token, declared once for
+// every Git source), the revision a deploy would use now (Resolve, at plan
+// time), the commit status of a deploy (Report), and the build of exactly
+// that commit on the Docker host (Build: clone, build context, image tagged
+// by workload and commit, reuse of an image already built, Prune).
+//
+// A Git source (dockerfile, static, compose) embeds Repo in its config and
+// says only what is special about it: where its build context is and which
+// Dockerfile builds it. It sits between the sources (above) and
+// internal/git and internal/docker (below).
+//
+// The access token is a secret: it is never serialised (Public, labels),
+// never formatted (String), and travels only inside internal/git, which
+// scrubs it from every error.
+package gitbuild
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/git"
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/plugin"
+)
+
+// DefaultBranch is the branch followed when none is written.
+const DefaultBranch = "main"
+
+// Repo is where a Git source comes from, as the user writes it: the Git
+// attributes every Git source shares. Its JSON is part of each source's
+// Public config (the tinyforge.config label), without the token.
+type Repo struct {
+	// Provider is "gitea", "github", "gitlab", or "" to detect it from
+	// BaseURL.
+	Provider string `json:"provider,omitempty"`
+	// BaseURL is the Git host's web root; "" means https://github.com.
+	BaseURL   string `json:"base_url,omitempty"`
+	RepoOwner string `json:"repo_owner"`
+	RepoName  string `json:"repo_name"`
+	// Branch is the branch followed; "" means DefaultBranch.
+	Branch string `json:"branch"`
+	// ReportCommitStatus reports each deploy as a commit status.
+	ReportCommitStatus bool `json:"report_commit_status,omitempty"`
+	// Token is the access token (access_token or access_token_wo); a
+	// secret, never serialised.
+	Token string `json:"-"`
+}
+
+// WithDefaults returns r with the defaults of the optional attributes
+// applied, so that "" and the default are one config.
+func (r Repo) WithDefaults() Repo {
+	if r.Branch == "" {
+		r.Branch = DefaultBranch
+	}
+	return r
+}
+
+// Public is r as recorded: defaults written out, no token.
+func (r Repo) Public() Repo {
+	p := r.WithDefaults()
+	p.Token = ""
+	return p
+}
+
+// git is where the source comes from, for internal/git.
+func (r Repo) git() git.Repo {
+	d := r.WithDefaults()
+	return git.Repo{
+		Provider: d.Provider,
+		BaseURL:  d.BaseURL,
+		Owner:    d.RepoOwner,
+		Name:     d.RepoName,
+		Branch:   d.Branch,
+		Token:    d.Token,
+	}
+}
+
+// String describes the repository without its token, so that a config
+// printed with %v or %+v (or logged) cannot leak it.
+func (r Repo) String() string {
+	d := r.WithDefaults()
+	return fmt.Sprintf("%s/%s branch %s", d.RepoOwner, d.RepoName, d.Branch)
+}
+
+// GoString is String for %#v.
+func (r Repo) GoString() string { return r.String() }
+
+// Validate checks the Git attributes; none of the rules needs the network.
+func (r Repo) Validate() error {
+	return r.git().Validate()
+}
+
+// ValidateProvider is the rule for provider on its own; whether gitea and
+// gitlab have the base_url they need is checked by Validate.
+func ValidateProvider(p string) error {
+	switch git.Host(p) {
+	case "", git.GitHub, git.Gitea, git.GitLab:
+		return nil
+	}
+	return fmt.Errorf("provider must be one of %q, %q, %q or empty to detect it from base_url (got %q)",
+		git.Gitea, git.GitHub, git.GitLab, p)
+}
+
+// ValidateBaseURL is the rule for base_url on its own: "" (GitHub), or an
+// http(s) URL with a host and no credentials.
+func ValidateBaseURL(u string) error {
+	_, err := git.Repo{BaseURL: u}.Host()
+	return err
+}
+
+// ValidateBranch is the rule for branch; "" means DefaultBranch.
+func ValidateBranch(b string) error {
+	if b == "" {
+		return nil
+	}
+	// Owner and name are placeholders: only the branch rule can fail.
+	return git.Repo{Owner: "owner", Name: "name", Branch: b}.Validate()
+}
+
+// Identity names the repository whatever its spelling: the clone URL, so
+// that provider "" and "gitea" on the same base_url are one repository. It
+// is part of a Git source's fingerprint (the branch is not: the commit it
+// resolves to is).
+func (r Repo) Identity() string {
+	d := r.WithDefaults()
+	if u, err := r.git().CloneURL(); err == nil {
+		return u
+	}
+	return fmt.Sprintf("%s|%s|%s|%s", d.Provider, d.BaseURL, d.RepoOwner, d.RepoName)
+}
+
+// Resolve implements plugin.Resolver: the commit the branch points at now,
+// which the plan shows and the deploy builds. Refused credentials and an
+// unavailable host are marked (plugin.ErrCredentials, plugin.ErrUnavailable)
+// so that the plan can tell them apart.
+func (r Repo) Resolve(ctx context.Context) (string, error) {
+	d := r.WithDefaults()
+	sha, err := git.RemoteHead(ctx, d.git())
+	if err != nil {
+		err = fmt.Errorf("resolve branch %q: %w", d.Branch, err)
+		switch {
+		case errors.Is(err, git.ErrCredentials):
+			return "", plugin.MarkError(err, plugin.ErrCredentials)
+		case errors.Is(err, git.ErrUnavailable):
+			return "", plugin.MarkError(err, plugin.ErrUnavailable)
+		}
+		return "", err
+	}
+	return sha, nil
+}
+
+// Origin implements plugin.Resolver: the repository and branch, with the
+// defaults applied and no token.
+func (r Repo) Origin() string {
+	d := r.WithDefaults()
+	return strings.Join([]string{d.Provider, d.BaseURL, d.RepoOwner, d.RepoName, d.Branch}, "|")
+}
+
+// commitStates maps a deploy's outcome onto a commit status.
+var commitStates = map[plugin.DeployState]string{
+	plugin.DeployPending: git.StatePending,
+	plugin.DeploySuccess: git.StateSuccess,
+	plugin.DeployFailure: git.StateFailure,
+}
+
+// Report implements plugin.Reporter: with report_commit_status, the
+// deploy's outcome becomes a commit status "tinyforge/<workload>" on the
+// built commit. The caller turns an error into a warning.
+func (r Repo) Report(ctx context.Context, workload, revision string, state plugin.DeployState, description string) error {
+	if !r.ReportCommitStatus {
+		return nil
+	}
+	gitState, ok := commitStates[state]
+	if !ok {
+		return fmt.Errorf("no commit status for deploy state %q", string(state))
+	}
+	return git.ReportStatus(ctx, r.git(), revision, git.Status{
+		State:       gitState,
+		Context:     "tinyforge/" + workload,
+		Description: description,
+	})
+}
