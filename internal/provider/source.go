@@ -16,31 +16,66 @@ import (
 
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload"
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/plugin"
-	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/sources/dockerfile"
-	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/sources/image"
 )
 
-// sourceModel is the source block: exactly one kind is set.
+// sourceModel is the source block: exactly one kind is set. Each kind is a
+// field here (the framework maps blocks onto fields) and an entry of
+// sourceKinds, which says everything else the provider does with it.
 type sourceModel struct {
 	Image      *imageModel      `tfsdk:"image"`
 	Dockerfile *dockerfileModel `tfsdk:"dockerfile"`
 }
 
-func sourceBlocks() map[string]schema.Block {
-	return map[string]schema.Block{
-		image.Kind:      imageBlock(),
-		dockerfile.Kind: dockerfileBlock(),
-	}
+// sourceKind is one kind of source as the provider sees it. Adding a kind
+// adds a field to sourceModel, an entry to sourceKinds and a file,
+// source_<kind>.go, holding the entry: no switch elsewhere.
+type sourceKind struct {
+	name string
+	// block is the kind's block in the schema.
+	block func() schema.Block
+	// in reports whether a source model (never nil) holds the kind's block.
+	in func(*sourceModel) bool
+	// source maps the kind's block onto the engine's source; config is the
+	// configuration's source block (write-only values), nil for the state.
+	// known is false when a value is not known yet.
+	source func(m, config *sourceModel) (src plugin.Source, known bool)
+	// model rebuilds the source block from a source read back from labels
+	// (false: the source is not of this kind); secrets are not recorded
+	// there and are kept from prior, the block as the state had it.
+	model func(src plugin.Source, prior *sourceModel) (*sourceModel, bool)
+	// git is the kind's shared Git attributes in a source model; nil for a
+	// kind without (or a model without this kind's block).
+	git func(*sourceModel) *gitModel
 }
 
-var sourceKinds = []string{image.Kind, dockerfile.Kind}
+// sourceKinds are the kinds of source, in the order documented.
+var sourceKinds = []sourceKind{imageKind, dockerfileKind}
+
+// set reports whether m holds this kind's block.
+func (k sourceKind) set(m *sourceModel) bool { return m != nil && k.in(m) }
+
+func sourceBlocks() map[string]schema.Block {
+	blocks := map[string]schema.Block{}
+	for _, k := range sourceKinds {
+		blocks[k.name] = k.block()
+	}
+	return blocks
+}
+
+func sourceKindNames() []string {
+	names := make([]string, 0, len(sourceKinds))
+	for _, k := range sourceKinds {
+		names = append(names, k.name)
+	}
+	return names
+}
 
 // exactlyOneSourceKind refuses a source block that sets no kind, or more
 // than one.
 type exactlyOneSourceKind struct{}
 
 func (exactlyOneSourceKind) Description(context.Context) string {
-	return "exactly one of " + strings.Join(sourceKinds, ", ")
+	return "exactly one of " + strings.Join(sourceKindNames(), ", ")
 }
 
 func (v exactlyOneSourceKind) MarkdownDescription(ctx context.Context) string {
@@ -52,7 +87,7 @@ func (exactlyOneSourceKind) ValidateObject(_ context.Context, req validator.Obje
 		return
 	}
 	var set []string
-	for _, k := range sourceKinds {
+	for _, k := range sourceKindNames() {
 		if v, ok := req.ConfigValue.Attributes()[k]; ok && !v.IsNull() {
 			set = append(set, k)
 		}
@@ -65,55 +100,68 @@ func (exactlyOneSourceKind) ValidateObject(_ context.Context, req validator.Obje
 		got = strings.Join(set, " and ")
 	}
 	resp.Diagnostics.AddAttributeError(req.Path, "Invalid source",
-		fmt.Sprintf("source must set exactly one of %s (got %s)", strings.Join(sourceKinds, ", "), got))
+		fmt.Sprintf("source must set exactly one of %s (got %s)", strings.Join(sourceKindNames(), ", "), got))
 }
 
 func sourceKindsMarkdown() string {
 	quoted := make([]string, 0, len(sourceKinds))
 	for _, k := range sourceKinds {
-		quoted = append(quoted, "`"+k+"`")
+		quoted = append(quoted, "`"+k.name+"`")
 	}
 	return strings.Join(quoted, ", ")
+}
+
+// kind is the one kind m sets; false when it sets none or several.
+func (m *sourceModel) kind() (sourceKind, bool) {
+	var found []sourceKind
+	for _, k := range sourceKinds {
+		if k.set(m) {
+			found = append(found, k)
+		}
+	}
+	if len(found) != 1 {
+		return sourceKind{}, false
+	}
+	return found[0], true
 }
 
 // source maps the block onto the engine's source; config supplies
 // write-only values. known is false when a value is unknown.
 func (m *sourceModel) source(config *sourceModel) (plugin.Source, bool) {
-	switch {
-	case m.Image != nil && m.Dockerfile == nil:
-		return m.Image.source()
-	case m.Dockerfile != nil && m.Image == nil:
-		var cfg *dockerfileModel
-		if config != nil {
-			cfg = config.Dockerfile
-		}
-		return m.Dockerfile.source(cfg)
+	k, ok := m.kind()
+	if !ok {
+		return nil, true
 	}
-	return nil, true
+	return k.source(m, config)
 }
 
 // recordedSource rebuilds the block from a source config read back from a
 // container's labels. Secrets are not recorded there: they are kept from
 // prior, the block as the state had it.
 func recordedSource(src plugin.Source, prior *sourceModel) *sourceModel {
-	switch s := src.(type) {
-	case *image.Config:
-		return &sourceModel{Image: imageModelOf(s)}
-	case *dockerfile.Config:
-		var priorBlock *dockerfileModel
-		if prior != nil {
-			priorBlock = prior.Dockerfile
+	for _, k := range sourceKinds {
+		if m, ok := k.model(src, prior); ok {
+			return m
 		}
-		return &sourceModel{Dockerfile: dockerfileModelOf(s, priorBlock)}
 	}
 	return prior
+}
+
+// gitOf is the Git attributes of m's kind, nil for a kind without.
+func (m *sourceModel) gitOf() (*gitModel, string) {
+	k, ok := m.kind()
+	if !ok || k.git == nil {
+		return nil, ""
+	}
+	return k.git(m), k.name
 }
 
 // tokenPath is the attribute the source's Git token is written in: the
 // write-only one when the configuration sets it, else access_token.
 func (m *sourceModel) tokenPath(config *sourceModel) path.Path {
-	base := path.Root("source").AtName(dockerfile.Kind)
-	if config != nil && config.Dockerfile != nil && !config.Dockerfile.AccessTokenWO.IsNull() {
+	_, kind := m.gitOf()
+	base := path.Root("source").AtName(kind)
+	if g, _ := config.gitOf(); g != nil && !g.AccessTokenWO.IsNull() {
 		return base.AtName("access_token_wo")
 	}
 	return base.AtName("access_token")
@@ -123,13 +171,22 @@ func (m *sourceModel) tokenPath(config *sourceModel) path.Path {
 // asked with the token the plan has: a write-only token in the
 // configuration, or a new one, must be tried by the plan itself.
 func (m *sourceModel) sameToken(state, config *sourceModel) bool {
-	if m == nil || m.Dockerfile == nil {
+	g, _ := m.gitOf()
+	if g == nil {
 		return true
 	}
-	if config != nil && config.Dockerfile != nil && !config.Dockerfile.AccessTokenWO.IsNull() {
+	if c, _ := config.gitOf(); c != nil && !c.AccessTokenWO.IsNull() {
 		return false
 	}
-	return state != nil && state.Dockerfile != nil && state.Dockerfile.AccessToken.Equal(m.Dockerfile.AccessToken)
+	s, _ := state.gitOf()
+	return s != nil && s.AccessToken.Equal(g.AccessToken)
+}
+
+// writeOnlyToken reports whether the source's token is written write-only,
+// so that the state has none to refresh with.
+func (m *sourceModel) writeOnlyToken() bool {
+	g, _ := m.gitOf()
+	return g != nil && g.writeOnlyToken()
 }
 
 // privateData is the framework's private state of a resource, as Read,
@@ -180,7 +237,7 @@ func getResolved(ctx context.Context, p privateData) *resolved {
 func (m *workloadModel) refreshRevision(ctx context.Context, private privateData) diag.Diagnostics {
 	spec, known, _ := m.spec(ctx, nil)
 	resolver, ok := spec.Source.(plugin.Resolver)
-	if !ok || !known || (m.Source.Dockerfile != nil && m.Source.Dockerfile.writeOnlyToken()) {
+	if !ok || !known || m.Source.writeOnlyToken() {
 		return setResolved(ctx, private, nil)
 	}
 	rev, err := resolver.Resolve(ctx)

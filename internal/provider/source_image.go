@@ -11,6 +11,23 @@ import (
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/sources/image"
 )
 
+// imageKind is the source.image block.
+var imageKind = sourceKind{
+	name:  image.Kind,
+	block: imageBlock,
+	in:    func(m *sourceModel) bool { return m.Image != nil },
+	source: func(m, _ *sourceModel) (plugin.Source, bool) {
+		return m.Image.source()
+	},
+	model: func(src plugin.Source, _ *sourceModel) (*sourceModel, bool) {
+		c, ok := src.(*image.Config)
+		if !ok {
+			return nil, false
+		}
+		return &sourceModel{Image: imageModelOf(c)}, true
+	},
+}
+
 // imageModel is the source.image block.
 type imageModel struct {
 	Ref         types.String `tfsdk:"ref"`

@@ -77,7 +77,7 @@ func (r *workloadResource) Schema(_ context.Context, _ resource.SchemaRequest, r
 				Optional:   true,
 				Computed:   true,
 				Default:    stringdefault.StaticString(""),
-				Validators: []validator.String{engineRule("a deploy strategy", plugin.ParseStrategy)},
+				Validators: []validator.String{engineRule("a deploy strategy", plugin.CheckStrategy)},
 			},
 			"domains": schema.ListAttribute{
 				MarkdownDescription: "Hostnames the proxy routes to the workload's live container. Needs a `proxy` " +

@@ -1,0 +1,167 @@
+package provider
+
+import (
+	"cmp"
+
+	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
+	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
+	"github.com/hashicorp/terraform-plugin-framework/attr"
+	"github.com/hashicorp/terraform-plugin-framework/path"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/booldefault"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringdefault"
+	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/sources/gitbuild"
+)
+
+// gitModel is the Git attributes every Git source block shares, declared
+// once (gitAttributes) and embedded in each Git source's model.
+type gitModel struct {
+	Provider             types.String `tfsdk:"provider"`
+	BaseURL              types.String `tfsdk:"base_url"`
+	RepoOwner            types.String `tfsdk:"repo_owner"`
+	RepoName             types.String `tfsdk:"repo_name"`
+	Branch               types.String `tfsdk:"branch"`
+	ReportCommitStatus   types.Bool   `tfsdk:"report_commit_status"`
+	AccessToken          types.String `tfsdk:"access_token"`
+	AccessTokenWO        types.String `tfsdk:"access_token_wo"`
+	AccessTokenWOVersion types.Int64  `tfsdk:"access_token_wo_version"`
+}
+
+// gitRequired are the Git attributes a Git source block must set.
+var gitRequired = []string{"repo_owner", "repo_name"}
+
+// gitAttributes are the Git attributes of every Git source block, merged
+// with the source's own.
+func gitAttributes(own map[string]schema.Attribute) map[string]schema.Attribute {
+	attrs := map[string]schema.Attribute{
+		"provider": schema.StringAttribute{
+			MarkdownDescription: "Git host kind: `github`, `gitea` or `gitlab`; empty detects it from `base_url` " +
+				"(GitHub when `base_url` is empty).",
+			Optional:   true,
+			Validators: []validator.String{engineRule("a Git host kind", gitbuild.ValidateProvider)},
+		},
+		"base_url": schema.StringAttribute{
+			MarkdownDescription: "Web root of the Git host, e.g. `https://gitea.example.com`; defaults to " +
+				"`https://github.com`. Required for Gitea and GitLab. Never put credentials in it.",
+			Optional:   true,
+			Validators: []validator.String{engineRule("an http(s) URL", gitbuild.ValidateBaseURL)},
+		},
+		"repo_owner": schema.StringAttribute{
+			MarkdownDescription: "Required. Owner (user, organisation or GitLab group path) of the repository.",
+			Optional:            true,
+		},
+		"repo_name": schema.StringAttribute{
+			MarkdownDescription: "Required. Name of the repository.",
+			Optional:            true,
+		},
+		"branch": schema.StringAttribute{
+			MarkdownDescription: "Branch to deploy. Defaults to `" + gitbuild.DefaultBranch + "`.",
+			Optional:            true,
+			Computed:            true,
+			Default:             stringdefault.StaticString(gitbuild.DefaultBranch),
+			Validators:          []validator.String{engineRule("a branch name", gitbuild.ValidateBranch)},
+		},
+		"report_commit_status": schema.BoolAttribute{
+			MarkdownDescription: "Report the deploy on the built commit as the status `tinyforge/<name>` " +
+				"(pending, then success or failure) through the Git host's API. Best effort: a status the host " +
+				"refuses is a warning, never a failed deploy. Needs a token. Defaults to `false`.",
+			Optional: true,
+			Computed: true,
+			Default:  booldefault.StaticBool(false),
+		},
+		"access_token": schema.StringAttribute{
+			MarkdownDescription: "Token to clone the repository and report statuses. Stored (sensitive) in the " +
+				"state; prefer `access_token_wo`. Never written to logs or errors. A token the Git host refuses " +
+				"fails the plan, naming this attribute.",
+			Optional:  true,
+			Sensitive: true,
+			Validators: []validator.String{
+				stringvalidator.ConflictsWith(path.MatchRelative().AtParent().AtName("access_token_wo")),
+			},
+		},
+		"access_token_wo": schema.StringAttribute{
+			MarkdownDescription: "Write-only token (Terraform 1.11+): used for the plan and the apply, never " +
+				"stored in the state. Change `access_token_wo_version` to tell Terraform it changed. Since the " +
+				"state holds no token, refresh cannot look for new commits of a private repository with it: the " +
+				"plan does.",
+			Optional:  true,
+			Sensitive: true,
+			WriteOnly: true,
+		},
+		"access_token_wo_version": schema.Int64Attribute{
+			MarkdownDescription: "Version of `access_token_wo`; change it when the token changes.",
+			Optional:            true,
+			Validators: []validator.Int64{
+				int64validator.AlsoRequires(path.MatchRelative().AtParent().AtName("access_token_wo")),
+			},
+		},
+	}
+	for name, a := range own {
+		attrs[name] = a
+	}
+	return attrs
+}
+
+// values are the Git attributes' values, for a known-ness check.
+func (g *gitModel) values() []attr.Value {
+	return []attr.Value{g.Provider, g.BaseURL, g.RepoOwner, g.RepoName, g.Branch, g.ReportCommitStatus, g.AccessToken}
+}
+
+// repo maps the Git attributes onto the engine's Repo. The token comes from
+// the configuration when written there write-only (config may be nil: no
+// configuration, the state). known is false when a value is unknown.
+func (g *gitModel) repo(config *gitModel) (gitbuild.Repo, bool) {
+	known := true
+	for _, v := range g.values() {
+		if v.IsUnknown() {
+			known = false
+		}
+	}
+	r := gitbuild.Repo{
+		Provider:           g.Provider.ValueString(),
+		BaseURL:            g.BaseURL.ValueString(),
+		RepoOwner:          g.RepoOwner.ValueString(),
+		RepoName:           g.RepoName.ValueString(),
+		Branch:             g.Branch.ValueString(),
+		ReportCommitStatus: g.ReportCommitStatus.ValueBool(),
+		Token:              g.AccessToken.ValueString(),
+	}
+	if config != nil && !config.AccessTokenWO.IsNull() {
+		if config.AccessTokenWO.IsUnknown() {
+			known = false
+		}
+		r.Token = config.AccessTokenWO.ValueString()
+	}
+	return r, known
+}
+
+// writeOnlyToken reports whether the token is written write-only, so that
+// the state has none to refresh with.
+func (g *gitModel) writeOnlyToken() bool {
+	return !g.AccessTokenWOVersion.IsNull() && g.AccessToken.IsNull()
+}
+
+// gitModelOf rebuilds the Git attributes from a Repo read back from labels;
+// the secrets and the write-only version are not recorded there and are
+// kept from prior (nil: none).
+func gitModelOf(r gitbuild.Repo, prior *gitModel) gitModel {
+	g := gitModel{
+		Provider:             optionalString(r.Provider),
+		BaseURL:              optionalString(r.BaseURL),
+		RepoOwner:            types.StringValue(r.RepoOwner),
+		RepoName:             types.StringValue(r.RepoName),
+		Branch:               types.StringValue(cmp.Or(r.Branch, gitbuild.DefaultBranch)),
+		ReportCommitStatus:   types.BoolValue(r.ReportCommitStatus),
+		AccessToken:          types.StringNull(),
+		AccessTokenWO:        types.StringNull(),
+		AccessTokenWOVersion: types.Int64Null(),
+	}
+	if prior != nil {
+		g.AccessToken = prior.AccessToken
+		g.AccessTokenWOVersion = prior.AccessTokenWOVersion
+	}
+	return g
+}
