@@ -74,6 +74,18 @@ type Volume struct {
 	ReadOnly bool   `json:"read_only,omitempty"`
 }
 
+// Mounts are the workload's volumes and the mounts its source asks for
+// (plugin.Mounter), in that order: what every instance mounts.
+func (s Spec) Mounts() []Volume {
+	out := append([]Volume(nil), s.Volumes...)
+	if m, ok := s.Source.(plugin.Mounter); ok {
+		for _, sm := range m.Mounts() {
+			out = append(out, Volume{Source: sm.Source, Target: sm.Target, ReadOnly: sm.ReadOnly})
+		}
+	}
+	return out
+}
+
 // Bind reports whether the volume is a bind mount of a host path.
 func (v Volume) Bind() bool { return strings.HasPrefix(v.Source, "/") }
 
@@ -202,9 +214,18 @@ func (s Spec) Validate(h Host) (plugin.Strategy, error) {
 		add("source", errors.New("source must hold exactly one kind of source"))
 	} else {
 		add("source."+s.Source.Kind(), s.Source.Validate())
+		if m, ok := s.Source.(plugin.Mounter); ok {
+			for _, sm := range m.Mounts() {
+				for i, v := range s.Volumes {
+					if mountPoint(v.Target) == mountPoint(sm.Target) {
+						add(fmt.Sprintf("volume[%d].target", i), fmt.Errorf("target %q is where the %s source mounts %s", v.Target, s.Source.Kind(), sm.Source))
+					}
+				}
+			}
+		}
 		var err error
 		routing := plugin.Routing{Proxy: h.Proxied, Domains: len(s.Domains) > 0}
-		strategy, err = plugin.ValidateStrategy(s.Strategy, s.Source, routing, s.HostPort != 0)
+		strategy, err = plugin.ResolveStrategy(s.Strategy, s.Source, routing, s.HostPort != 0)
 		add("deploy_strategy", err)
 	}
 	return strategy, errors.Join(errs...)

@@ -143,3 +143,26 @@ func TestLabelsRoundTripWithoutEnvValues(t *testing.T) {
 		t.Fatal("a bad generation label must be reported")
 	}
 }
+
+// mounting is a source that mounts a storage volume of its own, as a
+// storage-backed Deno site does.
+type mounting struct{ *image.Config }
+
+func (mounting) Mounts() []plugin.Mount { return []plugin.Mount{{Source: "site-data", Target: "/data"}} }
+
+// TestSourceMountsJoinTheVolumes: a source's mounts come after the
+// workload's volumes, and a volume on the same target is refused, naming
+// it.
+func TestSourceMountsJoinTheVolumes(t *testing.T) {
+	s := validSpec()
+	s.Volumes = []workload.Volume{{Source: "logs", Target: "/logs"}}
+	s.Source = mounting{&image.Config{Ref: "app:1", Port: 8080}}
+	if got := s.Mounts(); len(got) != 2 || got[1].Source != "site-data" || got[1].Target != "/data" {
+		t.Fatalf("mounts %+v", got)
+	}
+	s.Volumes = append(s.Volumes, workload.Volume{Source: "other", Target: "/data/"})
+	_, err := s.Validate(workload.Host{})
+	if err == nil || !strings.Contains(err.Error(), `target "/data/" is where the image source mounts site-data`) {
+		t.Fatalf("a volume on the source's mount point: %v", err)
+	}
+}

@@ -173,12 +173,35 @@ type Routing struct {
 // Routed reports whether the workload has a route to swap.
 func (r Routing) Routed() bool { return r.Proxy && r.Domains }
 
-// ValidateStrategy resolves the strategy a deploy of src will use: "" is the
+// StrategyRefuser is implemented by sources that cannot deploy by every
+// strategy: a storage-backed Deno site mounts one read-write volume and must
+// never run twice at once; a compose stack is stack-managed. RefuseStrategy
+// says why strategy (already resolved) cannot be used, nil when it can.
+type StrategyRefuser interface {
+	RefuseStrategy(strategy Strategy) error
+}
+
+// Mounter is implemented by sources whose instances need mounts of their
+// own (a Deno site's storage volume), besides the workload's volumes.
+type Mounter interface {
+	Mounts() []Mount
+}
+
+// Mount is a named volume or host path a source mounts into its instances.
+type Mount struct {
+	// Source is a named volume, or an absolute host path.
+	Source   string
+	Target   string
+	ReadOnly bool
+}
+
+// ResolveStrategy resolves the strategy a deploy of src will use: "" is the
 // source's historical default, given whether the workload is routed and
-// whether it asks for a fixed host port. It is the one rule for plan time
-// and deploy time.
-func ValidateStrategy(requested Strategy, src Source, routing Routing, hostPort bool) (Strategy, error) {
-	if err := ParseStrategy(string(requested)); err != nil {
+// whether it asks for a fixed host port; a strategy the source or the
+// routing cannot honour is refused, saying why. It is the one rule for plan
+// time and deploy time.
+func ResolveStrategy(requested Strategy, src Source, routing Routing, hostPort bool) (Strategy, error) {
+	if err := CheckStrategy(string(requested)); err != nil {
 		return "", err
 	}
 	effective := requested
@@ -188,6 +211,11 @@ func ValidateStrategy(requested Strategy, src Source, routing Routing, hostPort 
 		// cannot be shared by blue and green, so the default falls back.
 		if effective == StrategyBlueGreen && hostPort {
 			effective = StrategyRecreate
+		}
+	}
+	if r, ok := src.(StrategyRefuser); ok {
+		if err := r.RefuseStrategy(effective); err != nil {
+			return "", err
 		}
 	}
 	if effective != StrategyBlueGreen {
@@ -288,9 +316,9 @@ func ValidateHealthcheck(path string) error {
 	return nil
 }
 
-// ParseStrategy is the rule for a deploy_strategy value on its own, before
+// CheckStrategy is the rule for a deploy_strategy value on its own, before
 // the source and routing are known.
-func ParseStrategy(s string) error {
+func CheckStrategy(s string) error {
 	for _, known := range Strategies {
 		if Strategy(s) == known {
 			return nil

@@ -1,6 +1,7 @@
 package plugin_test
 
 import (
+	"errors"
 	"strings"
 	"testing"
 
@@ -25,7 +26,7 @@ func TestEmptyStrategyKeepsHistoricalDefault(t *testing.T) {
 		{plugin.Routing{Proxy: true, Domains: true}, true, plugin.StrategyRecreate},
 	}
 	for _, c := range cases {
-		got, err := plugin.ValidateStrategy(plugin.StrategyDefault, src, c.routing, c.hostPort)
+		got, err := plugin.ResolveStrategy(plugin.StrategyDefault, src, c.routing, c.hostPort)
 		if err != nil {
 			t.Fatalf("%+v hostPort=%v: %v", c.routing, c.hostPort, err)
 		}
@@ -35,7 +36,7 @@ func TestEmptyStrategyKeepsHistoricalDefault(t *testing.T) {
 	}
 }
 
-func TestValidateStrategyRefusals(t *testing.T) {
+func TestResolveStrategyRefusals(t *testing.T) {
 	src := &image.Config{Ref: "app:1", Port: 8080}
 	cases := []struct {
 		name     string
@@ -51,13 +52,13 @@ func TestValidateStrategyRefusals(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := plugin.ValidateStrategy(c.strategy, src, c.routing, c.hostPort)
+			_, err := plugin.ResolveStrategy(c.strategy, src, c.routing, c.hostPort)
 			if err == nil || !strings.Contains(err.Error(), c.wantErr) {
 				t.Fatalf("got %v, want an error containing %q", err, c.wantErr)
 			}
 		})
 	}
-	if got, err := plugin.ValidateStrategy(plugin.StrategyRecreate, src, plugin.Routing{}, true); err != nil || got != plugin.StrategyRecreate {
+	if got, err := plugin.ResolveStrategy(plugin.StrategyRecreate, src, plugin.Routing{}, true); err != nil || got != plugin.StrategyRecreate {
 		t.Fatalf("explicit recreate: got %q, %v", got, err)
 	}
 }
@@ -86,5 +87,34 @@ func TestValidateHealthcheck(t *testing.T) {
 		if err := plugin.ValidateHealthcheck(bad); err == nil || !strings.Contains(err.Error(), "healthcheck") {
 			t.Errorf("%q: got %v", bad, err)
 		}
+	}
+}
+
+// refusing is a source that refuses blue-green, as a storage-backed site
+// does.
+type refusing struct{ *image.Config }
+
+func (refusing) RefuseStrategy(s plugin.Strategy) error {
+	if s == plugin.StrategyBlueGreen {
+		return errors.New(`deploy_strategy "blue-green" would mount the one read-write volume twice`)
+	}
+	return nil
+}
+
+// TestResolveStrategyAsksTheSource: a source may refuse a strategy, asked
+// or defaulted; the routing's rules still apply to what it accepts.
+func TestResolveStrategyAsksTheSource(t *testing.T) {
+	src := refusing{&image.Config{Ref: "app:1", Port: 8080}}
+	routed := plugin.Routing{Proxy: true, Domains: true}
+	if _, err := plugin.ResolveStrategy(plugin.StrategyBlueGreen, src, routed, false); err == nil || !strings.Contains(err.Error(), "mount the one read-write volume twice") {
+		t.Fatalf("an explicit blue-green the source refuses: %v", err)
+	}
+	// The image default would be blue-green when routed: the source's
+	// refusal applies to a default too, and says why.
+	if _, err := plugin.ResolveStrategy(plugin.StrategyDefault, src, routed, false); err == nil {
+		t.Fatal("a defaulted blue-green the source refuses was accepted")
+	}
+	if got, err := plugin.ResolveStrategy(plugin.StrategyRecreate, src, routed, false); err != nil || got != plugin.StrategyRecreate {
+		t.Fatalf("recreate: %v %v", got, err)
 	}
 }

@@ -270,10 +270,12 @@ func envList(env map[string]string) []string {
 	return out
 }
 
-// mounts are the spec's volumes as the engine mounts them.
+// mounts are the spec's volumes, and the mounts its source asks for, as the
+// engine mounts them.
 func mounts(spec workload.Spec) []docker.Mount {
-	out := make([]docker.Mount, 0, len(spec.Volumes))
-	for _, v := range spec.Volumes {
+	vols := spec.Mounts()
+	out := make([]docker.Mount, 0, len(vols))
+	for _, v := range vols {
 		m := docker.Mount{Type: "volume", Source: v.Source, Target: v.Target, ReadOnly: v.ReadOnly}
 		if v.Bind() {
 			m.Type = "bind"
