@@ -148,7 +148,9 @@ func TestLabelsRoundTripWithoutEnvValues(t *testing.T) {
 // storage-backed Deno site does.
 type mounting struct{ *image.Config }
 
-func (mounting) Mounts() []plugin.Mount { return []plugin.Mount{{Source: "site-data", Target: "/data"}} }
+func (mounting) Mounts() []plugin.Mount {
+	return []plugin.Mount{{Source: "site-data", Target: "/data"}}
+}
 
 // TestSourceMountsJoinTheVolumes: a source's mounts come after the
 // workload's volumes, and a volume on the same target is refused, naming
