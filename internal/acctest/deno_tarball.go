@@ -66,7 +66,7 @@ func (c denoCache) tarball(ctx context.Context) (string, error) {
 	}
 	defer os.RemoveAll(tmp)
 	spec := denoPackage + "@" + denoVersion
-	cmd := exec.CommandContext(ctx, c.npm, "pack", "--silent", "--pack-destination", tmp, spec)
+	cmd := exec.CommandContext(ctx, c.npm, "pack", "--loglevel=error", "--pack-destination", tmp, spec)
 	cmd.Dir = tmp
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
