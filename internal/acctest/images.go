@@ -201,19 +201,22 @@ func UniqueBuildLabel(t testing.TB) string {
 	return BuildLabel(owner)
 }
 
-// RemoveTestImages removes the test images of this process and the
-// process-wide temp dirs (the testapp binary, provider binaries). It is for
-// TestMain and the benchmark; tests never call it. Errors are returned, not
-// fatal: it runs when there is nobody left to fail.
+// RemoveTestImages removes the test images and the static base images of
+// this process and the process-wide temp dirs (the testapp binary, provider
+// binaries). It is for TestMain and the benchmark; tests never call it.
+// Errors are returned, not fatal: it runs when there is nobody left to
+// fail.
 func RemoveTestImages() error {
 	var errs []error
 	// Only the refs that exist: rmi fails on a missing one, and a run that
 	// never built images (or failed half way) has fewer than all.
-	if refs, err := builtTestImageRefs(); err != nil {
-		errs = append(errs, err)
-	} else if len(refs) > 0 {
-		if _, err := DockerE(append([]string{"rmi", "--force"}, refs...)...); err != nil {
+	for _, built := range []func() ([]string, error){builtTestImageRefs, builtStaticImageRefs} {
+		if refs, err := built(); err != nil {
 			errs = append(errs, err)
+		} else if len(refs) > 0 {
+			if _, err := DockerE(append([]string{"rmi", "--force"}, refs...)...); err != nil {
+				errs = append(errs, err)
+			}
 		}
 	}
 	errs = append(errs, removeScratchDirs())
@@ -225,6 +228,17 @@ func RemoveTestImages() error {
 func builtTestImageRefs() ([]string, error) {
 	out, err := DockerE("image", "ls", "--format", "{{.Repository}}:{{.Tag}}",
 		"--filter", "reference="+TestImageRef("*"))
+	return strings.Fields(out), err
+}
+
+// builtStaticImageRefs lists the static base image references of this
+// process that exist on the engine.
+func builtStaticImageRefs() ([]string, error) {
+	args := []string{"image", "ls", "--format", "{{.Repository}}:{{.Tag}}"}
+	for _, name := range staticImageNames {
+		args = append(args, "--filter", "reference="+StaticImageRef(name))
+	}
+	out, err := DockerE(args...)
 	return strings.Fields(out), err
 }
 
