@@ -149,6 +149,9 @@ func (c *Client) CreateContainer(ctx context.Context, spec ContainerSpec) (strin
 	hostConfig := &container.HostConfig{
 		RestartPolicy: container.RestartPolicy{Name: container.RestartPolicyMode(spec.RestartPolicy)},
 	}
+	if spec.Init {
+		hostConfig.Init = &spec.Init
+	}
 	if spec.StopTimeout > 0 {
 		secs := durationSeconds(spec.StopTimeout)
 		config.StopTimeout = &secs

@@ -87,6 +87,10 @@ type ContainerSpec struct {
 	RestartPolicy string
 	// StopTimeout is how long a stop waits after SIGTERM before SIGKILL.
 	StopTimeout time.Duration
+	// Init runs the engine's init process (docker-init) as PID 1, which
+	// forwards signals and reaps zombies, for programs that do not expect
+	// to be PID 1.
+	Init bool
 }
 
 // Image is one image on the engine.

@@ -129,6 +129,9 @@ type Container struct {
 	// Healthcheck is the HTTP path of the readiness probe; "" gates on the
 	// liveness window instead.
 	Healthcheck string
+	// Init asks for an init process as PID 1 (the engine's docker-init),
+	// for a program that does not stop cleanly on SIGTERM as PID 1.
+	Init bool
 }
 
 // ImageHost is what sources need from the Docker host to produce images.

@@ -154,6 +154,7 @@ func (c *Containers) Start(ctx context.Context, spec workload.Spec, art plugin.A
 		Mounts:         mounts(spec),
 		RestartPolicy:  "unless-stopped",
 		StopTimeout:    c.stopTimeout(),
+		Init:           spec.Source.Container().Init,
 	}
 	id, err := c.Docker.CreateContainer(ctx, cs)
 	if err != nil {

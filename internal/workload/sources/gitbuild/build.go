@@ -56,6 +56,12 @@ type Context struct {
 	// of any file of the same name in Dir (a generated Dockerfile, a
 	// server's config).
 	Files map[string][]byte
+	// Prefix, when set, puts Dir's entries under this directory of the
+	// context ("site"), so that they stay apart from the generated files.
+	Prefix string
+	// Exclude are .dockerignore patterns (relative to Dir) added to those of
+	// Dir's own .dockerignore, e.g. ".git" for files that are published.
+	Exclude []string
 	// Describe says what is built in the words of the source's attributes,
 	// for errors: `Dockerfile (context_path ".")`.
 	Describe string
@@ -148,7 +154,7 @@ func (b Build) build(ctx context.Context, images plugin.ImageHost, log *slog.Log
 	pr, pw := io.Pipe()
 	sent := make(chan error, 1)
 	go func() {
-		err := writeContext(pw, bc.Dir, bc.Dockerfile, filepath.Clean(clone), bc.Files)
+		err := writeContext(pw, bc, filepath.Clean(clone))
 		pw.CloseWithError(err) // nil: EOF for the engine
 		sent <- err
 	}()
@@ -194,7 +200,21 @@ func Prune(ctx context.Context, env plugin.ProduceEnv, keep []string) error {
 	}
 	var errs []error
 	for _, img := range images {
-		if img.Labels[LabelBuilt] != "true" || img.Labels[workload.LabelWorkload] != env.Workload || kept[strings.TrimPrefix(img.ID, "sha256:")] {
+		if img.Labels[workload.LabelWorkload] != env.Workload || kept[strings.TrimPrefix(img.ID, "sha256:")] {
+			continue
+		}
+		if img.Labels[LabelBuilt] != "true" {
+			// An untagged image of the workload's builds that is no
+			// built image: what a build stage (or a failed build) left,
+			// nobody's cache but the workload's own. Removed by ID, never
+			// forced: an image something still uses stays.
+			if untagged(img) {
+				if err := env.Images.RemoveImage(ctx, img.ID); err != nil {
+					errs = append(errs, fmt.Errorf("image %s left by a build was kept: %w", img.ID, err))
+				} else {
+					log.InfoContext(ctx, "removed an image a build stage left", "image", img.ID)
+				}
+			}
 			continue
 		}
 		// By our tags, not by ID: an image the user also tagged under a
@@ -222,6 +242,16 @@ func Prune(ctx context.Context, env plugin.ProduceEnv, keep []string) error {
 		return fmt.Errorf("prune the images of workload %q: %w", env.Workload, err)
 	}
 	return nil
+}
+
+// untagged reports whether img has no tag.
+func untagged(img docker.Image) bool {
+	for _, t := range img.RepoTags {
+		if t != "" && t != "<none>:<none>" {
+			return false
+		}
+	}
+	return true
 }
 
 // removeAll removes refs in turn, stopping at the first the engine refuses.

@@ -32,32 +32,59 @@ import (
 // It writes as it walks, so the caller can stream it (io.Pipe) without the
 // whole context in memory.
 func WriteBuildContext(w io.Writer, dir, dockerfile string) error {
-	return writeContext(w, dir, dockerfile, "", nil)
+	return writeContext(w, Context{Dir: dir, Dockerfile: dockerfile}, "")
 }
 
 // writeContext is WriteBuildContext for a context inside the go-git
-// checkout at clone, with generated files (extra: name at the context root
-// -> content) sent first, in name order, in place of any file of the same
-// name in dir. go-git checks an absolute symlink target "/etc" out as
-// "<clone>/etc"; the link is sent as the repository has it, "/etc", so that
-// the image holds the repository's link and no path of this host.
-func writeContext(w io.Writer, dir, dockerfile, clone string, extra map[string][]byte) error {
+// checkout at clone: bc.Files, generated, are sent first, in name order, in
+// place of any file of the same name; bc.Dir's entries follow, under
+// bc.Prefix, minus what .dockerignore and bc.Exclude exclude. go-git checks
+// an absolute symlink target "/etc" out as "<clone>/etc"; the link is sent
+// as the repository has it, "/etc", so that the image holds the
+// repository's link and no path of this host.
+func writeContext(w io.Writer, bc Context, clone string) error {
+	dir, extra := bc.Dir, bc.Files
 	excludes, err := readDockerignore(dir)
 	if err != nil {
 		return err
+	}
+	excludes = append(excludes, bc.Exclude...)
+	dockerfile := bc.Dockerfile
+	if bc.Prefix != "" || extra[dockerfile] != nil {
+		dockerfile = "" // not in dir: nothing of dir must be kept for it
 	}
 	pm, err := alwaysSend(excludes, dockerfile)
 	if err != nil {
 		return err
 	}
 	tw := tar.NewWriter(w)
+	dirs := map[string]bool{}
+	writeDir := func(name string) error {
+		if name == "." || name == "" || dirs[name] {
+			return nil
+		}
+		dirs[name] = true
+		return tw.WriteHeader(&tar.Header{Name: name + "/", Mode: 0o755, Typeflag: tar.TypeDir, ModTime: time.Unix(0, 0)})
+	}
 	for _, name := range slices.Sorted(maps.Keys(extra)) {
+		for _, parent := range parentsOf(name) {
+			if err := writeDir(parent); err != nil {
+				return fmt.Errorf("build context: %s: %w", parent, err)
+			}
+		}
 		hdr := &tar.Header{Name: name, Mode: 0o644, Size: int64(len(extra[name])), Typeflag: tar.TypeReg, ModTime: time.Unix(0, 0)}
 		if err := tw.WriteHeader(hdr); err != nil {
 			return fmt.Errorf("build context: %s: %w", name, err)
 		}
 		if _, err := tw.Write(extra[name]); err != nil {
 			return fmt.Errorf("build context: %s: %w", name, err)
+		}
+	}
+	if bc.Prefix != "" {
+		for _, parent := range append(parentsOf(bc.Prefix), bc.Prefix) {
+			if err := writeDir(parent); err != nil {
+				return fmt.Errorf("build context: %s: %w", parent, err)
+			}
 		}
 	}
 	parents := map[string]patternmatcher.MatchInfo{}
@@ -73,7 +100,7 @@ func writeContext(w io.Writer, dir, dockerfile, clone string, extra map[string][
 			return nil
 		}
 		rel = filepath.ToSlash(rel)
-		if _, generated := extra[rel]; generated {
+		if _, generated := extra[path.Join(bc.Prefix, rel)]; generated {
 			return nil
 		}
 		skip, info, err := pm.MatchesUsingParentResults(rel, parents[path.Dir(rel)])
@@ -91,7 +118,7 @@ func writeContext(w io.Writer, dir, dockerfile, clone string, extra map[string][
 			// but only the excepted entries are sent, as the CLI does.
 			return nil
 		}
-		return addEntry(tw, p, rel, d, clone)
+		return addEntry(tw, p, rel, path.Join(bc.Prefix, rel), d, clone)
 	})
 	if err != nil {
 		return fmt.Errorf("build context: %w", err)
@@ -100,6 +127,16 @@ func writeContext(w io.Writer, dir, dockerfile, clone string, extra map[string][
 		return fmt.Errorf("build context: %w", err)
 	}
 	return nil
+}
+
+// parentsOf lists the directories above a slash path, outermost first:
+// "a/b/c" -> "a", "a/b".
+func parentsOf(name string) []string {
+	var out []string
+	for dir := path.Dir(name); dir != "." && dir != "/"; dir = path.Dir(dir) {
+		out = append([]string{dir}, out...)
+	}
+	return out
 }
 
 // readDockerignore reads the patterns of dir/.dockerignore; none when there
@@ -131,6 +168,9 @@ func readDockerignore(dir string) ([]string, error) {
 // CLI's TrimBuildFilesFromExcludes).
 func alwaysSend(excludes []string, dockerfile string) (*patternmatcher.PatternMatcher, error) {
 	for _, keep := range []string{".dockerignore", dockerfile} {
+		if keep == "" {
+			continue
+		}
 		pm, err := patternmatcher.New(excludes)
 		if err != nil {
 			return nil, fmt.Errorf("invalid .dockerignore: %w", err)
@@ -162,7 +202,7 @@ func exceptionInside(pm *patternmatcher.PatternMatcher, dir string) bool {
 
 // addEntry writes one file, directory or symlink. Other kinds (sockets,
 // devices) cannot come from a Git checkout and are left out.
-func addEntry(tw *tar.Writer, p, rel string, d fs.DirEntry, clone string) error {
+func addEntry(tw *tar.Writer, p, rel, name string, d fs.DirEntry, clone string) error {
 	fi, err := d.Info()
 	if err != nil {
 		return err
@@ -184,7 +224,7 @@ func addEntry(tw *tar.Writer, p, rel string, d fs.DirEntry, clone string) error 
 	if err != nil {
 		return fmt.Errorf("%s: %w", rel, err)
 	}
-	hdr.Name = rel
+	hdr.Name = name
 	// Git records only whether a file is executable; the checkout's
 	// permissions otherwise depend on the umask of this process.
 	switch {

@@ -209,7 +209,7 @@ func TestGeneratedFilesReplaceTheRepositorysOwn(t *testing.T) {
 	})
 	var buf bytes.Buffer
 	extra := map[string][]byte{"Dockerfile": []byte("FROM generated"), "Caddyfile": []byte(":8080")}
-	if err := writeContext(&buf, dir, "Dockerfile", "", extra); err != nil {
+	if err := writeContext(&buf, Context{Dir: dir, Dockerfile: "Dockerfile", Files: extra}, ""); err != nil {
 		t.Fatal(err)
 	}
 	got := readTar(t, buf.Bytes())
@@ -221,5 +221,33 @@ func TestGeneratedFilesReplaceTheRepositorysOwn(t *testing.T) {
 	}
 	if !got["Dockerfile"].hdr.ModTime.Equal(time.Unix(0, 0)) {
 		t.Fatalf("a generated file's time is %s: it must not change from build to build", got["Dockerfile"].hdr.ModTime)
+	}
+}
+
+// TestPrefixKeepsTheRepositoryApartFromGeneratedFiles: under a prefix, the
+// repository's files (a file named like a generated one included) go below
+// it, excluded patterns stay out, and the generated files sit beside it.
+func TestPrefixKeepsTheRepositoryApartFromGeneratedFiles(t *testing.T) {
+	dir := t.TempDir()
+	writeTree(t, dir, map[string]string{
+		".tinyforge/Dockerfile": "the repository's own",
+		".git/config":           "[core]",
+		"index.html":            "<h1>hi</h1>",
+		".dockerignore":         "secret.txt\n",
+		"secret.txt":            "no",
+	})
+	var buf bytes.Buffer
+	bc := Context{Dir: dir, Dockerfile: ".tinyforge/Dockerfile", Prefix: "site", Exclude: []string{".git"},
+		Files: map[string][]byte{".tinyforge/Dockerfile": []byte("FROM generated")}}
+	if err := writeContext(&buf, bc, ""); err != nil {
+		t.Fatal(err)
+	}
+	got := readTar(t, buf.Bytes())
+	want := []string{".tinyforge/", ".tinyforge/Dockerfile", "site/", "site/.dockerignore", "site/.tinyforge/", "site/.tinyforge/Dockerfile", "site/index.html"}
+	if strings.Join(names(got), " ") != strings.Join(want, " ") {
+		t.Fatalf("context %v, want %v", names(got), want)
+	}
+	if got[".tinyforge/Dockerfile"].body != "FROM generated" || got["site/.tinyforge/Dockerfile"].body != "the repository's own" {
+		t.Fatalf("bodies %q, %q", got[".tinyforge/Dockerfile"].body, got["site/.tinyforge/Dockerfile"].body)
 	}
 }

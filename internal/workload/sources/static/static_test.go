@@ -1,0 +1,168 @@
+package static
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/plugin"
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/sources/gitbuild"
+)
+
+const sentinelToken = "tf-SENTINEL-token-51a7c"
+
+func site() Config {
+	return Config{Repo: gitbuild.Repo{BaseURL: "https://gitea.example.test", RepoOwner: "acme", RepoName: "site", Token: sentinelToken}}
+}
+
+func TestValidateNamesTheAttributeAndTheValue(t *testing.T) {
+	for name, tc := range map[string]struct {
+		mutate func(*Config)
+		want   []string
+	}{
+		"root out of the repository": {func(c *Config) { c.RootDirectory = "../x" }, []string{`root_directory must be a relative path inside the repository (got "../x")`}},
+		"publish absolute":           {func(c *Config) { c.PublishDirectory = "/dist" }, []string{`publish_directory must be a relative path inside the repository (got "/dist")`}},
+		"command without image":      {func(c *Config) { c.BuildCommand = "npm run build" }, []string{`build_image is required with build_command "npm run build"`}},
+		"image without command":      {func(c *Config) { c.BuildImage = "node:22" }, []string{`build_command is required with build_image "node:22"`}},
+		"bad server image":           {func(c *Config) { c.ServerImage = "Caddy:2" }, []string{`server_image "Caddy:2" is not a valid image reference`}},
+		"bad healthcheck":            {func(c *Config) { c.Healthcheck = "healthz" }, []string{`healthcheck must be an absolute HTTP path`, `(got "healthz")`}},
+		"deno without entrypoint":    {func(c *Config) { c.Deno = &Deno{} }, []string{`deno.entrypoint must name the script to run`}},
+		"deno entrypoint escapes":    {func(c *Config) { c.Deno = &Deno{Entrypoint: "../main.ts"} }, []string{`deno.entrypoint must be a relative path inside the repository (got "../main.ts")`}},
+		"deno storage":               {func(c *Config) { c.Deno = &Deno{Entrypoint: "main.ts", Storage: "x"} }, []string{`deno.storage must be a volume name`, `(got "x")`}},
+		"git attributes":             {func(c *Config) { c.RepoName = "" }, []string{"repo_name is required"}},
+	} {
+		c := site()
+		tc.mutate(&c)
+		err := c.Validate()
+		if err == nil {
+			t.Errorf("%s: no error", name)
+			continue
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("%s: %q lacks %q", name, err, w)
+			}
+		}
+		if strings.Contains(err.Error(), sentinelToken) {
+			t.Errorf("%s: the token is in %q", name, err)
+		}
+	}
+	ok := site()
+	ok.BuildCommand, ok.BuildImage, ok.PublishDirectory, ok.RootDirectory = "npm ci && npm run build", "node:22-alpine", "dist", "web"
+	if err := ok.Validate(); err != nil {
+		t.Fatalf("a valid built site: %v", err)
+	}
+}
+
+func TestStorageRefusesBlueGreenAndMountsItsVolume(t *testing.T) {
+	c := site()
+	c.Deno = &Deno{Entrypoint: "main.ts", Storage: "site-data"}
+	err := c.RefuseStrategy(plugin.StrategyBlueGreen)
+	if err == nil || !strings.Contains(err.Error(), `deploy_strategy "blue-green" cannot be used with deno.storage "site-data"`) ||
+		!strings.Contains(err.Error(), "both mount that one read-write volume") {
+		t.Fatalf("blue-green with storage: %v", err)
+	}
+	if err := c.RefuseStrategy(plugin.StrategyRecreate); err != nil {
+		t.Fatalf("recreate with storage: %v", err)
+	}
+	if m := c.Mounts(); len(m) != 1 || m[0].Source != "site-data" || m[0].Target != "/data" || m[0].ReadOnly {
+		t.Fatalf("mounts %+v", m)
+	}
+	if got, err := plugin.ResolveStrategy(plugin.StrategyDefault, &c, plugin.Routing{Proxy: true, Domains: true}, false); err != nil || got != plugin.StrategyRecreate {
+		t.Fatalf("the default with storage: %v %v", got, err)
+	}
+	plain := site()
+	if plain.RefuseStrategy(plugin.StrategyBlueGreen) != nil || plain.Mounts() != nil {
+		t.Fatal("a site without storage refuses blue-green or mounts something")
+	}
+}
+
+func TestGeneratedBuildFollowsTheAttributes(t *testing.T) {
+	c := site()
+	c.RootDirectory, c.PublishDirectory, c.SPA = "web", "dist", true
+	c.BuildCommand, c.BuildImage, c.ServerImage = "npm ci && npm run build", "node:22-alpine", "example/caddy:1"
+	g := c.withDefaults().generate("web")
+	for _, want := range []string{
+		"FROM node:22-alpine AS build\nLABEL tinyforge.workload=\"web\"",
+		`RUN ["/bin/sh","-c","npm ci \u0026\u0026 npm run build"]`,
+		`test -d 'dist' || { echo 'publish_directory \"dist\" does not exist after build_command' \u003e\u00262; exit 1; }`,
+		"FROM example/caddy:1",
+		`COPY --from=build ["/src/dist/","/srv/"]`,
+		`COPY [".tinyforge/Caddyfile","/etc/caddy/Caddyfile"]`,
+		`ENTRYPOINT ["caddy","run","--config","/etc/caddy/Caddyfile","--adapter","caddyfile"]`,
+	} {
+		if !strings.Contains(g.Dockerfile, want) {
+			t.Errorf("the Dockerfile lacks %s:\n%s", want, g.Dockerfile)
+		}
+	}
+	for _, want := range []string{"try_files {path} /index.html", "immutable", `Cache-Control "no-cache"`, "rewrite * /404.html", "admin off"} {
+		if !strings.Contains(g.Caddyfile, want) {
+			t.Errorf("the Caddyfile lacks %s:\n%s", want, g.Caddyfile)
+		}
+	}
+	c.SPA = false
+	if g := c.withDefaults().generate("web"); strings.Contains(g.Caddyfile, "try_files") {
+		t.Errorf("without spa the Caddyfile falls back to /index.html:\n%s", g.Caddyfile)
+	}
+
+	d := site()
+	d.Deno = &Deno{Entrypoint: "server/main.ts", Storage: "site-data"}
+	g = d.withDefaults().generate("web")
+	for _, want := range []string{"FROM " + DefaultDenoImage, `COPY ["site/","/app/"]`, "ENV PORT=8080", `RUN ["deno","cache","server/main.ts"]`,
+		`ENTRYPOINT ["deno","run","--allow-net","--allow-env","--allow-read","--allow-write=/data","server/main.ts"]`} {
+		if !strings.Contains(g.Dockerfile, want) {
+			t.Errorf("the Deno Dockerfile lacks %s:\n%s", want, g.Dockerfile)
+		}
+	}
+	if g.Caddyfile != "" {
+		t.Errorf("a Deno site got a Caddyfile")
+	}
+}
+
+func TestFingerprintChangesWithWhatMakesTheImage(t *testing.T) {
+	base := site()
+	fp := base.Fingerprint()
+	same := site()
+	same.Token, same.Healthcheck, same.ReportCommitStatus, same.Branch = "other", "/up", true, "main"
+	if same.Fingerprint() != fp {
+		t.Error("the token, the probe path, status reporting or the default branch written out changed the fingerprint")
+	}
+	for name, mutate := range map[string]func(*Config){
+		"spa":               func(c *Config) { c.SPA = true },
+		"publish_directory": func(c *Config) { c.PublishDirectory = "public" },
+		"root_directory":    func(c *Config) { c.RootDirectory = "web" },
+		"server_image":      func(c *Config) { c.ServerImage = "caddy:2.10" },
+		"build":             func(c *Config) { c.BuildCommand, c.BuildImage = "make", "busybox" },
+		"deno":              func(c *Config) { c.Deno = &Deno{Entrypoint: "main.ts"} },
+		"repo":              func(c *Config) { c.RepoName = "other" },
+	} {
+		c := site()
+		mutate(&c)
+		if c.Fingerprint() == fp {
+			t.Errorf("a change of %s kept the fingerprint", name)
+		}
+	}
+}
+
+func TestPublicCarriesNoTokenAndDecodes(t *testing.T) {
+	c := site()
+	c.Deno = &Deno{Entrypoint: "main.ts", Storage: "site-data"}
+	b, err := json.Marshal(c.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(b), sentinelToken) {
+		t.Fatalf("Public carries the token: %s", b)
+	}
+	src, err := plugin.Decode(Kind, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := src.(*Config)
+	if got.Deno == nil || got.Deno.Image != DefaultDenoImage || got.ServerImage != DefaultServerImage || got.Healthcheck != "/" || got.RootDirectory != "." {
+		t.Fatalf("decoded %+v %+v", got, got.Deno)
+	}
+	if got.Fingerprint() != c.Fingerprint() {
+		t.Fatal("the decoded config has another fingerprint: import would plan a redeploy")
+	}
+}
