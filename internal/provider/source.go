@@ -24,6 +24,7 @@ import (
 type sourceModel struct {
 	Image      *imageModel      `tfsdk:"image"`
 	Dockerfile *dockerfileModel `tfsdk:"dockerfile"`
+	Static     *staticModel     `tfsdk:"static"`
 }
 
 // sourceKind is one kind of source as the provider sees it. Adding a kind
@@ -49,7 +50,7 @@ type sourceKind struct {
 }
 
 // sourceKinds are the kinds of source, in the order documented.
-var sourceKinds = []sourceKind{imageKind, dockerfileKind}
+var sourceKinds = []sourceKind{imageKind, dockerfileKind, staticKind}
 
 // set reports whether m holds this kind's block.
 func (k sourceKind) set(m *sourceModel) bool { return m != nil && k.in(m) }

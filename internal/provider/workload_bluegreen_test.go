@@ -100,6 +100,7 @@ func (l *loadDuring) stop() acctest.Stats {
 // v2, then only v2. The same move with recreate must fail some requests:
 // that proves the load can see downtime at all.
 func TestAccBlueGreenDropsNoRequest(t *testing.T) {
+	t.Parallel()
 	env := newTestEnv(t)
 	caddy := acctest.StartCaddy(t)
 	for _, strategy := range []string{"blue-green", "recreate"} {
@@ -170,6 +171,7 @@ func TestAccBlueGreenDropsNoRequest(t *testing.T) {
 // TestAccBlueGreenFailedGateKeepsBlue: a green that fails its gate fails
 // the apply; v1 still answers through Caddy and no green container remains.
 func TestAccBlueGreenFailedGateKeepsBlue(t *testing.T) {
+	t.Parallel()
 	env := newTestEnv(t)
 	caddy := acctest.StartCaddy(t)
 	name := env.workloadName("gate")
@@ -233,6 +235,7 @@ func TestAccBlueGreenFailedGateKeepsBlue(t *testing.T) {
 // TestAccRouteDriftIsRestored: a route deleted or pointed elsewhere by hand
 // shows in the plan, and the apply restores it.
 func TestAccRouteDriftIsRestored(t *testing.T) {
+	t.Parallel()
 	env := newTestEnv(t)
 	caddy := acctest.StartCaddy(t)
 	name := env.workloadName("drift")
@@ -285,6 +288,7 @@ func TestAccRouteDriftIsRestored(t *testing.T) {
 // TestAccParallelWorkloadsAreAllRouted applies a dozen workloads at once
 // (terraform's parallelism is 10): every route must land in Caddy.
 func TestAccParallelWorkloadsAreAllRouted(t *testing.T) {
+	t.Parallel()
 	env := newTestEnv(t)
 	caddy := acctest.StartCaddy(t)
 	const n = 12
@@ -333,6 +337,7 @@ resource "tinyforge_workload" "w" {
 // TestAccSwitchStrategies moves a routed workload from recreate to
 // blue-green and back, redeploying each time.
 func TestAccSwitchStrategies(t *testing.T) {
+	t.Parallel()
 	env := newTestEnv(t)
 	caddy := acctest.StartCaddy(t)
 	name := env.workloadName("switch")

@@ -81,6 +81,7 @@ func builtImagesOf(t *testing.T, workload string) []string {
 // and an escaping symlink leave the previous version serving, and destroy
 // leaves no container and no built image.
 func TestAccDockerfileDeploysThePlannedCommit(t *testing.T) {
+	t.Parallel()
 	env := newTestEnv(t)
 	caddy := acctest.StartCaddy(t)
 	app := newAppRepo(t, env)
@@ -257,6 +258,7 @@ func stateCommit(sha *string) resource.TestCheckFunc {
 // TestAccDockerfileMonorepo builds an app from a subfolder, with its
 // Dockerfile in another subfolder of the context.
 func TestAccDockerfileMonorepo(t *testing.T) {
+	t.Parallel()
 	env := newTestEnv(t)
 	app := newAppRepo(t, env)
 	name := env.workloadName("mono")
@@ -289,6 +291,7 @@ resource "tinyforge_workload" "web" {
 // write-only token deploys and is found neither in the state file nor in the
 // log.
 func TestAccDockerfileTokens(t *testing.T) {
+	t.Parallel()
 	env := newTestEnv(t)
 	app := newAppRepo(t, env)
 	app.commit(t, "A")
@@ -397,6 +400,7 @@ output "upstream" { value = tinyforge_workload.web.upstream }
 // head. When the planned commit is force-pushed away, the apply fails
 // clearly and the running version serves on.
 func TestAccDockerfileAppliesThePlannedCommit(t *testing.T) {
+	t.Parallel()
 	env := newTestEnv(t)
 	app := newAppRepo(t, env)
 	shaA := app.commit(t, "A")

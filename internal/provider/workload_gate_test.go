@@ -16,6 +16,7 @@ import (
 // configured (never the liveness window), and it fails at once, saying the
 // container crashed, with its log lines, leaving no container.
 func TestAccCrashLoopIsGatedByItsHealthcheck(t *testing.T) {
+	t.Parallel()
 	env := newTestEnv(t)
 	const n = 4
 	prefix := acctest.UniqueName("crashloop")

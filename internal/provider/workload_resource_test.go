@@ -43,6 +43,7 @@ resource "tinyforge_workload" "web" {
 // TestAccWorkloadLifecycle walks one image workload through create, import,
 // a redeploy, drift by hand (stopped, removed, strays) and destroy.
 func TestAccWorkloadLifecycle(t *testing.T) {
+	t.Parallel()
 	env := newTestEnv(t)
 	name := env.workloadName("life")
 	v1 := env.provider("") + imageWorkload(name, env.images.V1, `  env = { GREETING = "hello" }`)
@@ -230,6 +231,7 @@ func labelsKeepSecretsOut(t *testing.T, secret string) resource.TestCheckFunc {
 // with the probe's last answer and its log lines, and nothing is left
 // running.
 func TestAccWorkloadFailedGate(t *testing.T) {
+	t.Parallel()
 	env := newTestEnv(t)
 	unhealthy := env.workloadName("unhealthy")
 	crashing := env.workloadName("crashing")
@@ -285,6 +287,7 @@ resource "tinyforge_workload" "web" {
 // redeploy and outlives destroy; a bind mount and a fixed host port work and
 // import back.
 func TestAccWorkloadVolumesAndHostPort(t *testing.T) {
+	t.Parallel()
 	env := newTestEnv(t)
 	name := env.workloadName("vol")
 	volume := acctest.UniqueName("tf-vol")
@@ -369,6 +372,7 @@ func TestAccWorkloadVolumesAndHostPort(t *testing.T) {
 // TestAccPullNeverNeedsTheImage: with pull = "never", a missing image fails
 // the apply clearly, before anything runs.
 func TestAccPullNeverNeedsTheImage(t *testing.T) {
+	t.Parallel()
 	env := newTestEnv(t)
 	name := env.workloadName("nopull")
 	missing := "tinyforge-acctest/absent:" + acctest.RunID()
@@ -397,6 +401,7 @@ resource "tinyforge_workload" "web" {
 // moved in the registry; "always" pulls on every deploy and picks up the
 // moved tag.
 func TestAccPullPolicies(t *testing.T) {
+	t.Parallel()
 	env := newTestEnv(t)
 	registry := acctest.StartRegistry(t)
 	name := env.workloadName("pull")

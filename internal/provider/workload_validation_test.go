@@ -13,6 +13,7 @@ import (
 // TestAccPlanTimeValidation: every rule refuses bad input at plan time, with
 // an error naming the attribute and the value, before anything runs.
 func TestAccPlanTimeValidation(t *testing.T) {
+	t.Parallel()
 	acctest.RequireDocker(t)
 	network := acctest.UniqueName("tf-net")
 	noProxy := fmt.Sprintf("provider \"tinyforge\" {\n  network = %q\n}\n", network)
@@ -105,7 +106,7 @@ resource "tinyforge_workload" "web" {
       repo_owner = "acme"
       repo_name  = "app"
       port       = 8080
-    }`), wrapped(`source must set exactly one of image, dockerfile (got image and dockerfile)`)},
+    }`), wrapped(`source must set exactly one of image, dockerfile`, `(got image and dockerfile)`)},
 		{"context_path escaping", noProxy + workload("", dockerfileSource(`context_path = "../x"`)),
 			wrapped(`context_path must be a relative path inside the repository (got "../x")`)},
 		{"absolute dockerfile_path", noProxy + workload("", dockerfileSource(`dockerfile_path = "/etc/Dockerfile"`)),
@@ -141,6 +142,7 @@ func dockerfileSource(attr string) string {
 // TestAccUnreachableEngineIsNamed: a Docker host that does not answer fails
 // the plan with its address in the message.
 func TestAccUnreachableEngineIsNamed(t *testing.T) {
+	t.Parallel()
 	accTest(t, resource.TestCase{
 		ProtoV6ProviderFactories: providerFactories,
 		Steps: []resource.TestStep{{
