@@ -41,9 +41,12 @@ func (r *Runtime) Down(ctx context.Context, projectName string, removeVolumes bo
 }
 
 // removeBuilds removes every image labelled as built for the project,
-// tagged or not.
+// tagged or not. Only top-level images are listed: the classic builder's
+// intermediate images of the steps after the project LABEL carry the label
+// too, but cannot be removed while their children exist; removing a
+// top-level image with PruneChildren removes its untagged parents.
 func (r *Runtime) removeBuilds(ctx context.Context, op *operation, project string) error {
-	images, err := r.api.ImageList(ctx, image.ListOptions{All: true, Filters: filters.NewArgs(
+	images, err := r.api.ImageList(ctx, image.ListOptions{Filters: filters.NewArgs(
 		filters.Arg("label", api.ProjectLabel+"="+project),
 		filters.Arg("label", api.ImageBuilderLabel),
 	)})
