@@ -433,3 +433,32 @@ func goBuild(ctx context.Context, out, pkg string, env ...string) error {
 	}
 	return nil
 }
+
+// HealthcheckPackage is the import path of a tiny static HTTP health check
+// command (GET its one argument, exit 0 on 2xx): a compose healthcheck for
+// images FROM scratch, which have no shell and no curl.
+const HealthcheckPackage = modulePath + "/internal/acctest/healthcheck"
+
+var healthcheckBinary = sync.OnceValues(func() (string, error) {
+	dir, err := scratchDir("healthcheck")
+	if err != nil {
+		return "", err
+	}
+	out := filepath.Join(dir, "healthcheck")
+	if err := goBuild(context.Background(), out, HealthcheckPackage, "CGO_ENABLED=0", "GOOS=linux"); err != nil {
+		return "", err
+	}
+	return out, nil
+})
+
+// HealthcheckBinary builds the health check command once per process and
+// returns its path (removed with the test images); the test fails when it
+// does not build.
+func HealthcheckBinary(t testing.TB) string {
+	t.Helper()
+	bin, err := healthcheckBinary()
+	if err != nil {
+		t.Fatalf("build the health check command: %v", err)
+	}
+	return bin
+}

@@ -117,3 +117,11 @@ func (r *Runtime) service(ctx context.Context, op *operation) (api.Compose, func
 	}
 	return svc, func() { out.Flush(); errOut.Flush() }, nil
 }
+
+// Labels compose puts on what it creates, for a caller that lists a
+// project's containers itself.
+const (
+	ProjectLabel         = api.ProjectLabel
+	ServiceLabel         = api.ServiceLabel
+	ContainerNumberLabel = api.ContainerNumberLabel
+)

@@ -7,10 +7,8 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -58,26 +56,6 @@ func (w testWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// healthcheckBinary builds testdata/healthcheck (static) once per process.
-var healthcheckBinary = sync.OnceValues(func() (string, error) {
-	root, err := acctest.ModuleRoot()
-	if err != nil {
-		return "", err
-	}
-	dir, err := os.MkdirTemp("", "tinyforge-compose-healthcheck-")
-	if err != nil {
-		return "", err
-	}
-	out := filepath.Join(dir, "healthcheck")
-	cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", out, "./internal/compose/testdata/healthcheck")
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build healthcheck: %v: %s", err, b)
-	}
-	return out, nil
-})
-
 // fixture is a 2-service checkout: web builds from web/Dockerfile (the test
 // app) and waits for db to be healthy; db is a prebuilt image of the test app
 // with a healthcheck binary, holding a named volume.
@@ -119,10 +97,7 @@ volumes:
 func newFixture(t *testing.T, rt *Runtime) *fixture {
 	t.Helper()
 	imgs := acctest.TestImages(t)
-	check, err := healthcheckBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
+	check := acctest.HealthcheckBinary(t)
 	f := &fixture{
 		dir:     t.TempDir(),
 		project: acctest.UniqueName("tfcompose"),

@@ -300,6 +300,12 @@ func (c *Client) unreachableCause(err error) string {
 // APIVersion is the Engine API version in use (negotiated after Ping).
 func (c *Client) APIVersion() string { return c.api.ClientVersion() }
 
+// EngineAPI is the Engine API client underneath, configured with the
+// engine's address, TLS and transport, for the one other package that must
+// speak to the engine through it: internal/compose, whose library takes a
+// client of its own kind. Nobody else uses it.
+func (c *Client) EngineAPI() client.APIClient { return c.api }
+
 // Close releases the client's connections.
 func (c *Client) Close() error {
 	err := c.api.Close()

@@ -102,6 +102,33 @@ func Clone(ctx context.Context, repo Repo, commit string, progress func(string))
 	return checkout, nil
 }
 
+// CloneInto is Clone into dir, which it creates when missing and empties
+// first: for a caller that needs the checkout at one path on every deploy
+// (a compose project, whose configuration holds its absolute paths). On
+// error dir is left empty.
+func CloneInto(ctx context.Context, repo Repo, commit, dir string, progress func(string)) (*Checkout, error) {
+	if !fullSHA.MatchString(commit) {
+		return nil, fmt.Errorf("commit must be a full 40-character lowercase hex SHA (got %q)", commit)
+	}
+	cloneURL, err := repo.CloneURL()
+	if err != nil {
+		return nil, err
+	}
+	auth, err := repo.auth()
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create a directory for the clone of %s: %w", cloneURL, err)
+	}
+	checkout, err := cloneCommit(ctx, repo, cloneURL, auth, dir, commit, newLineWriter(progress, repo.Token))
+	if err != nil {
+		emptyDir(dir)
+		return nil, err
+	}
+	return checkout, nil
+}
+
 func cloneCommit(ctx context.Context, repo Repo, cloneURL string, auth transport.AuthMethod, dir, commit string, progress *lineWriter) (*Checkout, error) {
 	defer progress.Flush()
 	want := plumbing.NewHash(commit)

@@ -1,7 +1,7 @@
 // Command healthcheck is a compose healthcheck for images FROM scratch (the
 // test app's), which have no shell and no curl: it GETs its one argument, a
 // URL, and exits 0 on a 2xx answer, 1 otherwise. The compose tests build it
-// (static) into their database image.
+// (static) into their database images: acctest.HealthcheckBinary.
 package main
 
 import (
