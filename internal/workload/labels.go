@@ -22,6 +22,10 @@ type Settings struct {
 	Port          int      `json:"port"`
 	HealthTimeout int      `json:"health_timeout"` // seconds
 	DrainTimeout  int      `json:"drain_timeout"`  // seconds
+	// Services are a stack's services and the replicas each asks for;
+	// Service is the one routed.
+	Services map[string]int `json:"services,omitempty"`
+	Service  string         `json:"service,omitempty"`
 }
 
 // Labels are the labels of generation gen of the Spec's container, built

@@ -33,6 +33,12 @@ const (
 	LabelSettings   = "tinyforge.settings"   // the rest of the Spec as JSON, env values removed
 	LabelOwner      = "tinyforge.owner"      // the Owner of the Spec that deployed the container
 	LabelManaged    = "tinyforge.managed"    // on networks the provider creates
+	// A stack-managed workload (compose) keeps the labels above on a record
+	// (a labelled volume, rewritten by every deploy), since the stack
+	// recreates only the containers that changed, and those keep the labels
+	// they were created with; its containers carry LabelStack and LabelOwner.
+	LabelStack  = "tinyforge.stack"  // on a stack's containers: the workload name
+	LabelRecord = "tinyforge.record" // "true" on a stack's record
 )
 
 // Defaults of the optional timings.
@@ -214,6 +220,18 @@ func (s Spec) Validate(h Host) (plugin.Strategy, error) {
 		add("source", errors.New("source must hold exactly one kind of source"))
 	} else {
 		add("source."+s.Source.Kind(), s.Source.Validate())
+		if st, ok := s.Source.(plugin.Stack); ok {
+			kind := s.Source.Kind()
+			if len(s.Domains) > 0 && st.Stack().Service == "" {
+				add("source."+kind+".service", fmt.Errorf("service is required with domains %q: the %s service they route to", s.Domains, kind))
+			}
+			if s.HostPort != 0 {
+				add("host_port", fmt.Errorf("host_port %d does not apply to a %s source: publish ports in the compose file", s.HostPort, kind))
+			}
+			if len(s.Volumes) > 0 {
+				add("volume", fmt.Errorf("volume blocks do not apply to a %s source: declare volumes in the compose file (got %d)", kind, len(s.Volumes)))
+			}
+		}
 		if m, ok := s.Source.(plugin.Mounter); ok {
 			for _, sm := range m.Mounts() {
 				for i, v := range s.Volumes {

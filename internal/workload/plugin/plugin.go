@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"sync"
 
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/compose"
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/docker"
 )
 
@@ -151,6 +152,9 @@ type ProduceEnv struct {
 	// Revision is the revision planned by Resolve ("" for sources without
 	// one). Produce deploys exactly it or fails.
 	Revision string
+	// Vars are the workload's env, for a source that interpolates it into
+	// what it deploys (a compose project). Values are secrets.
+	Vars map[string]string
 }
 
 // Artifact is a produced image.
@@ -162,6 +166,36 @@ type Artifact struct {
 	// Revision is the revision the image was made from (a Git commit), "" if
 	// none.
 	Revision string
+	// Project is what a stack source produced instead of one image: its
+	// compose project, loaded and validated at the revision, whose builds
+	// the stack's up makes.
+	Project *compose.Project
+}
+
+// Stack is implemented by stack-managed sources (compose): their instances
+// are a stack that recreates what changed itself, so rollout brings the
+// whole stack up, gates its routed service, routes it, and never runs two
+// generations side by side.
+type Stack interface {
+	Stack() StackConfig
+}
+
+// StackConfig is what rollout and the stack runtime need of a stack source.
+type StackConfig struct {
+	// Service is the service the workload's domains route to; "" for none.
+	Service string
+	// Port is that service's container port.
+	Port int
+	// RemoveVolumes makes teardown remove the stack's named volumes too.
+	RemoveVolumes bool
+}
+
+// Checker is implemented by sources whose content can be checked only at a
+// revision (a compose project: its files at the commit): the plan calls
+// Check once the revision is resolved, so that a broken file fails the plan,
+// and deploy time checks the same in Produce. vars are the workload's env.
+type Checker interface {
+	Check(ctx context.Context, revision string, vars map[string]string) error
 }
 
 // Routing says whether a workload's traffic comes through a proxy route,

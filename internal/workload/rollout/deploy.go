@@ -50,11 +50,11 @@ func (e *Engine) Apply(ctx context.Context, spec workload.Spec, intent Intent) (
 	}
 	defer e.invalidate()
 	res := Result{Strategy: strategy}
-	byWorkload, routes, err := e.load(ctx, spec.Name)
+	h, err := e.load(ctx, spec.Name)
 	if err != nil {
 		return res, err
 	}
-	cur := observed(spec.Name, spec.Owner, byWorkload, routes)
+	cur := h.observed(spec.Name, spec.Owner)
 	if intent.Create && (len(cur.all()) > 0 || len(cur.Foreign) > 0) {
 		return res, &AlreadyDeployedError{Name: spec.Name, Containers: append(names(cur.all()), cur.ForeignNames()...)}
 	}
@@ -62,14 +62,19 @@ func (e *Engine) Apply(ctx context.Context, spec workload.Spec, intent Intent) (
 		return res, &ForeignOwnerError{Name: spec.Name, Owner: spec.Owner, Others: cur.ForeignOwners(), Containers: cur.ForeignNames()}
 	}
 	if e.Router != nil {
-		if err := checkDomains(spec, routes); err != nil {
+		if err := checkDomains(spec, h.routes); err != nil {
 			return res, err
 		}
+	}
+	if _, ok := spec.Source.(plugin.Stack); ok && e.Stacks == nil {
+		return res, fmt.Errorf("workload %q: this provider runs no %s source", spec.Name, spec.Source.Kind())
 	}
 	if intent.Redeploy {
 		d := &deployment{Engine: e, spec: spec, strategy: strategy, intent: intent, cur: cur}
 		err = d.run(ctx)
 		res.Warnings = d.warnings
+	} else if _, stacked := spec.Source.(plugin.Stack); stacked {
+		err = e.convergeStack(ctx, spec, cur, intent)
 	} else {
 		err = e.converge(ctx, spec, cur)
 	}
@@ -114,8 +119,11 @@ func (d *deployment) pipeline(ctx context.Context, gen int) error {
 	if err != nil {
 		return err
 	}
-	switch d.strategy {
-	case plugin.StrategyBlueGreen:
+	_, stacked := d.spec.Source.(plugin.Stack)
+	switch {
+	case stacked:
+		err = d.stack(ctx, art, gen)
+	case d.strategy == plugin.StrategyBlueGreen:
 		err = d.blueGreen(ctx, art, gen)
 	default:
 		err = d.recreate(ctx, art, gen)
@@ -130,7 +138,7 @@ func (d *deployment) pipeline(ctx context.Context, gen int) error {
 // produce makes the image. Nothing running is touched yet.
 func (d *deployment) produce(ctx context.Context) (plugin.Artifact, error) {
 	art, err := d.spec.Source.Produce(ctx, plugin.ProduceEnv{
-		Images: d.Images, Log: d.log(), Workload: d.spec.Name, Revision: d.intent.Revision,
+		Images: d.Images, Log: d.log(), Workload: d.spec.Name, Revision: d.intent.Revision, Vars: d.spec.Env,
 	})
 	if err != nil {
 		return art, fmt.Errorf("produce the image of workload %q: %w", d.spec.Name, err)
@@ -149,7 +157,7 @@ func (d *deployment) blueGreen(ctx context.Context, art plugin.Artifact, gen int
 	if err != nil {
 		return err
 	}
-	if err := d.gate(ctx, green); err != nil {
+	if err := d.gate(ctx, green, true); err != nil {
 		return err
 	}
 	if err := d.swap(ctx, green); err != nil {
@@ -175,7 +183,7 @@ func (d *deployment) recreate(ctx context.Context, art plugin.Artifact, gen int)
 		d.restore(ctx)
 		return err
 	}
-	if err := d.gate(ctx, next); err != nil {
+	if err := d.gate(ctx, next, true); err != nil {
 		d.restore(ctx)
 		return err
 	}

@@ -44,9 +44,30 @@ type Runtime interface {
 	Remove(ctx context.Context, in runtime.Instance) error
 }
 
+// StackRuntime runs stack-managed workloads (a compose project, which
+// recreates what changed itself): runtime.Stacks.
+type StackRuntime interface {
+	// List reads the stacks of one workload (name) or of every workload
+	// (name ""), by workload, in one read of the host.
+	List(ctx context.Context, name string) (map[string]runtime.Stack, error)
+	// Up brings spec's stack up at art's project; the record is not
+	// written.
+	Up(ctx context.Context, spec workload.Spec, art plugin.Artifact) error
+	// Routed is the running container of spec's routed service, with its
+	// address as spec routes it.
+	Routed(ctx context.Context, spec workload.Spec) (runtime.Instance, error)
+	// Record writes what generation gen deployed as the stack's record.
+	Record(ctx context.Context, spec workload.Spec, art plugin.Artifact, gen int) error
+	// Down takes spec's stack down and removes its records.
+	Down(ctx context.Context, spec workload.Spec) error
+}
+
 // Engine deploys, reconciles and tears down workloads.
 type Engine struct {
 	Runtime Runtime
+	// Stacks runs the workloads of stack sources (plugin.Stack); nil when
+	// the provider has none.
+	Stacks StackRuntime
 	// Images is where sources produce their images.
 	Images plugin.ImageHost
 	// Router is the proxy; nil when the provider has none.

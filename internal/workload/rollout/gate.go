@@ -15,9 +15,10 @@ import (
 
 // gate lets the new instance take traffic only once it is ready: the HTTP
 // probe on the health path when there is one, else the liveness window. An
-// instance that fails is removed, and the error carries the probe's last
+// instance that fails is removed when discard says so (a stack's
+// container is compose's to keep), and the error carries the probe's last
 // answer and the instance's last log lines.
-func (d *deployment) gate(ctx context.Context, in runtime.Instance) error {
+func (d *deployment) gate(ctx context.Context, in runtime.Instance, discard bool) error {
 	c := d.spec.Source.Container()
 	log := d.log().With("workload", d.spec.Name, "container", in.Name)
 	var err error
@@ -35,7 +36,9 @@ func (d *deployment) gate(ctx context.Context, in runtime.Instance) error {
 	}
 	if err != nil {
 		tail := d.logTail(ctx, in)
-		d.discard(ctx, in)
+		if discard {
+			d.discard(ctx, in)
+		}
 		return fmt.Errorf("container %s of workload %q failed its gate: %w%s", in.Name, d.spec.Name, err, tail)
 	}
 	log.InfoContext(ctx, "gate passed")

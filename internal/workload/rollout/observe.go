@@ -29,6 +29,10 @@ type Observed struct {
 	Foreign []runtime.Instance
 	// Route is the workload's proxy route; nil when there is none.
 	Route *proxy.Route
+	// Stack is the workload's stack when it is stack-managed (compose):
+	// its record and services. Live then holds every container of the
+	// stack.
+	Stack *runtime.Stack
 }
 
 // Status sums up the live instances.
@@ -43,8 +47,20 @@ const (
 )
 
 // Status sums up the live instances: running when every one runs, missing
-// when there is none.
+// when there is none. A stack is running when each of its services runs
+// the containers it asks for.
 func (o Observed) Status() Status {
+	if o.Stack != nil {
+		for _, svc := range o.Stack.Services {
+			if svc.State() != runtime.ServiceRunning {
+				return StatusStopped
+			}
+		}
+		if len(o.Live) == 0 {
+			return StatusMissing
+		}
+		return StatusRunning
+	}
 	if len(o.Live) == 0 {
 		return StatusMissing
 	}
@@ -60,10 +76,24 @@ func (o Observed) Status() Status {
 }
 
 // Primary is the live instance that stands for the workload where one is
-// asked for (the provider's container_id); nil when none is live.
+// asked for (the provider's container_id): for a stack, the routed
+// service's first running container (else its first container, else the
+// stack's first); nil when none is live.
 func (o Observed) Primary() *runtime.Instance {
 	if len(o.Live) == 0 {
 		return nil
+	}
+	if o.Stack != nil {
+		routed := o.Stack.Record.Settings.Service
+		best := -1
+		for i, in := range o.Live {
+			if in.Service == routed && routed != "" && (best < 0 || (in.Running() && !o.Live[best].Running())) {
+				best = i
+			}
+		}
+		if best >= 0 {
+			return &o.Live[best]
+		}
 	}
 	return &o.Live[0]
 }
@@ -165,85 +195,121 @@ func better(a, b runtime.Instance) bool {
 // shared by all the workloads of a plan: one list and one route read serve
 // them all, whatever their number. A mutation invalidates it.
 type inventory struct {
-	mu         sync.Mutex
-	loaded     bool
+	mu     sync.Mutex
+	loaded bool
+	host   host
+}
+
+// host is one read of what runs: instances, stacks and routes.
+type host struct {
 	byWorkload map[string][]runtime.Instance
+	stacks     map[string]runtime.Stack
 	routes     map[string]proxy.Route
 }
 
-func (e *Engine) snapshot(ctx context.Context) (map[string][]runtime.Instance, map[string]proxy.Route, error) {
+func (e *Engine) snapshot(ctx context.Context) (host, error) {
 	e.inv.mu.Lock()
 	defer e.inv.mu.Unlock()
 	if e.inv.loaded {
-		return e.inv.byWorkload, e.inv.routes, nil
+		return e.inv.host, nil
 	}
-	byWorkload, routes, err := e.load(ctx, "")
+	h, err := e.load(ctx, "")
 	if err != nil {
-		return nil, nil, err
+		return host{}, err
 	}
-	e.inv.byWorkload, e.inv.routes, e.inv.loaded = byWorkload, routes, true
-	return byWorkload, routes, nil
+	e.inv.host, e.inv.loaded = h, true
+	return h, nil
 }
 
 // invalidate drops the snapshot: the next Observe reads the host again.
 func (e *Engine) invalidate() {
 	e.inv.mu.Lock()
 	e.inv.loaded = false
-	e.inv.byWorkload, e.inv.routes = nil, nil
+	e.inv.host = host{}
 	e.inv.mu.Unlock()
 }
 
-// load reads the host: the instances of one workload (name), or of every
-// workload (name ""), and the routes.
-func (e *Engine) load(ctx context.Context, name string) (map[string][]runtime.Instance, map[string]proxy.Route, error) {
+// load reads the host: the instances and stacks of one workload (name), or
+// of every workload (name ""), and the routes.
+func (e *Engine) load(ctx context.Context, name string) (host, error) {
 	byWorkload, unreadable, err := e.Runtime.List(ctx, name)
 	if err != nil {
-		return nil, nil, err
+		return host{}, err
 	}
 	for _, in := range unreadable {
 		e.log().WarnContext(ctx, "ignoring a container with unreadable labels", "container", in.Name)
 	}
-	routes := map[string]proxy.Route{}
+	h := host{byWorkload: byWorkload, routes: map[string]proxy.Route{}}
+	if e.Stacks != nil {
+		if h.stacks, err = e.Stacks.List(ctx, name); err != nil {
+			return host{}, err
+		}
+	}
 	if e.Router != nil {
 		rs, err := e.Router.Routes(ctx)
 		if err != nil {
-			return nil, nil, fmt.Errorf("read proxy routes: %w", err)
+			return host{}, fmt.Errorf("read proxy routes: %w", err)
 		}
 		for _, r := range rs {
-			routes[r.Workload] = r
+			h.routes[r.Workload] = r
 		}
 	}
-	return byWorkload, routes, nil
+	return h, nil
 }
 
 // Observe reports what runs for the workload as owner manages it ("" for
 // every owner). It reads from a snapshot shared by every workload, so that
 // Read over N workloads costs one list and one route read, not N.
 func (e *Engine) Observe(ctx context.Context, name, owner string) (Observed, error) {
-	byWorkload, routes, err := e.snapshot(ctx)
+	h, err := e.snapshot(ctx)
 	if err != nil {
 		return Observed{}, err
 	}
-	return observed(name, owner, byWorkload, routes), nil
+	return h.observed(name, owner), nil
 }
 
 // observeNow reads the host afresh, for a pipeline about to change it: only
 // this workload's instances, so that N parallel applies do not each list
 // all N workloads.
 func (e *Engine) observeNow(ctx context.Context, name, owner string) (Observed, error) {
-	byWorkload, routes, err := e.load(ctx, name)
+	h, err := e.load(ctx, name)
 	if err != nil {
 		return Observed{}, err
 	}
-	return observed(name, owner, byWorkload, routes), nil
+	return h.observed(name, owner), nil
 }
 
-func observed(name, owner string, byWorkload map[string][]runtime.Instance, routes map[string]proxy.Route) Observed {
+// observed is what runs for workload name as owner manages it. A stack is
+// observed as a whole: every container of it is live (compose, not a
+// route, decides which run), those of another owner are foreign, and
+// containers of the name outside the stack (left by a deploy from another
+// kind of source) are strays.
+func (h host) observed(name, owner string) Observed {
 	var route *proxy.Route
-	if r, ok := routes[name]; ok {
+	if r, ok := h.routes[name]; ok {
 		route = &r
 	}
-	return reconcile(name, owner, byWorkload[name], route)
+	st, stacked := h.stacks[name]
+	if !stacked {
+		return reconcile(name, owner, h.byWorkload[name], route)
+	}
+	o := Observed{Name: name, Route: route, Stack: &st}
+	recordOwned := !st.HasRecord || st.Record.OwnedBy(owner)
+	for _, in := range st.Instances() {
+		if in.Recorded.OwnedBy(owner) && recordOwned {
+			o.Live = append(o.Live, in)
+		} else {
+			o.Foreign = append(o.Foreign, in)
+		}
+	}
+	if !recordOwned && len(st.Instances()) == 0 {
+		// A record alone still says whose the name is.
+		o.Foreign = append(o.Foreign, runtime.Instance{Name: st.Records[0], Recorded: st.Record})
+	}
+	others := reconcile(name, owner, h.byWorkload[name], nil)
+	o.Strays = others.all()
+	o.Foreign = append(o.Foreign, others.Foreign...)
+	return o
 }
 
 // Adopt observes a workload for import, and reads back from its primary
@@ -258,6 +324,14 @@ func (e *Engine) Adopt(ctx context.Context, name string) (Observed, map[string]s
 	live := o.Primary()
 	if live == nil {
 		return o, nil, fmt.Errorf("no workload named %q on the Docker host (no container labelled %s=%s)", name, workload.LabelWorkload, name)
+	}
+	if o.Stack != nil && !o.Stack.HasRecord {
+		return o, nil, fmt.Errorf("workload %q is a stack without a record of what was deployed (its deploy did not finish); apply it again from the state that deployed it", name)
+	}
+	if o.Stack != nil {
+		// A stack's env is its interpolation environment: it is in no
+		// container, so import cannot read it back.
+		return o, map[string]string{}, nil
 	}
 	if owner := live.Recorded.Owner; owner != "" {
 		if o, err = e.Observe(ctx, name, owner); err != nil {
@@ -290,11 +364,11 @@ func (e *Engine) CheckDomains(ctx context.Context, spec workload.Spec) error {
 	if e.Router == nil || len(spec.Domains) == 0 {
 		return nil
 	}
-	_, routes, err := e.snapshot(ctx)
+	h, err := e.snapshot(ctx)
 	if err != nil {
 		return err
 	}
-	return checkDomains(spec, routes)
+	return checkDomains(spec, h.routes)
 }
 
 func checkDomains(spec workload.Spec, routes map[string]proxy.Route) error {

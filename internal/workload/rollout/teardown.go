@@ -17,6 +17,15 @@ import (
 // uses it) is a warning: what the workload ran is gone.
 func (e *Engine) Teardown(ctx context.Context, spec workload.Spec) (warnings []string, err error) {
 	defer e.invalidate()
+	if e.Stacks != nil {
+		h, err := e.load(ctx, spec.Name)
+		if err != nil {
+			return nil, err
+		}
+		if o := h.observed(spec.Name, spec.Owner); o.Stack != nil {
+			return e.teardownStack(ctx, spec, o)
+		}
+	}
 	// Only the instances are needed: the route goes whatever it says, and
 	// Router.Delete finds it itself.
 	byWorkload, unreadable, err := e.Runtime.List(ctx, spec.Name)
@@ -45,6 +54,36 @@ func (e *Engine) Teardown(ctx context.Context, spec workload.Spec) (warnings []s
 		env := plugin.ProduceEnv{Images: e.Images, Log: e.log(), Workload: spec.Name}
 		if err := p.Prune(ctx, env, nil); err != nil {
 			warnings = append(warnings, fmt.Sprintf("images of workload %q were left on the Docker host: %v", spec.Name, err))
+		}
+	}
+	return warnings, nil
+}
+
+// teardownStack takes a stack down: its route, compose down (containers,
+// networks, the images it built; named volumes only with the source's
+// remove_volumes), its records, the source's checkout, and the workload's
+// containers outside the stack. A stack another owner deployed is left
+// alone.
+func (e *Engine) teardownStack(ctx context.Context, spec workload.Spec, o Observed) ([]string, error) {
+	if len(o.Foreign) > 0 {
+		return []string{fmt.Sprintf("workload %q records another owner (%s): it belongs to another Terraform state and was left "+
+			"alone, with its route", spec.Name, strings.Join(o.ForeignOwners(), ", "))}, nil
+	}
+	if e.Router != nil {
+		if err := e.Router.Delete(ctx, spec.Name); err != nil {
+			return nil, fmt.Errorf("remove the route of workload %q: %w", spec.Name, err)
+		}
+	}
+	if err := e.Stacks.Down(ctx, spec); err != nil {
+		return nil, fmt.Errorf("workload %q: %w", spec.Name, err)
+	}
+	if err := e.reap(ctx, spec.Name, o.Strays); err != nil {
+		return nil, err
+	}
+	var warnings []string
+	if f, ok := spec.Source.(interface{ Forget(workload string) error }); ok {
+		if err := f.Forget(spec.Name); err != nil {
+			warnings = append(warnings, err.Error())
 		}
 	}
 	return warnings, nil

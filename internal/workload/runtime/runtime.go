@@ -51,6 +51,9 @@ type Instance struct {
 	// Upstream is what the proxy forwards to, per the runtime's ForwardTo.
 	Upstream string
 	Created  time.Time
+	// Service is the stack service the instance belongs to; "" outside a
+	// stack.
+	Service string
 }
 
 // Running reports whether the instance is up.

@@ -64,6 +64,9 @@ func (r Repo) Public() Repo {
 	return p
 }
 
+// GitRepo is where the source comes from, for internal/git.
+func (r Repo) GitRepo() git.Repo { return r.git() }
+
 // git is where the source comes from, for internal/git.
 func (r Repo) git() git.Repo {
 	d := r.WithDefaults()
