@@ -24,6 +24,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/types"
 	"github.com/hashicorp/terraform-plugin-log/tflog"
 
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/compose"
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/docker"
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/proxy"
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/proxy/caddy"
@@ -307,10 +308,19 @@ func (p *tinyforgeProvider) Configure(ctx context.Context, req provider.Configur
 		PublishAddress: stringOr(m.PublishAddress, defaultPublishAddress),
 		ForwardTo:      runtime.ForwardPublished,
 	}
+	log := newEngineLogger()
+	stacks := &runtime.Stacks{
+		Docker:         client,
+		Compose:        compose.New(client.EngineAPI()),
+		PublishAddress: containers.PublishAddress,
+		ForwardTo:      runtime.ForwardPublished,
+		Log:            log,
+	}
 	engine := &rollout.Engine{
 		Runtime:   containers,
+		Stacks:    stacks,
 		Images:    client,
-		Log:       newEngineLogger(),
+		Log:       log,
 		AfterStep: crashAt(os.Getenv(CrashAtEnv)),
 	}
 	if m.Proxy != nil {
@@ -319,7 +329,7 @@ func (p *tinyforgeProvider) Configure(ctx context.Context, req provider.Configur
 		if resp.Diagnostics.HasError() {
 			return
 		}
-		engine.Router, containers.ForwardTo = router, forwardTo
+		engine.Router, containers.ForwardTo, stacks.ForwardTo = router, forwardTo, forwardTo
 	}
 	data := &providerData{engine: engine}
 	resp.ResourceData = data

@@ -25,6 +25,7 @@ type sourceModel struct {
 	Image      *imageModel      `tfsdk:"image"`
 	Dockerfile *dockerfileModel `tfsdk:"dockerfile"`
 	Static     *staticModel     `tfsdk:"static"`
+	Compose    *composeModel    `tfsdk:"compose"`
 }
 
 // sourceKind is one kind of source as the provider sees it. Adding a kind
@@ -50,7 +51,7 @@ type sourceKind struct {
 }
 
 // sourceKinds are the kinds of source, in the order documented.
-var sourceKinds = []sourceKind{imageKind, dockerfileKind, staticKind}
+var sourceKinds = []sourceKind{imageKind, dockerfileKind, staticKind, composeKind}
 
 // set reports whether m holds this kind's block.
 func (k sourceKind) set(m *sourceModel) bool { return m != nil && k.in(m) }

@@ -40,6 +40,48 @@ type workloadModel struct {
 	StrayContainers   types.List   `tfsdk:"stray_containers"`
 	RoutedTo          types.String `tfsdk:"routed_to"`
 	Owner             types.String `tfsdk:"owner"`
+	Services          types.Map    `tfsdk:"services"`
+}
+
+// serviceType is one service of a stack, in the services attribute.
+var serviceType = types.ObjectType{AttrTypes: map[string]attr.Type{
+	"state": types.StringType, "running": types.Int64Type, "desired": types.Int64Type,
+}}
+
+// servicesOf is the services attribute of what was observed: null for a
+// workload that is not a stack.
+func servicesOf(o rollout.Observed) types.Map {
+	if o.Stack == nil {
+		return types.MapNull(serviceType)
+	}
+	elems := map[string]attr.Value{}
+	for _, svc := range o.Stack.Services {
+		elems[svc.Name] = types.ObjectValueMust(serviceType.AttrTypes, map[string]attr.Value{
+			"state": types.StringValue(string(svc.State())), "running": types.Int64Value(int64(svc.Running())),
+			"desired": types.Int64Value(int64(svc.Desired)),
+		})
+	}
+	return types.MapValueMust(serviceType, elems)
+}
+
+// runningServices is services with every service running what it asks
+// for: what an apply brings a stack back to.
+func runningServices(services types.Map) types.Map {
+	if services.IsNull() || services.IsUnknown() {
+		return services
+	}
+	elems := map[string]attr.Value{}
+	for name, v := range services.Elements() {
+		o, ok := v.(types.Object)
+		if !ok {
+			return types.MapUnknown(serviceType)
+		}
+		desired, _ := o.Attributes()["desired"].(types.Int64)
+		elems[name] = types.ObjectValueMust(serviceType.AttrTypes, map[string]attr.Value{
+			"state": types.StringValue("running"), "running": types.Int64Value(max(desired.ValueInt64(), 1)), "desired": desired,
+		})
+	}
+	return types.MapValueMust(serviceType, elems)
 }
 
 type volumeModel struct {
@@ -151,6 +193,7 @@ func (m *workloadModel) observe(ctx context.Context, o rollout.Observed) diag.Di
 	}
 	m.Status = types.StringValue(string(o.Status()))
 	m.StrayContainers = stringList(o.StrayNames())
+	m.Services = servicesOf(o)
 	if o.Route != nil {
 		var current []string
 		if !m.Domains.IsNull() && !m.Domains.IsUnknown() {
@@ -245,6 +288,7 @@ func (m *workloadModel) applied(_ context.Context, res rollout.Result) diag.Diag
 	m.EffectiveStrategy = types.StringValue(string(res.Strategy))
 	m.Status = types.StringValue(string(res.Status()))
 	m.StrayContainers = stringList(res.StrayNames())
+	m.Services = servicesOf(res.Observed)
 	m.RoutedTo = routedTo(res.Observed, len(m.Domains.Elements()) > 0)
 	return diags
 }
@@ -252,15 +296,28 @@ func (m *workloadModel) applied(_ context.Context, res rollout.Result) diag.Diag
 // planComputed plans the computed attributes. A redeploy raises the
 // generation and leaves what the new container will be unknown; otherwise
 // the live container stays, and only the route and the strays converge.
-func (m *workloadModel) planComputed(state *workloadModel, redeploy bool) {
+func (m *workloadModel) planComputed(state *workloadModel, redeploy, stacked bool) {
 	m.ID = m.Name
 	m.Status = types.StringValue(string(rollout.StatusRunning))
 	m.StrayContainers = stringList(nil)
+	m.Services = types.MapNull(serviceType)
 	wantsRoute := m.Domains.IsUnknown() || len(m.Domains.Elements()) > 0
-	if redeploy {
+	// A stack brought back by compose may have a new container for its
+	// routed service: what it will be is known after the apply.
+	restarted := stacked && state != nil && state.Status.ValueString() != string(rollout.StatusRunning)
+	if stacked {
+		m.Services = types.MapUnknown(serviceType)
+		if !redeploy && state != nil {
+			m.Services = runningServices(state.Services)
+		}
+	}
+	if redeploy || restarted {
 		gen := int64(1)
-		if state != nil {
+		switch {
+		case redeploy && state != nil:
 			gen = state.Generation.ValueInt64() + 1
+		case state != nil:
+			gen = state.Generation.ValueInt64()
 		}
 		m.Generation = types.Int64Value(gen)
 		m.ContainerID = types.StringUnknown()

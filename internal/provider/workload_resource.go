@@ -183,6 +183,17 @@ func (r *workloadResource) Schema(_ context.Context, _ resource.SchemaRequest, r
 				Computed:      true,
 				PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
 			},
+			"services": schema.MapNestedAttribute{
+				MarkdownDescription: "A `compose` stack's services as last seen: `state` (`running`, `stopped` or `missing`), " +
+					"and how many containers run of how many are `desired`. A service stopped or removed by hand shows " +
+					"here, and the next apply brings it back without touching the others. Null for other sources.",
+				Computed: true,
+				NestedObject: schema.NestedAttributeObject{Attributes: map[string]schema.Attribute{
+					"state":   schema.StringAttribute{Computed: true, MarkdownDescription: "`running`, `stopped` or `missing`."},
+					"running": schema.Int64Attribute{Computed: true, MarkdownDescription: "Containers of the service that run."},
+					"desired": schema.Int64Attribute{Computed: true, MarkdownDescription: "Containers the project asks for."},
+				}},
+			},
 			"routed_to": schema.StringAttribute{
 				MarkdownDescription: "Upstream the proxy route points at, as last seen (`\"\"` when the route is " +
 					"missing); null when the workload has no domains. It differing from `upstream` plans a route fix.",
@@ -437,13 +448,24 @@ func (r *workloadResource) ModifyPlan(ctx context.Context, req resource.ModifyPl
 		return
 	}
 
-	redeploy := state == nil || !known || state.Status.ValueString() != string(rollout.StatusRunning) ||
+	// A stack stopped by hand is brought back without a new generation:
+	// compose starts what is stopped and leaves the rest alone.
+	_, stacked := spec.Source.(plugin.Stack)
+	redeploy := state == nil || !known || (!stacked && state.Status.ValueString() != string(rollout.StatusRunning)) ||
 		!plan.CommitSHA.Equal(state.CommitSHA)
 	if !redeploy {
 		prev, prevKnown, _ := state.spec(ctx, nil)
 		redeploy = !prevKnown || workload.NeedsRedeploy(prev, spec)
 	}
-	plan.planComputed(state, redeploy)
+	// What a deploy would deploy is checked when there is a deploy to
+	// come: what runs was checked when it was planned.
+	if checker, ok := spec.Source.(plugin.Checker); ok && redeploy && known && !plan.CommitSHA.IsUnknown() && !plan.CommitSHA.IsNull() {
+		if err := checker.Check(ctx, plan.CommitSHA.ValueString(), spec.Env); err != nil {
+			resp.Diagnostics.AddAttributeError(path.Root("source").AtName(spec.Source.Kind()), "Invalid "+spec.Source.Kind()+" project at the planned commit", err.Error())
+			return
+		}
+	}
+	plan.planComputed(state, redeploy, stacked)
 	resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...)
 }
 

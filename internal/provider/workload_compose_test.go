@@ -1,0 +1,267 @@
+package provider
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
+	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
+	"github.com/hashicorp/terraform-plugin-testing/plancheck"
+	"github.com/hashicorp/terraform-plugin-testing/statecheck"
+	"github.com/hashicorp/terraform-plugin-testing/terraform"
+	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
+
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/acctest"
+)
+
+// stackCompose is the test stack: web builds from the repository and waits
+// for db to be healthy; db builds too (the test app and a health check
+// command, FROM scratch) and keeps a named volume.
+func stackCompose(webVersion, dbVersion string) string {
+	return fmt.Sprintf(`services:
+  web:
+    build: ./web
+    environment:
+      VERSION: web-%s
+      GREETING: ${GREETING:-hello}
+    ports:
+      - "8080"
+    depends_on:
+      db:
+        condition: service_healthy
+  db:
+    build: ./db
+    environment:
+      VERSION: db-%s
+    healthcheck:
+      test: ["CMD", "/healthcheck", "http://127.0.0.1:8080/healthz"]
+      interval: 1s
+      timeout: 2s
+      retries: 3
+    volumes:
+      - data:/data
+volumes:
+  data: {}
+`, webVersion, dbVersion)
+}
+
+// stackOf lists the stack's containers by service name: service -> ID.
+func stackOf(t *testing.T, project string) map[string]string {
+	t.Helper()
+	out := acctest.Docker(t, "ps", "-a", "--filter", "label=com.docker.compose.project="+project,
+		"--format", `{{.Label "com.docker.compose.service"}} {{.ID}}`)
+	ids := map[string]string{}
+	for _, line := range strings.Split(out, "\n") {
+		if f := strings.Fields(line); len(f) == 2 {
+			ids[f[0]] = f[1]
+		}
+	}
+	return ids
+}
+
+// TestAccComposeStack deploys a 2-service compose stack from Git behind
+// Caddy: web builds from the repository and waits for db to be healthy.
+// Import reads it back with an empty plan; a commit changing only db
+// recreates only db; db stopped by hand shows in the plan and comes back
+// without a new generation, web untouched; a commit changing web is
+// measured under load; a broken compose file fails the plan naming the
+// file; blue-green is refused at plan; destroy leaves the named volume
+// alone and nothing else.
+func TestAccComposeStack(t *testing.T) {
+	t.Parallel()
+	env := newTestEnv(t)
+	caddy := acctest.StartCaddy(t)
+	site := newSiteRepo(t)
+	imgs := acctest.TestImages(t)
+	name := env.workloadName("stack")
+	domain := name + ".test"
+	volume := name + "_data"
+	t.Cleanup(func() {
+		// Down by hand if a failed test left the stack (its containers
+		// carry the stack label, not tinyforge.workload).
+		if ids := acctest.Docker(t, "ps", "-aq", "--filter", "label=com.docker.compose.project="+name); ids != "" {
+			acctest.DockerE(append([]string{"rm", "-f"}, strings.Fields(ids)...)...)
+		}
+		acctest.DockerE("network", "rm", name+"_default")
+		acctest.DockerE("volume", "rm", "-f", volume)
+	})
+	app, err := os.ReadFile(imgs.Binary)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check, err := os.ReadFile(acctest.HealthcheckBinary(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	webLabel, dbLabel := acctest.UniqueBuildLabel(t), acctest.UniqueBuildLabel(t)
+	push := func(files map[string]acctest.File, msg string) string { return site.repo.CommitFiles(t, files, msg) }
+	push(map[string]acctest.File{
+		"compose.yaml":   {Content: []byte(stackCompose("one", "one"))},
+		"web/Dockerfile": {Content: []byte("FROM scratch\n" + webLabel + "\nCOPY testapp /testapp\nENTRYPOINT [\"/testapp\"]\n")},
+		"web/testapp":    {Content: app, Executable: true},
+		"db/Dockerfile":  {Content: []byte("FROM scratch\n" + dbLabel + "\nCOPY testapp /testapp\nCOPY healthcheck /healthcheck\nENTRYPOINT [\"/testapp\"]\n")},
+		"db/testapp":     {Content: app, Executable: true},
+		"db/healthcheck": {Content: check, Executable: true},
+	}, "one")
+	cfg := func(strategy string) string {
+		return env.provider(caddyBlock(caddy)) + fmt.Sprintf(`
+resource "tinyforge_workload" "web" {
+  name            = %q
+  deploy_strategy = %q
+  domains         = [%q]
+  health_timeout  = 60
+  source {
+    compose {
+      base_url     = %q
+      repo_owner   = %q
+      repo_name    = %q
+      access_token = %q
+      service      = "web"
+      port         = 8080
+      healthcheck  = "/healthz"
+    }
+  }
+}
+`, name, strategy, domain, site.git.URL, site.repo.Owner, site.repo.Name, site.git.Token)
+	}
+	running := func(svc string) statecheck.StateCheck {
+		return statecheck.ExpectKnownValue(web, tfjsonpath.New("services").AtMapKey(svc), knownvalue.ObjectExact(map[string]knownvalue.Check{
+			"state": knownvalue.StringExact("running"), "running": knownvalue.Int64Exact(1), "desired": knownvalue.Int64Exact(1),
+		}))
+	}
+	var before map[string]string
+	load := newLoadDuring(t, caddy, domain)
+	var pushed time.Time
+	accTest(t, resource.TestCase{
+		ProtoV6ProviderFactories: providerFactories,
+		CheckDestroy: func(*terraform.State) error {
+			if left := stackOf(t, name); len(left) > 0 {
+				return fmt.Errorf("destroy left containers of the stack: %v", left)
+			}
+			if out, _ := acctest.DockerE("network", "ls", "-q", "--filter", "name=^"+name+"_default$"); out != "" {
+				return fmt.Errorf("destroy left the stack's network")
+			}
+			if _, err := acctest.DockerE("volume", "inspect", volume); err != nil {
+				return fmt.Errorf("destroy removed the named volume %s (it is data): %v", volume, err)
+			}
+			if out, _ := acctest.DockerE("volume", "ls", "-q", "--filter", "label=tinyforge.workload="+name); out != "" {
+				return fmt.Errorf("destroy left the stack's records: %s", out)
+			}
+			if imgs, _ := acctest.DockerE("images", "-q", "--filter", "label=com.docker.compose.project="+name); imgs != "" {
+				return fmt.Errorf("destroy left images the stack built: %s", imgs)
+			}
+			return noRoute(t, caddy, name)
+		},
+		Steps: []resource.TestStep{
+			{
+				Config: cfg(""),
+				ConfigPlanChecks: emptyPlanAfterApply(
+					plancheck.ExpectKnownValue(web, tfjsonpath.New("effective_strategy"), knownvalue.StringExact("recreate")),
+				),
+				ConfigStateChecks: []statecheck.StateCheck{running("web"), running("db"),
+					statecheck.ExpectKnownValue(web, tfjsonpath.New("generation"), knownvalue.Int64Exact(1))},
+				Check: resource.ComposeTestCheckFunc(
+					through(caddy, domain, "web-one"),
+					func(*terraform.State) error {
+						if before = stackOf(t, name); len(before) != 2 {
+							return fmt.Errorf("the stack's containers: %v", before)
+						}
+						return nil
+					},
+				),
+			},
+			{
+				ResourceName:                         web,
+				ImportState:                          true,
+				ImportStateId:                        name,
+				ImportStateVerify:                    true,
+				ImportStateVerifyIdentifierAttribute: "name",
+				ImportStateVerifyIgnore:              []string{"source.compose.access_token"},
+			},
+			{ // a commit that changes only db: the plan shows it, only db is recreated
+				PreConfig: func() {
+					push(map[string]acctest.File{"compose.yaml": {Content: []byte(stackCompose("one", "two"))}}, "db two")
+				},
+				Config: cfg(""),
+				ConfigPlanChecks: emptyPlanAfterApply(
+					plancheck.ExpectKnownValue(web, tfjsonpath.New("generation"), knownvalue.Int64Exact(2)),
+				),
+				Check: func(*terraform.State) error {
+					now := stackOf(t, name)
+					if now["web"] != before["web"] || now["db"] == before["db"] {
+						return fmt.Errorf("containers %v -> %v: want db recreated, web untouched", before, now)
+					}
+					before = now
+					if out := acctest.Docker(t, "exec", now["db"], "/healthcheck", "http://127.0.0.1:8080/env/VERSION"); !strings.Contains(out, "200") {
+						return fmt.Errorf("db's env: %s", out)
+					}
+					return through(caddy, domain, "web-one")(nil)
+				},
+			},
+			{ // db stopped by hand: the plan shows it; the apply starts it again, web untouched
+				PreConfig: func() { acctest.Docker(t, "stop", before["db"]) },
+				Config:    cfg(""),
+				ConfigPlanChecks: emptyPlanAfterApply(
+					plancheck.ExpectResourceAction(web, plancheck.ResourceActionUpdate),
+					plancheck.ExpectKnownValue(web, tfjsonpath.New("generation"), knownvalue.Int64Exact(2)),
+					plancheck.ExpectKnownValue(web, tfjsonpath.New("services").AtMapKey("db").AtMapKey("state"), knownvalue.StringExact("running")),
+				),
+				ConfigStateChecks: []statecheck.StateCheck{running("web"), running("db")},
+				Check: func(*terraform.State) error {
+					if now := stackOf(t, name); now["web"] != before["web"] {
+						return fmt.Errorf("web was touched: %v -> %v", before, now)
+					}
+					return through(caddy, domain, "web-one")(nil)
+				},
+			},
+			{ // a commit that changes web, under load through Caddy: measured, not a target
+				PreConfig: func() {
+					push(map[string]acctest.File{"compose.yaml": {Content: []byte(stackCompose("two", "two"))}}, "web two")
+					load.start()
+					pushed = time.Now()
+				},
+				Config:           cfg(""),
+				ConfigPlanChecks: emptyPlanAfterApply(),
+				Check: func(*terraform.State) error {
+					took := time.Since(pushed)
+					stats := load.stop()
+					longest := time.Duration(0)
+					var from time.Time
+					for _, s := range stats.Samples() {
+						if !s.OK && from.IsZero() {
+							from = s.Start
+						}
+						if s.OK && !from.IsZero() {
+							longest = max(longest, s.Start.Sub(from))
+							from = time.Time{}
+						}
+					}
+					t.Logf("compose redeploy of web under load: live in %s; %d requests, %d failed, longest unavailable window %s, answers %v",
+						took.Round(time.Millisecond), stats.Total, stats.Failed, longest.Round(time.Millisecond), stats.Bodies)
+					return through(caddy, domain, "web-two")(nil)
+				},
+			},
+			{ // a broken compose file fails the plan, naming the file
+				PreConfig: func() {
+					push(map[string]acctest.File{"compose.yaml": {Content: []byte("services:\n  web:\n    imagez: x\n")}}, "broken")
+				},
+				Config:      cfg(""),
+				PlanOnly:    true,
+				ExpectError: wrapped("compose.yaml"),
+			},
+			{ // blue-green is refused at plan
+				PreConfig: func() {
+					push(map[string]acctest.File{"compose.yaml": {Content: []byte(stackCompose("two", "two"))}}, "fixed")
+				},
+				Config:      cfg("blue-green"),
+				PlanOnly:    true,
+				ExpectError: wrapped(`deploy_strategy "blue-green" cannot be used with a compose source`),
+			},
+		},
+	})
+	_ = context.Background
+}
