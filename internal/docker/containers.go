@@ -142,12 +142,18 @@ func (c *Client) CreateContainer(ctx context.Context, spec ContainerSpec) (strin
 		return "", errors.New("create container: name is empty")
 	}
 	config := &container.Config{
-		Image:  spec.Image,
-		Env:    spec.Env,
-		Labels: spec.Labels,
+		Image:      spec.Image,
+		Env:        spec.Env,
+		Labels:     spec.Labels,
+		Cmd:        spec.Cmd,
+		Entrypoint: spec.Entrypoint,
+		User:       spec.User,
+		WorkingDir: spec.WorkingDir,
+		StopSignal: spec.StopSignal,
 	}
 	hostConfig := &container.HostConfig{
 		RestartPolicy: container.RestartPolicy{Name: container.RestartPolicyMode(spec.RestartPolicy)},
+		Resources:     container.Resources{Memory: spec.MemoryBytes, NanoCPUs: spec.NanoCPUs},
 	}
 	if spec.Init {
 		hostConfig.Init = &spec.Init

@@ -91,6 +91,16 @@ type ContainerSpec struct {
 	// forwards signals and reaps zombies, for programs that do not expect
 	// to be PID 1.
 	Init bool
+	// Cmd and Entrypoint replace the image's when not nil.
+	Cmd, Entrypoint []string
+	User            string
+	WorkingDir      string
+	// StopSignal is the signal a stop sends ("" is the image's, SIGTERM).
+	StopSignal string
+	// MemoryBytes limits memory; NanoCPUs limits CPU time (1e9 = one
+	// core); 0 means no limit.
+	MemoryBytes int64
+	NanoCPUs    int64
 }
 
 // Image is one image on the engine.

@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -19,8 +20,21 @@ type Route struct {
 	Workload string
 	// Domains are the hostnames the route matches, in the order written.
 	Domains []string
-	// Upstream is the "host:port" the proxy forwards to.
-	Upstream string
+	// Upstreams are the "host:port"s the proxy balances the traffic over:
+	// the live instances of the workload, one per replica.
+	Upstreams []string
+}
+
+// SameUpstreams reports whether two routes forward to the same upstreams,
+// in any order.
+func SameUpstreams(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	x, y := slices.Clone(a), slices.Clone(b)
+	slices.Sort(x)
+	slices.Sort(y)
+	return slices.Equal(x, y)
 }
 
 // Router upserts, reads and deletes the route of each workload.
@@ -31,7 +45,7 @@ type Router interface {
 	// Upsert creates the workload's route, or replaces it in place when it
 	// exists. It never deletes then creates, so no request meets a missing
 	// route; when it returns nil the proxy has accepted the route and
-	// forwards new requests to r.Upstream.
+	// forwards new requests to r.Upstreams.
 	Upsert(ctx context.Context, r Route) error
 	// Routes returns every route this provider owns, in one read of the
 	// proxy's configuration; Read shares it across all workloads of a plan.
@@ -39,6 +53,13 @@ type Router interface {
 	// Delete removes the workload's route. A route that is already gone is
 	// not an error.
 	Delete(ctx context.Context, workload string) error
+}
+
+// SingleTarget is implemented by routers that forward a route to one
+// upstream only (Nginx Proxy Manager): a routed workload then runs one
+// replica.
+type SingleTarget interface {
+	SingleTarget()
 }
 
 // hostname matches one DNS hostname: labels of letters, digits and hyphens,

@@ -22,6 +22,10 @@ type Settings struct {
 	Port          int      `json:"port"`
 	HealthTimeout int      `json:"health_timeout"` // seconds
 	DrainTimeout  int      `json:"drain_timeout"`  // seconds
+	Replicas      int      `json:"replicas,omitempty"`
+	// Run is how each instance runs; StopTimeout in seconds.
+	Run         Run `json:"run,omitzero"`
+	StopTimeout int `json:"stop_timeout,omitempty"`
 	// Services are a stack's services and the replicas each asks for;
 	// Service is the one routed.
 	Services map[string]int `json:"services,omitempty"`
@@ -44,6 +48,9 @@ func (s Spec) Labels(gen int, revision string) (map[string]string, error) {
 		Port:          s.Source.Container().Port,
 		HealthTimeout: int(s.HealthTimeout / time.Second),
 		DrainTimeout:  int(s.DrainTimeout / time.Second),
+		Replicas:      s.ReplicaCount(),
+		Run:           s.Run,
+		StopTimeout:   int(s.Run.Stop() / time.Second),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("encode settings: %w", err)

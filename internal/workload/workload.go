@@ -69,8 +69,15 @@ type Spec struct {
 	// DrainTimeout is how long the old container keeps serving in-flight
 	// requests after the route moved away from it.
 	DrainTimeout time.Duration
-	Source       plugin.Source
+	// Replicas is how many instances serve the workload; 0 means 1.
+	Replicas int
+	// Run is how each instance runs.
+	Run    Run
+	Source plugin.Source
 }
+
+// ReplicaCount is Replicas with the default written out.
+func (s Spec) ReplicaCount() int { return max(s.Replicas, 1) }
 
 // Volume mounts a named volume or a host path into the container.
 type Volume struct {
@@ -99,6 +106,9 @@ func (v Volume) Bind() bool { return strings.HasPrefix(v.Source, "/") }
 type Host struct {
 	// Proxied says whether a proxy is configured to route domains.
 	Proxied bool
+	// SingleUpstream says the proxy forwards a route to one upstream only
+	// (Nginx Proxy Manager), so a routed workload runs one replica.
+	SingleUpstream bool
 }
 
 // FieldError is a rule broken by one attribute. Attr is the attribute path
@@ -212,6 +222,18 @@ func (s Spec) Validate(h Host) (plugin.Strategy, error) {
 	if s.HealthTimeout < 0 {
 		add("health_timeout", fmt.Errorf("health_timeout must not be negative (got %s)", s.HealthTimeout))
 	}
+	s.Run.validate(add)
+	if s.Replicas != 0 {
+		add("replicas", ValidateReplicas(s.Replicas))
+	}
+	if s.ReplicaCount() > 1 {
+		if s.HostPort != 0 {
+			add("replicas", fmt.Errorf("replicas %d cannot share host_port %d: each replica publishes the port", s.Replicas, s.HostPort))
+		}
+		if h.SingleUpstream && len(s.Domains) > 0 {
+			add("replicas", fmt.Errorf("replicas %d needs a proxy that balances a route over several upstreams (Caddy): Nginx Proxy Manager forwards a host to one target", s.Replicas))
+		}
+	}
 	if s.DrainTimeout < 0 {
 		add("drain_timeout", fmt.Errorf("drain_timeout must not be negative (got %s)", s.DrainTimeout))
 	}
@@ -230,6 +252,12 @@ func (s Spec) Validate(h Host) (plugin.Strategy, error) {
 			}
 			if len(s.Volumes) > 0 {
 				add("volume", fmt.Errorf("volume blocks do not apply to a %s source: declare volumes in the compose file (got %d)", kind, len(s.Volumes)))
+			}
+			if s.ReplicaCount() > 1 {
+				add("replicas", fmt.Errorf("replicas does not apply to a %s source: set replicas (deploy.replicas) in the compose file (got %d)", kind, s.Replicas))
+			}
+			if !s.Run.Zero() {
+				add("source."+kind, fmt.Errorf("memory, cpus, restart, command, entrypoint, user, working_dir, labels, stop_signal and stop_timeout do not apply to a %s source: set them in the compose file", kind))
 			}
 		}
 		if m, ok := s.Source.(plugin.Mounter); ok {
@@ -259,7 +287,8 @@ func NeedsRedeploy(prev, next Spec) bool {
 	return prev.Source.Fingerprint() != next.Source.Fingerprint() ||
 		!equalEnv(prev.Env, next.Env) ||
 		!equalVolumes(prev.Volumes, next.Volumes) ||
-		prev.HostPort != next.HostPort
+		prev.HostPort != next.HostPort ||
+		!prev.Run.Equal(next.Run)
 }
 
 func equalEnv(a, b map[string]string) bool {

@@ -168,3 +168,36 @@ func TestSourceMountsJoinTheVolumes(t *testing.T) {
 		t.Fatalf("a volume on the source's mount point: %v", err)
 	}
 }
+
+// TestRunAndReplicasRules: each container setting and the replica count
+// are checked where they are written, naming the attribute and the value;
+// a change of a setting needs a new container, a change of replicas alone
+// does not.
+func TestRunAndReplicasRules(t *testing.T) {
+	s := validSpec()
+	s.Domains = []string{"web.example.test"}
+	s.Replicas, s.HostPort = 3, 8081
+	s.Run = workload.Run{MemoryMiB: 2, CPUs: -1, Restart: "sometimes", StopSignal: "TERM PLEASE", WorkingDir: "tmp",
+		Labels: map[string]string{"tinyforge.owner": "x", "ok": "1"}}
+	_, err := s.Validate(workload.Host{Proxied: true, SingleUpstream: true})
+	for _, want := range []string{"memory must be between 6 and", "(got 2)", "cpus must be between 0.01 and 1024 (got -1)",
+		`restart must be one of`, `(got "sometimes")`, `stop_signal must be a signal name`, `working_dir must be an absolute path`,
+		`labels key "tinyforge.owner" is under "tinyforge."`, "replicas 3 cannot share host_port 8081",
+		"replicas 3 needs a proxy that balances"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%v lacks %q", err, want)
+		}
+	}
+	a, b := validSpec(), validSpec()
+	b.Replicas = 5
+	if workload.NeedsRedeploy(a, b) {
+		t.Error("a change of replicas alone asked for a new container")
+	}
+	b.Run.User = "nobody"
+	if !workload.NeedsRedeploy(a, b) {
+		t.Error("a change of user kept the container")
+	}
+	if (workload.Run{}).RestartPolicy() != "unless-stopped" || !(workload.Run{Restart: "unless-stopped", StopTimeout: 10 * time.Second}).Zero() {
+		t.Error("the defaults written out are not the defaults")
+	}
+}

@@ -500,8 +500,13 @@ type hostMatcherSet struct {
 }
 
 type handlerConfig struct {
-	Handler   string           `json:"handler"`
-	Upstreams []upstreamConfig `json:"upstreams,omitempty"`
+	Handler       string           `json:"handler"`
+	Upstreams     []upstreamConfig `json:"upstreams,omitempty"`
+	LoadBalancing *loadBalancing   `json:"load_balancing,omitempty"`
+}
+
+type loadBalancing struct {
+	SelectionPolicy map[string]string `json:"selection_policy,omitempty"`
 }
 
 type upstreamConfig struct {
@@ -524,23 +529,34 @@ func routeConfigFor(r proxy.Route) (routeConfig, error) {
 			return routeConfig{}, fmt.Errorf("caddy route %q: domains[%d]: %w", id, i, err)
 		}
 	}
-	host, port, err := net.SplitHostPort(r.Upstream)
-	if err != nil || host == "" {
-		return routeConfig{}, fmt.Errorf("caddy route %q: upstream %q: want host:port", id, r.Upstream)
+	if len(r.Upstreams) == 0 {
+		return routeConfig{}, fmt.Errorf("caddy route %q: at least one upstream is required", id)
 	}
-	if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
-		return routeConfig{}, fmt.Errorf("caddy route %q: upstream %q: port must be between 1 and 65535", id, r.Upstream)
+	h := handlerConfig{Handler: "reverse_proxy"}
+	for _, up := range r.Upstreams {
+		host, port, err := net.SplitHostPort(up)
+		if err != nil || host == "" {
+			return routeConfig{}, fmt.Errorf("caddy route %q: upstream %q: want host:port", id, up)
+		}
+		if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
+			return routeConfig{}, fmt.Errorf("caddy route %q: upstream %q: port must be between 1 and 65535", id, up)
+		}
+		h.Upstreams = append(h.Upstreams, upstreamConfig{Dial: up})
+	}
+	if len(h.Upstreams) > 1 {
+		// Replicas share the traffic in turn.
+		h.LoadBalancing = &loadBalancing{SelectionPolicy: map[string]string{"policy": "round_robin"}}
 	}
 	return routeConfig{
 		ID:       id,
 		Match:    []hostMatcherSet{{Host: slices.Clone(r.Domains)}},
-		Handle:   []handlerConfig{{Handler: "reverse_proxy", Upstreams: []upstreamConfig{{Dial: r.Upstream}}}},
+		Handle:   []handlerConfig{h},
 		Terminal: true,
 	}, nil
 }
 
 // route reads a route back: its domains from the host matchers, its
-// upstream from the first upstream of the first reverse_proxy handler.
+// upstreams from the first reverse_proxy handler.
 func (rc routeConfig) route(workload string) proxy.Route {
 	out := proxy.Route{Workload: workload}
 	for _, m := range rc.Match {
@@ -548,7 +564,9 @@ func (rc routeConfig) route(workload string) proxy.Route {
 	}
 	for _, h := range rc.Handle {
 		if h.Handler == "reverse_proxy" && len(h.Upstreams) > 0 {
-			out.Upstream = h.Upstreams[0].Dial
+			for _, u := range h.Upstreams {
+				out.Upstreams = append(out.Upstreams, u.Dial)
+			}
 			break
 		}
 	}

@@ -98,7 +98,7 @@ func TestUpsertCreatesServerAndRoute(t *testing.T) {
 			r := newRouter(t, c, nil)
 			upstream := backend(t, "web")
 
-			upsert(t, r, proxy.Route{Workload: "web", Domains: []string{"web.example.test", "www.example.test"}, Upstream: upstream})
+			upsert(t, r, proxy.Route{Workload: "web", Domains: []string{"web.example.test", "www.example.test"}, Upstreams: []string{upstream}})
 
 			wantServer := fmt.Sprintf(`{
 				"listen": ["127.0.0.1:%d"],
@@ -132,12 +132,12 @@ func TestUpsertReplacesRouteInPlace(t *testing.T) {
 	r := newRouter(t, c, nil)
 	blue, green, other := backend(t, "blue"), backend(t, "green"), backend(t, "other")
 
-	upsert(t, r, proxy.Route{Workload: "app", Domains: []string{"app.test"}, Upstream: blue})
-	upsert(t, r, proxy.Route{Workload: "other", Domains: []string{"other.test"}, Upstream: other})
+	upsert(t, r, proxy.Route{Workload: "app", Domains: []string{"app.test"}, Upstreams: []string{blue}})
+	upsert(t, r, proxy.Route{Workload: "other", Domains: []string{"other.test"}, Upstreams: []string{other}})
 	wantBody(t, c, "app.test", "blue")
 
 	before := r.Calls()
-	upsert(t, r, proxy.Route{Workload: "app", Domains: []string{"app.test"}, Upstream: green})
+	upsert(t, r, proxy.Route{Workload: "app", Domains: []string{"app.test"}, Upstreams: []string{green}})
 	d := diffCalls(before, r.Calls())
 	if d.Patch != 1 || d.Delete != 0 || d.Post != 0 || d.Put != 0 {
 		t.Fatalf("swap made calls %+v, want exactly one PATCH and no DELETE/POST/PUT", d)
@@ -166,7 +166,7 @@ func TestUpsertReplacesRouteInPlace(t *testing.T) {
 	}
 
 	before = r.Calls()
-	upsert(t, r, proxy.Route{Workload: "app", Domains: []string{"app.test"}, Upstream: green})
+	upsert(t, r, proxy.Route{Workload: "app", Domains: []string{"app.test"}, Upstreams: []string{green}})
 	if d := diffCalls(before, r.Calls()); d != (caddy.Calls{Get: 1}) {
 		t.Fatalf("an unchanged Upsert made calls %+v, want one GET and no write", d)
 	}
@@ -181,7 +181,7 @@ func TestSwapUnderLoadFailsNoRequest(t *testing.T) {
 	c := acctest.StartCaddy(t)
 	r := newRouter(t, c, nil)
 	upstreams := map[string]string{"blue": backend(t, "blue"), "green": backend(t, "green")}
-	route := proxy.Route{Workload: "live", Domains: []string{"live.test"}, Upstream: upstreams["blue"]}
+	route := proxy.Route{Workload: "live", Domains: []string{"live.test"}, Upstreams: []string{upstreams["blue"]}}
 	upsert(t, r, route)
 	wantBody(t, c, "live.test", "blue")
 
@@ -230,7 +230,7 @@ func TestSwapUnderLoadFailsNoRequest(t *testing.T) {
 
 	for i, color := range []string{"green", "blue", "green", "blue", "green"} {
 		time.Sleep(1600 * time.Millisecond)
-		route.Upstream = upstreams[color]
+		route.Upstreams = []string{upstreams[color]}
 		if err := r.Upsert(context.Background(), route); err != nil {
 			close(stop)
 			wg.Wait()
@@ -300,8 +300,8 @@ func TestRoutesListsOnlyOwnedRoutes(t *testing.T) {
 	c := acctest.StartCaddyWithConfig(t, config)
 	r := newRouter(t, c, nil)
 	a, b := backend(t, "a"), backend(t, "b")
-	upsert(t, r, proxy.Route{Workload: "a", Domains: []string{"a.test", "www.a.test"}, Upstream: a})
-	upsert(t, r, proxy.Route{Workload: "b", Domains: []string{"b.test"}, Upstream: b})
+	upsert(t, r, proxy.Route{Workload: "a", Domains: []string{"a.test", "www.a.test"}, Upstreams: []string{a}})
+	upsert(t, r, proxy.Route{Workload: "b", Domains: []string{"b.test"}, Upstreams: []string{b}})
 
 	before := r.Calls()
 	got, err := r.Routes(context.Background())
@@ -309,8 +309,8 @@ func TestRoutesListsOnlyOwnedRoutes(t *testing.T) {
 		t.Fatalf("Routes: %v", err)
 	}
 	want := []proxy.Route{
-		{Workload: "a", Domains: []string{"a.test", "www.a.test"}, Upstream: a},
-		{Workload: "b", Domains: []string{"b.test"}, Upstream: b},
+		{Workload: "a", Domains: []string{"a.test", "www.a.test"}, Upstreams: []string{a}},
+		{Workload: "b", Domains: []string{"b.test"}, Upstreams: []string{b}},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("Routes = %+v, want %+v", got, want)
@@ -352,8 +352,8 @@ func TestDeleteRemovesOnlyOwnedRoute(t *testing.T) {
 	config, _ := userConfig(t, "127.0.0.1:{{http_port}}")
 	c := acctest.StartCaddyWithConfig(t, config)
 	r := newRouter(t, c, nil)
-	upsert(t, r, proxy.Route{Workload: "a", Domains: []string{"a.test"}, Upstream: backend(t, "a")})
-	upsert(t, r, proxy.Route{Workload: "b", Domains: []string{"b.test"}, Upstream: backend(t, "b")})
+	upsert(t, r, proxy.Route{Workload: "a", Domains: []string{"a.test"}, Upstreams: []string{backend(t, "a")}})
+	upsert(t, r, proxy.Route{Workload: "b", Domains: []string{"b.test"}, Upstreams: []string{backend(t, "b")}})
 	wantBody(t, c, "a.test", "a")
 
 	if err := r.Delete(context.Background(), "a"); err != nil {
@@ -412,9 +412,9 @@ func TestUserConfigLeftAlone(t *testing.T) {
 	before := snapshot()
 
 	ctx := context.Background()
-	upsert(t, r, proxy.Route{Workload: "a", Domains: []string{"a.test"}, Upstream: backend(t, "a")})
-	upsert(t, r, proxy.Route{Workload: "b", Domains: []string{"b.test"}, Upstream: backend(t, "b")})
-	upsert(t, r, proxy.Route{Workload: "a", Domains: []string{"a.test"}, Upstream: backend(t, "a2")})
+	upsert(t, r, proxy.Route{Workload: "a", Domains: []string{"a.test"}, Upstreams: []string{backend(t, "a")}})
+	upsert(t, r, proxy.Route{Workload: "b", Domains: []string{"b.test"}, Upstreams: []string{backend(t, "b")}})
+	upsert(t, r, proxy.Route{Workload: "a", Domains: []string{"a.test"}, Upstreams: []string{backend(t, "a2")}})
 	if _, err := r.Routes(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -462,7 +462,7 @@ func TestAutomaticHTTPSStaysOff(t *testing.T) {
 	t.Parallel()
 	c := acctest.StartCaddy(t)
 	r := newRouter(t, c, nil)
-	upsert(t, r, proxy.Route{Workload: "plain", Domains: []string{"plain.example.com"}, Upstream: backend(t, "plain")})
+	upsert(t, r, proxy.Route{Workload: "plain", Domains: []string{"plain.example.com"}, Upstreams: []string{backend(t, "plain")}})
 
 	if got := c.AdminGet(t, "/config/apps/http/servers/tinyforge/automatic_https"); !jsonEqual(t, got, `{"disable": true}`) {
 		t.Fatalf("automatic_https = %s, want {\"disable\": true}", got)
@@ -486,7 +486,7 @@ func TestAutomaticHTTPSStaysOff(t *testing.T) {
 	routesBefore := c.AdminGet(t, "/config/apps/http/servers/tinyforge/routes")
 
 	before := r.Calls()
-	upsert(t, r, proxy.Route{Workload: "plain", Domains: []string{"plain.example.com"}, Upstream: backend(t, "plain2")})
+	upsert(t, r, proxy.Route{Workload: "plain", Domains: []string{"plain.example.com"}, Upstreams: []string{backend(t, "plain2")}})
 	d := diffCalls(before, r.Calls())
 
 	wantServer := fmt.Sprintf(`{"listen": ["127.0.0.1:%d"], "automatic_https": {"disable": true}, "max_header_bytes": 4096}`, c.HTTPPort)
@@ -577,7 +577,7 @@ func TestConcurrentUpsertsLoseNothing(t *testing.T) {
 	}
 	ctx := context.Background()
 	route := func(i int, upstream string) proxy.Route {
-		return proxy.Route{Workload: fmt.Sprintf("w%02d", i), Domains: []string{fmt.Sprintf("w%02d.test", i)}, Upstream: upstream}
+		return proxy.Route{Workload: fmt.Sprintf("w%02d", i), Domains: []string{fmt.Sprintf("w%02d.test", i)}, Upstreams: []string{upstream}}
 	}
 
 	run(func(i int, r *caddy.Router) error { return r.Upsert(ctx, route(i, blue)) })
@@ -637,7 +637,7 @@ func TestAdminErrorsNameMessageAndPath(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = r.Upsert(context.Background(), proxy.Route{Workload: "x", Domains: []string{"x.test"}, Upstream: "127.0.0.1:9"})
+	err = r.Upsert(context.Background(), proxy.Route{Workload: "x", Domains: []string{"x.test"}, Upstreams: []string{"127.0.0.1:9"}})
 	var apiErr *caddy.APIError
 	if !errors.As(err, &apiErr) {
 		t.Fatalf("Upsert with a bad listen address = %v, want a *caddy.APIError", err)
@@ -675,11 +675,11 @@ func TestInvalidInputIsRejectedBeforeAnyCall(t *testing.T) {
 		route proxy.Route
 		want  string
 	}{
-		{proxy.Route{Domains: []string{"a.test"}, Upstream: "127.0.0.1:80"}, "workload name must not be empty"},
-		{proxy.Route{Workload: "w", Upstream: "127.0.0.1:80"}, "at least one domain"},
-		{proxy.Route{Workload: "w", Domains: []string{"Bad_Host"}, Upstream: "127.0.0.1:80"}, "domains[0]"},
-		{proxy.Route{Workload: "w", Domains: []string{"a.test"}, Upstream: "127.0.0.1"}, `upstream "127.0.0.1"`},
-		{proxy.Route{Workload: "w", Domains: []string{"a.test"}, Upstream: "127.0.0.1:0"}, "port must be between"},
+		{proxy.Route{Domains: []string{"a.test"}, Upstreams: []string{"127.0.0.1:80"}}, "workload name must not be empty"},
+		{proxy.Route{Workload: "w", Upstreams: []string{"127.0.0.1:80"}}, "at least one domain"},
+		{proxy.Route{Workload: "w", Domains: []string{"Bad_Host"}, Upstreams: []string{"127.0.0.1:80"}}, "domains[0]"},
+		{proxy.Route{Workload: "w", Domains: []string{"a.test"}, Upstreams: []string{"127.0.0.1"}}, `upstream "127.0.0.1"`},
+		{proxy.Route{Workload: "w", Domains: []string{"a.test"}, Upstreams: []string{"127.0.0.1:0"}}, "port must be between"},
 	} {
 		err := r.Upsert(context.Background(), tc.route)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -721,7 +721,7 @@ func TestUpsertRefusesADomainOfAnotherWorkload(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			errs[i] = r.Upsert(context.Background(), proxy.Route{
-				Workload: fmt.Sprintf("racer-%d", i), Domains: []string{"shared.example.test"}, Upstream: a,
+				Workload: fmt.Sprintf("racer-%d", i), Domains: []string{"shared.example.test"}, Upstreams: []string{a},
 			})
 		}()
 	}
@@ -745,8 +745,8 @@ func TestUpsertRefusesADomainOfAnotherWorkload(t *testing.T) {
 		t.Fatalf("%d racers won, %d routes: %+v; want exactly one", won, len(routes), routes)
 	}
 
-	upsert(t, r, proxy.Route{Workload: "wild", Domains: []string{"*.apps.example.test"}, Upstream: b})
-	err = r.Upsert(context.Background(), proxy.Route{Workload: "api", Domains: []string{"api.apps.example.test"}, Upstream: a})
+	upsert(t, r, proxy.Route{Workload: "wild", Domains: []string{"*.apps.example.test"}, Upstreams: []string{b}})
+	err = r.Upsert(context.Background(), proxy.Route{Workload: "api", Domains: []string{"api.apps.example.test"}, Upstreams: []string{a}})
 	if err == nil || !strings.Contains(err.Error(), `overlaps domain "*.apps.example.test", already routed to workload "wild"`) {
 		t.Fatalf("a name under another workload's wildcard: %v", err)
 	}
@@ -775,7 +775,7 @@ func TestTransientAdminFailuresAreRetried(t *testing.T) {
 		t.Fatal(err)
 	}
 	blue, green := backend(t, "blue"), backend(t, "green")
-	upsert(t, r, proxy.Route{Workload: "web", Domains: []string{"web.example.test"}, Upstream: blue})
+	upsert(t, r, proxy.Route{Workload: "web", Domains: []string{"web.example.test"}, Upstreams: []string{blue}})
 
 	front.FailNext(acctest.Drop, acctest.Unavailable, acctest.BadGateway, acctest.GatewayTimeout)
 	if _, err := r.Routes(context.Background()); err != nil {
@@ -785,7 +785,7 @@ func TestTransientAdminFailuresAreRetried(t *testing.T) {
 	// connections for a second.
 	front.DownOnNextWrite(time.Second)
 	start := time.Now()
-	upsert(t, r, proxy.Route{Workload: "web", Domains: []string{"web.example.test"}, Upstream: green})
+	upsert(t, r, proxy.Route{Workload: "web", Domains: []string{"web.example.test"}, Upstreams: []string{green}})
 	t.Logf("swap through a 1 s outage took %s; %d retry logs", time.Since(start).Round(time.Millisecond), logged.Load())
 	// Caddy's previous HTTP server may answer a request accepted while
 	// the new config took over: give it a moment.
@@ -801,7 +801,7 @@ func TestTransientAdminFailuresAreRetried(t *testing.T) {
 	// left where it was.
 	front.Down()
 	start = time.Now()
-	err = r.Upsert(context.Background(), proxy.Route{Workload: "web", Domains: []string{"web.example.test"}, Upstream: blue})
+	err = r.Upsert(context.Background(), proxy.Route{Workload: "web", Domains: []string{"web.example.test"}, Upstreams: []string{blue}})
 	took := time.Since(start)
 	if err == nil || !strings.Contains(err.Error(), "connection refused") || !strings.Contains(err.Error(), "kept failing for 2s, the retry timeout") {
 		t.Fatalf("a swap while the admin API is down: %v", err)

@@ -98,7 +98,14 @@ type Router struct {
 	log          func(ctx context.Context, msg string, fields map[string]any)
 }
 
-var _ proxy.Router = (*Router)(nil)
+var (
+	_ proxy.Router       = (*Router)(nil)
+	_ proxy.SingleTarget = (*Router)(nil)
+)
+
+// SingleTarget implements proxy.SingleTarget: NPM forwards a proxy host to
+// one target.
+func (r *Router) SingleTarget() {}
 
 // New checks cfg and returns a Router. It does not contact NPM: the first
 // call logs in.
@@ -212,7 +219,7 @@ func (r *Router) Routes(ctx context.Context) ([]proxy.Route, error) {
 		routes = append(routes, proxy.Route{
 			Workload: h.Meta.Workload,
 			Domains:  slices.Clone(h.DomainNames),
-			Upstream: h.upstream().String(),
+			Upstreams: []string{h.upstream().String()},
 		})
 	}
 	sort.Slice(routes, func(i, j int) bool { return routes[i].Workload < routes[j].Workload })
@@ -565,7 +572,11 @@ func checkRoute(route proxy.Route) (upstream, error) {
 			return upstream{}, fmt.Errorf("npm route of workload %q: %w", route.Workload, err)
 		}
 	}
-	target, err := parseUpstream(route.Upstream)
+	if len(route.Upstreams) != 1 {
+		return upstream{}, fmt.Errorf("NPM route of workload %q: Nginx Proxy Manager forwards a host to one target (got %d upstreams %v)",
+			route.Workload, len(route.Upstreams), route.Upstreams)
+	}
+	target, err := parseUpstream(route.Upstreams[0])
 	if err != nil {
 		return upstream{}, fmt.Errorf("npm route of workload %q: %w", route.Workload, err)
 	}

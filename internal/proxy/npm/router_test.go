@@ -132,16 +132,16 @@ func TestUpsertCreatesThenSwapsInPlace(t *testing.T) {
 	blue, green := app(t, "blue"), app(t, "green")
 	d1, d2 := domain("web"), domain("www")
 
-	route := proxy.Route{Workload: "web", Domains: []string{d2, d1}, Upstream: blue}
+	route := proxy.Route{Workload: "web", Domains: []string{d2, d1}, Upstreams: []string{blue}}
 	if err := f.router.Upsert(ctx, route); err != nil {
 		t.Fatalf("create: %v", err)
 	}
-	route.Upstream = green
+	route.Upstreams = []string{green}
 	if err := f.router.Upsert(ctx, route); err != nil {
 		t.Fatalf("swap: %v", err)
 	}
 	// Same domains in NPM's (sorted) order: nothing to change.
-	if err := f.router.Upsert(ctx, proxy.Route{Workload: "web", Domains: []string{d1, d2}, Upstream: green}); err != nil {
+	if err := f.router.Upsert(ctx, proxy.Route{Workload: "web", Domains: []string{d1, d2}, Upstreams: []string{green}}); err != nil {
 		t.Fatalf("unchanged upsert: %v", err)
 	}
 
@@ -171,7 +171,7 @@ func TestUpsertCreatesThenSwapsInPlace(t *testing.T) {
 
 	// A new domain set is a PUT of domain_names on the same host.
 	d3 := domain("api")
-	if err := f.router.Upsert(ctx, proxy.Route{Workload: "web", Domains: []string{d3}, Upstream: green}); err != nil {
+	if err := f.router.Upsert(ctx, proxy.Route{Workload: "web", Domains: []string{d3}, Upstreams: []string{green}}); err != nil {
 		t.Fatalf("change domains: %v", err)
 	}
 	if got := f.npm.Hosts(); len(got) != 1 || got[0].ID != id || strings.Join(got[0].DomainNames, ",") != d3 {
@@ -187,7 +187,7 @@ func TestUpsertEnablesDisabledHost(t *testing.T) {
 	f := newFixture(t, nil)
 	ctx := context.Background()
 	blue := app(t, "blue")
-	route := proxy.Route{Workload: "dis", Domains: []string{domain("dis")}, Upstream: blue}
+	route := proxy.Route{Workload: "dis", Domains: []string{domain("dis")}, Upstreams: []string{blue}}
 	if err := f.router.Upsert(ctx, route); err != nil {
 		t.Fatal(err)
 	}
@@ -221,12 +221,12 @@ func TestTokenExpirySurvived(t *testing.T) {
 	if n := f.npm.Logins(); n != 1 {
 		t.Fatalf("10 concurrent first calls made %d logins, want 1", n)
 	}
-	if err := f.router.Upsert(ctx, proxy.Route{Workload: "tok", Domains: []string{d}, Upstream: blue}); err != nil {
+	if err := f.router.Upsert(ctx, proxy.Route{Workload: "tok", Domains: []string{d}, Upstreams: []string{blue}}); err != nil {
 		t.Fatal(err)
 	}
 
 	f.npm.ExpireTokens()
-	if err := f.router.Upsert(ctx, proxy.Route{Workload: "tok", Domains: []string{d}, Upstream: green}); err != nil {
+	if err := f.router.Upsert(ctx, proxy.Route{Workload: "tok", Domains: []string{d}, Upstreams: []string{green}}); err != nil {
 		t.Fatalf("swap with an expired token: %v", err)
 	}
 	if n := f.npm.Logins(); n != 2 {
@@ -289,11 +289,11 @@ func TestNginxRefusal(t *testing.T) {
 	d := domain("ref")
 	const nginxErr = `nginx: [emerg] host not found in upstream "green"`
 
-	if err := f.router.Upsert(ctx, proxy.Route{Workload: "ref", Domains: []string{d}, Upstream: blue}); err != nil {
+	if err := f.router.Upsert(ctx, proxy.Route{Workload: "ref", Domains: []string{d}, Upstreams: []string{blue}}); err != nil {
 		t.Fatal(err)
 	}
 	f.npm.RejectUpstream(green, nginxErr)
-	err := f.router.Upsert(ctx, proxy.Route{Workload: "ref", Domains: []string{d}, Upstream: green})
+	err := f.router.Upsert(ctx, proxy.Route{Workload: "ref", Domains: []string{d}, Upstreams: []string{green}})
 	if err == nil || !strings.Contains(err.Error(), nginxErr) || !strings.Contains(err.Error(), "previous upstream "+blue+" is back in place") {
 		t.Fatalf("swap refused by nginx: got %v, want nginx_err and the previous upstream restored", err)
 	}
@@ -307,7 +307,7 @@ func TestNginxRefusal(t *testing.T) {
 
 	bad := app(t, "bad")
 	f.npm.RejectUpstream(bad, nginxErr)
-	err = f.router.Upsert(ctx, proxy.Route{Workload: "other", Domains: []string{domain("oth")}, Upstream: bad})
+	err = f.router.Upsert(ctx, proxy.Route{Workload: "other", Domains: []string{domain("oth")}, Upstreams: []string{bad}})
 	if err == nil || !strings.Contains(err.Error(), nginxErr) {
 		t.Fatalf("create refused by nginx: got %v", err)
 	}
@@ -327,7 +327,7 @@ func TestWriteAnswering500(t *testing.T) {
 	d := domain("five")
 
 	f.npm.FailWritesAfterStoring(1)
-	if err := f.router.Upsert(ctx, proxy.Route{Workload: "five", Domains: []string{d}, Upstream: blue}); err != nil {
+	if err := f.router.Upsert(ctx, proxy.Route{Workload: "five", Domains: []string{d}, Upstreams: []string{blue}}); err != nil {
 		t.Fatalf("create after one 500: %v", err)
 	}
 	hosts := f.npm.Hosts()
@@ -342,7 +342,7 @@ func TestWriteAnswering500(t *testing.T) {
 	// NPM keeps failing: the create gives up after bounded retries and
 	// leaves no host.
 	f.npm.FailWritesAfterStoring(100)
-	err := f.router.Upsert(ctx, proxy.Route{Workload: "down", Domains: []string{domain("down")}, Upstream: blue})
+	err := f.router.Upsert(ctx, proxy.Route{Workload: "down", Domains: []string{domain("down")}, Upstreams: []string{blue}})
 	if err == nil || !strings.Contains(err.Error(), "500") {
 		t.Fatalf("create with NPM failing: got %v, want the 500", err)
 	}
@@ -365,14 +365,14 @@ func TestForeignDomainRefused(t *testing.T) {
 	shop, mine := domain("shop"), domain("mine")
 	foreign := f.npm.SeedHost([]string{shop}, "127.0.0.1", 9, nil)
 
-	err := f.router.Upsert(ctx, proxy.Route{Workload: "shop", Domains: []string{mine, shop}, Upstream: blue})
+	err := f.router.Upsert(ctx, proxy.Route{Workload: "shop", Domains: []string{mine, shop}, Upstreams: []string{blue}})
 	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("%q", shop)) || !strings.Contains(err.Error(), "did not create") {
 		t.Fatalf("got %v, want an error naming %s as on a host the provider did not create", err, shop)
 	}
-	if err := f.router.Upsert(ctx, proxy.Route{Workload: "a", Domains: []string{mine}, Upstream: blue}); err != nil {
+	if err := f.router.Upsert(ctx, proxy.Route{Workload: "a", Domains: []string{mine}, Upstreams: []string{blue}}); err != nil {
 		t.Fatal(err)
 	}
-	err = f.router.Upsert(ctx, proxy.Route{Workload: "b", Domains: []string{mine}, Upstream: blue})
+	err = f.router.Upsert(ctx, proxy.Route{Workload: "b", Domains: []string{mine}, Upstreams: []string{blue}})
 	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("%q", mine)) || !strings.Contains(err.Error(), `workload "a"`) {
 		t.Fatalf("got %v, want an error naming %s as workload a's", err, mine)
 	}
@@ -397,7 +397,7 @@ func TestRoutesAndDelete(t *testing.T) {
 	f.npm.SeedHost([]string{domain("user")}, "127.0.0.1", 9, map[string]any{"note": "the user's own"})
 	da, db := domain("a"), domain("b")
 	for name, d := range map[string]string{"a": da, "b": db} {
-		if err := f.router.Upsert(ctx, proxy.Route{Workload: name, Domains: []string{d}, Upstream: blue}); err != nil {
+		if err := f.router.Upsert(ctx, proxy.Route{Workload: name, Domains: []string{d}, Upstreams: []string{blue}}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -410,7 +410,7 @@ func TestRoutesAndDelete(t *testing.T) {
 	if calls := f.npm.Requests()[before:]; len(calls) != 1 || calls[0].Path != "/api/nginx/proxy-hosts" {
 		t.Errorf("Routes made %v, want one list call", calls)
 	}
-	want := fmt.Sprint([]proxy.Route{{Workload: "a", Domains: []string{da}, Upstream: blue}, {Workload: "b", Domains: []string{db}, Upstream: blue}})
+	want := fmt.Sprint([]proxy.Route{{Workload: "a", Domains: []string{da}, Upstreams: []string{blue}}, {Workload: "b", Domains: []string{db}, Upstreams: []string{blue}}})
 	if fmt.Sprint(routes) != want {
 		t.Errorf("Routes = %v, want %v", routes, want)
 	}
@@ -446,7 +446,7 @@ func TestProbeWaitsForTraffic(t *testing.T) {
 	control := newFixture(t, nil)
 	control.npm.SetReloadDelay(time.Second)
 	d := domain("ctl")
-	if err := control.router.Upsert(ctx, proxy.Route{Workload: "ctl", Domains: []string{d}, Upstream: blue}); err != nil {
+	if err := control.router.Upsert(ctx, proxy.Route{Workload: "ctl", Domains: []string{d}, Upstreams: []string{blue}}); err != nil {
 		t.Fatal(err)
 	}
 	if got := through(t, control.npm, d); got != npmstandin.DefaultPage {
@@ -460,13 +460,13 @@ func TestProbeWaitsForTraffic(t *testing.T) {
 	})
 	f.npm.SetReloadDelay(300 * time.Millisecond)
 	d = domain("probe")
-	if err := f.router.Upsert(ctx, proxy.Route{Workload: "probe", Domains: []string{d}, Upstream: blue}); err != nil {
+	if err := f.router.Upsert(ctx, proxy.Route{Workload: "probe", Domains: []string{d}, Upstreams: []string{blue}}); err != nil {
 		t.Fatal(err)
 	}
 	if got := through(t, f.npm, d); got != "blue" {
 		t.Errorf("right after the create returned NPM answers %q, want blue", got)
 	}
-	if err := f.router.Upsert(ctx, proxy.Route{Workload: "probe", Domains: []string{d}, Upstream: green}); err != nil {
+	if err := f.router.Upsert(ctx, proxy.Route{Workload: "probe", Domains: []string{d}, Upstreams: []string{green}}); err != nil {
 		t.Fatal(err)
 	}
 	if got := through(t, f.npm, d); got != "green" {
@@ -476,7 +476,7 @@ func TestProbeWaitsForTraffic(t *testing.T) {
 	// nginx cannot reach the new upstream: the swap fails and blue stays.
 	f.router.probeTimeout = 500 * time.Millisecond
 	dead := deadUpstream(t)
-	err := f.router.Upsert(ctx, proxy.Route{Workload: "probe", Domains: []string{d}, Upstream: dead})
+	err := f.router.Upsert(ctx, proxy.Route{Workload: "probe", Domains: []string{d}, Upstreams: []string{dead}})
 	if err == nil || !strings.Contains(err.Error(), "nginx cannot reach the upstream") || !strings.Contains(err.Error(), "previous upstream "+green+" is back in place") {
 		t.Fatalf("swap to a dead upstream: got %v", err)
 	}
@@ -502,17 +502,17 @@ func TestSecretsNeverInErrors(t *testing.T) {
 		errs = append(errs, err)
 	}
 
-	if err := f.router.Upsert(ctx, proxy.Route{Workload: "sec", Domains: []string{d}, Upstream: blue}); err != nil {
+	if err := f.router.Upsert(ctx, proxy.Route{Workload: "sec", Domains: []string{d}, Upstreams: []string{blue}}); err != nil {
 		t.Fatal(err)
 	}
 	f.npm.ExpireTokens()
 	f.npm.RejectUpstream(blue, "nginx: [emerg] refused")
-	collect(f.router.Upsert(ctx, proxy.Route{Workload: "sec2", Domains: []string{domain("s2")}, Upstream: blue}))
+	collect(f.router.Upsert(ctx, proxy.Route{Workload: "sec2", Domains: []string{domain("s2")}, Upstreams: []string{blue}}))
 	f.npm.FailWritesAfterStoring(100)
-	collect(f.router.Upsert(ctx, proxy.Route{Workload: "sec3", Domains: []string{domain("s3")}, Upstream: "127.0.0.1:1"}))
+	collect(f.router.Upsert(ctx, proxy.Route{Workload: "sec3", Domains: []string{domain("s3")}, Upstreams: []string{"127.0.0.1:1"}}))
 	f.npm.FailWritesAfterStoring(0)
 	f.npm.SeedHost([]string{"foreign-" + d}, "127.0.0.1", 9, nil)
-	collect(f.router.Upsert(ctx, proxy.Route{Workload: "sec", Domains: []string{"foreign-" + d}, Upstream: blue}))
+	collect(f.router.Upsert(ctx, proxy.Route{Workload: "sec", Domains: []string{"foreign-" + d}, Upstreams: []string{blue}}))
 
 	wrong, err := New(Config{URL: f.npm.URL, Email: email, Password: f.password + "-wrong"})
 	if err != nil {
@@ -589,11 +589,11 @@ func TestNewChecksConfig(t *testing.T) {
 		}
 	}
 	for _, route := range []proxy.Route{
-		{Workload: "w", Domains: nil, Upstream: "127.0.0.1:80"},
-		{Workload: "w", Domains: []string{"Bad_Domain"}, Upstream: "127.0.0.1:80"},
-		{Workload: "w", Domains: []string{"a.test"}, Upstream: "127.0.0.1"},
-		{Workload: "w", Domains: []string{"a.test"}, Upstream: "127.0.0.1:0"},
-		{Workload: "", Domains: []string{"a.test"}, Upstream: "127.0.0.1:80"},
+		{Workload: "w", Domains: nil, Upstreams: []string{"127.0.0.1:80"}},
+		{Workload: "w", Domains: []string{"Bad_Domain"}, Upstreams: []string{"127.0.0.1:80"}},
+		{Workload: "w", Domains: []string{"a.test"}, Upstreams: []string{"127.0.0.1"}},
+		{Workload: "w", Domains: []string{"a.test"}, Upstreams: []string{"127.0.0.1:0"}},
+		{Workload: "", Domains: []string{"a.test"}, Upstreams: []string{"127.0.0.1:80"}},
 	} {
 		if _, err := checkRoute(route); err == nil {
 			t.Errorf("checkRoute(%+v) accepted a route NPM cannot carry", route)
@@ -616,7 +616,7 @@ func TestTransientFailuresAreRetried(t *testing.T) {
 	ctx := context.Background()
 	blue, green := app(t, "blue"), app(t, "green")
 	d := domain("flaky")
-	if err := f.router.Upsert(ctx, proxy.Route{Workload: "flaky", Domains: []string{d}, Upstream: blue}); err != nil {
+	if err := f.router.Upsert(ctx, proxy.Route{Workload: "flaky", Domains: []string{d}, Upstreams: []string{blue}}); err != nil {
 		t.Fatal(err)
 	}
 	front.FailNext(acctest.Unavailable, acctest.BadGateway, acctest.Drop, acctest.GatewayTimeout)
@@ -625,7 +625,7 @@ func TestTransientFailuresAreRetried(t *testing.T) {
 	}
 	front.DownOnNextWrite(time.Second)
 	start := time.Now()
-	if err := f.router.Upsert(ctx, proxy.Route{Workload: "flaky", Domains: []string{d}, Upstream: green}); err != nil {
+	if err := f.router.Upsert(ctx, proxy.Route{Workload: "flaky", Domains: []string{d}, Upstreams: []string{green}}); err != nil {
 		t.Fatalf("a swap through a 1 s outage: %v", err)
 	}
 	t.Logf("swap through a 1 s outage took %s", time.Since(start).Round(time.Millisecond))
@@ -638,7 +638,7 @@ func TestTransientFailuresAreRetried(t *testing.T) {
 
 	front.Down()
 	start = time.Now()
-	err := f.router.Upsert(ctx, proxy.Route{Workload: "flaky", Domains: []string{d}, Upstream: blue})
+	err := f.router.Upsert(ctx, proxy.Route{Workload: "flaky", Domains: []string{d}, Upstreams: []string{blue}})
 	if took := time.Since(start); err == nil || !strings.Contains(err.Error(), "kept failing for 2s, the retry timeout") || took > 8*time.Second {
 		t.Fatalf("a swap while NPM is down: %v after %s", err, took)
 	}

@@ -4,22 +4,60 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/proxy"
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload"
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/runtime"
 )
 
-// converge brings the route and the strays in line with spec, without new
-// instances.
-func (e *Engine) converge(ctx context.Context, spec workload.Spec, cur Observed) error {
+// converge brings the workload in line with spec without a new
+// generation: replicas that died are replaced (by instances of the live
+// generation, gated before they take traffic; the healthy ones are not
+// touched), the route points at the live instances, and strays go.
+func (e *Engine) converge(ctx context.Context, spec workload.Spec, cur Observed, intent Intent) error {
 	live := cur.Primary()
 	if live == nil {
 		return fmt.Errorf("workload %q has no container any more (it was removed after the plan); run terraform apply again to redeploy it", spec.Name)
 	}
+	var running, dead []runtime.Instance
+	for _, in := range cur.Live {
+		if in.Running() {
+			running = append(running, in)
+		} else {
+			dead = append(dead, in)
+		}
+	}
+	if len(running) > 0 {
+		want := spec.ReplicaCount()
+		if len(running) > want {
+			// Scaled down: the newest go, once the route has left them.
+			slices.SortFunc(running, func(a, b runtime.Instance) int { return a.Created.Compare(b.Created) })
+			cur.Strays = append(cur.Strays, running[want:]...)
+			running = running[:want]
+		}
+		if missing := want - len(running); missing > 0 {
+			e.log().InfoContext(ctx, "starting the replicas that are missing", "workload", spec.Name, "missing", missing)
+			d := &deployment{Engine: e, spec: spec, intent: intent, cur: cur}
+			art, err := d.produce(ctx)
+			if err != nil {
+				return err
+			}
+			more, err := d.start(ctx, art, running[0].Recorded.Generation, missing)
+			if err != nil {
+				return err
+			}
+			if err := d.gateAll(ctx, more); err != nil {
+				return err
+			}
+			running = append(running, more...)
+		}
+		cur.Live = running
+		cur.Strays = append(cur.Strays, dead...)
+	}
 	if routeDrifted(spec, cur) {
-		e.log().InfoContext(ctx, "restoring the route", "workload", spec.Name, "upstream", live.Upstream)
-		if err := e.route(ctx, spec, *live); err != nil {
+		e.log().InfoContext(ctx, "restoring the route", "workload", spec.Name, "upstreams", upstreams(cur.Live))
+		if err := e.route(ctx, spec, cur.Live); err != nil {
 			return err
 		}
 	}
@@ -32,8 +70,19 @@ func routeDrifted(spec workload.Spec, cur Observed) bool {
 	if len(spec.Domains) == 0 {
 		return cur.Route != nil
 	}
-	live := cur.Primary()
-	return cur.Route == nil || live == nil || cur.Route.Upstream != live.Upstream || !SameDomains(cur.Route.Domains, spec.Domains)
+	return cur.Route == nil || len(cur.Live) == 0 || !proxy.SameUpstreams(cur.Route.Upstreams, upstreams(cur.Live)) ||
+		!SameDomains(cur.Route.Domains, spec.Domains)
+}
+
+// upstreams are what the proxy forwards to for ins.
+func upstreams(ins []runtime.Instance) []string {
+	out := make([]string, 0, len(ins))
+	for _, in := range ins {
+		if in.Upstream != "" {
+			out = append(out, in.Upstream)
+		}
+	}
+	return out
 }
 
 // SameDomains reports whether two domain lists route the same hosts. Order
@@ -55,9 +104,9 @@ func SameDomains(a, b []string) bool {
 	return true
 }
 
-// route points the workload's route at in; with no domains it removes the
+// route points the workload's route at ins; with no domains it removes the
 // route.
-func (e *Engine) route(ctx context.Context, spec workload.Spec, in runtime.Instance) error {
+func (e *Engine) route(ctx context.Context, spec workload.Spec, ins []runtime.Instance) error {
 	if e.Router == nil {
 		return nil
 	}
@@ -67,11 +116,11 @@ func (e *Engine) route(ctx context.Context, spec workload.Spec, in runtime.Insta
 		}
 		return nil
 	}
-	r := proxy.Route{Workload: spec.Name, Domains: spec.Domains, Upstream: in.Upstream}
+	r := proxy.Route{Workload: spec.Name, Domains: spec.Domains, Upstreams: upstreams(ins)}
 	if err := e.Router.Upsert(ctx, r); err != nil {
-		return fmt.Errorf("route %v to %s: %w", spec.Domains, in.Upstream, err)
+		return fmt.Errorf("route %v to %v: %w", spec.Domains, r.Upstreams, err)
 	}
-	e.log().InfoContext(ctx, "route points at the new container", "workload", spec.Name, "container", in.Name, "upstream", in.Upstream)
+	e.log().InfoContext(ctx, "route points at the new containers", "workload", spec.Name, "containers", names(ins), "upstreams", r.Upstreams)
 	return nil
 }
 

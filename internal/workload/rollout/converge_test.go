@@ -35,7 +35,7 @@ func TestConvergeRestoresTheRouteAndReapsStrays(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Primary().ID != live.ID || len(res.Strays) != 0 || res.Route == nil || res.Route.Upstream != live.Upstream {
+	if res.Primary().ID != live.ID || len(res.Strays) != 0 || res.Route == nil || res.Route.Upstreams[0] != live.Upstream {
 		t.Fatalf("after converging: %+v", res.Observed)
 	}
 	if f.through(name) != "v1" {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/docker"
@@ -76,7 +78,7 @@ func (e *Engine) Apply(ctx context.Context, spec workload.Spec, intent Intent) (
 	} else if _, stacked := spec.Source.(plugin.Stack); stacked {
 		err = e.convergeStack(ctx, spec, cur, intent)
 	} else {
-		err = e.converge(ctx, spec, cur)
+		err = e.converge(ctx, spec, cur, intent)
 	}
 	if err != nil {
 		return res, err
@@ -147,17 +149,19 @@ func (d *deployment) produce(ctx context.Context) (plugin.Artifact, error) {
 	return art, nil
 }
 
-// blueGreen starts green beside blue, gates it, swaps the route, lets blue
-// drain, then reaps blue. A kill at any instant leaves the route on an
-// instance that passed its gate; an interrupt (a cancelled ctx) removes
-// green before returning unless the route already points at it.
+// blueGreen starts green beside blue (one instance per replica), gates
+// every green, swaps the route to all of them at once, lets blue drain,
+// then reaps blue. A kill at any instant leaves the route on instances that
+// passed their gate; a green that fails its gate, or an interrupt (a
+// cancelled ctx), removes every green before returning unless the route
+// already points at them.
 func (d *deployment) blueGreen(ctx context.Context, art plugin.Artifact, gen int) error {
 	blue := d.cur.all()
-	green, err := d.start(ctx, art, gen)
+	green, err := d.start(ctx, art, gen, d.spec.ReplicaCount())
 	if err != nil {
 		return err
 	}
-	if err := d.gate(ctx, green, true); err != nil {
+	if err := d.gateAll(ctx, green); err != nil {
 		return err
 	}
 	if err := d.swap(ctx, green); err != nil {
@@ -170,20 +174,20 @@ func (d *deployment) blueGreen(ctx context.Context, art plugin.Artifact, gen int
 	return d.reap(ctx, blue)
 }
 
-// recreate stops the old instances, then starts and gates the new one: a
-// downtime window, by design. A new instance that fails its gate is removed
-// and the old live ones started again.
+// recreate stops the old instances, then starts and gates the new ones: a
+// downtime window, by design. New instances that fail their gate are
+// removed and the old live ones started again.
 func (d *deployment) recreate(ctx context.Context, art plugin.Artifact, gen int) error {
 	old := d.cur.all()
 	if err := d.stop(ctx, old); err != nil {
 		return err
 	}
-	next, err := d.start(ctx, art, gen)
+	next, err := d.start(ctx, art, gen, d.spec.ReplicaCount())
 	if err != nil {
 		d.restore(ctx)
 		return err
 	}
-	if err := d.gate(ctx, next, true); err != nil {
+	if err := d.gateAll(ctx, next); err != nil {
 		d.restore(ctx)
 		return err
 	}
@@ -197,23 +201,49 @@ func (d *deployment) recreate(ctx context.Context, art plugin.Artifact, gen int)
 	return d.reap(ctx, old)
 }
 
-// start starts the new instance. The runtime removes what it made when it
-// fails.
-func (d *deployment) start(ctx context.Context, art plugin.Artifact, gen int) (runtime.Instance, error) {
-	in, err := d.Runtime.Start(ctx, d.spec, art, gen)
-	if err != nil {
-		return runtime.Instance{}, err
-	}
-	d.log().InfoContext(ctx, "container started", "workload", d.spec.Name, "container", in.Name,
-		"generation", gen, "published", in.Published)
-	if d.intent.Create {
-		if err := d.claim(ctx, in); err != nil {
-			d.discard(ctx, in)
-			return runtime.Instance{}, err
+// start starts n new instances of generation gen. When one fails, the
+// others are removed again (the runtime removes what a failed start made).
+func (d *deployment) start(ctx context.Context, art plugin.Artifact, gen, n int) ([]runtime.Instance, error) {
+	var started []runtime.Instance
+	for range n {
+		in, err := d.Runtime.Start(ctx, d.spec, art, gen)
+		if err != nil {
+			d.discardAll(ctx, started)
+			return nil, err
+		}
+		started = append(started, in)
+		d.log().InfoContext(ctx, "container started", "workload", d.spec.Name, "container", in.Name,
+			"generation", gen, "published", in.Published)
+		if d.intent.Create && len(started) == 1 {
+			if err := d.claim(ctx, in); err != nil {
+				d.discardAll(ctx, started)
+				return nil, err
+			}
 		}
 	}
 	d.checkpoint(ctx, d.spec.Name, StepStart)
-	return in, nil
+	return started, nil
+}
+
+// gateAll gates every new instance at once. When one fails, every new
+// instance is removed: a generation takes traffic whole or not at all.
+func (d *deployment) gateAll(ctx context.Context, ins []runtime.Instance) error {
+	errs := make([]error, len(ins))
+	var wg sync.WaitGroup
+	for i, in := range ins {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = d.gate(ctx, in, false)
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		d.discardAll(ctx, ins)
+		return err
+	}
+	d.checkpoint(ctx, d.spec.Name, StepGate)
+	return nil
 }
 
 // claim settles two applies creating the same name at once, from two
@@ -270,31 +300,32 @@ func (d *deployment) restore(ctx context.Context) {
 		return
 	}
 	now, err := d.observeNow(ctx, d.spec.Name, d.spec.Owner)
-	if err == nil && now.Primary() != nil && routeDrifted(d.spec, now) {
-		err = d.route(ctx, d.spec, *now.Primary())
+	if err == nil && len(now.Live) > 0 && routeDrifted(d.spec, now) {
+		err = d.route(ctx, d.spec, now.Live)
 	}
 	if err != nil {
 		d.log().ErrorContext(ctx, "could not point the route back at the previous container", "workload", d.spec.Name, "error", err.Error())
 	}
 }
 
-// afterFailedSwap decides what to do with a gated instance whose swap
+// afterFailedSwap decides what to do with gated instances whose swap
 // failed or was interrupted: the write may have reached the proxy anyway.
-// If the route points at it, it serves and stays (the old ones become
-// strays for the next apply); otherwise it is removed.
-func (d *deployment) afterFailedSwap(ctx context.Context, in runtime.Instance, err error) error {
-	if d.routedTo(ctx, in) {
-		d.log().WarnContext(ctx, "the swap failed but the route points at the new container; it stays", "workload", d.spec.Name,
-			"container", in.Name, "error", err.Error())
-		return fmt.Errorf("%w (the route points at the new container %s, which passed its gate and serves; the next apply removes the old ones)", err, in.Name)
+// If the route points at them, they serve and stay (the old ones become
+// strays for the next apply); otherwise they are removed.
+func (d *deployment) afterFailedSwap(ctx context.Context, ins []runtime.Instance, err error) error {
+	if d.routedTo(ctx, ins) {
+		d.log().WarnContext(ctx, "the swap failed but the route points at the new containers; they stay", "workload", d.spec.Name,
+			"containers", names(ins), "error", err.Error())
+		return fmt.Errorf("%w (the route points at the new containers %v, which passed their gate and serve; the next apply removes the old ones)", err, names(ins))
 	}
-	d.discard(ctx, in)
+	d.discardAll(ctx, ins)
 	return err
 }
 
-// routedTo reports whether the proxy's route of the workload points at in,
-// read on a fresh context: it is asked after a failure or an interrupt.
-func (d *deployment) routedTo(ctx context.Context, in runtime.Instance) bool {
+// routedTo reports whether the proxy's route of the workload points at one
+// of ins, read on a fresh context: it is asked after a failure or an
+// interrupt.
+func (d *deployment) routedTo(ctx context.Context, ins []runtime.Instance) bool {
 	if d.Router == nil || len(d.spec.Domains) == 0 {
 		return false
 	}
@@ -307,15 +338,15 @@ func (d *deployment) routedTo(ctx context.Context, in runtime.Instance) bool {
 	}
 	for _, r := range routes {
 		if r.Workload == d.spec.Name {
-			return in.Serves(r.Upstream)
+			return slices.ContainsFunc(ins, func(in runtime.Instance) bool { return slices.ContainsFunc(r.Upstreams, in.Serves) })
 		}
 	}
 	return false
 }
 
-// swap points the route at the new instance, in place.
-func (d *deployment) swap(ctx context.Context, in runtime.Instance) error {
-	if err := d.route(ctx, d.spec, in); err != nil {
+// swap points the route at the new instances, in place, all at once.
+func (d *deployment) swap(ctx context.Context, ins []runtime.Instance) error {
+	if err := d.route(ctx, d.spec, ins); err != nil {
 		return err
 	}
 	d.checkpoint(ctx, d.spec.Name, StepSwap)
@@ -359,6 +390,13 @@ func (d *deployment) reap(ctx context.Context, old []runtime.Instance) error {
 	}
 	d.checkpoint(ctx, d.spec.Name, StepReap)
 	return nil
+}
+
+// discardAll removes new instances that will not take traffic.
+func (d *deployment) discardAll(ctx context.Context, ins []runtime.Instance) {
+	for _, in := range ins {
+		d.discard(ctx, in)
+	}
 }
 
 // discard removes a new instance that will not take traffic, on a fresh

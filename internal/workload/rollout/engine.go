@@ -98,7 +98,10 @@ func (e *Engine) log() *slog.Logger {
 	return e.Log
 }
 
-func (e *Engine) host() workload.Host { return workload.Host{Proxied: e.Router != nil} }
+func (e *Engine) host() workload.Host {
+	_, single := e.Router.(proxy.SingleTarget)
+	return workload.Host{Proxied: e.Router != nil, SingleUpstream: single}
+}
 
 func (e *Engine) livenessWindow() time.Duration {
 	if e.LivenessWindow > 0 {

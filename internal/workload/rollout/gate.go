@@ -42,7 +42,6 @@ func (d *deployment) gate(ctx context.Context, in runtime.Instance, discard bool
 		return fmt.Errorf("container %s of workload %q failed its gate: %w%s", in.Name, d.spec.Name, err, tail)
 	}
 	log.InfoContext(ctx, "gate passed")
-	d.checkpoint(ctx, d.spec.Name, StepGate)
 	return nil
 }
 

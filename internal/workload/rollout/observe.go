@@ -148,7 +148,7 @@ func reconcile(name, owner string, all []runtime.Instance, route *proxy.Route) O
 	live := map[int]bool{}
 	if route != nil {
 		for i, in := range own {
-			if in.Serves(route.Upstream) {
+			if slices.ContainsFunc(route.Upstreams, in.Serves) {
 				live[i] = true
 			}
 		}

@@ -22,7 +22,7 @@ func TestReconcileTheRouteDecidesWhichContainerIsLive(t *testing.T) {
 	green := inst("web-2-b", "running", 2, "127.0.0.1:1002")
 	// A crash after green started but before the swap: the route still
 	// points at blue, so blue is live and green is a stray.
-	o := reconcile("web", "", []runtime.Instance{blue, green}, &proxy.Route{Workload: "web", Upstream: blue.Upstream})
+	o := reconcile("web", "", []runtime.Instance{blue, green}, &proxy.Route{Workload: "web", Upstreams: []string{blue.Upstream}})
 	if len(o.Live) != 1 || o.Live[0].Name != blue.Name || len(o.Strays) != 1 || o.Strays[0].Name != green.Name {
 		t.Fatalf("live %v strays %v", names(o.Live), o.StrayNames())
 	}
@@ -41,7 +41,7 @@ func TestReconcileWithoutRouteTakesTheNewestRunning(t *testing.T) {
 	}
 	// A route pointing somewhere no container is does not make anything
 	// live by itself.
-	o = reconcile("web", "", []runtime.Instance{old}, &proxy.Route{Upstream: "127.0.0.1:9"})
+	o = reconcile("web", "", []runtime.Instance{old}, &proxy.Route{Upstreams: []string{"127.0.0.1:9"}})
 	if len(o.Live) != 1 || o.Live[0].Name != old.Name {
 		t.Fatalf("live %v", names(o.Live))
 	}
@@ -67,11 +67,11 @@ func TestRouteDrifted(t *testing.T) {
 		spec  workload.Spec
 		want  bool
 	}{
-		"in line":           {&proxy.Route{Domains: spec.Domains, Upstream: live.Upstream}, spec, false},
+		"in line":           {&proxy.Route{Domains: spec.Domains, Upstreams: []string{live.Upstream}}, spec, false},
 		"missing":           {nil, spec, true},
-		"pointed elsewhere": {&proxy.Route{Domains: spec.Domains, Upstream: "127.0.0.1:9"}, spec, true},
-		"other domains":     {&proxy.Route{Domains: []string{"x.example.test"}, Upstream: live.Upstream}, spec, true},
-		"left over":         {&proxy.Route{Domains: spec.Domains, Upstream: live.Upstream}, workload.Spec{}, true},
+		"pointed elsewhere": {&proxy.Route{Domains: spec.Domains, Upstreams: []string{"127.0.0.1:9"}}, spec, true},
+		"other domains":     {&proxy.Route{Domains: []string{"x.example.test"}, Upstreams: []string{live.Upstream}}, spec, true},
+		"left over":         {&proxy.Route{Domains: spec.Domains, Upstreams: []string{live.Upstream}}, workload.Spec{}, true},
 		"none wanted":       {nil, workload.Spec{}, false},
 	} {
 		o := Observed{Live: []runtime.Instance{live}, Route: c.route}
@@ -105,7 +105,7 @@ func TestReconcileSetsAsideTheContainersOfAnotherOwner(t *testing.T) {
 	legacy := inst("web-0-c", "exited", 0, "")
 	// The route points at theirs and theirs is newer: neither makes it
 	// live for me, nor a stray of mine that my next apply would remove.
-	o := reconcile("web", "me", []runtime.Instance{theirs, mine, legacy}, &proxy.Route{Workload: "web", Upstream: theirs.Upstream})
+	o := reconcile("web", "me", []runtime.Instance{theirs, mine, legacy}, &proxy.Route{Workload: "web", Upstreams: []string{theirs.Upstream}})
 	if len(o.Live) != 1 || o.Live[0].Name != mine.Name {
 		t.Fatalf("live %v, want mine", names(o.Live))
 	}

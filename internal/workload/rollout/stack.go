@@ -6,6 +6,7 @@ import (
 
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload"
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/plugin"
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/runtime"
 )
 
 // stack deploys a stack-managed workload: the stack comes up at the new
@@ -28,7 +29,8 @@ func (d *deployment) stack(ctx context.Context, art plugin.Artifact, gen int) er
 		if err := d.gate(ctx, routed, false); err != nil {
 			return err
 		}
-		if err := d.swap(ctx, routed); err != nil {
+		d.checkpoint(ctx, d.spec.Name, StepGate)
+		if err := d.swap(ctx, []runtime.Instance{routed}); err != nil {
 			return err
 		}
 	}
@@ -73,7 +75,7 @@ func (e *Engine) convergeStack(ctx context.Context, spec workload.Spec, cur Obse
 		if err != nil {
 			return err
 		}
-		if err := e.route(ctx, spec, routed); err != nil {
+		if err := e.route(ctx, spec, []runtime.Instance{routed}); err != nil {
 			return err
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"net"
 	"sort"
 	"strconv"
@@ -39,8 +40,9 @@ type Containers struct {
 	PublishAddress string
 	// ForwardTo picks the address a proxy is given for an instance.
 	ForwardTo ForwardTo
-	// StopTimeout is how long a stopped container gets between SIGTERM
-	// and SIGKILL; default DefaultStopTimeout.
+	// StopTimeout is how long a container that records none gets between
+	// SIGTERM and SIGKILL (one deployed before stop_timeout was recorded);
+	// default DefaultStopTimeout.
 	StopTimeout time.Duration
 }
 
@@ -142,19 +144,34 @@ func (c *Containers) Start(ctx context.Context, spec workload.Spec, art plugin.A
 	if art.ImageID != "" {
 		image = art.ImageID // exactly what was produced, even if the tag moves
 	}
+	// The user's labels first: the provider's win.
+	all := maps.Clone(spec.Run.Labels)
+	if all == nil {
+		all = map[string]string{}
+	}
+	maps.Copy(all, labels)
+	run := spec.Run
+	stop := run.Stop()
 	cs := docker.ContainerSpec{
 		Name:           instanceName(spec.Name, gen),
 		Image:          image,
 		Env:            envList(spec.Env),
-		Labels:         labels,
+		Labels:         all,
 		Network:        networkID,
 		Port:           spec.Source.Container().Port,
 		PublishAddress: c.PublishAddress,
 		HostPort:       spec.HostPort,
 		Mounts:         mounts(spec),
-		RestartPolicy:  "unless-stopped",
-		StopTimeout:    c.stopTimeout(),
+		RestartPolicy:  run.RestartPolicy(),
+		StopTimeout:    stop,
 		Init:           spec.Source.Container().Init,
+		Cmd:            run.Command,
+		Entrypoint:     run.Entrypoint,
+		User:           run.User,
+		WorkingDir:     run.WorkingDir,
+		StopSignal:     run.StopSignal,
+		MemoryBytes:    int64(run.MemoryMiB) << 20,
+		NanoCPUs:       int64(run.CPUs * 1e9),
 	}
 	id, err := c.Docker.CreateContainer(ctx, cs)
 	if err != nil {
@@ -216,10 +233,14 @@ func (c *Containers) Env(ctx context.Context, in Instance) ([]string, error) {
 	return d.Env, nil
 }
 
-// Stop stops the instance (SIGTERM, then SIGKILL after the stop timeout),
-// keeping it: recreate's downtime window, undone by Resume.
+// Stop stops the instance (its stop signal, then SIGKILL after its stop
+// timeout), keeping it: recreate's downtime window, undone by Resume.
 func (c *Containers) Stop(ctx context.Context, in Instance) error {
-	if err := c.Docker.StopContainer(ctx, in.ID, c.stopTimeout()); err != nil {
+	timeout := c.stopTimeout()
+	if secs := in.Recorded.Settings.StopTimeout; secs > 0 {
+		timeout = time.Duration(secs) * time.Second
+	}
+	if err := c.Docker.StopContainer(ctx, in.ID, timeout); err != nil {
 		return fmt.Errorf("stop container %s: %w", in.Name, err)
 	}
 	return nil
