@@ -5,6 +5,8 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework/attr"
@@ -19,6 +21,7 @@ import (
 
 // workloadModel is tinyforge_workload as Terraform holds it.
 type workloadModel struct {
+	runModel
 	ID                types.String `tfsdk:"id"`
 	Name              types.String `tfsdk:"name"`
 	DeployStrategy    types.String `tfsdk:"deploy_strategy"`
@@ -41,6 +44,8 @@ type workloadModel struct {
 	RoutedTo          types.String `tfsdk:"routed_to"`
 	Owner             types.String `tfsdk:"owner"`
 	Services          types.Map    `tfsdk:"services"`
+	ReplicasRunning   types.Int64  `tfsdk:"replicas_running"`
+	Upstreams         types.List   `tfsdk:"upstreams"`
 }
 
 // serviceType is one service of a stack, in the services attribute.
@@ -109,6 +114,7 @@ func (m *workloadModel) spec(ctx context.Context, config *workloadModel) (worklo
 		}
 	}
 	check(m.Name, m.DeployStrategy, m.Domains, m.Env, m.HostPort, m.HealthTimeout, m.DrainTimeout, m.Volumes)
+	check(m.runModel.values()...)
 	s := workload.Spec{
 		Name:          m.Name.ValueString(),
 		Owner:         m.Owner.ValueString(),
@@ -117,6 +123,7 @@ func (m *workloadModel) spec(ctx context.Context, config *workloadModel) (worklo
 		HealthTimeout: seconds(m.HealthTimeout, workload.DefaultHealthTimeout),
 		DrainTimeout:  seconds(m.DrainTimeout, workload.DefaultDrainTimeout),
 	}
+	s.Run, s.Replicas = m.runModel.run()
 	if !m.Domains.IsNull() && !m.Domains.IsUnknown() {
 		var domains []types.String
 		diags.Append(m.Domains.ElementsAs(ctx, &domains, false)...)
@@ -190,10 +197,23 @@ func (m *workloadModel) observe(ctx context.Context, o rollout.Observed) diag.Di
 			}))
 		}
 		m.Volumes = types.ListValueMust(volumeType, vols)
+		if o.Stack == nil {
+			// Scaling does not recreate containers: their labels keep the
+			// replica count they were started with. The state's count
+			// stands; import counts what runs.
+			replicas := m.Replicas
+			m.runModel = runModelOf(set)
+			if !replicas.IsNull() && !replicas.IsUnknown() {
+				m.Replicas = replicas
+			} else {
+				m.Replicas = types.Int64Value(int64(max(len(o.Live), 1)))
+			}
+		}
 	}
 	m.Status = types.StringValue(string(o.Status()))
 	m.StrayContainers = stringList(o.StrayNames())
 	m.Services = servicesOf(o)
+	m.ReplicasRunning, m.Upstreams = liveCounts(o)
 	if o.Route != nil {
 		var current []string
 		if !m.Domains.IsNull() && !m.Domains.IsUnknown() {
@@ -227,12 +247,32 @@ func (m *workloadModel) live(l *runtime.Instance) {
 func routedTo(o rollout.Observed, wantsRoute bool) types.String {
 	switch {
 	case o.Route != nil:
-		return types.StringValue(o.Route.Upstream)
+		return types.StringValue(joinUpstreams(o.Route.Upstreams))
 	case wantsRoute:
 		return types.StringValue("")
 	default:
 		return types.StringNull()
 	}
+}
+
+// joinUpstreams spells a set of upstreams in one string, sorted.
+func joinUpstreams(ups []string) string {
+	return strings.Join(slices.Sorted(slices.Values(ups)), ", ")
+}
+
+// liveCounts are replicas_running and upstreams of what was observed.
+func liveCounts(o rollout.Observed) (types.Int64, types.List) {
+	var running int64
+	var ups []string
+	for _, in := range o.Live {
+		if in.Running() {
+			running++
+		}
+		if in.Upstream != "" {
+			ups = append(ups, in.Upstream)
+		}
+	}
+	return types.Int64Value(running), stringList(slices.Sorted(slices.Values(ups)))
 }
 
 // adopt fills an imported model: everything the Docker host recorded.
@@ -289,6 +329,7 @@ func (m *workloadModel) applied(_ context.Context, res rollout.Result) diag.Diag
 	m.Status = types.StringValue(string(res.Status()))
 	m.StrayContainers = stringList(res.StrayNames())
 	m.Services = servicesOf(res.Observed)
+	m.ReplicasRunning, m.Upstreams = liveCounts(res.Observed)
 	m.RoutedTo = routedTo(res.Observed, len(m.Domains.Elements()) > 0)
 	return diags
 }
@@ -311,6 +352,8 @@ func (m *workloadModel) planComputed(state *workloadModel, redeploy, stacked boo
 			m.Services = runningServices(state.Services)
 		}
 	}
+	m.ReplicasRunning = m.Replicas
+	scaled := !redeploy && state != nil && (!m.Replicas.Equal(state.Replicas) || !state.ReplicasRunning.Equal(m.Replicas))
 	if redeploy || restarted {
 		gen := int64(1)
 		switch {
@@ -324,6 +367,7 @@ func (m *workloadModel) planComputed(state *workloadModel, redeploy, stacked boo
 		m.ContainerName = types.StringUnknown()
 		m.ImageID = types.StringUnknown()
 		m.Upstream = types.StringUnknown()
+		m.Upstreams = types.ListUnknown(types.StringType)
 		m.RoutedTo = types.StringNull()
 		if wantsRoute {
 			m.RoutedTo = types.StringUnknown()
@@ -335,9 +379,21 @@ func (m *workloadModel) planComputed(state *workloadModel, redeploy, stacked boo
 	m.ContainerName = state.ContainerName
 	m.ImageID = state.ImageID
 	m.Upstream = state.Upstream
+	m.Upstreams = state.Upstreams
 	m.RoutedTo = types.StringNull()
-	if wantsRoute {
-		m.RoutedTo = state.Upstream
+	switch {
+	case scaled:
+		// Replicas started or reaped: their addresses come with them; the
+		// primary container may be one that goes.
+		m.Upstreams = types.ListUnknown(types.StringType)
+		m.ContainerID, m.ContainerName, m.Upstream = types.StringUnknown(), types.StringUnknown(), types.StringUnknown()
+		if wantsRoute {
+			m.RoutedTo = types.StringUnknown()
+		}
+	case wantsRoute:
+		var ups []string
+		state.Upstreams.ElementsAs(context.Background(), &ups, false)
+		m.RoutedTo = types.StringValue(joinUpstreams(ups))
 	}
 }
 

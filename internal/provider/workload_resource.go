@@ -58,7 +58,7 @@ func (r *workloadResource) Schema(_ context.Context, _ resource.SchemaRequest, r
 			"Refresh reconciles the state with the real containers and route: a container stopped or removed by " +
 			"hand, a stray container left by an interrupted deploy, or a route edited by hand shows in the next plan " +
 			"(`status`, `stray_containers`, `routed_to`), and the next apply converges.",
-		Attributes: map[string]schema.Attribute{
+		Attributes: withAttributes(runAttributes(), map[string]schema.Attribute{
 			// Required
 			"name": schema.StringAttribute{
 				MarkdownDescription: "Name of the workload, a DNS label. It names the containers " +
@@ -194,12 +194,23 @@ func (r *workloadResource) Schema(_ context.Context, _ resource.SchemaRequest, r
 					"desired": schema.Int64Attribute{Computed: true, MarkdownDescription: "Containers the project asks for."},
 				}},
 			},
-			"routed_to": schema.StringAttribute{
-				MarkdownDescription: "Upstream the proxy route points at, as last seen (`\"\"` when the route is " +
-					"missing); null when the workload has no domains. It differing from `upstream` plans a route fix.",
+			"replicas_running": schema.Int64Attribute{
+				MarkdownDescription: "Containers of the live generation that run, as last seen; fewer than `replicas` plans " +
+					"their replacement.",
 				Computed: true,
 			},
-		},
+			"upstreams": schema.ListAttribute{
+				MarkdownDescription: "`host:port` of every live container (one per replica), sorted.",
+				ElementType:         types.StringType,
+				Computed:            true,
+			},
+			"routed_to": schema.StringAttribute{
+				MarkdownDescription: "Upstreams the proxy route points at, as last seen, sorted and joined by `, ` " +
+					"(`\"\"` when the route is missing); null when the workload has no domains. It differing from " +
+					"`upstreams` plans a route fix.",
+				Computed: true,
+			},
+		}),
 		Blocks: map[string]schema.Block{
 			"volume": schema.ListNestedBlock{
 				MarkdownDescription: "A named volume or host directory mounted into the container. Named volumes are " +
@@ -487,6 +498,21 @@ func warnIfDeployed(ctx context.Context, engine *rollout.Engine, spec workload.S
 	err = &rollout.AlreadyDeployedError{Name: spec.Name, Containers: append(o.LiveNames(), o.StrayNames()...)}
 	diags.AddAttributeWarning(path.Root("name"), "The apply will refuse to create workload "+spec.Name, err.Error())
 	return diags
+}
+
+// withAttributes merges attribute maps; a name in two is a programming
+// error.
+func withAttributes(maps ...map[string]schema.Attribute) map[string]schema.Attribute {
+	out := map[string]schema.Attribute{}
+	for _, m := range maps {
+		for name, a := range m {
+			if _, dup := out[name]; dup {
+				panic("attribute declared twice: " + name)
+			}
+			out[name] = a
+		}
+	}
+	return out
 }
 
 // addEngineError reports an engine error, pointing each broken rule at its
