@@ -217,8 +217,8 @@ func (r *Router) Routes(ctx context.Context) ([]proxy.Route, error) {
 			continue
 		}
 		routes = append(routes, proxy.Route{
-			Workload: h.Meta.Workload,
-			Domains:  slices.Clone(h.DomainNames),
+			Workload:  h.Meta.Workload,
+			Domains:   slices.Clone(h.DomainNames),
 			Upstreams: []string{h.upstream().String()},
 		})
 	}
