@@ -6,10 +6,14 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/compose-spec/compose-go/v2/types"
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/compose/v5/pkg/api"
+	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/image"
+	"github.com/docker/docker/api/types/network"
+	"github.com/docker/docker/api/types/volume"
 )
 
 // Down does what `docker compose down --remove-orphans` does for the project
@@ -28,7 +32,12 @@ func (r *Runtime) Down(ctx context.Context, projectName string, removeVolumes bo
 		return fmt.Errorf("compose down %s: %w", projectName, err)
 	}
 	defer flush()
+	leftovers, err := r.leftovers(ctx, projectName)
+	if err != nil {
+		return fmt.Errorf("compose down %s: %w", projectName, err)
+	}
 	if err := svc.Down(ctx, projectName, api.DownOptions{
+		Project:       leftovers,
 		RemoveOrphans: true,
 		Volumes:       removeVolumes,
 	}); err != nil {
@@ -38,6 +47,43 @@ func (r *Runtime) Down(ctx context.Context, projectName string, removeVolumes bo
 		return fmt.Errorf("compose down %s: %w", projectName, err)
 	}
 	return nil
+}
+
+// leftovers is the project as its networks and volumes describe it, when it
+// has no container left; nil (compose works it out) when it has containers.
+//
+// compose works a project out from its containers, then its networks and
+// volumes; with no container that goes through compose-go's
+// Project.WithServicesTransform on an empty project, which races (its
+// collector goroutine sets Services while the caller reads it; seen with
+// -race on a Down after a Down). Handing compose the project avoids that
+// path, and is what compose would build: networks and volumes keyed by
+// compose's network and volume labels.
+func (r *Runtime) leftovers(ctx context.Context, project string) (*types.Project, error) {
+	byProject := filters.NewArgs(filters.Arg("label", api.ProjectLabel+"="+project))
+	containers, err := r.api.ContainerList(ctx, container.ListOptions{All: true, Filters: byProject})
+	if err != nil {
+		return nil, fmt.Errorf("list the project's containers: %w", err)
+	}
+	if len(containers) > 0 {
+		return nil, nil
+	}
+	p := &types.Project{Name: project, Services: types.Services{}, Networks: types.Networks{}, Volumes: types.Volumes{}}
+	networks, err := r.api.NetworkList(ctx, network.ListOptions{Filters: byProject})
+	if err != nil {
+		return nil, fmt.Errorf("list the project's networks: %w", err)
+	}
+	for _, n := range networks {
+		p.Networks[n.Labels[api.NetworkLabel]] = types.NetworkConfig{Name: n.Name, Driver: n.Driver, Labels: n.Labels}
+	}
+	volumes, err := r.api.VolumeList(ctx, volume.ListOptions{Filters: byProject})
+	if err != nil {
+		return nil, fmt.Errorf("list the project's volumes: %w", err)
+	}
+	for _, v := range volumes.Volumes {
+		p.Volumes[v.Labels[api.VolumeLabel]] = types.VolumeConfig{Name: v.Name, Driver: v.Driver, Labels: v.Labels}
+	}
+	return p, nil
 }
 
 // removeBuilds removes every image labelled as built for the project,
