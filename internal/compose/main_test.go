@@ -83,7 +83,7 @@ services:
     healthcheck:
       test: ["CMD", "/healthcheck", "http://127.0.0.1:8080/healthz"]
       interval: 1s
-      timeout: 2s
+      timeout: 10s
       retries: 2
     volumes:
       - data:/data

@@ -40,8 +40,9 @@ func stackCompose(webVersion, dbVersion string) string {
     healthcheck:
       test: ["CMD", "/healthcheck", "http://127.0.0.1:8080/healthz"]
       interval: 1s
-      timeout: 2s
+      timeout: 10s
       retries: 3
+      start_period: 60s
     volumes:
       - data:/data
 volumes:
