@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/registry"
@@ -19,6 +20,15 @@ import (
 type Registry struct {
 	// Addr is "127.0.0.1:<port>", the registry part of an image reference.
 	Addr string
+
+	login atomic.Pointer[[2]string] // username, password; nil: open
+}
+
+// RequireLogin makes the registry refuse every request without that basic
+// auth login (401 with a Basic challenge, as a private registry does),
+// from now on: push the images first.
+func (r *Registry) RequireLogin(username, password string) {
+	r.login.Store(&[2]string{username, password})
 }
 
 // StartRegistry starts a registry that lives until the test ends.
@@ -32,13 +42,27 @@ func StartRegistry(t testing.TB) *Registry {
 // (a slow link, a corrupted transfer); nil is a perfect network.
 func StartRegistryBehind(t testing.TB, network func(http.Handler) http.Handler) *Registry {
 	t.Helper()
+	reg := &Registry{}
 	var h http.Handler = registry.New(registry.Logger(log.New(io.Discard, "", 0)))
 	if network != nil {
 		h = network(h)
 	}
+	inner := h
+	h = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if login := reg.login.Load(); login != nil {
+			user, pass, ok := req.BasicAuth()
+			if !ok || user != login[0] || pass != login[1] {
+				w.Header().Set("WWW-Authenticate", `Basic realm="tinyforge test registry"`)
+				http.Error(w, `{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}`, http.StatusUnauthorized)
+				return
+			}
+		}
+		inner.ServeHTTP(w, req)
+	})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	return &Registry{Addr: strings.TrimPrefix(srv.URL, "http://")}
+	reg.Addr = strings.TrimPrefix(srv.URL, "http://")
+	return reg
 }
 
 // Push pushes a local image to the registry as <Addr>/<repo> with the docker

@@ -44,6 +44,8 @@ type Client struct {
 	// client replaces dial errors with a long generic message; Ping reports
 	// this one instead.
 	lastDialErr atomic.Pointer[error]
+	// registries are the logins pulls use; nil: none.
+	registries *Registries
 	// networkMu serialises EnsureNetwork within this process, so parallel
 	// applies do not race each other into the engine's duplicate check.
 	networkMu sync.Mutex
@@ -54,6 +56,12 @@ type Option func(*options)
 
 type options struct {
 	wrapTransport []func(http.RoundTripper) http.RoundTripper
+	registries    *Registries
+}
+
+// WithRegistries gives the logins pulls use (see Registries).
+func WithRegistries(r *Registries) Option {
+	return func(o *options) { o.registries = r }
 }
 
 // WithTransport wraps the HTTP transport every Engine API request goes
@@ -91,7 +99,7 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 		return nil, fmt.Errorf("docker host %q: ca_pem, cert_pem and key_pem need a tcp:// host", host)
 	}
 
-	c := &Client{host: host}
+	c := &Client{host: host, registries: o.registries}
 	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
 	c.transport = &http.Transport{
 		// The engine address is fixed: whatever host the request URL names,

@@ -37,9 +37,31 @@ func (c *Client) InspectImage(ctx context.Context, ref string) (Image, error) {
 // line per layer and status change ("3f4a: Downloading [=>   ] 1MB/20MB"),
 // not one per byte-count update.
 func (c *Client) PullImage(ctx context.Context, ref string, progress Progress) error {
-	rc, err := c.api.ImagePull(ctx, ref, image.PullOptions{})
+	var opts image.PullOptions
+	login, found, err := c.registries.For(ref)
 	if err != nil {
 		return fmt.Errorf("pull %s: %w", ref, err)
+	}
+	if found {
+		if opts.RegistryAuth, err = encodeLogin(login); err != nil {
+			return fmt.Errorf("pull %s: encode the login of registry %s: %w", ref, login.Address, err)
+		}
+	}
+	refused := func(err error) error {
+		msg := strings.ToLower(err.Error())
+		if !strings.Contains(msg, "unauthorized") && !strings.Contains(msg, "denied") && !strings.Contains(msg, "authentication required") &&
+			!strings.Contains(msg, "no basic auth credentials") {
+			return fmt.Errorf("pull %s: %w", ref, err)
+		}
+		host, _ := RegistryOf(ref)
+		if found {
+			return fmt.Errorf("pull %s: registry %s refused the login of user %q: %w", ref, host, login.Username, err)
+		}
+		return fmt.Errorf("pull %s: registry %s asks for credentials, and none are configured for it (a registry_auth block, or the Docker config file's auths or credential helpers): %w", ref, host, err)
+	}
+	rc, err := c.api.ImagePull(ctx, ref, opts)
+	if err != nil {
+		return refused(err)
 	}
 	defer rc.Close()
 	lastStatus := map[string]string{}
@@ -57,7 +79,7 @@ func (c *Client) PullImage(ctx context.Context, ref string, progress Progress) e
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("pull %s: %w", ref, err)
+		return refused(err)
 	}
 	return nil
 }

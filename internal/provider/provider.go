@@ -10,6 +10,8 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
@@ -85,6 +87,15 @@ type providerModel struct {
 	Network        types.String `tfsdk:"network"`
 	PublishAddress types.String `tfsdk:"publish_address"`
 	Proxy          *proxyModel  `tfsdk:"proxy"`
+	// Registries: the logins pulls use.
+	RegistryAuth     []registryAuthModel `tfsdk:"registry_auth"`
+	DockerConfigFile types.String        `tfsdk:"docker_config_file"`
+}
+
+type registryAuthModel struct {
+	Address  types.String `tfsdk:"address"`
+	Username types.String `tfsdk:"username"`
+	Password types.String `tfsdk:"password"`
 }
 
 type proxyModel struct {
@@ -151,6 +162,12 @@ func (p *tinyforgeProvider) Schema(_ context.Context, _ provider.SchemaRequest, 
 				Optional:   true,
 				Validators: []validator.String{stringvalidator.LengthAtLeast(1)},
 			},
+			"docker_config_file": schema.StringAttribute{
+				MarkdownDescription: "Docker config file whose logins pulls use when no `registry_auth` block is for the " +
+					"image's registry: its `auths`, and its `credHelpers`/`credsStore` through the `docker-credential-*` " +
+					"programs, as the docker CLI does. Defaults to `~/.docker/config.json`; `\"\"` uses none.",
+				Optional: true,
+			},
 			"publish_address": schema.StringAttribute{
 				MarkdownDescription: "Host IP address on which container ports are published. Defaults to `" +
 					defaultPublishAddress + "`, so that workloads are reached only through the proxy on this host.",
@@ -159,6 +176,26 @@ func (p *tinyforgeProvider) Schema(_ context.Context, _ provider.SchemaRequest, 
 			},
 		},
 		Blocks: map[string]schema.Block{
+			"registry_auth": schema.ListNestedBlock{
+				MarkdownDescription: "A login to a private registry, used by every pull of an image from it (before the " +
+					"Docker config file). Errors name the registry, never the password.",
+				NestedObject: schema.NestedBlockObject{Attributes: map[string]schema.Attribute{
+					"address": schema.StringAttribute{
+						MarkdownDescription: "The registry's `host[:port]`, as image references name it (`ghcr.io`, `registry.example.com:5000`; Docker Hub is `docker.io`).",
+						Required:            true,
+					},
+					"username": schema.StringAttribute{
+						MarkdownDescription: "The user.",
+						Required:            true,
+					},
+					"password": schema.StringAttribute{
+						MarkdownDescription: "The password or token. Provider configuration is never stored in the state, and " +
+							"this attribute accepts ephemeral values (an `ephemeral = true` variable or an ephemeral resource).",
+						Required:  true,
+						Sensitive: true,
+					},
+				}},
+			},
 			"proxy": schema.SingleNestedBlock{
 				MarkdownDescription: "The reverse proxy that routes each workload's `domains` to its live container. " +
 					"Without it, workloads have no routes, and `domains` and `blue-green` are refused at plan time. " +
@@ -293,6 +330,12 @@ func (p *tinyforgeProvider) Configure(ctx context.Context, req provider.Configur
 			return calls.wrap("docker", next)
 		}))
 	}
+	registries, diags := m.registries()
+	resp.Diagnostics.Append(diags...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	dockerOpts = append(dockerOpts, docker.WithRegistries(registries))
 	client, err := docker.New(cfg, dockerOpts...)
 	if err != nil {
 		resp.Diagnostics.AddAttributeError(path.Root("docker_host"), "Invalid Docker engine configuration", err.Error())
@@ -336,9 +379,41 @@ func (p *tinyforgeProvider) Configure(ctx context.Context, req provider.Configur
 	resp.DataSourceData = data
 }
 
+// registries are the logins pulls use: the registry_auth blocks, then the
+// Docker config file.
+func (m providerModel) registries() (*docker.Registries, diag.Diagnostics) {
+	var diags diag.Diagnostics
+	r := &docker.Registries{}
+	for i, a := range m.RegistryAuth {
+		addr := strings.TrimSuffix(strings.TrimPrefix(strings.TrimPrefix(a.Address.ValueString(), "https://"), "http://"), "/")
+		if _, err := docker.RegistryOf(addr + "/image"); err != nil || addr == "" || strings.Contains(addr, "/") {
+			diags.AddAttributeError(path.Root("registry_auth").AtListIndex(i).AtName("address"), "Invalid registry address",
+				fmt.Sprintf("address must be a registry host[:port] such as \"ghcr.io\" (got %q)", a.Address.ValueString()))
+			continue
+		}
+		r.Logins = append(r.Logins, docker.RegistryLogin{Address: a.Address.ValueString(), Username: a.Username.ValueString(), Password: a.Password.ValueString()})
+	}
+	switch {
+	case !m.DockerConfigFile.IsNull():
+		r.ConfigFile = m.DockerConfigFile.ValueString()
+	default:
+		if home, err := os.UserHomeDir(); err == nil {
+			r.ConfigFile = filepath.Join(home, ".docker", "config.json")
+		}
+	}
+	return r, diags
+}
+
 // known reports whether every configured value is known.
 func (m providerModel) known() bool {
-	for _, v := range []types.String{m.DockerHost, m.CAPEM, m.CertPEM, m.KeyPEM, m.Network, m.PublishAddress} {
+	for _, a := range m.RegistryAuth {
+		for _, v := range []types.String{a.Address, a.Username, a.Password} {
+			if v.IsUnknown() {
+				return false
+			}
+		}
+	}
+	for _, v := range []types.String{m.DockerHost, m.CAPEM, m.CertPEM, m.KeyPEM, m.Network, m.PublishAddress, m.DockerConfigFile} {
 		if v.IsUnknown() {
 			return false
 		}
