@@ -44,7 +44,14 @@ type GitServer struct {
 	// accepted is the token the Git transport accepts now; RevokeToken
 	// changes it while requests may be in flight.
 	accepted atomic.Pointer[string]
+	// fetches counts the object transfers served (git-upload-pack POSTs:
+	// clones and fetches; not ls-remote, which only reads the refs).
+	fetches atomic.Int64
 }
+
+// Fetches is how many clones and fetches the server has served, so that a
+// test can prove a deploy did not clone.
+func (s *GitServer) Fetches() int64 { return s.fetches.Load() }
 
 // StartGitServer starts a Git server with an empty project root and a fresh
 // random token, and stops it when the test ends.
@@ -126,6 +133,9 @@ func (s *GitServer) gitHandler(backend string, stderr io.Writer) http.Handler {
 			return
 		}
 		r.Header.Del("Authorization")
+		if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/git-upload-pack") {
+			s.fetches.Add(1)
+		}
 		env := []string{"GIT_PROJECT_ROOT=" + s.root, "GIT_HTTP_EXPORT_ALL=1"}
 		if user != "" {
 			env = append(env, "REMOTE_USER="+user)
@@ -270,6 +280,20 @@ func (r *GitRepo) ForcePush(t testing.TB, branch, sha string) {
 	dir := r.workClone(t, branch)
 	runGit(t, dir, "reset", "--quiet", "--hard", sha)
 	runGit(t, dir, "push", "--quiet", "--force", "origin", "HEAD:refs/heads/"+branch)
+}
+
+// Tag points tag name at sha on the server, moving it when it exists: an
+// annotated tag (a tag object with a message, as `git tag -a` makes) or a
+// lightweight one.
+func (r *GitRepo) Tag(t testing.TB, name, sha string, annotated bool) {
+	t.Helper()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	args := []string{"tag", "--force"}
+	if annotated {
+		args = append(args, "--annotate", "--message", "release "+name)
+	}
+	runGit(t, r.bare, append(args, name, sha)...)
 }
 
 // Head returns the SHA branch points at on the server.

@@ -1,6 +1,7 @@
 package git
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -19,9 +20,10 @@ import (
 	"github.com/go-git/go-git/v5/storage/memory"
 )
 
-// RemoteHead returns the SHA that refs/heads/<branch> points at on the host,
-// without cloning (what `git ls-remote` does). Plan time uses it to show the
-// commit a deploy will build.
+// RemoteHead returns the SHA of the commit that refs/heads/<branch> (or,
+// with a Tag, refs/tags/<tag>, peeled to its commit when annotated) points
+// at on the host, without cloning (what `git ls-remote` does). Plan time
+// uses it to show the commit a deploy will build.
 func RemoteHead(ctx context.Context, repo Repo) (string, error) {
 	cloneURL, err := repo.CloneURL()
 	if err != nil {
@@ -32,18 +34,34 @@ func RemoteHead(ctx context.Context, repo Repo) (string, error) {
 		return "", err
 	}
 	remote := gogit.NewRemote(memory.NewStorage(), &config.RemoteConfig{Name: "origin", URLs: []string{cloneURL}})
-	refs, err := remote.ListContext(ctx, &gogit.ListOptions{Auth: auth})
+	refs, err := remote.ListContext(ctx, &gogit.ListOptions{Auth: auth, PeelingOption: gogit.AppendPeeled})
 	if err != nil {
 		return "", describe("list references of", cloneURL, repo.Token, err)
 	}
-	want := plumbing.NewBranchReferenceName(repo.Branch)
+	want := repo.followed()
+	var direct, peeled string
 	for _, ref := range refs {
-		if ref.Name() == want && ref.Type() == plumbing.HashReference {
-			return ref.Hash().String(), nil
+		if ref.Type() != plumbing.HashReference {
+			continue
+		}
+		switch ref.Name() {
+		case want:
+			direct = ref.Hash().String()
+		case want + "^{}": // an annotated tag's commit
+			peeled = ref.Hash().String()
 		}
 	}
-	return "", fmt.Errorf("branch %q not found in %s", repo.Branch, cloneURL)
+	if sha := cmp.Or(peeled, direct); sha != "" {
+		return sha, nil
+	}
+	if repo.Tag != "" && abbreviatedSHA.MatchString(repo.Tag) {
+		return "", fmt.Errorf("tag %q not found in %s; to pin a commit, write its full 40-character SHA", repo.Tag, cloneURL)
+	}
+	return "", fmt.Errorf("%s not found in %s", repo.describeFollowed(), cloneURL)
 }
+
+// abbreviatedSHA is what looks like a commit SHA written short.
+var abbreviatedSHA = regexp.MustCompile(`^[0-9a-fA-F]{4,39}$`)
 
 // Checkout is a clone of one commit in a temporary directory that belongs to
 // the caller: Close removes it.
@@ -72,10 +90,11 @@ var fullSHA = regexp.MustCompile(`^[0-9a-f]{40}$`)
 // the recent past, then all of the branch (0 = full).
 var cloneDepths = []int{1, 50, 0}
 
-// Clone fetches branch repo.Branch into a fresh temporary directory and
-// checks out exactly commit, the SHA plan resolved. When the branch moved on
-// since, it fetches more of its history to find commit; a commit no longer
-// on the branch (force-pushed away) is an error asking for a new plan.
+// Clone fetches branch repo.Branch (or tag repo.Tag) into a fresh
+// temporary directory and checks out exactly commit, the SHA plan resolved.
+// When the branch moved on since, it fetches more of its history to find
+// commit; a commit no longer on the branch (force-pushed away), or a tag
+// moved since the plan, is an error asking for a new plan.
 // progress, when not nil, receives go-git's progress lines and this
 // function's own. On error nothing is left on disk.
 func Clone(ctx context.Context, repo Repo, commit string, progress func(string)) (*Checkout, error) {
@@ -140,11 +159,11 @@ func cloneCommit(ctx context.Context, repo Repo, cloneURL string, auth transport
 		if err := emptyDir(dir); err != nil {
 			return nil, err
 		}
-		progress.Line(fmt.Sprintf("cloning %s branch %s (%s)", cloneURL, repo.Branch, depthWords(depth)))
+		progress.Line(fmt.Sprintf("cloning %s %s (%s)", cloneURL, repo.describeFollowed(), depthWords(depth)))
 		r, err := gogit.PlainCloneContext(ctx, dir, false, &gogit.CloneOptions{
 			URL:           cloneURL,
 			Auth:          auth,
-			ReferenceName: plumbing.NewBranchReferenceName(repo.Branch),
+			ReferenceName: repo.followed(),
 			SingleBranch:  true,
 			Depth:         depth,
 			Tags:          gogit.NoTags,
@@ -153,7 +172,7 @@ func cloneCommit(ctx context.Context, repo Repo, cloneURL string, auth transport
 		})
 		if err != nil {
 			if errors.Is(err, gogit.NoMatchingRefSpecError{}) || errors.Is(err, plumbing.ErrReferenceNotFound) || errors.Is(err, transport.ErrEmptyRemoteRepository) {
-				return nil, fmt.Errorf("branch %q not found in %s", repo.Branch, cloneURL)
+				return nil, fmt.Errorf("%s not found in %s", repo.describeFollowed(), cloneURL)
 			}
 			return nil, describe("clone", cloneURL, repo.Token, err)
 		}
@@ -163,6 +182,10 @@ func cloneCommit(ctx context.Context, repo Repo, cloneURL string, auth transport
 		}
 		head = ref.Hash()
 		if _, err := r.CommitObject(want); err != nil {
+			if repo.Tag != "" {
+				// A tag names one commit: it moved since the plan.
+				return nil, fmt.Errorf("tag %q now points at %s, not at the planned commit %s; run terraform plan again", repo.Tag, head, commit)
+			}
 			continue // not within this depth
 		}
 		wt, err := r.Worktree()
@@ -175,7 +198,7 @@ func cloneCommit(ctx context.Context, repo Repo, cloneURL string, auth transport
 		progress.Line(fmt.Sprintf("checked out %s", commit))
 		return &Checkout{Dir: dir, Commit: commit}, nil
 	}
-	return nil, fmt.Errorf("commit %s is no longer on branch %s (head is now %s); run terraform plan again", commit, repo.Branch, head)
+	return nil, &NotOnBranchError{Commit: commit, Branch: repo.Branch, Head: head.String()}
 }
 
 func depthWords(depth int) string {
@@ -200,6 +223,17 @@ func emptyDir(dir string) error {
 		}
 	}
 	return nil
+}
+
+// NotOnBranchError is a commit that the branch's history does not hold
+// (any more: the branch was rewritten since the plan; or ever: a pinned
+// commit of another branch).
+type NotOnBranchError struct {
+	Commit, Branch, Head string
+}
+
+func (e *NotOnBranchError) Error() string {
+	return fmt.Sprintf("commit %s is no longer on branch %s (head is now %s); run terraform plan again", e.Commit, e.Branch, e.Head)
 }
 
 // ErrCredentials marks an error the Git host gave because of the

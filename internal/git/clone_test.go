@@ -195,7 +195,7 @@ func TestCloneChecksOutTheCommitAndRefusesEscapingPaths(t *testing.T) {
 	if fi, err := os.Stat(filepath.Join(co.Dir, "app/run.sh")); err != nil || fi.Mode().Perm()&0o100 == 0 {
 		t.Errorf("app/run.sh lost its executable bit: %v, %v", fi, err)
 	}
-	if !strings.Contains(progress.String(), "cloning "+fixture.CloneURL+" branch main (head only)") {
+	if !strings.Contains(progress.String(), "cloning "+fixture.CloneURL+` branch "main" (head only)`) {
 		t.Errorf("progress does not say what it clones:\n%s", progress.String())
 	}
 
@@ -406,5 +406,63 @@ func TestErrorsSayWhetherRetryingCanHelp(t *testing.T) {
 		if got := errors.Is(err, ErrUnavailable); got != c.unavailable {
 			t.Errorf("%s: errors.Is(%v, ErrUnavailable) = %v", name, err, got)
 		}
+	}
+}
+
+// TestTagsResolveAndClone: a lightweight and an annotated tag resolve to
+// their commit (the annotated one peeled, never the tag object), Clone
+// fetches exactly that commit, a tag moved since the plan is refused
+// asking for a new plan, and a missing tag that looks like a short SHA
+// says to write the SHA in full.
+func TestTagsResolveAndClone(t *testing.T) {
+	t.Parallel()
+	srv := acctest.StartGitServer(t)
+	fixture := srv.CreateRepo(t, "acme", "tagged")
+	a := fixture.Commit(t, map[string][]byte{"version": []byte("A")}, "A")
+	b := fixture.Commit(t, map[string][]byte{"version": []byte("B")}, "B")
+	fixture.Commit(t, map[string][]byte{"version": []byte("C")}, "C")
+	fixture.Tag(t, "v1.0.0", a, false)
+	fixture.Tag(t, "v1.1.0", b, true)
+	ctx := testContext(t)
+
+	version := map[string]string{a: "A", b: "B"}
+	for tag, want := range map[string]string{"v1.0.0": a, "v1.1.0": b} {
+		repo := repoOn(srv, fixture)
+		repo.Tag = tag
+		got, err := RemoteHead(ctx, repo)
+		if err != nil || got != want {
+			t.Fatalf("RemoteHead(tag %s) = %q, %v; want %s", tag, got, err, want)
+		}
+		var progress progressLog
+		co, err := Clone(ctx, repo, want, progress.add)
+		if err != nil {
+			t.Fatalf("Clone(tag %s): %v", tag, err)
+		}
+		if v, err := os.ReadFile(filepath.Join(co.Dir, "version")); err != nil || string(v) != version[want] || co.Commit != want {
+			t.Errorf("clone of tag %s: version %q %v, commit %s", tag, v, err, co.Commit)
+		}
+		if !strings.Contains(progress.String(), `tag "`+tag+`" (head only)`) {
+			t.Errorf("progress of the clone of tag %s:\n%s", tag, progress.String())
+		}
+		co.Close()
+	}
+	repo := repoOn(srv, fixture)
+	repo.Tag = "v1.1.0"
+	fixture.Tag(t, "v1.1.0", a, true) // moved after the plan resolved b
+	if _, err := Clone(ctx, repo, b, nil); err == nil || !strings.Contains(err.Error(), `tag "v1.1.0" now points at `+a+`, not at the planned commit `+b+"; run terraform plan again") {
+		t.Errorf("a tag moved since the plan: %v", err)
+	}
+
+	repo.Tag = "v9"
+	if _, err := RemoteHead(ctx, repo); err == nil || !strings.Contains(err.Error(), `tag "v9" not found in `+fixture.CloneURL) {
+		t.Errorf("a missing tag: %v", err)
+	}
+	repo.Tag = a[:7]
+	if _, err := RemoteHead(ctx, repo); err == nil || !strings.Contains(err.Error(), "to pin a commit, write its full 40-character SHA") {
+		t.Errorf("a short SHA taken for a tag: %v", err)
+	}
+	repo.Tag = "bad..tag"
+	if _, err := RemoteHead(ctx, repo); err == nil || !strings.Contains(err.Error(), `tag must be a tag name such as "v1.4.2" (got "bad..tag")`) {
+		t.Errorf("an invalid tag name: %v", err)
 	}
 }

@@ -45,8 +45,12 @@ type Repo struct {
 	// "acme/platform".
 	Owner string
 	Name  string
-	// Branch is the branch a deploy follows.
+	// Branch is the branch a deploy follows, or, with Tag or a pinned
+	// commit, the branch whose history holds the commit.
 	Branch string
+	// Tag, when set, is the tag a deploy follows instead of the branch:
+	// RemoteHead resolves it, Clone fetches it.
+	Tag string
 	// Token is the access token; a secret. Empty means anonymous access.
 	Token string
 }
@@ -173,7 +177,29 @@ func (r Repo) Validate() error {
 	if err := plumbing.NewBranchReferenceName(r.Branch).Validate(); err != nil || strings.HasPrefix(r.Branch, "refs/") || r.Branch == "HEAD" {
 		return fmt.Errorf("branch must be a branch name such as \"main\" (got %q)", r.Branch)
 	}
+	if r.Tag != "" {
+		if err := plumbing.NewTagReferenceName(r.Tag).Validate(); err != nil || strings.HasPrefix(r.Tag, "refs/") || r.Tag == "HEAD" {
+			return fmt.Errorf("tag must be a tag name such as \"v1.4.2\" (got %q)", r.Tag)
+		}
+	}
 	return nil
+}
+
+// followed is the reference a deploy follows: the tag when one is set,
+// else the branch.
+func (r Repo) followed() plumbing.ReferenceName {
+	if r.Tag != "" {
+		return plumbing.NewTagReferenceName(r.Tag)
+	}
+	return plumbing.NewBranchReferenceName(r.Branch)
+}
+
+// describeFollowed names what a deploy follows, for messages.
+func (r Repo) describeFollowed() string {
+	if r.Tag != "" {
+		return fmt.Sprintf("tag %q", r.Tag)
+	}
+	return fmt.Sprintf("branch %q", r.Branch)
 }
 
 func ownerHint(h Host) string {

@@ -24,6 +24,7 @@ type gitModel struct {
 	RepoOwner            types.String `tfsdk:"repo_owner"`
 	RepoName             types.String `tfsdk:"repo_name"`
 	Branch               types.String `tfsdk:"branch"`
+	Ref                  types.String `tfsdk:"ref"`
 	ReportCommitStatus   types.Bool   `tfsdk:"report_commit_status"`
 	AccessToken          types.String `tfsdk:"access_token"`
 	AccessTokenWO        types.String `tfsdk:"access_token_wo"`
@@ -63,6 +64,15 @@ func gitAttributes(own map[string]schema.Attribute) map[string]schema.Attribute 
 			Computed:            true,
 			Default:             stringdefault.StaticString(gitbuild.DefaultBranch),
 			Validators:          []validator.String{engineRule("a branch name", gitbuild.ValidateBranch)},
+		},
+		"ref": schema.StringAttribute{
+			MarkdownDescription: "Pins the deploy instead of following the head of `branch`: a tag (`v1.4.2`, " +
+				"annotated or not), deployed wherever it points, or a full 40-character commit SHA of `branch`, " +
+				"deployed as it is (a rollback: when that commit's image is still on the Docker host, the plan " +
+				"shows its `image_id` and the apply runs it without cloning or building). A commit that is not " +
+				"on `branch` fails the apply before anything running changes. Unset: the head of `branch`.",
+			Optional:   true,
+			Validators: []validator.String{engineRule("a tag or a full commit SHA", gitbuild.ValidateRef)},
 		},
 		"report_commit_status": schema.BoolAttribute{
 			MarkdownDescription: "Report the deploy on the built commit as the status `tinyforge/<name>` " +
@@ -107,7 +117,7 @@ func gitAttributes(own map[string]schema.Attribute) map[string]schema.Attribute 
 
 // values are the Git attributes' values, for a known-ness check.
 func (g *gitModel) values() []attr.Value {
-	return []attr.Value{g.Provider, g.BaseURL, g.RepoOwner, g.RepoName, g.Branch, g.ReportCommitStatus, g.AccessToken}
+	return []attr.Value{g.Provider, g.BaseURL, g.RepoOwner, g.RepoName, g.Branch, g.Ref, g.ReportCommitStatus, g.AccessToken}
 }
 
 // repo maps the Git attributes onto the engine's Repo. The token comes from
@@ -126,6 +136,7 @@ func (g *gitModel) repo(config *gitModel) (gitbuild.Repo, bool) {
 		RepoOwner:          g.RepoOwner.ValueString(),
 		RepoName:           g.RepoName.ValueString(),
 		Branch:             g.Branch.ValueString(),
+		Ref:                g.Ref.ValueString(),
 		ReportCommitStatus: g.ReportCommitStatus.ValueBool(),
 		Token:              g.AccessToken.ValueString(),
 	}
@@ -146,7 +157,10 @@ func (g *gitModel) writeOnlyToken() bool {
 
 // gitModelOf rebuilds the Git attributes from a Repo read back from labels;
 // the secrets and the write-only version are not recorded there and are
-// kept from prior (nil: none).
+// kept from prior (nil: none). So are branch, ref and report_commit_status
+// when prior names the same repository: they say what the next deploy
+// follows, not what runs (commit_sha does), and a change of them that
+// keeps the commit deploys nothing, so the labels keep the former ones.
 func gitModelOf(r gitbuild.Repo, prior *gitModel) gitModel {
 	g := gitModel{
 		Provider:             optionalString(r.Provider),
@@ -154,6 +168,7 @@ func gitModelOf(r gitbuild.Repo, prior *gitModel) gitModel {
 		RepoOwner:            types.StringValue(r.RepoOwner),
 		RepoName:             types.StringValue(r.RepoName),
 		Branch:               types.StringValue(cmp.Or(r.Branch, gitbuild.DefaultBranch)),
+		Ref:                  optionalString(r.Ref),
 		ReportCommitStatus:   types.BoolValue(r.ReportCommitStatus),
 		AccessToken:          types.StringNull(),
 		AccessTokenWO:        types.StringNull(),
@@ -162,6 +177,9 @@ func gitModelOf(r gitbuild.Repo, prior *gitModel) gitModel {
 	if prior != nil {
 		g.AccessToken = prior.AccessToken
 		g.AccessTokenWOVersion = prior.AccessTokenWOVersion
+		if prior.RepoOwner.Equal(g.RepoOwner) && prior.RepoName.Equal(g.RepoName) && !prior.Branch.IsNull() {
+			g.Branch, g.Ref, g.ReportCommitStatus = prior.Branch, prior.Ref, prior.ReportCommitStatus
+		}
 	}
 	return g
 }

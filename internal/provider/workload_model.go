@@ -319,11 +319,15 @@ func (m *workloadModel) applied(_ context.Context, res rollout.Result) diag.Diag
 		return diags
 	}
 	m.ID = m.Name
-	planned := m.CommitSHA
+	planned, plannedImage := m.CommitSHA, m.ImageID
 	m.live(res.Primary())
 	if !planned.IsUnknown() && !planned.Equal(m.CommitSHA) {
 		diags.AddError("Deployed another commit than planned",
 			"The plan promised commit "+planned.ValueString()+" but "+m.CommitSHA.ValueString()+" was deployed.")
+	}
+	if !plannedImage.IsUnknown() && !plannedImage.IsNull() && !plannedImage.Equal(m.ImageID) {
+		diags.AddError("Deployed another image than planned",
+			"The plan promised image "+plannedImage.ValueString()+" but "+m.ImageID.ValueString()+" was deployed.")
 	}
 	m.EffectiveStrategy = types.StringValue(string(res.Strategy))
 	m.Status = types.StringValue(string(res.Status()))

@@ -23,6 +23,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
+	"github.com/hashicorp/terraform-plugin-log/tflog"
 
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/proxy"
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload"
@@ -369,6 +370,12 @@ func (r *workloadResource) apply(ctx context.Context, engine *rollout.Engine, pl
 		return
 	}
 	intent.Revision = plan.CommitSHA.ValueString()
+	if intent.Redeploy {
+		if err := checkPrebuilt(ctx, engine, spec, plan); err != nil {
+			diags.AddError("Deploy of workload "+spec.Name+" failed", err.Error())
+			return
+		}
+	}
 	res, err := engine.Apply(ctx, spec, intent)
 	for _, w := range res.Warnings {
 		diags.AddWarning("Deploy warning", w)
@@ -477,7 +484,51 @@ func (r *workloadResource) ModifyPlan(ctx context.Context, req resource.ModifyPl
 		}
 	}
 	plan.planComputed(state, redeploy, stacked)
+	if redeploy && state != nil && known {
+		resp.Diagnostics.Append(plan.planPrebuilt(ctx, engine, spec)...)
+	}
 	resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...)
+}
+
+// planPrebuilt plans image_id for a redeploy of a commit whose image is
+// still on the Docker host (a rollback to a pinned commit, a change of
+// settings): the apply runs that image without cloning or building, and
+// the plan says so.
+func (m *workloadModel) planPrebuilt(ctx context.Context, engine *rollout.Engine, spec workload.Spec) diag.Diagnostics {
+	var diags diag.Diagnostics
+	pb, ok := spec.Source.(plugin.Prebuilder)
+	if !ok || m.CommitSHA.IsUnknown() || m.CommitSHA.IsNull() {
+		return diags
+	}
+	commit := m.CommitSHA.ValueString()
+	id, err := pb.Built(ctx, engine.Images, spec.Name, commit)
+	switch {
+	case err != nil:
+		tflog.Warn(ctx, "cannot tell whether the image of the planned commit is built; the apply looks again", map[string]any{"workload": spec.Name, "error": err.Error()})
+	case id != "":
+		tflog.Info(ctx, "the image of the planned commit is on the Docker host; the apply deploys it without a build", map[string]any{"workload": spec.Name, "commit": commit, "image_id": id})
+		m.ImageID = types.StringValue(id)
+	}
+	return diags
+}
+
+// checkPrebuilt checks, before a redeploy whose plan named the image to
+// run, that the image is still there: a build now would deploy another
+// image than the plan showed.
+func checkPrebuilt(ctx context.Context, engine *rollout.Engine, spec workload.Spec, plan *workloadModel) error {
+	pb, ok := spec.Source.(plugin.Prebuilder)
+	if !ok || plan.ImageID.IsUnknown() || plan.ImageID.IsNull() {
+		return nil
+	}
+	id, err := pb.Built(ctx, engine.Images, spec.Name, plan.CommitSHA.ValueString())
+	if err != nil {
+		return err
+	}
+	if id != plan.ImageID.ValueString() {
+		return fmt.Errorf("the plan deploys image %s of commit %s without a build, but it is no longer on the Docker host; run terraform plan again",
+			plan.ImageID.ValueString(), plan.CommitSHA.ValueString())
+	}
+	return nil
 }
 
 // warnIfDeployed warns, when the plan creates a workload, that its name is

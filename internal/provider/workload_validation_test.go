@@ -113,6 +113,10 @@ resource "tinyforge_workload" "web" {
 			wrapped(`dockerfile_path`, `"/etc/Dockerfile"`)},
 		{"gitea without base_url", noProxy + workload("", dockerfileSource(`provider = "gitea"`)),
 			wrapped(`base_url is required for provider "gitea"`)},
+		{"ref as a capital SHA", noProxy + workload("", dockerfileSource(`ref = "3F1C2A9E0B7D4C5A8E6F1B2D3C4A5E6F7A8B9C0D"`)),
+			wrapped(`ref must be a tag name or a full commit SHA in lowercase hex`, `(got "3F1C2A9E0B7D4C5A8E6F1B2D3C4A5E6F7A8B9C0D")`)},
+		{"ref not a tag name", noProxy + workload("", dockerfileSource(`ref = "v1..2"`)),
+			wrapped(`ref must be a tag name such as "v1.4.2"`, `(got "v1..2")`)},
 		{"unknown git provider", noProxy + workload("", dockerfileSource(`provider = "bitbucket"`)),
 			wrapped(`"bitbucket"`)},
 		{"two tokens", noProxy + workload("", dockerfileSource(`access_token = "a"

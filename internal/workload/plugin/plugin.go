@@ -123,6 +123,16 @@ type Pruner interface {
 	Prune(ctx context.Context, env ProduceEnv, keep []string) error
 }
 
+// Prebuilder is implemented by sources that build an image per revision,
+// so that a plan can say when a deploy reuses an image already on the
+// Docker host (a rollback to the previous commit, a settings change)
+// instead of building.
+type Prebuilder interface {
+	// Built returns the ID of the image a deploy of revision would run
+	// when it is already built, "" when the deploy must build it.
+	Built(ctx context.Context, images ImageHost, workload, revision string) (string, error)
+}
+
 // Container is what a source's container listens on.
 type Container struct {
 	// Port is the container port the workload serves HTTP on.

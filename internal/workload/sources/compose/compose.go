@@ -241,7 +241,7 @@ func checkKey(c *Config, revision string, vars map[string]string) string {
 // checking the routed service and its port.
 func (c *Config) load(ctx context.Context, dir, name, revision string, vars map[string]string, progress func(string)) (*compose.Project, error) {
 	if _, err := git.CloneInto(ctx, c.Repo.WithDefaults().GitRepo(), revision, dir, progress); err != nil {
-		return nil, fmt.Errorf("compose source: %w", err)
+		return nil, fmt.Errorf("compose source: %w", c.Repo.CloneError(err))
 	}
 	p, err := compose.Load(ctx, compose.LoadSpec{
 		Dir: dir, Files: c.Files, Profiles: c.Profiles, Env: vars, ProjectName: name, Commit: revision,

@@ -228,6 +228,11 @@ func (c *Config) build() gitbuild.Build {
 	}
 }
 
+// Built implements plugin.Prebuilder.
+func (c *Config) Built(ctx context.Context, images plugin.ImageHost, workload, commit string) (string, error) {
+	return c.build().Built(ctx, images, workload, commit)
+}
+
 // ImageTag is the tag a build of commit gets (gitbuild.Build.Tag): a
 // redeploy of the same commit with the same build finds it and skips the
 // build; a change of context_path, dockerfile_path or build_args builds

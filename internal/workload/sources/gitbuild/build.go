@@ -94,7 +94,7 @@ func (b Build) Produce(ctx context.Context, env plugin.ProduceEnv) (plugin.Artif
 		if commit, err = repo.Resolve(ctx); err != nil {
 			return plugin.Artifact{}, fmt.Errorf("%s: %w", b.Kind, err)
 		}
-		log.InfoContext(ctx, "no planned commit, building the branch head", "branch", repo.Branch, "commit", commit)
+		log.InfoContext(ctx, "no planned commit, building the head of what the source follows", "follows", repo.followed(), "commit", commit)
 	}
 	if !fullSHA.MatchString(commit) {
 		return plugin.Artifact{}, fmt.Errorf("%s: the revision to build must be a full 40-character commit SHA (got %q)", b.Kind, commit)
@@ -114,12 +114,12 @@ func (b Build) Produce(ctx context.Context, env plugin.ProduceEnv) (plugin.Artif
 		return plugin.Artifact{}, fmt.Errorf("%s: inspect image %s: %w", b.Kind, tag, err)
 	}
 
-	log.InfoContext(ctx, "cloning", "branch", repo.Branch, "commit", commit)
+	log.InfoContext(ctx, "cloning", "follows", repo.followed(), "commit", commit)
 	checkout, err := git.Clone(ctx, repo.git(), commit, func(line string) {
 		log.InfoContext(ctx, "clone: "+line)
 	})
 	if err != nil {
-		return plugin.Artifact{}, fmt.Errorf("%s: %w", b.Kind, err)
+		return plugin.Artifact{}, fmt.Errorf("%s: %w", b.Kind, repo.CloneError(err))
 	}
 	defer func() {
 		if err := checkout.Close(); err != nil {
@@ -136,6 +136,21 @@ func (b Build) Produce(ctx context.Context, env plugin.ProduceEnv) (plugin.Artif
 	}
 	log.InfoContext(ctx, "image built", "image", tag, "image_id", art.ImageID, "commit", commit)
 	return art, nil
+}
+
+// Built implements plugin.Prebuilder: the ID of this source's image of
+// commit when it is on the Docker host, "" when a deploy must build it.
+func (b Build) Built(ctx context.Context, images plugin.ImageHost, workload, commit string) (string, error) {
+	img, err := images.InspectImage(ctx, b.Tag(workload, commit))
+	switch {
+	case errors.Is(err, docker.ErrNotFound):
+		return "", nil
+	case err != nil:
+		return "", fmt.Errorf("%s: inspect image %s: %w", b.Kind, b.Tag(workload, commit), err)
+	case !builtBy(img, workload, commit):
+		return "", nil
+	}
+	return img.ID, nil
 }
 
 // builtBy reports whether img is this source's build of commit for

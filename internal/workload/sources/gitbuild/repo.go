@@ -19,6 +19,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/git"
@@ -39,8 +40,13 @@ type Repo struct {
 	BaseURL   string `json:"base_url,omitempty"`
 	RepoOwner string `json:"repo_owner"`
 	RepoName  string `json:"repo_name"`
-	// Branch is the branch followed; "" means DefaultBranch.
+	// Branch is the branch followed; "" means DefaultBranch. With a Ref
+	// that is a commit, the branch whose history holds it.
 	Branch string `json:"branch"`
+	// Ref pins the source instead of following the branch: a tag name
+	// ("v1.4.2"), followed wherever it points, or a full commit SHA of
+	// Branch. "" follows the branch head.
+	Ref string `json:"ref,omitempty"`
 	// ReportCommitStatus reports each deploy as a commit status.
 	ReportCommitStatus bool `json:"report_commit_status,omitempty"`
 	// Token is the access token (access_token or access_token_wo); a
@@ -76,15 +82,40 @@ func (r Repo) git() git.Repo {
 		Owner:    d.RepoOwner,
 		Name:     d.RepoName,
 		Branch:   d.Branch,
+		Tag:      d.tag(),
 		Token:    d.Token,
 	}
+}
+
+// PinnedCommit reports whether Ref is a commit SHA: the commit to deploy,
+// known without asking the Git host.
+func (r Repo) PinnedCommit() bool { return fullSHA.MatchString(r.Ref) }
+
+// tag is the tag Ref names, "" when it names none.
+func (r Repo) tag() string {
+	if r.PinnedCommit() {
+		return ""
+	}
+	return r.Ref
+}
+
+// followed names what a deploy follows, for messages.
+func (r Repo) followed() string {
+	d := r.WithDefaults()
+	switch {
+	case d.PinnedCommit():
+		return fmt.Sprintf("commit %s of branch %q", d.Ref, d.Branch)
+	case d.Ref != "":
+		return fmt.Sprintf("tag %q", d.Ref)
+	}
+	return fmt.Sprintf("branch %q", d.Branch)
 }
 
 // String describes the repository without its token, so that a config
 // printed with %v or %+v (or logged) cannot leak it.
 func (r Repo) String() string {
 	d := r.WithDefaults()
-	return fmt.Sprintf("%s/%s branch %s", d.RepoOwner, d.RepoName, d.Branch)
+	return fmt.Sprintf("%s/%s %s", d.RepoOwner, d.RepoName, d.followed())
 }
 
 // GoString is String for %#v.
@@ -92,7 +123,42 @@ func (r Repo) GoString() string { return r.String() }
 
 // Validate checks the Git attributes; none of the rules needs the network.
 func (r Repo) Validate() error {
+	if err := ValidateRef(r.Ref); err != nil {
+		return err
+	}
 	return r.git().Validate()
+}
+
+// CloneError says, for a clone that did not find the commit to deploy, what
+// the user wrote wrong: a pinned commit that is not on the branch is a
+// mistake in ref or branch, not a branch that moved since the plan.
+func (r Repo) CloneError(err error) error {
+	var nob *git.NotOnBranchError
+	d := r.WithDefaults()
+	if d.PinnedCommit() && errors.As(err, &nob) {
+		return fmt.Errorf("ref %s is not a commit of branch %q (its head is %s): set branch to the branch that holds it", d.Ref, d.Branch, nob.Head)
+	}
+	return err
+}
+
+// upperSHA is a commit SHA written in capitals.
+var upperSHA = regexp.MustCompile(`^[0-9a-fA-F]{40}$`)
+
+// ValidateRef is the rule for ref: "", a tag name or a full lowercase
+// commit SHA. A short SHA is not refused here (it is a valid tag name):
+// resolving it finds no such tag and says to write the SHA in full.
+func ValidateRef(ref string) error {
+	switch {
+	case ref == "" || fullSHA.MatchString(ref):
+		return nil
+	case upperSHA.MatchString(ref):
+		return fmt.Errorf("ref must be a tag name or a full commit SHA in lowercase hex (got %q)", ref)
+	}
+	// Owner, name and branch are placeholders: only the tag rule can fail.
+	if err := (git.Repo{Owner: "owner", Name: "name", Branch: "main", Tag: ref}).Validate(); err != nil {
+		return fmt.Errorf("ref must be a tag name such as \"v1.4.2\" or a full 40-character commit SHA (got %q)", ref)
+	}
+	return nil
 }
 
 // ValidateProvider is the rule for provider on its own; whether gitea and
@@ -134,15 +200,19 @@ func (r Repo) Identity() string {
 	return fmt.Sprintf("%s|%s|%s|%s", d.Provider, d.BaseURL, d.RepoOwner, d.RepoName)
 }
 
-// Resolve implements plugin.Resolver: the commit the branch points at now,
-// which the plan shows and the deploy builds. Refused credentials and an
-// unavailable host are marked (plugin.ErrCredentials, plugin.ErrUnavailable)
-// so that the plan can tell them apart.
+// Resolve implements plugin.Resolver: the commit the branch (or the tag)
+// points at now, or the pinned commit, which the plan shows and the deploy
+// builds. Refused credentials and an unavailable host are marked
+// (plugin.ErrCredentials, plugin.ErrUnavailable) so that the plan can tell
+// them apart. A pinned commit needs no Git host.
 func (r Repo) Resolve(ctx context.Context) (string, error) {
 	d := r.WithDefaults()
+	if d.PinnedCommit() {
+		return d.Ref, nil
+	}
 	sha, err := git.RemoteHead(ctx, d.git())
 	if err != nil {
-		err = fmt.Errorf("resolve branch %q: %w", d.Branch, err)
+		err = fmt.Errorf("resolve %s: %w", d.followed(), err)
 		switch {
 		case errors.Is(err, git.ErrCredentials):
 			return "", plugin.MarkError(err, plugin.ErrCredentials)
@@ -154,11 +224,11 @@ func (r Repo) Resolve(ctx context.Context) (string, error) {
 	return sha, nil
 }
 
-// Origin implements plugin.Resolver: the repository and branch, with the
-// defaults applied and no token.
+// Origin implements plugin.Resolver: the repository, branch and ref, with
+// the defaults applied and no token.
 func (r Repo) Origin() string {
 	d := r.WithDefaults()
-	return strings.Join([]string{d.Provider, d.BaseURL, d.RepoOwner, d.RepoName, d.Branch}, "|")
+	return strings.Join([]string{d.Provider, d.BaseURL, d.RepoOwner, d.RepoName, d.Branch, d.Ref}, "|")
 }
 
 // commitStates maps a deploy's outcome onto a commit status.

@@ -322,6 +322,11 @@ func (c *Config) Produce(ctx context.Context, env plugin.ProduceEnv) (plugin.Art
 	return c.build(env.Workload).Produce(ctx, env)
 }
 
+// Built implements plugin.Prebuilder.
+func (c *Config) Built(ctx context.Context, images plugin.ImageHost, workload, commit string) (string, error) {
+	return c.build(workload).Built(ctx, images, workload, commit)
+}
+
 // Prune implements plugin.Pruner.
 func (c *Config) Prune(ctx context.Context, env plugin.ProduceEnv, keep []string) error {
 	if err := gitbuild.Prune(ctx, env, keep); err != nil {
