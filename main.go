@@ -5,6 +5,7 @@ package main
 import (
 	"context"
 	"flag"
+	"fmt"
 	"log"
 	"os"
 	"strings"
@@ -14,14 +15,20 @@ import (
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/provider"
 )
 
-// version is set at release build time.
+// version is set at build time (-ldflags "-X main.version=..."): by `make
+// install` from VERSION, by goreleaser from the release tag.
 var version = "dev"
 
 func main() {
 	quietSDKLogs()
-	var debug bool
+	var debug, showVersion bool
 	flag.BoolVar(&debug, "debug", false, "serve with support for debuggers such as delve")
+	flag.BoolVar(&showVersion, "version", false, "print the provider's version and exit")
 	flag.Parse()
+	if showVersion {
+		fmt.Println("terraform-provider-tinyforge " + version)
+		return
+	}
 	err := providerserver.Serve(context.Background(), provider.New(version), providerserver.ServeOpts{
 		Address: "registry.terraform.io/tinyforge/tinyforge",
 		Debug:   debug,

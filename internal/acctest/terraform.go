@@ -137,6 +137,31 @@ plugin_cache_dir = %s
 	return w, nil
 }
 
+// NewUserWorkdir makes a working directory whose terraform finds providers
+// as a user's does, with no CLI configuration: TF_CLI_CONFIG_FILE names an
+// empty file, and HOME is home, whose .terraform.d/plugins is the implied
+// local mirror that `make install` fills. Runs need `terraform init` first.
+func NewUserWorkdir(t testing.TB, home string) *Workdir {
+	t.Helper()
+	root := t.TempDir()
+	w := &Workdir{Dir: filepath.Join(root, "config"), root: root, t: t, running: map[*Process]struct{}{}}
+	cliConfig := filepath.Join(root, "empty.tfrc")
+	if err := os.Mkdir(w.Dir, 0o755); err != nil {
+		t.Fatalf("make the terraform working directory: %v", err)
+	}
+	if err := os.WriteFile(cliConfig, nil, 0o644); err != nil {
+		t.Fatalf("write the empty CLI config: %v", err)
+	}
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "TF_") && !strings.HasPrefix(kv, "HOME=") {
+			w.baseEnv = append(w.baseEnv, kv)
+		}
+	}
+	w.baseEnv = append(w.baseEnv, "HOME="+home, "TF_CLI_CONFIG_FILE="+cliConfig, "TF_IN_AUTOMATION=1", "CHECKPOINT_DISABLE=1")
+	t.Cleanup(w.Close)
+	return w
+}
+
 // WriteConfig replaces the configuration with hcl (main.tf). A failure
 // fails the test (panics in a Workdir of OpenWorkdir: writing into one's
 // own temp dir does not fail but on a broken machine).

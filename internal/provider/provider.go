@@ -302,6 +302,7 @@ func (p *tinyforgeProvider) ValidateConfig(ctx context.Context, req provider.Val
 }
 
 func (p *tinyforgeProvider) Configure(ctx context.Context, req provider.ConfigureRequest, resp *provider.ConfigureResponse) {
+	tflog.Info(ctx, "tinyforge provider "+p.version, map[string]any{"version": p.version})
 	var m providerModel
 	resp.Diagnostics.Append(req.Config.Get(ctx, &m)...)
 	if resp.Diagnostics.HasError() {
@@ -502,7 +503,7 @@ func (p *tinyforgeProvider) Resources(context.Context) []func() resource.Resourc
 }
 
 func (p *tinyforgeProvider) DataSources(context.Context) []func() datasource.DataSource {
-	return nil
+	return []func() datasource.DataSource{NewWorkloadDataSource}
 }
 
 func stringOr(v types.String, def string) string {

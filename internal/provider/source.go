@@ -169,6 +169,14 @@ func (m *sourceModel) tokenPath(config *sourceModel) path.Path {
 	return base.AtName("access_token")
 }
 
+// setsToken reports whether the configuration sets the source's Git token,
+// in access_token or write-only.
+func (m *sourceModel) setsToken(config *sourceModel) bool {
+	g, _ := m.gitOf()
+	c, _ := config.gitOf()
+	return (g != nil && !g.AccessToken.IsNull()) || (c != nil && !c.AccessTokenWO.IsNull())
+}
+
 // sameToken reports whether the refresh, which used the state's token,
 // asked with the token the plan has: a write-only token in the
 // configuration, or a new one, must be tried by the plan itself.
@@ -288,6 +296,8 @@ func (m *workloadModel) planRevision(ctx context.Context, spec workload.Spec, kn
 	switch {
 	case err == nil:
 		m.CommitSHA = types.StringValue(rev)
+	case errors.Is(err, plugin.ErrCredentials) && !m.Source.setsToken(config.Source):
+		diags.Append(tokenNotSet(m.Source, err))
 	case errors.Is(err, plugin.ErrCredentials):
 		attr := m.Source.tokenPath(config.Source)
 		diags.AddAttributeError(attr, "Git credentials refused",

@@ -461,6 +461,7 @@ func (r *workloadResource) ModifyPlan(ctx context.Context, req resource.ModifyPl
 	} else if known {
 		resp.Diagnostics.Append(warnIfDeployed(ctx, engine, spec)...)
 	}
+	resp.Diagnostics.Append(warnEnvNotSet(state, &config)...)
 	resp.Diagnostics.Append(plan.planRevision(ctx, spec, known, state, &config, req.Private)...)
 	if resp.Diagnostics.HasError() {
 		return

@@ -1,0 +1,346 @@
+package provider
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/acctest"
+)
+
+// generatedConfig is a state that adopts a deployed workload with an import
+// block and `terraform plan -generate-config-out`, as a user moving a
+// workload to a new state does.
+type generatedConfig struct {
+	t        *testing.T
+	wd       *acctest.Workdir
+	provider string // the provider block
+	name     string
+}
+
+// generatedFile is the file terraform writes the generated configuration to.
+const generatedFile = "generated.tf"
+
+// generate writes the import block and runs the plan that generates the
+// workload's configuration; it returns the generated file. The plan must
+// succeed, or, when wantErr is not nil, fail with it: terraform writes the
+// configuration even when the plan with it fails (a Git source's token,
+// which cannot be generated, is missing); its output must hold each of
+// wantOutput.
+func (g *generatedConfig) generate(ctx context.Context, wantErr *regexp.Regexp, wantOutput ...string) string {
+	g.t.Helper()
+	g.wd.WriteConfig(tfConfig(g.provider + fmt.Sprintf(`
+import {
+  to = tinyforge_workload.web
+  id = %q
+}
+`, g.name)))
+	res, err := g.wd.Run(ctx, []string{"plan", "-input=false", "-no-color", "-generate-config-out=" + generatedFile})
+	g.t.Logf("the plan that generated the configuration:\n%s%s", res.Stdout, res.Stderr)
+	if wantErr == nil {
+		mustSucceed(g.t, "plan -generate-config-out", res, err)
+	} else {
+		mustFail(g.t, "plan -generate-config-out", res, err, wantErr)
+	}
+	for _, w := range wantOutput {
+		if !strings.Contains(res.Stdout+res.Stderr, w) {
+			g.t.Errorf("the plan that generated the configuration does not say %q", w)
+		}
+	}
+	b, err := os.ReadFile(filepath.Join(g.wd.Dir, generatedFile))
+	if err != nil {
+		g.t.Fatalf("terraform wrote no configuration: %v\n%s", err, res.Stdout)
+	}
+	g.t.Logf("-generate-config-out wrote:\n%s", b)
+	return string(b)
+}
+
+// fill replaces the line that sets attr to null in the generated file with
+// attr = value, as the user filling in what could not be generated.
+func (g *generatedConfig) fill(attr, value string) {
+	g.t.Helper()
+	path := filepath.Join(g.wd.Dir, generatedFile)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	line := regexp.MustCompile(`(?m)^(\s*)` + attr + `\s*= null # sensitive$`)
+	if !line.Match(b) {
+		g.t.Fatalf("the generated configuration does not set %s to null (sensitive):\n%s", attr, b)
+	}
+	filled := line.ReplaceAllString(string(b), "${1}"+attr+" = "+strings.ReplaceAll(value, "$", "$$"))
+	if err := os.WriteFile(path, []byte(filled), 0o644); err != nil {
+		g.t.Fatal(err)
+	}
+}
+
+// importsAlone plans the import with the filled-in configuration, which
+// must import and change nothing, applies it, and then wants an empty plan
+// (terraform plan -detailed-exitcode exits 0).
+func (g *generatedConfig) importsAlone(ctx context.Context) {
+	g.t.Helper()
+	res, err := g.wd.Run(ctx, []string{"plan", "-input=false", "-no-color"})
+	mustSucceed(g.t, "plan with the generated configuration", res, err)
+	if !strings.Contains(res.Stdout, "Plan: 1 to import, 0 to add, 0 to change, 0 to destroy.") {
+		g.t.Fatalf("the plan with the generated configuration does more than import:\n%s", res.Stdout)
+	}
+	res, err = g.wd.Apply(ctx)
+	mustSucceed(g.t, "apply the import", res, err)
+	res, err = g.wd.Plan(ctx)
+	if err != nil || res.HasChanges {
+		g.t.Fatalf("the plan after the import is not empty (%v):\n%s", err, res.Stdout)
+	}
+}
+
+// computedOnly are the attributes of tinyforge_workload that only the
+// provider sets: a generated configuration must not hold them.
+var computedOnly = []string{"id", "container_id", "container_name", "image_id", "generation", "upstream",
+	"effective_strategy", "commit_sha", "status", "stray_containers", "owner", "services", "routed_to"}
+
+// holdsNoComputed fails the test when the generated configuration sets a
+// computed-only attribute.
+func holdsNoComputed(t *testing.T, generated string) {
+	t.Helper()
+	for _, attr := range computedOnly {
+		if regexp.MustCompile(`(?m)^\s*` + attr + `\s*=`).MatchString(generated) {
+			t.Errorf("the generated configuration sets the computed attribute %s:\n%s", attr, generated)
+		}
+	}
+}
+
+// TestAccGeneratedConfigImage: an image workload with every optional
+// attribute set is imported into a new state with a generated
+// configuration; once its env is written back, the import changes nothing
+// and the plan after it is empty. Env values are not generated (they are
+// sensitive): left as generated, the plan redeploys without them, and
+// warns which variables it drops before the apply.
+func TestAccGeneratedConfigImage(t *testing.T) {
+	t.Parallel()
+	env := newTestEnv(t)
+	caddy := acctest.StartCaddy(t)
+	binary := acctest.ProviderBinary(t)
+	name := env.workloadName("gen-image")
+	mount := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+	provider := env.provider(caddyBlock(caddy))
+
+	deployer := acctest.NewWorkdir(t, binary)
+	deployer.WriteConfig(tfConfig(provider + fmt.Sprintf(`
+resource "tinyforge_workload" "web" {
+  name            = %q
+  deploy_strategy = "blue-green"
+  domains         = [%q, %q]
+  env             = { GREETING = "hello", API_KEY = "s3cret" }
+  health_timeout  = 20
+  drain_timeout   = 1
+  volume {
+    source    = %q
+    target    = "/mnt/ro"
+    read_only = true
+  }
+  source {
+    image {
+      ref         = %q
+      port        = 8080
+      healthcheck = "/healthz"
+      pull        = "never"
+    }
+  }
+}
+`, name, name+".test", "www."+name+".test", mount, env.images.V1)))
+	res, err := deployer.Apply(ctx)
+	mustSucceed(t, "deploy", res, err)
+	before := liveIDs(t, name)
+
+	importer := &generatedConfig{t: t, wd: acctest.NewWorkdir(t, binary), provider: provider, name: name}
+	t.Cleanup(func() { importer.wd.Destroy(context.Background()) })
+	// Left as generated, env is null: the plan redeploys without it, and
+	// says so before the apply.
+	generated := importer.generate(ctx, nil, "Plan: 1 to import, 0 to add, 1 to change, 0 to destroy.",
+		"Warning: env is not set: the apply redeploys without API_KEY, GREETING", "-generate-config-out")
+	holdsNoComputed(t, generated)
+	for _, want := range []string{`deploy_strategy = "blue-green"`, `drain_timeout   = 1`, `health_timeout  = 20`, `pull        = "never"`, `read_only = true`} {
+		if !strings.Contains(generated, want) {
+			t.Errorf("the generated configuration lacks %s", want)
+		}
+	}
+	importer.fill("env", `{ GREETING = "hello", API_KEY = "s3cret" }`)
+	importer.importsAlone(ctx)
+	if after := liveIDs(t, name); strings.Join(after, " ") != strings.Join(before, " ") {
+		t.Fatalf("the import replaced the containers: %v -> %v", before, after)
+	}
+	if err := through(caddy, "www."+name+".test", "v1")(nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestAccGeneratedConfigDockerfile: a dockerfile workload imported with a
+// generated configuration: with its token written back (write-only: the
+// state holds none) and its env, the import changes nothing and the plan
+// after it is empty.
+func TestAccGeneratedConfigDockerfile(t *testing.T) {
+	t.Parallel()
+	env := newTestEnv(t)
+	binary := acctest.ProviderBinary(t)
+	app := newAppRepo(t, env)
+	name := env.workloadName("gen-git")
+	app.commit(t, "A")
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+	provider := env.provider("")
+
+	deployer := acctest.NewWorkdir(t, binary)
+	deployer.WriteConfig(tfConfig(provider + fmt.Sprintf(`
+resource "tinyforge_workload" "web" {
+  name = %q
+  env  = { GREETING = "hello" }
+%s}
+`, name, app.block(`      build_args = { FLAVOUR = "plain" }`))))
+	res, err := deployer.Apply(ctx)
+	mustSucceed(t, "deploy", res, err)
+	before := liveIDs(t, name)
+
+	importer := &generatedConfig{t: t, wd: acctest.NewWorkdir(t, binary), provider: provider, name: name}
+	t.Cleanup(func() { importer.wd.Destroy(context.Background()) })
+	// The token is not generated: the plan cannot resolve the branch, and
+	// fails naming the attribute to fill in; terraform writes the file all
+	// the same.
+	generated := importer.generate(ctx, wrapped("Error: Git token not set", "generated.tf", "write it into source.dockerfile.access_token_wo"),
+		"Warning: env is not set: the apply redeploys without GREETING")
+	holdsNoComputed(t, generated)
+	if strings.Contains(generated, app.git.Token) {
+		t.Fatalf("the generated configuration holds the token:\n%s", generated)
+	}
+	importer.fill("env", `{ GREETING = "hello" }`)
+	importer.fill("access_token_wo", fmt.Sprintf("%q", app.git.Token))
+	importer.importsAlone(ctx)
+	if after := liveIDs(t, name); strings.Join(after, " ") != strings.Join(before, " ") {
+		t.Fatalf("the import replaced the containers: %v -> %v", before, after)
+	}
+}
+
+// TestAccGeneratedConfigStatic: a static site (built by a command, served
+// as a single-page app) imported with a generated configuration: with its
+// token written back, the import changes nothing and the plan after it is
+// empty.
+func TestAccGeneratedConfigStatic(t *testing.T) {
+	t.Parallel()
+	env := newTestEnv(t)
+	caddy := acctest.StartCaddy(t)
+	binary := acctest.ProviderBinary(t)
+	site := newSiteRepo(t)
+	server, build, _ := staticImages(t)
+	name := env.workloadName("gen-static")
+	domain := name + ".test"
+	site.commit(t, map[string]string{"src/index.html": "<h1>generated</h1>"}, "one")
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+	provider := env.provider(caddyBlock(caddy))
+
+	deployer := acctest.NewWorkdir(t, binary)
+	deployer.WriteConfig(tfConfig(provider + site.workload(name, domain, `  deploy_strategy = "blue-green"`, server+fmt.Sprintf(`
+      build_image       = %q
+      build_command     = "mkdir -p dist && cp src/index.html dist/"
+      publish_directory = "dist"
+      spa               = true`, build))))
+	res, err := deployer.Apply(ctx)
+	mustSucceed(t, "deploy", res, err)
+	before := liveIDs(t, name)
+
+	importer := &generatedConfig{t: t, wd: acctest.NewWorkdir(t, binary), provider: provider, name: name}
+	t.Cleanup(func() { importer.wd.Destroy(context.Background()) })
+	generated := importer.generate(ctx, wrapped("Error: Git token not set", "generated.tf", "write it into source.static.access_token_wo"))
+	holdsNoComputed(t, generated)
+	importer.fill("access_token_wo", fmt.Sprintf("%q", site.git.Token))
+	importer.importsAlone(ctx)
+	if after := liveIDs(t, name); strings.Join(after, " ") != strings.Join(before, " ") {
+		t.Fatalf("the import replaced the containers: %v -> %v", before, after)
+	}
+	if err := serves(caddy, domain, "/some/route", 200, "generated", "")(nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestAccGeneratedConfigCompose: a compose stack imported with a generated
+// configuration: with its token written back, the import changes nothing
+// and the plan after it is empty.
+func TestAccGeneratedConfigCompose(t *testing.T) {
+	t.Parallel()
+	env := newTestEnv(t)
+	caddy := acctest.StartCaddy(t)
+	binary := acctest.ProviderBinary(t)
+	site := newSiteRepo(t)
+	name := env.workloadName("gen-stack")
+	domain := name + ".test"
+	t.Cleanup(func() {
+		if ids := acctest.Docker(t, "ps", "-aq", "--filter", "label=com.docker.compose.project="+name); ids != "" {
+			acctest.DockerE(append([]string{"rm", "-f"}, strings.Fields(ids)...)...)
+		}
+		acctest.DockerE("network", "rm", name+"_default")
+		acctest.DockerE("volume", "rm", "-f", name+"_data")
+	})
+	app, err := os.ReadFile(env.images.Binary)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check, err := os.ReadFile(acctest.HealthcheckBinary(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	site.repo.CommitFiles(t, map[string]acctest.File{
+		"compose.yaml": {Content: []byte(stackCompose("one", "one"))},
+		"web/Dockerfile": {Content: []byte("FROM scratch\n" + acctest.UniqueBuildLabel(t) +
+			"\nCOPY testapp /testapp\nENTRYPOINT [\"/testapp\"]\n")},
+		"web/testapp": {Content: app, Executable: true},
+		"db/Dockerfile": {Content: []byte("FROM scratch\n" + acctest.UniqueBuildLabel(t) +
+			"\nCOPY testapp /testapp\nCOPY healthcheck /healthcheck\nENTRYPOINT [\"/testapp\"]\n")},
+		"db/testapp":     {Content: app, Executable: true},
+		"db/healthcheck": {Content: check, Executable: true},
+	}, "one")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	provider := env.provider(caddyBlock(caddy))
+
+	deployer := acctest.NewWorkdir(t, binary)
+	deployer.WriteConfig(tfConfig(provider + fmt.Sprintf(`
+resource "tinyforge_workload" "web" {
+  name           = %q
+  domains        = [%q]
+  health_timeout = 60
+  source {
+    compose {
+      base_url     = %q
+      repo_owner   = %q
+      repo_name    = %q
+      access_token = %q
+      files        = ["compose.yaml"]
+      service      = "web"
+      port         = 8080
+      healthcheck  = "/healthz"
+    }
+  }
+}
+`, name, domain, site.git.URL, site.repo.Owner, site.repo.Name, site.git.Token)))
+	res, err := deployer.Apply(ctx)
+	mustSucceed(t, "deploy", res, err)
+	before := stackOf(t, name)
+
+	importer := &generatedConfig{t: t, wd: acctest.NewWorkdir(t, binary), provider: provider, name: name}
+	t.Cleanup(func() { importer.wd.Destroy(context.Background()) })
+	generated := importer.generate(ctx, wrapped("Error: Git token not set", "generated.tf", "write it into source.compose.access_token_wo"))
+	holdsNoComputed(t, generated)
+	importer.fill("access_token_wo", fmt.Sprintf("%q", site.git.Token))
+	importer.importsAlone(ctx)
+	if after := stackOf(t, name); fmt.Sprint(after) != fmt.Sprint(before) {
+		t.Fatalf("the import replaced containers of the stack: %v -> %v", before, after)
+	}
+	if err := through(caddy, domain, "web-one")(nil); err != nil {
+		t.Fatal(err)
+	}
+}
