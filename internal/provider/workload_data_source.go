@@ -237,22 +237,13 @@ func (m *workloadDataModel) read(ctx context.Context, engine *rollout.Engine, o 
 	m.ImageID = w.ImageID
 	m.Domains = w.Domains
 	m.Upstream = w.Upstream
-	m.RoutedTo = types.StringNull()
-	if o.Route != nil {
-		m.RoutedTo = types.StringValue(o.Route.Upstream)
-	}
+	m.RoutedTo = routedTo(o, false)
 	m.ContainerName = w.ContainerName
 	m.ContainerID = w.ContainerID
 	m.StrayContainers = w.StrayContainers
 	m.Owner = optionalString(rec.Owner)
 	m.Services = w.Services
-	var upstreams []string
-	for _, in := range o.Live {
-		if in.Upstream != "" {
-			upstreams = append(upstreams, in.Upstream)
-		}
-	}
-	m.Upstreams = stringList(upstreams)
+	_, m.Upstreams = liveCounts(o)
 	m.Containers = stringList(o.LiveNames())
 
 	m.EffectiveStrategy = types.StringNull()

@@ -208,6 +208,11 @@ func (m *workloadModel) observe(ctx context.Context, o rollout.Observed) diag.Di
 			} else {
 				m.Replicas = types.Int64Value(int64(max(len(o.Live), 1)))
 			}
+		} else if m.Replicas.IsNull() || m.Replicas.IsUnknown() {
+			// The compose file sets a stack's containers up: import
+			// writes the settings' defaults, as a configuration that
+			// leaves them out has.
+			m.runModel = runModelOf(workload.Settings{})
 		}
 	}
 	m.Status = types.StringValue(string(o.Status()))
@@ -264,7 +269,7 @@ func joinUpstreams(ups []string) string {
 func liveCounts(o rollout.Observed) (types.Int64, types.List) {
 	var running int64
 	var ups []string
-	for _, in := range o.Live {
+	for _, in := range o.Replicas() {
 		if in.Running() {
 			running++
 		}

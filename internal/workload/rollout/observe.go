@@ -75,6 +75,22 @@ func (o Observed) Status() Status {
 	return StatusRunning
 }
 
+// Replicas are the live instances of what the workload serves: every live
+// instance, or for a stack its routed service's only (a stack's other
+// services are not replicas of it).
+func (o Observed) Replicas() []runtime.Instance {
+	if o.Stack == nil || o.Stack.Record.Settings.Service == "" {
+		return o.Live
+	}
+	var out []runtime.Instance
+	for _, in := range o.Live {
+		if in.Service == o.Stack.Record.Settings.Service {
+			out = append(out, in)
+		}
+	}
+	return out
+}
+
 // Primary is the live instance that stands for the workload where one is
 // asked for (the provider's container_id): for a stack, the routed
 // service's first running container (else its first container, else the
