@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/proxy"
 )
@@ -15,9 +16,15 @@ import (
 // parallel goroutines of one provider process, so the route changes of one
 // Router that are pending at the same moment are written together: one
 // read of the server, every change applied to its route list, one
-// conditional write of the list. Nothing waits on purpose: while one batch
-// is being written, the changes that arrive queue up and become the next
-// batch (group commit), so a lone change costs what it always did.
+// conditional write of the list. While one batch is being written, the
+// changes that arrive queue up and become the next batch (group commit);
+// and a batch waits batchGather before it reads, so that the changes of
+// workloads finishing their gates close together share one load.
+
+// batchGather is how long a batch waits for more changes before it reads
+// the server: a little latency on each route write against a whole config
+// load for each change that would have come in that time.
+const batchGather = 50 * time.Millisecond
 
 // change is one Upsert (want set) or Delete (want nil) waiting for a batch.
 type change struct {
@@ -63,6 +70,7 @@ func (r *Router) submit(ctx context.Context, c *change) error {
 func (r *Router) writeBatches(ctx context.Context) {
 	b := &r.batch
 	for {
+		time.Sleep(batchGather)
 		b.mu.Lock()
 		batch := b.pending
 		b.pending = nil
