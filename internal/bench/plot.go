@@ -134,7 +134,7 @@ func timelinePlot(tl timeline) (*plot.Plot, error) {
 		p.Legend.Add("failed", s)
 	}
 	var labels plotter.XYLabels
-	for _, mark := range []string{"start", "stop", "gate", "swap", "reap"} {
+	for i, mark := range []string{"start", "stop", "gate", "swap", "reap"} {
 		at, ok := tl.Marks[mark]
 		if !ok {
 			continue
@@ -147,7 +147,9 @@ func timelinePlot(tl timeline) (*plot.Plot, error) {
 		line.LineStyle.Color = color.Gray{Y: 90}
 		line.LineStyle.Dashes = []vg.Length{vg.Points(3), vg.Points(3)}
 		p.Add(line)
-		labels.XYs = append(labels.XYs, plotter.XY{X: x, Y: top * 0.93})
+		// Stepped down, so that the labels of close moments (gate, swap
+		// and reap fall within a few hundred ms) do not overprint.
+		labels.XYs = append(labels.XYs, plotter.XY{X: x, Y: top * (0.95 - 0.09*float64(i))})
 		labels.Labels = append(labels.Labels, " "+mark)
 	}
 	if len(labels.Labels) > 0 {
@@ -157,7 +159,8 @@ func timelinePlot(tl timeline) (*plot.Plot, error) {
 		}
 		p.Add(l)
 	}
-	p.Legend.Top = true
+	p.Legend.Top, p.Legend.Left = true, true
+	p.Legend.XOffs = vg.Points(40)
 	p.Add(plotter.NewGrid())
 	return p, nil
 }
