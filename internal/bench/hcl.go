@@ -84,6 +84,26 @@ resource "tinyforge_workload" "w" {
 `, n, e.prefix, e.prefix, image)
 }
 
+// fleetWorkloads is n routed workloads, f0 .. f<n-1>, blue-green with the
+// default drain_timeout.
+func (e *env) fleetWorkloads(n int, image string) string {
+	return e.tinyforgeProvider(true) + fmt.Sprintf(`
+resource "tinyforge_workload" "f" {
+  count           = %d
+  name            = "%s-f${count.index}"
+  domains         = ["%s-f${count.index}.bench.test"]
+  deploy_strategy = "blue-green"
+  source {
+    image {
+      ref         = %q
+      port        = 8080
+      healthcheck = "/healthz"
+    }
+  }
+}
+`, n, e.prefix, e.prefix, image)
+}
+
 // manyNoops is n resources of the no-op provider, with the same attribute
 // values as manyWorkloads where the shapes allow.
 func (e *env) manyNoops(n int, image string) string {

@@ -54,6 +54,8 @@ type options struct {
 	Parallelism int           `json:"parallelism"` // creating the workloads of scenario 3
 	Scenarios   string        `json:"scenarios"`   // which to run
 	MarkdownOut string        `json:"-"`
+	Plot        string        `json:"-"`
+	FleetN      int           `json:"fleet_n"` // scenario 6
 }
 
 func parseFlags(args []string) (options, error) {
@@ -61,8 +63,10 @@ func parseFlags(args []string) (options, error) {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.StringVar(&o.Out, "out", "bench-results.json", "write the JSON report here (\"\" for none)")
 	fs.StringVar(&o.MarkdownOut, "markdown", "", "also write the table as Markdown here")
+	fs.StringVar(&o.Plot, "plot", "", "render the first redeploy of each strategy of scenario 1 as a PNG here")
+	fs.IntVar(&o.FleetN, "fleet", 100, "routed workloads created and redeployed by scenario 6")
 	fs.BoolVar(&o.Quick, "quick", false, "smoke run: N = 3,6, one repetition, one redeploy; figures are not meaningful")
-	fs.DurationVar(&o.Timeout, "timeout", 8*time.Minute+30*time.Second, "bound on the scenarios; cleanup runs after it")
+	fs.DurationVar(&o.Timeout, "timeout", 20*time.Minute, "bound on the scenarios; cleanup runs after it")
 	fs.IntVar(&o.Redeploys, "redeploys", 5, "redeploys per strategy under load (scenario 1)")
 	fs.IntVar(&o.Clients, "clients", 8, "concurrent load clients (scenario 1)")
 	fs.DurationVar(&o.Interval, "interval", 10*time.Millisecond, "each load client's pause between requests (scenario 1)")
@@ -71,12 +75,12 @@ func parseFlags(args []string) (options, error) {
 	ns := fs.String("n", "10,50,200", "workload counts of the refresh scenario (scenario 3)")
 	fs.IntVar(&o.PlanReps, "plan-reps", 5, "timed repetitions of each plan and no-op apply (scenarios 3, 4)")
 	fs.IntVar(&o.Parallelism, "parallelism", 10, "terraform -parallelism when creating the workloads of scenario 3")
-	fs.StringVar(&o.Scenarios, "scenarios", "1,2,3", "scenarios to run (3 includes 4 and 5)")
+	fs.StringVar(&o.Scenarios, "scenarios", "1,2,3,6", "scenarios to run (3 includes 4 and 5)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
 	if o.Quick {
-		o.Redeploys, o.DeployReps, o.PlanReps, o.Steady = 1, 1, 1, time.Second
+		o.Redeploys, o.DeployReps, o.PlanReps, o.Steady, o.FleetN = 1, 1, 1, time.Second, 5
 		*ns = "3,6"
 	}
 	for _, f := range strings.Split(*ns, ",") {
@@ -87,8 +91,8 @@ func parseFlags(args []string) (options, error) {
 		o.Ns = append(o.Ns, n)
 	}
 	slices.Sort(o.Ns)
-	if o.Redeploys < 1 || o.Clients < 1 || o.DeployReps < 1 || o.PlanReps < 1 || o.Parallelism < 1 {
-		return o, errors.New("-redeploys, -clients, -deploy-reps, -plan-reps and -parallelism must be at least 1")
+	if o.Redeploys < 1 || o.Clients < 1 || o.DeployReps < 1 || o.PlanReps < 1 || o.Parallelism < 1 || o.FleetN < 1 {
+		return o, errors.New("-redeploys, -clients, -deploy-reps, -plan-reps, -parallelism and -fleet must be at least 1")
 	}
 	return o, nil
 }
@@ -99,9 +103,10 @@ func (o options) runs(scenario string) bool {
 
 // bench is one run: the environment, and what the scenarios found.
 type bench struct {
-	opts   options
-	env    *env
-	report *Report
+	opts      options
+	env       *env
+	report    *Report
+	timelines []timeline // scenario 1's picture
 }
 
 func (b *bench) row(r Row) { b.report.Rows = append(b.report.Rows, r) }
@@ -223,6 +228,7 @@ func (b *bench) scenarios(ctx context.Context) error {
 	}{
 		{"1", b.zeroDowntime},
 		{"2", b.deployLatency},
+		{"6", b.fleet},
 		{"3", b.refreshAtScale},
 	} {
 		if !b.opts.runs(s.id) {

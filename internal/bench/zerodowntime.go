@@ -121,6 +121,12 @@ func (b *bench) zeroDowntime(ctx context.Context) error {
 			return fmt.Errorf("%s: %w", strategy, err)
 		}
 	}
+	if b.opts.Plot != "" && len(b.timelines) > 0 {
+		if err := renderTimelines(b.opts.Plot, b.timelines); err != nil {
+			return fmt.Errorf("render %s: %w", b.opts.Plot, err)
+		}
+		b.logf("wrote %s", b.opts.Plot)
+	}
 	return nil
 }
 
@@ -209,6 +215,20 @@ func (b *bench) redeployUnderLoad(ctx context.Context, strategy string) (*redepl
 		b.logf("%s: redeploy %d to %s in %s", strategy, i, next.body, res.Duration.Round(time.Millisecond))
 	}
 	stats := lr.Stop()
+	if len(during) > 0 {
+		// The first redeploy, for the picture.
+		win := during[0]
+		tl := timeline{Strategy: strategy, Start: win.from,
+			Samples: stats.Window(win.from.Add(-time.Second), win.to.Add(time.Second)).Samples(),
+			Marks: stepMarks(tfLog, win.from, map[string]string{
+				"stop": "stopping the old container", "gate": "gate passed", "reap": "removing container",
+			})}
+		tl.Marks["start"] = win.from
+		if at, ok := firstAnswer(stats.Window(win.from, win.to.Add(time.Second)).Samples(), versions[1].body); ok {
+			tl.Marks["swap"] = at
+		}
+		b.timelines = append(b.timelines, tl)
+	}
 	if run.Calls, err = ReadCallLog(callLog); err != nil {
 		return run, err
 	}

@@ -23,6 +23,11 @@ type Route struct {
 	// Upstreams are the "host:port"s the proxy balances the traffic over:
 	// the live instances of the workload, one per replica.
 	Upstreams []string
+	// Draining are upstreams the route no longer sends new requests to,
+	// kept known to the proxy while the requests it already sent them
+	// finish, so that a Drainer can count those. Routers that are not
+	// Drainers ignore it.
+	Draining []string
 }
 
 // SameUpstreams reports whether two routes forward to the same upstreams,
@@ -53,6 +58,20 @@ type Router interface {
 	// Delete removes the workload's route. A route that is already gone is
 	// not an error.
 	Delete(ctx context.Context, workload string) error
+}
+
+// Drainer is implemented by routers whose proxy reports the requests it has
+// in flight to each upstream (Caddy): a blue-green deploy then stops the old
+// instances as soon as nothing is in flight to them, instead of waiting the
+// whole drain timeout. Routers without it (Nginx Proxy Manager) get the
+// timed drain.
+type Drainer interface {
+	// InFlight returns how many requests the proxy has in flight to each
+	// of upstreams now. It is exact only for the upstreams of a route's
+	// Upstreams or Draining: an upstream that no route holds may be
+	// reported as 0 while a request the proxy sent before it dropped the
+	// upstream still runs.
+	InFlight(ctx context.Context, upstreams []string) (map[string]int, error)
 }
 
 // SingleTarget is implemented by routers that forward a route to one

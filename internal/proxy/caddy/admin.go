@@ -61,14 +61,16 @@ func isStatus(err error, status int) bool {
 
 // Calls counts the admin API requests a Router has sent, by method, and the
 // writes Caddy refused with 412 because another writer changed the config
-// first (each one costs a re-read and a retry).
+// first (each one costs a re-read and a retry), and the writes Caddy
+// accepted: each of those is one load of Caddy's whole config.
 type Calls struct {
 	Get, Post, Put, Patch, Delete int64
 	Conflicts                     int64
+	Loads                         int64
 }
 
 type callCounter struct {
-	get, post, put, patch, delete, conflicts atomic.Int64
+	get, post, put, patch, delete, conflicts, loads atomic.Int64
 }
 
 func (c *callCounter) count(method string) {
@@ -90,7 +92,7 @@ func (c *callCounter) snapshot() Calls {
 	return Calls{
 		Get: c.get.Load(), Post: c.post.Load(), Put: c.put.Load(),
 		Patch: c.patch.Load(), Delete: c.delete.Load(),
-		Conflicts: c.conflicts.Load(),
+		Conflicts: c.conflicts.Load(), Loads: c.loads.Load(),
 	}
 }
 
@@ -162,6 +164,9 @@ func (a *adminClient) once(ctx context.Context, method, path string, body any, i
 			a.calls.conflicts.Add(1)
 		}
 		return reply{}, &APIError{Method: method, Path: path, Status: resp.StatusCode, Message: errorMessage(b)}
+	}
+	if method != http.MethodGet {
+		a.calls.loads.Add(1)
 	}
 	etag := resp.Header.Get("Etag")
 	if etag == "" {

@@ -17,10 +17,18 @@
 // Caddy 2.6.2 supports it (Etag arrives as an HTTP trailer there, as a header
 // in later versions).
 //
-// Writes address routes by their index in the server's route list, never by
-// /id/<id>: Caddy resolves an /id path to an index before it takes its config
-// lock, so a concurrent delete that shifts the list could make an /id write
-// land on a neighbour's route. An index path under If-Match cannot.
+// The route changes pending at one moment in a Router are written together,
+// as one conditional write of the server's whole route list (batch.go): the
+// list read under the Etag, with only the provider's own routes changed, so
+// a user's route inside the server stays as it was, and a concurrent change
+// anywhere makes the write fail with 412 and be redone from a fresh read.
+// Writes never address a route by /id/<id>: Caddy resolves an /id path to an
+// index before it takes its config lock.
+//
+// Blue-green drains by in-flight requests through InFlight: a swapped-out
+// upstream stays parked in the route (Route.Draining) until the deploy says
+// it has drained, since Caddy forgets an upstream's count as soon as no
+// loaded config holds it.
 package caddy
 
 import (
@@ -99,9 +107,13 @@ type Router struct {
 	automaticHTTPS bool
 	retryTimeout   time.Duration
 	log            func(ctx context.Context, msg string, fields map[string]any)
+	batch          batcher
 }
 
-var _ proxy.Router = (*Router)(nil)
+var (
+	_ proxy.Router  = (*Router)(nil)
+	_ proxy.Drainer = (*Router)(nil)
+)
 
 // serverName keeps the server key a single, unescaped admin API path segment.
 var serverName = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
@@ -157,52 +169,18 @@ func New(cfg Config) (*Router, error) {
 // Calls returns how many admin API requests this Router has sent so far.
 func (r *Router) Calls() Calls { return r.admin.calls.snapshot() }
 
-// Upsert creates the workload's route, or replaces it in place: a PATCH of
-// the route at its index, so it keeps its position and "@id" and no request
-// ever meets a missing route. On the way it creates the server when missing
-// and brings its listen and automatic_https back in line with Config.
+// Upsert creates the workload's route, or replaces it in place: the route
+// keeps its position and "@id", and no request ever meets a missing route.
+// On the way it creates the server when missing and brings its listen and
+// automatic_https back in line with Config. Upserts and Deletes pending at
+// the same moment in this Router are written together (see batch.go).
 func (r *Router) Upsert(ctx context.Context, route proxy.Route) error {
 	want, err := routeConfigFor(route)
 	if err != nil {
 		return err
 	}
-	id := want.ID
-	err = r.retry(ctx, func() (bool, error) {
-		srv, err := r.readServer(ctx)
-		if err != nil {
-			return false, err
-		}
-		if !srv.exists {
-			return true, r.createServer(ctx, srv.etag, want)
-		}
-		if fixed, err := r.fixSettings(ctx, srv); fixed || err != nil {
-			// The server changed, so its Etag did: read again.
-			return false, err
-		}
-		// Checked on the read the write is conditional on: no other
-		// writer can route one of these domains in between.
-		others, err := r.parseRoutes(srv)
-		if err != nil {
-			return false, err
-		}
-		if err := proxy.CheckDomains(route, others); err != nil {
-			return false, err
-		}
-		i, have := srv.route(id)
-		switch {
-		case i >= 0 && sameJSON(have, want):
-			return true, nil
-		case i >= 0:
-			_, err = r.admin.do(ctx, http.MethodPatch, r.serverPath+"/routes/"+strconv.Itoa(i), want, srv.etag)
-		case srv.routesIsList:
-			_, err = r.admin.do(ctx, http.MethodPost, r.serverPath+"/routes", want, srv.etag)
-		default:
-			err = r.setKey(ctx, srv, "routes", []routeConfig{want})
-		}
-		return true, err
-	})
-	if err != nil {
-		return fmt.Errorf("upsert caddy route %q: %w", id, err)
+	if err := r.submit(ctx, &change{route: route, want: &want}); err != nil {
+		return fmt.Errorf("upsert caddy route %q: %w", want.ID, err)
 	}
 	return nil
 }
@@ -248,23 +226,39 @@ func (r *Router) Delete(ctx context.Context, workload string) error {
 	if workload == "" {
 		return fmt.Errorf("delete caddy route: workload name must not be empty")
 	}
-	id := IDPrefix + workload
-	err := r.retry(ctx, func() (bool, error) {
-		srv, err := r.readServer(ctx)
-		if err != nil {
-			return false, err
-		}
-		i, _ := srv.route(id)
-		if i < 0 {
-			return true, nil
-		}
-		_, err = r.admin.do(ctx, http.MethodDelete, r.serverPath+"/routes/"+strconv.Itoa(i), nil, srv.etag)
-		return true, err
-	})
-	if err != nil {
-		return fmt.Errorf("delete caddy route %q: %w", id, err)
+	if err := r.submit(ctx, &change{route: proxy.Route{Workload: workload}}); err != nil {
+		return fmt.Errorf("delete caddy route %q: %w", IDPrefix+workload, err)
 	}
 	return nil
+}
+
+// InFlight reads how many requests Caddy has in flight to each of
+// upstreams, from its pool of upstreams (GET /reverse_proxy/upstreams). The
+// pool holds the upstreams of the loaded config only; Route.Draining keeps
+// a swapped-out upstream in it, so that the requests the previous config
+// sent it stay counted.
+func (r *Router) InFlight(ctx context.Context, upstreams []string) (map[string]int, error) {
+	rep, err := r.admin.do(ctx, http.MethodGet, "/reverse_proxy/upstreams", nil, "")
+	if err != nil {
+		return nil, fmt.Errorf("read caddy's upstreams: %w", err)
+	}
+	var pool []struct {
+		Address     string `json:"address"`
+		NumRequests int    `json:"num_requests"`
+	}
+	if err := json.Unmarshal(rep.body, &pool); err != nil {
+		return nil, fmt.Errorf("decode caddy's upstreams: %w", err)
+	}
+	out := make(map[string]int, len(upstreams))
+	for _, up := range upstreams {
+		out[up] = 0
+	}
+	for _, p := range pool {
+		if _, ok := out[p.Address]; ok {
+			out[p.Address] += p.NumRequests
+		}
+	}
+	return out, nil
 }
 
 // retry runs one read-then-write round until it reports done. A round that
@@ -436,14 +430,14 @@ func (r *Router) parseServer(body []byte, etag string) (*server, error) {
 	return srv, nil
 }
 
-// createServer creates the provider's server with its first route, in one
+// createServer creates the provider's server with its first routes, in one
 // write guarded by the Etag of the read that found it missing: of two
 // processes that both found it missing, one wins and the other gets 412,
 // re-reads, and appends its route to the winner's server.
-func (r *Router) createServer(ctx context.Context, etag string, first routeConfig) error {
+func (r *Router) createServer(ctx context.Context, etag string, routes []json.RawMessage) error {
 	srv := map[string]any{
 		"listen": r.listen,
-		"routes": []routeConfig{first},
+		"routes": routes,
 	}
 	if !r.automaticHTTPS {
 		srv["automatic_https"] = map[string]bool{"disable": true}
@@ -532,41 +526,71 @@ func routeConfigFor(r proxy.Route) (routeConfig, error) {
 	if len(r.Upstreams) == 0 {
 		return routeConfig{}, fmt.Errorf("caddy route %q: at least one upstream is required", id)
 	}
-	h := handlerConfig{Handler: "reverse_proxy"}
-	for _, up := range r.Upstreams {
-		host, port, err := net.SplitHostPort(up)
-		if err != nil || host == "" {
-			return routeConfig{}, fmt.Errorf("caddy route %q: upstream %q: want host:port", id, up)
-		}
-		if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
-			return routeConfig{}, fmt.Errorf("caddy route %q: upstream %q: port must be between 1 and 65535", id, up)
-		}
-		h.Upstreams = append(h.Upstreams, upstreamConfig{Dial: up})
+	h, err := reverseProxy(id, r.Upstreams)
+	if err != nil {
+		return routeConfig{}, err
 	}
 	if len(h.Upstreams) > 1 {
 		// Replicas share the traffic in turn.
 		h.LoadBalancing = &loadBalancing{SelectionPolicy: map[string]string{"policy": "round_robin"}}
 	}
+	handle := []handlerConfig{h}
+	if len(r.Draining) > 0 {
+		// A second reverse_proxy is never reached (the first ends the
+		// chain), but it keeps the draining upstreams in Caddy's upstream
+		// pool: Caddy drops an upstream that no loaded config holds from
+		// the pool at once, and with it the count of the requests the
+		// previous config still has in flight to it.
+		park, err := reverseProxy(id, r.Draining)
+		if err != nil {
+			return routeConfig{}, err
+		}
+		handle = append(handle, park)
+	}
 	return routeConfig{
 		ID:       id,
 		Match:    []hostMatcherSet{{Host: slices.Clone(r.Domains)}},
-		Handle:   []handlerConfig{h},
+		Handle:   handle,
 		Terminal: true,
 	}, nil
 }
 
+// reverseProxy renders a reverse_proxy handler to upstreams, checked.
+func reverseProxy(id string, upstreams []string) (handlerConfig, error) {
+	h := handlerConfig{Handler: "reverse_proxy"}
+	for _, up := range upstreams {
+		host, port, err := net.SplitHostPort(up)
+		if err != nil || host == "" {
+			return h, fmt.Errorf("caddy route %q: upstream %q: want host:port", id, up)
+		}
+		if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
+			return h, fmt.Errorf("caddy route %q: upstream %q: port must be between 1 and 65535", id, up)
+		}
+		h.Upstreams = append(h.Upstreams, upstreamConfig{Dial: up})
+	}
+	return h, nil
+}
+
 // route reads a route back: its domains from the host matchers, its
-// upstreams from the first reverse_proxy handler.
+// upstreams from the first reverse_proxy handler, the draining ones from
+// the second.
 func (rc routeConfig) route(workload string) proxy.Route {
 	out := proxy.Route{Workload: workload}
 	for _, m := range rc.Match {
 		out.Domains = append(out.Domains, m.Host...)
 	}
 	for _, h := range rc.Handle {
-		if h.Handler == "reverse_proxy" && len(h.Upstreams) > 0 {
-			for _, u := range h.Upstreams {
-				out.Upstreams = append(out.Upstreams, u.Dial)
-			}
+		if h.Handler != "reverse_proxy" || len(h.Upstreams) == 0 {
+			continue
+		}
+		dst := &out.Upstreams
+		if len(out.Upstreams) > 0 {
+			dst = &out.Draining
+		}
+		for _, u := range h.Upstreams {
+			*dst = append(*dst, u.Dial)
+		}
+		if dst == &out.Draining {
 			break
 		}
 	}

@@ -70,8 +70,10 @@ func routeDrifted(spec workload.Spec, cur Observed) bool {
 	if len(spec.Domains) == 0 {
 		return cur.Route != nil
 	}
+	// A route still parking drained upstreams is a deploy that stopped
+	// between its swap and its reap: harmless, but written back clean.
 	return cur.Route == nil || len(cur.Live) == 0 || !proxy.SameUpstreams(cur.Route.Upstreams, upstreams(cur.Live)) ||
-		!SameDomains(cur.Route.Domains, spec.Domains)
+		!SameDomains(cur.Route.Domains, spec.Domains) || len(cur.Route.Draining) > 0
 }
 
 // upstreams are what the proxy forwards to for ins.
@@ -107,6 +109,12 @@ func SameDomains(a, b []string) bool {
 // route points the workload's route at ins; with no domains it removes the
 // route.
 func (e *Engine) route(ctx context.Context, spec workload.Spec, ins []runtime.Instance) error {
+	return e.routeDraining(ctx, spec, ins, nil)
+}
+
+// routeDraining is route, with old upstreams parked in the route so that
+// the proxy keeps counting the requests in flight to them (proxy.Drainer).
+func (e *Engine) routeDraining(ctx context.Context, spec workload.Spec, ins []runtime.Instance, draining []string) error {
 	if e.Router == nil {
 		return nil
 	}
@@ -116,7 +124,7 @@ func (e *Engine) route(ctx context.Context, spec workload.Spec, ins []runtime.In
 		}
 		return nil
 	}
-	r := proxy.Route{Workload: spec.Name, Domains: spec.Domains, Upstreams: upstreams(ins)}
+	r := proxy.Route{Workload: spec.Name, Domains: spec.Domains, Upstreams: upstreams(ins), Draining: draining}
 	if err := e.Router.Upsert(ctx, r); err != nil {
 		return fmt.Errorf("route %v to %v: %w", spec.Domains, r.Upstreams, err)
 	}

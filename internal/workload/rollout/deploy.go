@@ -164,13 +164,15 @@ func (d *deployment) blueGreen(ctx context.Context, art plugin.Artifact, gen int
 	if err := d.gateAll(ctx, green); err != nil {
 		return err
 	}
-	if err := d.swap(ctx, green); err != nil {
+	draining := d.toDrain(blue, green)
+	if err := d.swap(ctx, green, draining); err != nil {
 		return d.afterFailedSwap(ctx, green, err)
 	}
 	if d.cur.Status() == StatusRunning {
-		d.drain(ctx)
+		d.drain(ctx, draining)
 	}
 	d.checkpoint(ctx, d.spec.Name, StepDrain)
+	d.unpark(ctx, green, draining)
 	return d.reap(ctx, blue)
 }
 
@@ -191,7 +193,7 @@ func (d *deployment) recreate(ctx context.Context, art plugin.Artifact, gen int)
 		d.restore(ctx)
 		return err
 	}
-	if err := d.swap(ctx, next); err != nil {
+	if err := d.swap(ctx, next, nil); err != nil {
 		err = d.afterFailedSwap(ctx, next, err)
 		if !d.routedTo(ctx, next) {
 			d.restore(ctx)
@@ -344,26 +346,15 @@ func (d *deployment) routedTo(ctx context.Context, ins []runtime.Instance) bool 
 	return false
 }
 
-// swap points the route at the new instances, in place, all at once.
-func (d *deployment) swap(ctx context.Context, ins []runtime.Instance) error {
-	if err := d.route(ctx, d.spec, ins); err != nil {
+// swap points the route at the new instances, in place, all at once;
+// draining are the old upstreams the proxy keeps counting requests to (see
+// toDrain).
+func (d *deployment) swap(ctx context.Context, ins []runtime.Instance, draining []string) error {
+	if err := d.routeDraining(ctx, d.spec, ins, draining); err != nil {
 		return err
 	}
 	d.checkpoint(ctx, d.spec.Name, StepSwap)
 	return nil
-}
-
-// drain gives the old instances time to finish the requests they have in
-// flight before they are stopped.
-func (d *deployment) drain(ctx context.Context) {
-	if d.spec.DrainTimeout <= 0 {
-		return
-	}
-	d.log().InfoContext(ctx, "draining the old container", "workload", d.spec.Name, "drain_timeout", d.spec.DrainTimeout.String())
-	select {
-	case <-ctx.Done():
-	case <-time.After(d.spec.DrainTimeout):
-	}
 }
 
 // stop stops the active instances among old (recreate's downtime window)

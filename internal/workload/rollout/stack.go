@@ -30,7 +30,7 @@ func (d *deployment) stack(ctx context.Context, art plugin.Artifact, gen int) er
 			return err
 		}
 		d.checkpoint(ctx, d.spec.Name, StepGate)
-		if err := d.swap(ctx, []runtime.Instance{routed}); err != nil {
+		if err := d.swap(ctx, []runtime.Instance{routed}, nil); err != nil {
 			return err
 		}
 	}
