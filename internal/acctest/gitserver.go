@@ -57,14 +57,32 @@ func (s *GitServer) Fetches() int64 { return s.fetches.Load() }
 // random token, and stops it when the test ends.
 func StartGitServer(t testing.TB) *GitServer {
 	t.Helper()
-	backend := gitHTTPBackendPath(t)
-	token := newGitToken(t)
-	s := &GitServer{
+	s, stop, err := NewGitServer(t.TempDir(), backendLog{t})
+	if err != nil {
+		t.Fatalf("start the Git server: %v", err)
+	}
+	t.Cleanup(stop)
+	return s
+}
+
+// NewGitServer is StartGitServer for a caller that is not a test (the
+// benchmark): projects live under root, git http-backend's complaints go
+// to stderr, and stop closes the server.
+func NewGitServer(root string, stderr io.Writer) (s *GitServer, stop func(), err error) {
+	backend, err := gitHTTPBackend()
+	if err != nil {
+		return nil, nil, err
+	}
+	token, err := randomGitToken()
+	if err != nil {
+		return nil, nil, err
+	}
+	s = &GitServer{
 		Token:  token,
 		Gitea:  NewGiteaStatusAPI(token),
 		GitHub: NewGitHubStatusAPI(token),
 		GitLab: NewGitLabStatusAPI(token),
-		root:   t.TempDir(),
+		root:   root,
 	}
 
 	for _, api := range []*StatusAPI{s.Gitea, s.GitHub, s.GitLab} {
@@ -76,12 +94,11 @@ func StartGitServer(t testing.TB) *GitServer {
 	mux.Handle("/api/v1/", s.Gitea)
 	mux.Handle("/api/v3/", s.GitHub)
 	mux.Handle("/api/v4/", s.GitLab)
-	mux.Handle("/", s.gitHandler(backend, backendLog{t}))
+	mux.Handle("/", s.gitHandler(backend, stderr))
 
 	srv := httptest.NewServer(mux) // listens on 127.0.0.1
-	t.Cleanup(srv.Close)
 	s.URL = srv.URL
-	return s
+	return s, srv.Close, nil
 }
 
 // Statuses returns the commit statuses the Gitea-style API (/api/v1) has
@@ -159,28 +176,35 @@ func isPush(r *http.Request) bool {
 	return strings.HasSuffix(r.URL.Path, "/git-receive-pack") || r.URL.Query().Get("service") == "git-receive-pack"
 }
 
-// gitHTTPBackendPath finds git-http-backend next to the git in use, as
-// `git --exec-path` reports it.
-func gitHTTPBackendPath(t testing.TB) string {
-	t.Helper()
+// gitHTTPBackend finds git-http-backend next to the git in use, as `git
+// --exec-path` reports it.
+func gitHTTPBackend() (string, error) {
 	out, err := exec.Command("git", "--exec-path").Output()
 	if err != nil {
-		t.Fatalf("git --exec-path (a git CLI is required): %v", err)
+		return "", fmt.Errorf("git --exec-path (a git CLI is required): %w", err)
 	}
 	p := filepath.Join(strings.TrimSpace(string(out)), "git-http-backend")
 	if _, err := os.Stat(p); err != nil {
-		t.Fatalf("git http-backend not found: %v", err)
+		return "", fmt.Errorf("git http-backend not found: %w", err)
 	}
-	return p
+	return p, nil
 }
 
 func newGitToken(t testing.TB) string {
 	t.Helper()
+	token, err := randomGitToken()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return token
+}
+
+func randomGitToken() (string, error) {
 	b := make([]byte, 20)
 	if _, err := rand.Read(b); err != nil {
-		t.Fatalf("random token: %v", err)
+		return "", fmt.Errorf("random token: %w", err)
 	}
-	return hex.EncodeToString(b)
+	return hex.EncodeToString(b), nil
 }
 
 // gitPathSegment is what the fixture accepts as an owner or repository name.
@@ -190,25 +214,39 @@ var gitPathSegment = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
 // whose default branch is main. owner may hold "/" for GitLab subgroups.
 func (s *GitServer) CreateRepo(t testing.TB, owner, name string) *GitRepo {
 	t.Helper()
+	r, err := s.NewRepo(owner, name, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// NewRepo is CreateRepo for a caller that is not a test; the work clones
+// of Push live under workRoot.
+func (s *GitServer) NewRepo(owner, name, workRoot string) (*GitRepo, error) {
 	for _, seg := range append(strings.Split(owner, "/"), name) {
 		if !gitPathSegment.MatchString(seg) {
-			t.Fatalf("create repo %s/%s: invalid path segment %q", owner, name, seg)
+			return nil, fmt.Errorf("create repo %s/%s: invalid path segment %q", owner, name, seg)
 		}
 	}
 	bare := filepath.Join(s.root, filepath.FromSlash(owner), name+".git")
 	if err := os.MkdirAll(filepath.Dir(bare), 0o755); err != nil {
-		t.Fatalf("create repo %s/%s: %v", owner, name, err)
+		return nil, fmt.Errorf("create repo %s/%s: %w", owner, name, err)
 	}
-	runGit(t, "", "init", "--quiet", "--bare", "--initial-branch=main", bare)
-	runGit(t, bare, "config", "http.receivepack", "true")
+	if _, err := gitOutput("", "init", "--quiet", "--bare", "--initial-branch=main", bare); err != nil {
+		return nil, err
+	}
+	if _, err := gitOutput(bare, "config", "http.receivepack", "true"); err != nil {
+		return nil, err
+	}
 	return &GitRepo{
 		Owner:    owner,
 		Name:     name,
 		CloneURL: s.URL + "/" + owner + "/" + name + ".git",
 		bare:     bare,
-		workRoot: t.TempDir(),
+		workRoot: workRoot,
 		work:     map[string]string{},
-	}
+	}, nil
 }
 
 // GitRepo is a bare repository on a GitServer, plus private work clones (one
@@ -257,18 +295,36 @@ func (r *GitRepo) CommitFiles(t testing.TB, files map[string]File, msg string) s
 // An empty files map makes an empty commit.
 func (r *GitRepo) CommitTo(t testing.TB, branch string, files map[string]File, msg string) string {
 	t.Helper()
+	sha, err := r.Push(branch, files, msg)
+	if err != nil {
+		t.Fatalf("commit to %s/%s: %v", r.Name, branch, err)
+	}
+	return sha
+}
+
+// Push is CommitTo for a caller that is not a test.
+func (r *GitRepo) Push(branch string, files map[string]File, msg string) (string, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	dir := r.workClone(t, branch)
+	dir, err := r.workClone(branch)
+	if err != nil {
+		return "", err
+	}
 	for p, f := range files {
 		if err := writeChange(dir, p, f); err != nil {
-			t.Fatalf("commit to %s/%s: %v", r.Name, branch, err)
+			return "", err
 		}
 	}
-	runGit(t, dir, "add", "--all")
-	runGit(t, dir, "commit", "--quiet", "--allow-empty", "--no-verify", "-m", msg)
-	runGit(t, dir, "push", "--quiet", "origin", "HEAD:refs/heads/"+branch)
-	return runGit(t, dir, "rev-parse", "HEAD")
+	for _, args := range [][]string{
+		{"add", "--all"},
+		{"commit", "--quiet", "--allow-empty", "--no-verify", "-m", msg},
+		{"push", "--quiet", "origin", "HEAD:refs/heads/" + branch},
+	} {
+		if _, err := gitOutput(dir, args...); err != nil {
+			return "", err
+		}
+	}
+	return gitOutput(dir, "rev-parse", "HEAD")
 }
 
 // ForcePush moves branch to sha on the server, rewriting its history (a
@@ -277,7 +333,10 @@ func (r *GitRepo) ForcePush(t testing.TB, branch, sha string) {
 	t.Helper()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	dir := r.workClone(t, branch)
+	dir, err := r.workClone(branch)
+	if err != nil {
+		t.Fatal(err)
+	}
 	runGit(t, dir, "reset", "--quiet", "--hard", sha)
 	runGit(t, dir, "push", "--quiet", "--force", "origin", "HEAD:refs/heads/"+branch)
 }
@@ -303,23 +362,29 @@ func (r *GitRepo) Head(t testing.TB, branch string) string {
 }
 
 // workClone returns the work clone of branch, creating it on first use.
-func (r *GitRepo) workClone(t testing.TB, branch string) string {
-	t.Helper()
+func (r *GitRepo) workClone(branch string) (string, error) {
 	if dir, ok := r.work[branch]; ok {
-		return dir
+		return dir, nil
 	}
 	dir := filepath.Join(r.workRoot, fmt.Sprintf("work%d", len(r.work)))
-	runGit(t, "", "init", "--quiet", "--initial-branch="+branch, dir)
-	runGit(t, dir, "remote", "add", "origin", r.bare)
-	runGit(t, dir, "fetch", "--quiet", "origin")
+	if _, err := gitOutput("", "init", "--quiet", "--initial-branch="+branch, dir); err != nil {
+		return "", err
+	}
+	for _, args := range [][]string{{"remote", "add", "origin", r.bare}, {"fetch", "--quiet", "origin"}} {
+		if _, err := gitOutput(dir, args...); err != nil {
+			return "", err
+		}
+	}
 	for _, base := range []string{branch, "main"} {
 		if _, err := gitOutput(dir, "rev-parse", "--verify", "--quiet", "refs/remotes/origin/"+base); err == nil {
-			runGit(t, dir, "reset", "--quiet", "--hard", "refs/remotes/origin/"+base)
+			if _, err := gitOutput(dir, "reset", "--quiet", "--hard", "refs/remotes/origin/"+base); err != nil {
+				return "", err
+			}
 			break
 		}
 	}
 	r.work[branch] = dir
-	return dir
+	return dir, nil
 }
 
 // writeChange applies one File to the work tree at dir.

@@ -286,6 +286,19 @@ func removeWorkloadContainers(namePrefix string) error {
 // machine describes where the figures were taken.
 func machine() Machine {
 	m := Machine{CPUs: runtime.NumCPU(), Go: runtime.Version()}
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				m.CPUModel = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		if kb, err := procStatusKB(string(b), "MemTotal"); err == nil {
+			m.MemoryGiB = float64(kb) / (1 << 20)
+		}
+	}
 	m.Docker, _ = acctest.DockerE("version", "--format", "{{.Server.Version}}")
 	if out, err := exec.Command("terraform", "version").Output(); err == nil {
 		m.Terraform = strings.TrimSpace(strings.SplitN(string(out), "\n", 2)[0])

@@ -62,7 +62,11 @@ func (b *bench) fleet(ctx context.Context) error {
 	w.WriteConfig(e.fleetWorkloads(n, e.images.V1))
 	loads := e.caddyLoads()
 	callLog := filepath.Join(e.tmp, "calls-fleet-create")
-	res, err := w.apply(ctx, []string{par}, "TINYFORGE_CALL_LOG="+callLog)
+	// The provider's INFO log (not Terraform's) for the step timings.
+	tfLog := filepath.Join(e.tmp, "fleet.log")
+	logEnv := []string{"TF_LOG_PROVIDER=INFO", "TF_LOG_PATH=" + tfLog}
+	createFrom := time.Now()
+	res, err := w.apply(ctx, []string{par}, append(logEnv, "TINYFORGE_CALL_LOG="+callLog)...)
 	if err != nil {
 		return fmt.Errorf("create %d workloads: %w", n, err)
 	}
@@ -76,7 +80,8 @@ func (b *bench) fleet(ctx context.Context) error {
 	w.WriteConfig(e.fleetWorkloads(n, e.images.V2))
 	loads = e.caddyLoads()
 	callLog = filepath.Join(e.tmp, "calls-fleet-redeploy")
-	res, err = w.apply(ctx, []string{par}, "TINYFORGE_CALL_LOG="+callLog)
+	redeployFrom := time.Now()
+	res, err = w.apply(ctx, []string{par}, append(logEnv, "TINYFORGE_CALL_LOG="+callLog)...)
 	if err != nil {
 		return fmt.Errorf("redeploy %d workloads: %w", n, err)
 	}
@@ -88,10 +93,19 @@ func (b *bench) fleet(ctx context.Context) error {
 	b.logf("fleet: redeployed %d workloads blue-green in %s, %d Caddy config loads", n, redeploy.Round(time.Millisecond), d.RedeployLoads)
 
 	createTarget, redeployTarget, loadTarget := maxRatio(1.1), maxRatio(1.3), maxValue(float64(n)/4)
-	b.row(durationRow(fmt.Sprintf("6 create N=%d routed workloads, parallelism %d", n, b.opts.Parallelism), create, floor,
+	createRow := fmt.Sprintf("6 create N=%d routed workloads, parallelism %d", n, b.opts.Parallelism)
+	b.row(durationRow(createRow, create, floor,
 		fmt.Sprintf("docker CLI script, %d at a time", b.opts.Parallelism), &createTarget))
-	b.row(durationRow(fmt.Sprintf("6 redeploy all N=%d blue-green, no load (drain_timeout 5 s)", n), redeploy, create,
+	redeployRow := fmt.Sprintf("6 redeploy all N=%d blue-green, no load (drain_timeout 5 s)", n)
+	b.row(durationRow(redeployRow, redeploy, create,
 		"the create above", &redeployTarget))
+	// Each deploy's steps; N deploys run Parallelism at a time, so a step
+	// here is the time one deploy waited in it, contention included.
+	created := deployLogs(tfLog, createFrom)
+	redeployed := deployLogs(tfLog, redeployFrom)
+	created = created[:max(0, len(created)-len(redeployed))]
+	b.breakdown(createRow, meanSteps(created), nil)
+	b.breakdown(redeployRow, meanSteps(redeployed), nil)
 	b.row(countRow(fmt.Sprintf("6 Caddy config loads, create N=%d", n), d.CreateLoads, n, "N (one per route write)", &loadTarget))
 	b.row(countRow(fmt.Sprintf("6 Caddy config loads, redeploy N=%d", n), d.RedeployLoads, 2*n, "2N (swap + unpark each)", nil))
 

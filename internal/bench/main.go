@@ -19,6 +19,13 @@
 //  4. no-op apply: apply with nothing changed; mutating calls (floor 0) and
 //     its time versus the no-op provider's.
 //  5. peak RSS of the provider process during the largest plan.
+//  6. a fleet: N routed workloads created, then redeployed blue-green,
+//     versus a docker CLI script; Caddy config loads counted.
+//  7. push to live: a one-file commit to a dockerfile repository until Caddy
+//     answers it, versus git clone --depth 1, docker build, docker run and a
+//     probe; the layers each build rebuilt.
+//
+// With -doc it rewrites the table of docs/BENCHMARKS.md from the run.
 //
 // It ends by itself (-timeout bounds the scenarios; cleanup comes after)
 // and removes everything it created, also on failure and on Ctrl-C.
@@ -55,7 +62,9 @@ type options struct {
 	Scenarios   string        `json:"scenarios"`   // which to run
 	MarkdownOut string        `json:"-"`
 	Plot        string        `json:"-"`
-	FleetN      int           `json:"fleet_n"` // scenario 6
+	FleetN      int           `json:"fleet_n"`   // scenario 6
+	PushReps    int           `json:"push_reps"` // scenario 7
+	DocOut      string        `json:"-"`
 }
 
 func parseFlags(args []string) (options, error) {
@@ -65,6 +74,8 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.MarkdownOut, "markdown", "", "also write the table as Markdown here")
 	fs.StringVar(&o.Plot, "plot", "", "render the first redeploy of each strategy of scenario 1 as a PNG here")
 	fs.IntVar(&o.FleetN, "fleet", 100, "routed workloads created and redeployed by scenario 6")
+	fs.IntVar(&o.PushReps, "push-reps", 3, "one-file commits pushed live, and as many runs of the script (scenario 7)")
+	fs.StringVar(&o.DocOut, "doc", "", "rewrite the table of this Markdown file (docs/BENCHMARKS.md) from the run, between its bench markers")
 	fs.BoolVar(&o.Quick, "quick", false, "smoke run: N = 3,6, one repetition, one redeploy; figures are not meaningful")
 	fs.DurationVar(&o.Timeout, "timeout", 20*time.Minute, "bound on the scenarios; cleanup runs after it")
 	fs.IntVar(&o.Redeploys, "redeploys", 5, "redeploys per strategy under load (scenario 1)")
@@ -75,12 +86,12 @@ func parseFlags(args []string) (options, error) {
 	ns := fs.String("n", "10,50,200", "workload counts of the refresh scenario (scenario 3)")
 	fs.IntVar(&o.PlanReps, "plan-reps", 5, "timed repetitions of each plan and no-op apply (scenarios 3, 4)")
 	fs.IntVar(&o.Parallelism, "parallelism", 10, "terraform -parallelism when creating the workloads of scenario 3")
-	fs.StringVar(&o.Scenarios, "scenarios", "1,2,3,6", "scenarios to run (3 includes 4 and 5)")
+	fs.StringVar(&o.Scenarios, "scenarios", "1,2,3,6,7", "scenarios to run (3 includes 4 and 5)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
 	if o.Quick {
-		o.Redeploys, o.DeployReps, o.PlanReps, o.Steady, o.FleetN = 1, 1, 1, time.Second, 5
+		o.Redeploys, o.DeployReps, o.PlanReps, o.Steady, o.FleetN, o.PushReps = 1, 1, 1, time.Second, 5, 1
 		*ns = "3,6"
 	}
 	for _, f := range strings.Split(*ns, ",") {
@@ -91,8 +102,8 @@ func parseFlags(args []string) (options, error) {
 		o.Ns = append(o.Ns, n)
 	}
 	slices.Sort(o.Ns)
-	if o.Redeploys < 1 || o.Clients < 1 || o.DeployReps < 1 || o.PlanReps < 1 || o.Parallelism < 1 || o.FleetN < 1 {
-		return o, errors.New("-redeploys, -clients, -deploy-reps, -plan-reps, -parallelism and -fleet must be at least 1")
+	if o.Redeploys < 1 || o.Clients < 1 || o.DeployReps < 1 || o.PlanReps < 1 || o.Parallelism < 1 || o.FleetN < 1 || o.PushReps < 1 {
+		return o, errors.New("-redeploys, -clients, -deploy-reps, -plan-reps, -parallelism, -fleet and -push-reps must be at least 1")
 	}
 	return o, nil
 }
@@ -112,6 +123,12 @@ type bench struct {
 func (b *bench) row(r Row) { b.report.Rows = append(b.report.Rows, r) }
 
 func (b *bench) detail(key string, v any) { b.report.Details[key] = v }
+
+// breakdown records where the time of a row went, tinyforge's phases
+// beside the floor's (seconds, means over the repetitions).
+func (b *bench) breakdown(row string, tinyforge, floor map[string]float64) {
+	b.report.Breakdowns = append(b.report.Breakdowns, Breakdown{Row: row, Tinyforge: tinyforge, Floor: floor})
+}
 
 // finding records something the figures point at, for the closing note.
 func (b *bench) finding(format string, args ...any) {
@@ -175,9 +192,7 @@ func run(opts options) int {
 	b.report.Complete = runErr == nil
 	b.report.Elapsed = time.Since(start).Round(time.Second).String()
 
-	fmt.Printf("\ntinyforge benchmark, %d CPUs, %s, Docker %s, %s, %s (elapsed %s)\n\n",
-		b.report.Machine.CPUs, b.report.Machine.Go, b.report.Machine.Docker, b.report.Machine.Terraform,
-		b.report.Machine.Caddy, b.report.Elapsed)
+	fmt.Printf("\ntinyforge benchmark, %s (elapsed %s)\n\n", b.report.Machine, b.report.Elapsed)
 	WriteTable(os.Stdout, b.report.Rows)
 	if len(b.report.Findings) > 0 {
 		fmt.Println("\nfindings:")
@@ -196,6 +211,12 @@ func run(opts options) int {
 	if opts.Out != "" {
 		if err := writeJSON(opts.Out, b.report); err != nil {
 			fmt.Fprintf(os.Stderr, "write %s: %v\n", opts.Out, err)
+			code = 1
+		}
+	}
+	if opts.DocOut != "" {
+		if err := UpdateDoc(opts.DocOut, b.report); err != nil {
+			fmt.Fprintf(os.Stderr, "write %s: %v\n", opts.DocOut, err)
 			code = 1
 		}
 	}
@@ -229,6 +250,7 @@ func (b *bench) scenarios(ctx context.Context) error {
 		{"1", b.zeroDowntime},
 		{"2", b.deployLatency},
 		{"6", b.fleet},
+		{"7", b.pushToLive},
 		{"3", b.refreshAtScale},
 	} {
 		if !b.opts.runs(s.id) {

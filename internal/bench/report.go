@@ -134,14 +134,21 @@ func WriteTable(w io.Writer, rows []Row) error {
 // WriteMarkdown prints the rows as a Markdown table, for docs/BENCHMARKS.md.
 func WriteMarkdown(w io.Writer, rows []Row) error {
 	var b strings.Builder
-	b.WriteString("| scenario | tinyforge | floor | ratio | target |\n|---|---:|---:|---:|---|\n")
+	b.WriteString("| scenario | tinyforge | floor | ratio | target | met |\n|---|---:|---:|---:|---|---|\n")
 	for _, r := range rows {
 		q := "-"
 		if r.Ratio != nil {
 			q = fmt.Sprintf("%.2f", *r.Ratio)
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s (%s) | %s | %s |\n", r.Scenario, formatValue(r.Tinyforge, r.Unit),
-			formatValue(r.Floor, r.Unit), r.FloorIs, q, r.verdict())
+		target, met := "", ""
+		if r.Target != nil {
+			target, met = r.Target.String(), "missed"
+			if *r.Met {
+				met = "met"
+			}
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s (%s) | %s | %s | %s |\n", r.Scenario, formatValue(r.Tinyforge, r.Unit),
+			formatValue(r.Floor, r.Unit), r.FloorIs, q, target, met)
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
@@ -158,17 +165,21 @@ type Report struct {
 	Options  options        `json:"options"`
 	Rows     []Row          `json:"rows"`
 	Details  map[string]any `json:"details"`
-	Findings []string       `json:"findings"`
-	Errors   []string       `json:"errors,omitempty"`
+	// Breakdowns say where the time of some rows went.
+	Breakdowns []Breakdown `json:"breakdowns,omitempty"`
+	Findings   []string    `json:"findings"`
+	Errors     []string    `json:"errors,omitempty"`
 }
 
 // Machine is what the figures were measured on.
 type Machine struct {
-	CPUs      int    `json:"cpus"`
-	Go        string `json:"go"`
-	Docker    string `json:"docker"`
-	Terraform string `json:"terraform"`
-	Caddy     string `json:"caddy"`
+	CPUModel  string  `json:"cpu_model"`
+	CPUs      int     `json:"cpus"`
+	MemoryGiB float64 `json:"memory_gib"`
+	Go        string  `json:"go"`
+	Docker    string  `json:"docker"`
+	Terraform string  `json:"terraform"`
+	Caddy     string  `json:"caddy"`
 }
 
 func writeJSON(path string, r *Report) error {
@@ -180,4 +191,85 @@ func writeJSON(path string, r *Report) error {
 		return err
 	}
 	return os.WriteFile(path, append(b, '\n'), 0o644)
+}
+
+// String names the machine in one line, for the table's heading.
+func (m Machine) String() string {
+	return fmt.Sprintf("%s, %d cores, %.1f GiB memory, Docker %s, %s, %s, %s",
+		cmpOr(m.CPUModel, "unknown CPU"), m.CPUs, m.MemoryGiB, m.Docker, m.Terraform, m.Caddy, m.Go)
+}
+
+func cmpOr(s, alt string) string {
+	if s == "" {
+		return alt
+	}
+	return s
+}
+
+// Breakdown is where a row's time went: tinyforge's phases and the
+// floor's, in seconds (means over the repetitions).
+type Breakdown struct {
+	Row       string             `json:"row"`
+	Tinyforge map[string]float64 `json:"tinyforge"`
+	Floor     map[string]float64 `json:"floor,omitempty"`
+}
+
+// WriteBreakdowns prints each breakdown as a Markdown list.
+func WriteBreakdowns(w io.Writer, bs []Breakdown) error {
+	var b strings.Builder
+	for _, bd := range bs {
+		fmt.Fprintf(&b, "- **%s**\n  - tinyforge: %s\n", bd.Row, phaseList(bd.Tinyforge))
+		if len(bd.Floor) > 0 {
+			fmt.Fprintf(&b, "  - floor: %s\n", phaseList(bd.Floor))
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func phaseList(m map[string]float64) string {
+	var parts []string
+	for _, k := range orderedPhases(m) {
+		parts = append(parts, fmt.Sprintf("%s %s", k, formatValue(m[k]*1000, unitMillis)))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// The markers between which UpdateDoc writes the run's table.
+const (
+	docStart = "<!-- bench:table:start (written by make bench; do not edit) -->"
+	docEnd   = "<!-- bench:table:end -->"
+)
+
+// UpdateDoc replaces what lies between the bench markers of the Markdown
+// file at path with the run's machine, table and breakdowns.
+func UpdateDoc(path string, r *Report) error {
+	old, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	before, rest, ok := strings.Cut(string(old), docStart)
+	_, after, ok2 := strings.Cut(rest, docEnd)
+	if !ok || !ok2 {
+		return fmt.Errorf("%s has no %q ... %q markers", path, docStart, docEnd)
+	}
+	var b strings.Builder
+	b.WriteString(docStart + "\n\n")
+	status := "a complete run"
+	if !r.Complete {
+		status = "an INCOMPLETE run (see its errors in the JSON report)"
+	}
+	fmt.Fprintf(&b, "From %s of %s on %s, started %s, %s elapsed.\n\n", status, r.Options.Scenarios, r.Machine,
+		r.Started.UTC().Format("2006-01-02 15:04 UTC"), r.Elapsed)
+	if err := WriteMarkdown(&b, r.Rows); err != nil {
+		return err
+	}
+	if len(r.Breakdowns) > 0 {
+		b.WriteString("\nWhere the time goes (means per deploy, from the provider's step timings; the floor's from its script):\n\n")
+		if err := WriteBreakdowns(&b, r.Breakdowns); err != nil {
+			return err
+		}
+	}
+	b.WriteString("\n" + docEnd)
+	return os.WriteFile(path, []byte(before+b.String()+after), 0o644)
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"math"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -140,5 +141,32 @@ func TestParseFlags(t *testing.T) {
 	}
 	if !o.runs("2") || o.runs("9") {
 		t.Fatalf("runs: default scenarios are 1,2,3")
+	}
+}
+
+func TestUpdateDocRewritesOnlyBetweenTheMarkers(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "B.md")
+	if err := os.WriteFile(path, []byte("# B\n\n"+docStart+"\nold table\n"+docEnd+"\n\nkept\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	target := maxRatio(1.2)
+	r := &Report{Complete: true, Elapsed: "1m0s", Machine: Machine{CPUModel: "Test CPU", CPUs: 2, MemoryGiB: 4, Docker: "20.10.24"},
+		Options:    options{Scenarios: "7"},
+		Rows:       []Row{durationRow("7 push to live", 1300*time.Millisecond, 1000*time.Millisecond, "script", &target)},
+		Breakdowns: []Breakdown{{Row: "7 push to live", Tinyforge: map[string]float64{"build": 0.5, "clone": 0.1}}}}
+	if err := UpdateDoc(path, r); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(path)
+	got := string(b)
+	for _, want := range []string{"# B\n\n" + docStart, "Test CPU, 2 cores, 4.0 GiB memory, Docker 20.10.24",
+		"| 7 push to live | 1300 ms | 1000 ms (script) | 1.30 | ratio <= 1.2 | missed |", "tinyforge: clone 100 ms, build 500 ms",
+		docEnd + "\n\nkept\n"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("doc lacks %q:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "old table") {
+		t.Errorf("the old table is still there:\n%s", got)
 	}
 }

@@ -95,6 +95,10 @@ type deployment struct {
 	intent   Intent
 	cur      Observed
 	warnings []string
+	// timings are the steps done so far and how long each took, since
+	// lap (the end of the previous step, or the deploy's start).
+	timings stepTimings
+	lap     time.Time
 }
 
 func (d *deployment) run(ctx context.Context) error {
@@ -107,12 +111,16 @@ func (d *deployment) run(ctx context.Context) error {
 		"source", d.spec.Source.Kind())
 	d.report(ctx, plugin.DeployPending, "deploying")
 	start := time.Now()
+	d.lap = start
 	if err := d.pipeline(ctx, gen); err != nil {
 		d.report(ctx, plugin.DeployFailure, "deploy failed")
 		return err
 	}
 	d.report(ctx, plugin.DeploySuccess, "deployed")
-	log.InfoContext(ctx, "deploy done", "generation", gen, "elapsed", time.Since(start).Round(time.Millisecond).String())
+	// What follows the last step: the old images pruned, the commit status.
+	d.timings = append(d.timings, stepTiming{"after", time.Since(d.lap)})
+	log.InfoContext(ctx, "deploy done", "generation", gen, "elapsed", time.Since(start).Round(time.Millisecond).String(),
+		"steps", d.timings.String())
 	return nil
 }
 

@@ -3,6 +3,7 @@ package rollout
 import (
 	"context"
 	"errors"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -39,6 +40,10 @@ func TestBlueGreenRunsEveryStepInOrder(t *testing.T) {
 	if got := f.takeSteps(); !slices.Equal(got, Steps) {
 		t.Fatalf("steps %v, want %v", got, Steps)
 	}
+	// "deploy done" says how long each step took, in their order.
+	if !stepTimingsLogged.MatchString(f.logs.String()) {
+		t.Errorf("no step timings in the log of the redeploy:\n%s", f.logs.String())
+	}
 	if f.through(name) != "v2" || res.Primary().Recorded.Generation != 2 || len(res.Strays) != 0 {
 		t.Fatalf("after the redeploy: %q through Caddy, %+v", f.through(name), res.Observed)
 	}
@@ -60,6 +65,8 @@ func TestBlueGreenRunsEveryStepInOrder(t *testing.T) {
 		t.Fatalf("after the failed gate: containers %v, %q through Caddy; want %s alone, v2", names, f.through(name), green.Name)
 	}
 }
+
+var stepTimingsLogged = regexp.MustCompile(`msg="deploy done".* steps="produce=\S+ start=\S+ gate=\S+ swap=\S+ drain=\S+ reap=\S+ after=\S+"`)
 
 // TestInterruptedDeployRemovesGreen: the deploy's context is cancelled
 // while green is gated; Apply returns only once green is gone, and the

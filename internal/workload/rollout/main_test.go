@@ -2,6 +2,7 @@ package rollout
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"os"
 	"strconv"
@@ -32,6 +33,7 @@ type fixture struct {
 
 	mu    sync.Mutex
 	steps []Step
+	logs  acctest.LockedBuffer // the engine's log
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -52,6 +54,7 @@ func newFixture(t *testing.T) *fixture {
 			ForwardTo: runtime.ForwardPublished, StopTimeout: 2 * time.Second},
 		Images: client,
 		Router: router,
+		Log:    slog.New(slog.NewTextHandler(&f.logs, nil)),
 		AfterStep: func(_ context.Context, _ string, s Step) {
 			f.mu.Lock()
 			f.steps = append(f.steps, s)

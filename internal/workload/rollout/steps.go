@@ -1,6 +1,11 @@
 package rollout
 
-import "context"
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+)
 
 // Step names a step of a deploy. Engine.AfterStep is called when the named
 // step has just completed, so that a kill there leaves:
@@ -33,4 +38,32 @@ func (e *Engine) checkpoint(ctx context.Context, name string, step Step) {
 	if e.AfterStep != nil {
 		e.AfterStep(ctx, name, step)
 	}
+}
+
+// checkpoint is the Engine's, timing the step that ends here from the end
+// of the previous one, so that "deploy done" says where a deploy's time
+// went.
+func (d *deployment) checkpoint(ctx context.Context, name string, step Step) {
+	now := time.Now()
+	d.timings = append(d.timings, stepTiming{step, now.Sub(d.lap)})
+	d.lap = now
+	d.Engine.checkpoint(ctx, name, step)
+}
+
+// stepTiming is one step of a deploy and how long it took.
+type stepTiming struct {
+	Step    Step
+	Elapsed time.Duration
+}
+
+// stepTimings are a deploy's steps in the order they ended.
+type stepTimings []stepTiming
+
+// String is "produce=1.2s start=80ms ...", the form "deploy done" logs.
+func (ts stepTimings) String() string {
+	parts := make([]string, len(ts))
+	for i, t := range ts {
+		parts[i] = fmt.Sprintf("%s=%s", t.Step, t.Elapsed.Round(time.Millisecond))
+	}
+	return strings.Join(parts, " ")
 }

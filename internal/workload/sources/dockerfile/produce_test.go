@@ -508,3 +508,66 @@ func TestPruneKeepsExactlyTheImagesInKeep(t *testing.T) {
 		t.Errorf("after Prune(nil): C %v foreign %v; want C gone, foreign kept", exists(artC.ImageID), exists("tinyforge-acctest/"+foreign))
 	}
 }
+
+// TestProduceOneFileCommitReusesTheCachedLayers is push-to-live's promise:
+// a commit that changes one file rebuilds only the layers from that file's
+// COPY on. Each build clones afresh (new mtimes on every file), so this also
+// proves the build context is stable where the engine's cache looks.
+func TestProduceOneFileCommitReusesTheCachedLayers(t *testing.T) {
+	f := newFixture(t)
+	// 9 steps after FROM: the build label, three COPYs, ENV, ENTRYPOINT,
+	// and the three LABEL steps the builder adds for the image's labels
+	// (built, commit, workload).
+	dockerfile := f.dockerfile("COPY testapp /testapp", "COPY files/a.txt /files/a.txt", "COPY files/b.txt /files/b.txt",
+		"ENV VERSION=same", `ENTRYPOINT ["/testapp"]`)
+	first := f.repo.CommitFiles(t, map[string]acctest.File{
+		"Dockerfile":  {Content: dockerfile},
+		"testapp":     {Content: f.app, Executable: true},
+		"files/a.txt": {Content: []byte("a1")},
+		"files/b.txt": {Content: []byte("b1")},
+	}, "first")
+	name := f.workload(t)
+	cfg := f.config()
+
+	artFirst := f.produce(t, cfg, name, first)
+	if got := f.logs.String(); !strings.Contains(got, "layers_rebuilt=9 layers_cached=0") {
+		t.Fatalf("the first build (a build label of its own) should rebuild all 9 layers; logs:\n%s", got)
+	}
+	seen := len(f.logs.String())
+
+	second := f.repo.CommitFiles(t, map[string]acctest.File{"files/b.txt": {Content: []byte("b2")}}, "one file")
+	artSecond := f.produce(t, cfg, name, second)
+	logs := f.logs.String()[seen:]
+	// Reused: the build label, COPY testapp, COPY files/a.txt. Rebuilt:
+	// COPY files/b.txt and every step after it (ENV, ENTRYPOINT, and the
+	// builder's LABELs, which name the new commit anyway).
+	if !strings.Contains(logs, "layers_rebuilt=6 layers_cached=3") {
+		t.Errorf("the one-file commit should rebuild 6 layers and reuse 3; logs:\n%s", logs)
+	}
+	if !strings.Contains(logs, "(head only)") || strings.Contains(logs, "last 50 commits") {
+		t.Errorf("the clone of the branch head should be shallow (depth 1) at the first attempt; logs:\n%s", logs)
+	}
+	if f.host.builds.Load() != 2 || artSecond.ImageID == artFirst.ImageID {
+		t.Fatalf("Produce(second) = %+v after %d builds, want a second image", artSecond, f.host.builds.Load())
+	}
+
+	// The engine's own word: the filesystem layers up to files/a.txt are
+	// the very same, files/b.txt's is new.
+	layers := func(id string) []string {
+		var l []string
+		out := acctest.Docker(t, "image", "inspect", "--format", "{{json .RootFS.Layers}}", id)
+		if err := json.Unmarshal([]byte(out), &l); err != nil {
+			t.Fatalf("layers of %s: %v", id, err)
+		}
+		return l
+	}
+	l1, l2 := layers(artFirst.ImageID), layers(artSecond.ImageID)
+	if len(l1) != 3 || len(l2) != 3 || l1[0] != l2[0] || l1[1] != l2[1] || l1[2] == l2[2] {
+		t.Errorf("filesystem layers: first %v, second %v; want testapp's and a.txt's shared, b.txt's new", l1, l2)
+	}
+	url := run(t, artSecond.ImageID)
+	if code, body := get(url + "/file?path=/files/b.txt"); code != 200 || body != "b2" {
+		t.Errorf("GET b.txt of the second image = %d %q, want the new content b2", code, body)
+	}
+	f.noClonesLeft(t)
+}

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/docker"
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/git"
@@ -115,6 +116,7 @@ func (b Build) Produce(ctx context.Context, env plugin.ProduceEnv) (plugin.Artif
 	}
 
 	log.InfoContext(ctx, "cloning", "follows", repo.followed(), "commit", commit)
+	started := time.Now()
 	checkout, err := git.Clone(ctx, repo.git(), commit, func(line string) {
 		log.InfoContext(ctx, "clone: "+line)
 	})
@@ -126,15 +128,21 @@ func (b Build) Produce(ctx context.Context, env plugin.ProduceEnv) (plugin.Artif
 			log.WarnContext(ctx, "could not remove the clone", "error", err.Error())
 		}
 	}()
+	log.InfoContext(ctx, "cloned", "commit", commit, "elapsed", since(started))
 	bc, err := b.Context(checkout.Dir)
 	if err != nil {
 		return plugin.Artifact{}, fmt.Errorf("%s: at commit %s: %w", b.Kind, commit, err)
 	}
-	art.ImageID, err = b.build(ctx, env.Images, log, checkout.Dir, bc, tag, env.Workload, commit)
+	started = time.Now()
+	var steps docker.BuildSteps
+	art.ImageID, err = b.build(ctx, env.Images, log, checkout.Dir, bc, tag, env.Workload, commit, &steps)
 	if err != nil {
 		return plugin.Artifact{}, err
 	}
-	log.InfoContext(ctx, "image built", "image", tag, "image_id", art.ImageID, "commit", commit)
+	// The layers rebuilt say whether the engine's cache did its part: after
+	// a one-file commit, only the steps from that file's COPY on.
+	log.InfoContext(ctx, "image built", "image", tag, "image_id", art.ImageID, "commit", commit,
+		"layers_rebuilt", steps.Rebuilt(), "layers_cached", steps.Cached, "elapsed", since(started))
 	return art, nil
 }
 
@@ -164,8 +172,9 @@ func builtBy(img docker.Image, name, commit string) bool {
 var errBuildEnded = errors.New("the build ended before the context was sent")
 
 // build streams the context, inside the clone, to the engine and builds
-// it, logging the build's output as it comes. It returns the image ID.
-func (b Build) build(ctx context.Context, images plugin.ImageHost, log *slog.Logger, clone string, bc Context, tag, name, commit string) (string, error) {
+// it, logging the build's output as it comes and counting its steps into
+// steps. It returns the image ID.
+func (b Build) build(ctx context.Context, images plugin.ImageHost, log *slog.Logger, clone string, bc Context, tag, name, commit string, steps *docker.BuildSteps) (string, error) {
 	pr, pw := io.Pipe()
 	sent := make(chan error, 1)
 	go func() {
@@ -185,6 +194,7 @@ func (b Build) build(ctx context.Context, images plugin.ImageHost, log *slog.Log
 			LabelBuilt:             "true",
 		},
 	}, func(line string) {
+		steps.Observe(line)
 		log.InfoContext(ctx, "build: "+line)
 	})
 	pr.CloseWithError(errBuildEnded)
@@ -294,6 +304,9 @@ func ownTags(img docker.Image, name string) (own []string, foreign bool) {
 	}
 	return own, foreign
 }
+
+// since is the time elapsed since t, rounded for a log line.
+func since(t time.Time) string { return time.Since(t).Round(time.Millisecond).String() }
 
 // logger is env's logger, or one that discards when the caller gave none.
 func logger(env plugin.ProduceEnv) *slog.Logger {

@@ -29,6 +29,14 @@ import (
 // inside the context. Files keep what Git records of their mode (executable
 // or not), owned by root, as the CLI sends them.
 //
+// That is also what keeps the engine's layer cache working across fresh
+// clones: the classic builder keys a COPY on a checksum of each file's
+// content and tar header (name, mode, owner, size, link) but not its mtime
+// (tarsum version 1), so a clone's new mtimes reuse the cache while a mode
+// or owner that varied with this process's umask would not. A commit that
+// changes one file rebuilds the layers from its COPY on, and no earlier one
+// (TestProduceOneFileCommitReusesTheCachedLayers).
+//
 // It writes as it walks, so the caller can stream it (io.Pipe) without the
 // whole context in memory.
 func WriteBuildContext(w io.Writer, dir, dockerfile string) error {
