@@ -118,6 +118,18 @@ func (r *Run) Seen(body string) int {
 	return r.live[body]
 }
 
+// Answers is how many ok answers the clients have had so far, whatever
+// their body.
+func (r *Run) Answers() int {
+	r.liveMu.Lock()
+	defer r.liveMu.Unlock()
+	n := 0
+	for _, c := range r.live {
+		n += c
+	}
+	return n
+}
+
 // Stop stops the clients and returns what they saw. A request cut short by
 // Stop counts neither as ok nor as failed. Stop may be called more than
 // once; later calls return the same Stats.

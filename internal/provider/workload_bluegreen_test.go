@@ -88,7 +88,14 @@ func (l *loadDuring) stop() acctest.Stats {
 	defer l.mu.Unlock()
 	if l.run != nil {
 		l.ended = time.Now()
-		time.Sleep(300 * time.Millisecond) // a little traffic after the apply
+		// A little traffic after the apply: at least 300 ms and a few
+		// answers (a loaded host may take longer than 300 ms to give any),
+		// at most 10 s.
+		before := l.run.Answers()
+		time.Sleep(300 * time.Millisecond)
+		for deadline := time.Now().Add(10 * time.Second); l.run.Answers() < before+10 && time.Now().Before(deadline); {
+			time.Sleep(50 * time.Millisecond)
+		}
 		l.stats = l.run.Stop()
 		l.run = nil
 	}
