@@ -172,6 +172,24 @@ func ParseHostKey(line string) (ssh.PublicKey, error) {
 	return nil, fmt.Errorf("ssh_host_key must be a public key line such as \"ssh-ed25519 AAAA...\" (as ssh-keyscan or a .pub file prints it); got %q", clipKey(line))
 }
 
+// CheckHostKey is ParseHostKey as a rule: the provider validates
+// ssh_host_key with it at plan time.
+func CheckHostKey(line string) error {
+	_, err := ParseHostKey(line)
+	return err
+}
+
+// CheckSSHPrivateKey checks that key is an unencrypted private key that
+// the client can use; the error never quotes the key. The provider
+// validates ssh_private_key with it at plan time.
+func CheckSSHPrivateKey(key string) error {
+	if strings.TrimSpace(key) == "" {
+		return errors.New("ssh_private_key must not be empty: leave it unset to use the SSH agent")
+	}
+	_, err := newClientAuth(key)
+	return err
+}
+
 // clipKey shortens a key line for a message: the type and the start.
 func clipKey(s string) string {
 	if len(s) > 40 {
