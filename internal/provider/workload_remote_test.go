@@ -1,14 +1,17 @@
 package provider
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
@@ -337,4 +340,117 @@ resource "tinyforge_workload" "web" {
 			},
 		},
 	})
+}
+
+// TestAccSSHConnectionDropsMidApply breaks the SSH connection (the host's
+// sshd kills its sessions) twice while a real `terraform apply` gates a
+// new container on the SSH test host. The apply either carries on over a
+// new connection, or fails cleanly: the new container is removed and the
+// route stays on the old one. Either way traffic through the host's Caddy
+// never fails, and the next apply (if needed) converges with nothing left
+// over.
+func TestAccSSHConnectionDropsMidApply(t *testing.T) {
+	t.Parallel()
+	env := newTestEnv(t)
+	hs := acctest.StartHosts(t, 1, acctest.HostsOptions{SSH: true, Caddy: true, Images: []string{env.images.V2, env.images.Slow}})
+	h := hs.Hosts[0]
+	knownHosts := filepath.Join(t.TempDir(), "known_hosts")
+	if err := os.WriteFile(knownHosts, []byte(h.SSH.KnownHostsLine()+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	name := env.workloadName("sshdrop")
+	domain := name + ".test"
+	caddyOnHost := "  proxy {\n    caddy { admin_url = \"http://127.0.0.1:2019\" }\n  }\n"
+	cfg := func(ref string) string {
+		return tfConfig(sshProvider(t, env, h, knownHosts, "", caddyOnHost) + routedWorkload(name, domain, "blue-green", ref))
+	}
+	wd := acctest.NewWorkdir(t, acctest.ProviderBinary(t))
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	t.Cleanup(func() { wd.Destroy(context.Background()) })
+
+	wd.WriteConfig(cfg(env.images.V2))
+	res, err := wd.Apply(ctx)
+	mustSucceed(t, "apply v2", res, err)
+	blue := hostContainersOf(t, h, name)
+	load := (&acctest.Load{URL: h.Caddy.HTTPURL + "/", Host: domain, Clients: 2, Interval: 10 * time.Millisecond}).Start(ctx)
+	defer load.Stop()
+
+	// The slow image answers 3 s after it starts: the gate takes that long.
+	wd.WriteConfig(cfg(env.images.Slow))
+	p, err := wd.Start(ctx, []string{"apply", "-auto-approve", "-input=false", "-no-color"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	acctest.Eventually(t, time.Minute, 50*time.Millisecond, "green never started on the host", func() bool {
+		return len(hostContainersOf(t, h, name)) == 2
+	})
+	dropped := 0
+	for range 2 {
+		time.Sleep(700 * time.Millisecond)
+		dropped += h.SSH.DropConnections(t)
+	}
+	res, err = p.Wait()
+	t.Logf("dropped %d sshd session processes during the gate; the apply exited %d after %s", dropped, res.ExitCode, res.Duration.Round(time.Millisecond))
+	if dropped == 0 {
+		t.Fatal("there was no SSH session to drop: the apply did not use the connection during the gate")
+	}
+	if err == nil {
+		// Carried on over a new connection: green serves, alone.
+		if err := through(h.Caddy, domain, "v1")(nil); err != nil {
+			t.Fatal(err)
+		}
+		if now := hostContainersOf(t, h, name); len(now) != 1 || slices.Contains(blue, now[0]) {
+			t.Fatalf("after the apply the host runs %v, want green alone (blue was %v)", now, blue)
+		}
+	} else {
+		// Failed cleanly: green removed, blue routed and serving.
+		t.Logf("the apply failed: %s", lastLine(res.Stdout+res.Stderr, "Error"))
+		// A removal the engine had begun when the connection dropped may
+		// still be finishing: the retry found it "already in progress".
+		var now []string
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+			now = hostContainersOf(t, h, name)
+			if strings.Join(now, " ") == strings.Join(blue, " ") {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("10 s after the failed apply the host runs %v, want blue %v alone\n%s\n%s", now, blue,
+					h.Docker(t, "ps", "-a", "--filter", "label=tinyforge.workload="+name, "--format", "{{.Names}} {{.Status}}"), res.Stdout+res.Stderr)
+			}
+		}
+		if err := through(h.Caddy, domain, "v2")(nil); err != nil {
+			t.Fatal(err)
+		}
+		res, err = wd.Apply(ctx)
+		mustSucceed(t, "the apply after the failed one", res, err)
+		if err := through(h.Caddy, domain, "v1")(nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stats := load.Stop()
+	t.Logf("through the host's Caddy meanwhile: %d requests, %d failed, answers %v", stats.Total, stats.Failed, stats.Bodies)
+	if stats.Failed != 0 || stats.Total == 0 {
+		t.Fatalf("%d of %d requests failed: %v", stats.Failed, stats.Total, stats.FirstFailures)
+	}
+	plan, err := wd.Plan(ctx)
+	if err != nil || plan.HasChanges {
+		t.Fatalf("the plan after the deploy is not empty (%v):\n%s", err, plan.Stdout)
+	}
+	res, err = wd.Destroy(ctx)
+	mustSucceed(t, "destroy", res, err)
+	if now := hostContainersOf(t, h, name); len(now) > 0 {
+		t.Fatalf("destroy left %v on the host", now)
+	}
+}
+
+// lastLine is the last line of out containing word, for a log message.
+func lastLine(out, word string) string {
+	lines := strings.Split(out, "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		if strings.Contains(lines[i], word) {
+			return strings.TrimSpace(lines[i])
+		}
+	}
+	return ""
 }
