@@ -668,7 +668,7 @@ func TestProbeDialsThroughDial(t *testing.T) {
 		}
 	})
 	d := domain("dial")
-	if err := f.router.Upsert(context.Background(), proxy.Route{Workload: "dial", Domains: []string{d}, Upstream: app(t, "blue")}); err != nil {
+	if err := f.router.Upsert(context.Background(), proxy.Route{Workload: "dial", Domains: []string{d}, Upstreams: []string{app(t, "blue")}}); err != nil {
 		t.Fatalf("Upsert with the probe through Dial: %v", err)
 	}
 	mu.Lock()
