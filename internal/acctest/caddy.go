@@ -1,10 +1,12 @@
 package acctest
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -36,7 +38,18 @@ type Caddy struct {
 	ownsDir bool
 	logPath string
 	exited  chan struct{}
-	release []func() // of the reserved admin and HTTP ports
+	release []func()     // of the reserved admin and HTTP ports
+	admin   *http.Client // reaches AdminURL; nil is caddyClient
+}
+
+// caddyPlacement says where a Caddy runs: on this machine (the zero value,
+// on reserved 127.0.0.1 ports) or inside a test host's namespace.
+type caddyPlacement struct {
+	netns     string       // /run/netns/<host>; "" for this machine
+	adminAddr string       // "" reserves a 127.0.0.1 port
+	httpHost  string       // the address of HTTPURL; "" is 127.0.0.1
+	httpPort  int          // 0 reserves a 127.0.0.1 port
+	admin     *http.Client // reaches adminAddr; nil is caddyClient
 }
 
 // StartCaddy starts a Caddy with an empty config (admin API only) and
@@ -54,7 +67,7 @@ func StartCaddyWithConfig(t testing.TB, config string) *Caddy {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	c, err := startCaddy(ctx, t.TempDir(), false, config)
+	c, err := startCaddy(ctx, t.TempDir(), false, config, caddyPlacement{})
 	if err != nil {
 		t.Fatalf("start caddy: %v", err)
 	}
@@ -69,7 +82,7 @@ func StartCaddyProcess(ctx context.Context) (*Caddy, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start caddy: %w", err)
 	}
-	c, err := startCaddy(ctx, dir, true, "")
+	c, err := startCaddy(ctx, dir, true, "", caddyPlacement{})
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, err
@@ -77,7 +90,7 @@ func StartCaddyProcess(ctx context.Context) (*Caddy, error) {
 	return c, nil
 }
 
-func startCaddy(ctx context.Context, dir string, ownsDir bool, userConfig string) (c *Caddy, err error) {
+func startCaddy(ctx context.Context, dir string, ownsDir bool, userConfig string, at caddyPlacement) (c *Caddy, err error) {
 	var release []func()
 	defer func() {
 		if err != nil {
@@ -86,16 +99,25 @@ func startCaddy(ctx context.Context, dir string, ownsDir bool, userConfig string
 			}
 		}
 	}()
-	adminPort, releaseAdmin, err := reservePort()
-	if err != nil {
-		return nil, err
+	adminAddr := at.adminAddr
+	if adminAddr == "" {
+		adminPort, releaseAdmin, err := reservePort()
+		if err != nil {
+			return nil, err
+		}
+		release = append(release, releaseAdmin)
+		adminAddr = "127.0.0.1:" + strconv.Itoa(adminPort)
 	}
-	release = append(release, releaseAdmin)
-	httpPort, releaseHTTP, err := reservePort()
-	if err != nil {
-		return nil, err
+	httpPort := at.httpPort
+	if httpPort == 0 {
+		port, releaseHTTP, err := reservePort()
+		if err != nil {
+			return nil, err
+		}
+		release = append(release, releaseHTTP)
+		httpPort = port
 	}
-	release = append(release, releaseHTTP)
+	httpHost := cmp.Or(at.httpHost, "127.0.0.1")
 
 	cfg := map[string]any{}
 	if strings.TrimSpace(userConfig) != "" {
@@ -104,7 +126,6 @@ func startCaddy(ctx context.Context, dir string, ownsDir bool, userConfig string
 			return nil, fmt.Errorf("caddy config is not a JSON object: %w", err)
 		}
 	}
-	adminAddr := "127.0.0.1:" + strconv.Itoa(adminPort)
 	cfg["admin"] = map[string]any{
 		"listen": adminAddr,
 		// Without this Caddy autosaves every change to
@@ -127,6 +148,9 @@ func startCaddy(ctx context.Context, dir string, ownsDir bool, userConfig string
 	defer logFile.Close() // the child holds its own descriptor
 
 	cmd := exec.Command(CaddyBinary, "run", "--config", configPath)
+	if at.netns != "" {
+		cmd = exec.Command("nsenter", "--net="+at.netns, CaddyBinary, "run", "--config", configPath)
+	}
 	cmd.Dir = dir
 	cmd.Env = []string{
 		"PATH=/usr/bin:/bin",
@@ -142,7 +166,8 @@ func startCaddy(ctx context.Context, dir string, ownsDir bool, userConfig string
 		release:  release,
 		AdminURL: "http://" + adminAddr,
 		HTTPPort: httpPort,
-		HTTPURL:  "http://127.0.0.1:" + strconv.Itoa(httpPort),
+		HTTPURL:  "http://" + net.JoinHostPort(httpHost, strconv.Itoa(httpPort)),
+		admin:    at.admin,
 		cmd:      cmd,
 		dir:      dir,
 		ownsDir:  ownsDir,
@@ -161,6 +186,9 @@ func startCaddy(ctx context.Context, dir string, ownsDir bool, userConfig string
 // waitReady polls the admin API until it answers GET /config/.
 func (c *Caddy) waitReady(ctx context.Context) error {
 	client := &http.Client{Timeout: time.Second}
+	if c.admin != nil {
+		client = c.admin
+	}
 	for {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.AdminURL+"/config/", nil)
 		if err != nil {
@@ -258,6 +286,15 @@ func (c *Caddy) GetE(host, path string) (status int, body string, err error) {
 	return resp.StatusCode, string(b), nil
 }
 
+// adminClient reaches the admin API: from inside the test host for a
+// Caddy there.
+func (c *Caddy) adminClient() *http.Client {
+	if c.admin != nil {
+		return c.admin
+	}
+	return caddyClient
+}
+
 // AdminGet reads a path of the admin API (e.g. "/config/apps/http") and
 // returns its body; the test fails on anything but 200.
 func (c *Caddy) AdminGet(t testing.TB, path string) string {
@@ -270,7 +307,7 @@ func (c *Caddy) AdminGet(t testing.TB, path string) string {
 		if attempt > 0 {
 			time.Sleep(time.Duration(attempt) * 50 * time.Millisecond)
 		}
-		resp, err := caddyClient.Get(c.AdminURL + path)
+		resp, err := c.adminClient().Get(c.AdminURL + path)
 		if err != nil {
 			lastErr = err
 			continue

@@ -269,7 +269,8 @@ func StartTestApp(t testing.TB, image string, runArgs ...string) TestApp {
 
 // RunAndCleanUp runs the tests, then removes everything this process left on
 // the Docker engine: containers, networks, volumes and images labelled
-// LabelTestRun=RunID(), the test images, and the process-wide temp dirs. It
+// LabelTestRun=RunID(), the test images, and the process-wide temp dirs;
+// and the test hosts (StartHosts) still there, with their engines. It
 // is a last resort (each test cleans up after itself with t.Cleanup), so it
 // reports what it had to remove on stderr: a container, network or volume
 // named there is a test that leaks. It does not fail the run for it: objects
@@ -278,6 +279,14 @@ func StartTestApp(t testing.TB, image string, runArgs ...string) TestApp {
 //	func TestMain(m *testing.M) { os.Exit(acctest.RunAndCleanUp(m)) }
 func RunAndCleanUp(m *testing.M) int {
 	code := m.Run()
+	hostsLeaked, err := RemoveHostLeftovers(RunID())
+	if len(hostsLeaked) > 0 {
+		fmt.Fprintf(os.Stderr, "acctest: last-resort cleanup removed test hosts that tests of run %s leaked: %s\n",
+			RunID(), strings.Join(hostsLeaked, ", "))
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "acctest: last-resort cleanup of test hosts: %v\n", err)
+	}
 	leaked, err := RemoveRunObjects(RunID())
 	if len(leaked) > 0 {
 		fmt.Fprintf(os.Stderr, "acctest: last-resort cleanup removed what tests of run %s leaked: %s\n",

@@ -43,7 +43,7 @@ func StartRegistry(t testing.TB) *Registry {
 func StartRegistryBehind(t testing.TB, network func(http.Handler) http.Handler) *Registry {
 	t.Helper()
 	reg := &Registry{}
-	var h http.Handler = registry.New(registry.Logger(log.New(io.Discard, "", 0)))
+	var h http.Handler = registry.New(registry.Logger(discardLogger()))
 	if network != nil {
 		h = network(h)
 	}
@@ -64,6 +64,9 @@ func StartRegistryBehind(t testing.TB, network func(http.Handler) http.Handler) 
 	reg.Addr = strings.TrimPrefix(srv.URL, "http://")
 	return reg
 }
+
+// discardLogger is the registry's logger: its request lines are noise.
+func discardLogger() *log.Logger { return log.New(io.Discard, "", 0) }
 
 // Push pushes a local image to the registry as <Addr>/<repo> with the docker
 // CLI and returns that reference. The engine's own copy under the reference

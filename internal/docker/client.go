@@ -49,6 +49,8 @@ type Client struct {
 	// networkMu serialises EnsureNetwork within this process, so parallel
 	// applies do not race each other into the engine's duplicate check.
 	networkMu sync.Mutex
+	// tunnel is the SSH connection of an ssh:// host; nil otherwise.
+	tunnel *sshTunnel
 }
 
 // Option adjusts how New builds the client.
@@ -98,14 +100,35 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 	if tlsConfig != nil && network != "tcp" {
 		return nil, fmt.Errorf("docker host %q: ca_pem, cert_pem and key_pem need a tcp:// host", host)
 	}
+	sshSet := cfg.SSHPrivateKey != "" || cfg.SSHHostKey != "" || cfg.SSHKnownHostsFile != ""
+	if sshSet && network != "ssh" {
+		return nil, fmt.Errorf("docker host %q: ssh_private_key, ssh_host_key and ssh_known_hosts_file need an ssh:// host", host)
+	}
 
 	c := &Client{host: host, registries: o.registries}
+	// apiHost is the engine address as the docker client library sees
+	// it: for an ssh:// host, the socket on the host, which the tunnel
+	// reaches.
+	apiHost := host
 	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
+	dial := func(ctx context.Context) (net.Conn, error) { return dialer.DialContext(ctx, network, address) }
+	if network == "ssh" {
+		target, err := parseSSHHost(host)
+		if err != nil {
+			return nil, err
+		}
+		if c.tunnel, err = newSSHTunnel(target, cfg); err != nil {
+			return nil, fmt.Errorf("docker host %q: %w", host, err)
+		}
+		c.tunnel.onDrop = func() { c.transport.CloseIdleConnections() }
+		apiHost = "unix://" + target.socket
+		dial = func(ctx context.Context) (net.Conn, error) { return c.tunnel.DialContext(ctx, "unix", target.socket) }
+	}
 	c.transport = &http.Transport{
 		// The engine address is fixed: whatever host the request URL names,
 		// connect to the engine.
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			conn, err := dialer.DialContext(ctx, network, address)
+			conn, err := dial(ctx)
 			if err != nil {
 				c.lastDialErr.Store(&err)
 				return nil, err
@@ -119,10 +142,11 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 		MaxIdleConns:    6,
 		IdleConnTimeout: 30 * time.Second,
 	}
-	if network == "unix" {
+	switch network {
+	case "unix":
 		// Compression over a local socket only costs CPU.
 		c.transport.DisableCompression = true
-	} else {
+	case "tcp":
 		c.transport.Proxy = http.ProxyFromEnvironment
 	}
 
@@ -138,7 +162,7 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 	api, err := client.NewClientWithOpts(
 		// WithHost must see the docker client's own *http.Transport, so it
 		// comes before our HTTP client replaces it.
-		client.WithHost(host),
+		client.WithHost(apiHost),
 		client.WithHTTPClient(&http.Client{Transport: rt, CheckRedirect: client.CheckRedirect}),
 		client.WithScheme(scheme),
 		client.WithAPIVersionNegotiation(),
@@ -155,7 +179,7 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 func parseHost(host string) (network, address string, err error) {
 	scheme, rest, ok := strings.Cut(host, "://")
 	if !ok {
-		return "", "", fmt.Errorf("docker host %q: want unix:///path/to/socket or tcp://host:port", host)
+		return "", "", fmt.Errorf("docker host %q: want unix:///path/to/socket, tcp://host:port or ssh://user@host", redactHost(host))
 	}
 	switch scheme {
 	case "unix":
@@ -172,8 +196,11 @@ func parseHost(host string) (network, address string, err error) {
 			return "", "", fmt.Errorf("docker host %q: want tcp://host:port: %w", host, err)
 		}
 		return "tcp", u.Host, nil
+	case "ssh":
+		// parseSSHHost reads the rest.
+		return "ssh", "", nil
 	default:
-		return "", "", fmt.Errorf("docker host %q: scheme %q is not supported (want unix:// or tcp://)", host, scheme)
+		return "", "", fmt.Errorf("docker host %q: scheme %q is not supported (want unix://, tcp:// or ssh://)", redactHost(host), scheme)
 	}
 }
 
@@ -276,6 +303,13 @@ func (c *Client) Host() string { return c.host }
 // Ping checks that the engine answers and negotiates the API version. Its
 // error names the host.
 func (c *Client) Ping(ctx context.Context) error {
+	if c.tunnel != nil {
+		// The SSH connection first: its errors (a refused host key, a
+		// refused client key) are the user's to fix, and are said whole.
+		if _, err := c.tunnel.connect(ctx); err != nil {
+			return fmt.Errorf("Docker engine at %s: %w", c.host, err)
+		}
+	}
 	ping, err := c.api.Ping(ctx)
 	if err != nil {
 		return fmt.Errorf("Docker engine at %s does not answer: %s", c.host, c.unreachableCause(err))
@@ -318,7 +352,93 @@ func (c *Client) EngineAPI() client.APIClient { return c.api }
 func (c *Client) Close() error {
 	err := c.api.Close()
 	c.transport.CloseIdleConnections()
+	if c.tunnel != nil {
+		err = errors.Join(err, c.tunnel.Close())
+	}
 	return err
+}
+
+// DialFunc opens a connection, as net.Dialer.DialContext does.
+type DialFunc func(ctx context.Context, network, addr string) (net.Conn, error)
+
+// HostDialer opens TCP connections as the Docker host would: for an
+// ssh:// host, each is a channel of the SSH connection, dialled by the
+// host's sshd, so "127.0.0.1:32768" is a port on the host's loopback (where
+// containers publish by default). It is nil for other hosts: dial
+// directly. The health gate probes a new container's published port
+// through it.
+func (c *Client) HostDialer() DialFunc {
+	if c.tunnel == nil {
+		return nil
+	}
+	return c.tunnel.DialContext
+}
+
+// LoopbackThrough returns a dialer that sends connections to loopback
+// addresses (127.0.0.0/8, ::1, localhost) through host and dials every
+// other address directly; with host nil, it returns nil. It is the rule for
+// a proxy's admin API when the engine is an ssh:// host: an admin URL on
+// 127.0.0.1 is the Docker host's loopback, any other address is reached
+// from here.
+func LoopbackThrough(host DialFunc) DialFunc {
+	if host == nil {
+		return nil
+	}
+	direct := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if isLoopback(addr) {
+			return host(ctx, network, addr)
+		}
+		return direct.DialContext(ctx, network, addr)
+	}
+}
+
+// isLoopback reports whether addr ("host:port") names this machine's
+// loopback: a loopback IP or the name localhost.
+func isLoopback(addr string) bool {
+	h, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		h = addr
+	}
+	if strings.EqualFold(strings.TrimSuffix(h, "."), "localhost") {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
+}
+
+// CheckPublishAddress refuses a publish address that the provider cannot
+// reach on this engine: a tcp:// engine on another machine publishes
+// ports on its own interfaces, so a loopback address (or the wildcard,
+// which is dialled as loopback) there would make the health gate, and a
+// proxy on this machine, reach this machine's loopback instead. Over
+// ssh://, the gate's probe travels through the SSH connection, and any
+// address of the host is fine; on a unix:// socket the engine is here.
+func (c *Client) CheckPublishAddress(publishAddress string) error {
+	network, address, err := parseHost(c.host)
+	if err != nil || network != "tcp" {
+		return nil
+	}
+	if isLoopback(address) {
+		return nil
+	}
+	ip := net.ParseIP(publishAddress)
+	if ip == nil || !(ip.IsLoopback() || ip.IsUnspecified()) {
+		return nil
+	}
+	return fmt.Errorf("publish_address %q with the remote engine %s: containers would publish their ports on that "+
+		"host's %s, which the provider cannot reach from here, so the health gate would probe this machine's loopback "+
+		"instead and fail after the whole health timeout. Set publish_address to an address of the Docker host that is "+
+		"reachable from here (its LAN address, say), or reach the engine over SSH (docker_host = \"ssh://user@host\"), "+
+		"which carries the probe through the SSH connection",
+		publishAddress, c.host, loopbackOrAll(ip))
+}
+
+func loopbackOrAll(ip net.IP) string {
+	if ip.IsUnspecified() {
+		return "every interface (dialled here as loopback)"
+	}
+	return "loopback"
 }
 
 // ErrNotFound is returned (wrapped) when an object does not exist.

@@ -81,7 +81,7 @@ func TestNewHost(t *testing.T) {
 		t.Fatalf("Host() = %q, want the configured host", c.Host())
 	}
 
-	for _, bad := range []string{"ssh://me@host", "tcp://nohostport", "unix://relative.sock", "127.0.0.1:2375", "http://127.0.0.1:2375"} {
+	for _, bad := range []string{"ftp://me@host", "tcp://nohostport", "unix://relative.sock", "127.0.0.1:2375", "http://127.0.0.1:2375"} {
 		_, err := New(Config{Host: bad})
 		if err == nil || !strings.Contains(err.Error(), bad) {
 			t.Errorf("New(%q) = %v, want an error naming the host", bad, err)

@@ -7,12 +7,22 @@ import (
 
 // Config says how to reach the Docker engine.
 type Config struct {
-	// Host is the engine address: "unix:///var/run/docker.sock" or
-	// "tcp://host:2376". Empty means $DOCKER_HOST, then the local socket.
+	// Host is the engine address: "unix:///var/run/docker.sock",
+	// "tcp://host:2376" or "ssh://user@host[:port][/path/to/docker.sock]".
+	// Empty means $DOCKER_HOST, then the local socket.
 	Host string
 	// CAPEM, CertPEM and KeyPEM are PEM-encoded TLS material for a tcp://
 	// host. All empty means plain TCP (or the unix socket).
 	CAPEM, CertPEM, KeyPEM string
+	// SSHPrivateKey is the client key of an ssh:// host (OpenSSH or PEM
+	// format, unencrypted); empty means the SSH agent at $SSH_AUTH_SOCK.
+	SSHPrivateKey string
+	// SSHHostKey pins the host's public key ("ssh-ed25519 AAAA..."); empty
+	// means checking SSHKnownHostsFile.
+	SSHHostKey string
+	// SSHKnownHostsFile is the known_hosts file the host key is checked
+	// against; empty means ~/.ssh/known_hosts.
+	SSHKnownHostsFile string
 }
 
 // Container is one container as the engine lists it: enough to reconcile a

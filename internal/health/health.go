@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -56,12 +57,23 @@ func (e *ProbeError) Error() string {
 // not followed: a 3xx means the app is up. attempt, when not nil, sees every
 // answer, for progress logs.
 func Probe(ctx context.Context, url string, timeout time.Duration, stop func() error, attempt func(n int, a Answer)) error {
+	return ProbeVia(ctx, nil, url, timeout, stop, attempt)
+}
+
+// Dialer opens a connection, as net.Dialer.DialContext does.
+type Dialer func(ctx context.Context, network, addr string) (net.Conn, error)
+
+// ProbeVia is Probe with the probe's connections opened by dial: for a
+// Docker host reached over SSH, a channel of that connection, so that the
+// url's address is the host's (its loopback, say), not this machine's. A
+// nil dial dials directly.
+func ProbeVia(ctx context.Context, dial Dialer, url string, timeout time.Duration, stop func() error, attempt func(n int, a Answer)) error {
 	client := &http.Client{
 		Timeout:       2 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		// A fresh connection per attempt: a kept-alive connection to a
 		// dying process would tell nothing about the new one.
-		Transport: &http.Transport{DisableKeepAlives: true},
+		Transport: &http.Transport{DisableKeepAlives: true, DialContext: dial},
 	}
 	deadline := time.Now().Add(timeout)
 	interval := 100 * time.Millisecond

@@ -3,6 +3,7 @@ package health_test
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -83,5 +84,39 @@ func TestLiveness(t *testing.T) {
 	err = health.Liveness(context.Background(), 5*time.Second, 10*time.Millisecond, exited)
 	if err == nil || !strings.Contains(err.Error(), "exited with code 3") {
 		t.Fatalf("an exited container: %v", err)
+	}
+}
+
+// TestProbeViaDialsThroughTheGivenDialer: the url's address is the one the
+// dialer is asked for (a port on a remote host's loopback, reached over
+// SSH), never dialled directly; every attempt opens a connection of its
+// own.
+func TestProbeViaDialsThroughTheGivenDialer(t *testing.T) {
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if calls.Add(1) < 2 {
+			http.Error(w, "warming up", http.StatusServiceUnavailable)
+			return
+		}
+		w.Write([]byte("ok"))
+	}))
+	defer srv.Close()
+	const remote = "127.0.0.1:1" // nothing listens there on this machine
+	var asked []string
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		asked = append(asked, network+" "+addr)
+		var d net.Dialer
+		return d.DialContext(ctx, "tcp", srv.Listener.Addr().String())
+	}
+	if err := health.ProbeVia(context.Background(), dial, "http://"+remote+"/healthz", 10*time.Second, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if len(asked) != 2 || asked[0] != "tcp "+remote || asked[1] != "tcp "+remote {
+		t.Fatalf("the dialer was asked for %v, want %s once per attempt", asked, remote)
+	}
+	// Without a dialer, the same url is this machine's, where nothing answers.
+	err := health.ProbeVia(context.Background(), nil, "http://"+remote+"/healthz", 300*time.Millisecond, nil, nil)
+	if err == nil || !strings.Contains(err.Error(), "connection refused") {
+		t.Fatalf("a direct probe of %s: %v", remote, err)
 	}
 }

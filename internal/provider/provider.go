@@ -6,6 +6,7 @@ package provider
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -80,13 +81,16 @@ func New(version string) func() provider.Provider {
 }
 
 type providerModel struct {
-	DockerHost     types.String `tfsdk:"docker_host"`
-	CAPEM          types.String `tfsdk:"ca_pem"`
-	CertPEM        types.String `tfsdk:"cert_pem"`
-	KeyPEM         types.String `tfsdk:"key_pem"`
-	Network        types.String `tfsdk:"network"`
-	PublishAddress types.String `tfsdk:"publish_address"`
-	Proxy          *proxyModel  `tfsdk:"proxy"`
+	DockerHost        types.String `tfsdk:"docker_host"`
+	CAPEM             types.String `tfsdk:"ca_pem"`
+	CertPEM           types.String `tfsdk:"cert_pem"`
+	KeyPEM            types.String `tfsdk:"key_pem"`
+	SSHPrivateKey     types.String `tfsdk:"ssh_private_key"`
+	SSHHostKey        types.String `tfsdk:"ssh_host_key"`
+	SSHKnownHostsFile types.String `tfsdk:"ssh_known_hosts_file"`
+	Network           types.String `tfsdk:"network"`
+	PublishAddress    types.String `tfsdk:"publish_address"`
+	Proxy             *proxyModel  `tfsdk:"proxy"`
 	// Registries: the logins pulls use.
 	RegistryAuth     []registryAuthModel `tfsdk:"registry_auth"`
 	DockerConfigFile types.String        `tfsdk:"docker_config_file"`
@@ -138,8 +142,18 @@ func (p *tinyforgeProvider) Schema(_ context.Context, _ provider.SchemaRequest, 
 		Attributes: map[string]schema.Attribute{
 			// Optional
 			"docker_host": schema.StringAttribute{
-				MarkdownDescription: "Address of the Docker engine: `unix:///path/to/docker.sock` or `tcp://host:port`. " +
-					"Defaults to `$DOCKER_HOST`, then `unix:///var/run/docker.sock`.",
+				MarkdownDescription: "Address of the Docker engine: `unix:///path/to/docker.sock`, `tcp://host:port` " +
+					"(with `ca_pem`, `cert_pem` and `key_pem` for TLS) or `ssh://user@host[:port][/path/to/docker.sock]`. " +
+					"Defaults to `$DOCKER_HOST`, then `unix:///var/run/docker.sock`.\n\n" +
+					"Over `ssh://`, the provider keeps one SSH connection to the host (its own client: no `ssh` binary, no " +
+					"`~/.ssh/config`) and everything that targets the Docker host travels through it: Engine API calls (to the " +
+					"engine's socket on the host, `/var/run/docker.sock` unless the URL has a path; the user must be allowed to " +
+					"use it, and the server to forward to it: `AllowStreamLocalForwarding`, on by default), the health gate's " +
+					"probe of a new container's published port, and the proxy's admin API when its URL is on a loopback " +
+					"address (`http://127.0.0.1:2019` then means the Docker host's loopback, where a proxy beside the engine " +
+					"listens). The host key is checked (`ssh_host_key`, else `ssh_known_hosts_file`); the client key is " +
+					"`ssh_private_key`, else the SSH agent's. A connection that drops is opened again on the next call; a " +
+					"call that was in flight fails, and the deploy cleans up as after any failure.",
 				Optional: true,
 			},
 			"ca_pem": schema.StringAttribute{
@@ -154,6 +168,31 @@ func (p *tinyforgeProvider) Schema(_ context.Context, _ provider.SchemaRequest, 
 				MarkdownDescription: "PEM-encoded private key of `cert_pem`.",
 				Optional:            true,
 				Sensitive:           true,
+			},
+			"ssh_private_key": schema.StringAttribute{
+				MarkdownDescription: "Private key of the SSH user of an `ssh://` `docker_host` (OpenSSH or PEM format, " +
+					"unencrypted). When unset, the keys of the SSH agent at `$SSH_AUTH_SOCK` are offered (the way to use a " +
+					"key with a passphrase). Provider configuration is never stored in the state, and this attribute accepts " +
+					"ephemeral values (Terraform 1.10+: an `ephemeral = true` variable or an ephemeral resource), which keeps " +
+					"the key out of plan files too. It never appears in logs or errors (only its public SHA256 fingerprint).",
+				Optional:   true,
+				Sensitive:  true,
+				Validators: []validator.String{engineRule("an SSH private key", docker.CheckSSHPrivateKey)},
+			},
+			"ssh_host_key": schema.StringAttribute{
+				MarkdownDescription: "The SSH host's public key, as `ssh-keyscan` or a `.pub` file prints it " +
+					"(`ssh-ed25519 AAAA...`), for an `ssh://` `docker_host`. When set, the host must present exactly this " +
+					"key and `ssh_known_hosts_file` is not read.",
+				Optional:   true,
+				Validators: []validator.String{engineRule("an SSH public key line", docker.CheckHostKey)},
+			},
+			"ssh_known_hosts_file": schema.StringAttribute{
+				MarkdownDescription: "The known_hosts file the host key of an `ssh://` `docker_host` is checked against " +
+					"when `ssh_host_key` is unset (OpenSSH's format; hashed names and `[host]:port` entries work). Defaults to " +
+					"`~/.ssh/known_hosts`. An unknown host, or a key other than the file's, is refused, with the key's SHA256 " +
+					"fingerprint and the commands that fix it; nothing is ever added to the file.",
+				Optional:   true,
+				Validators: []validator.String{stringvalidator.LengthAtLeast(1)},
 			},
 			"network": schema.StringAttribute{
 				MarkdownDescription: "User-defined bridge network that every workload joins. Created, with the label " +
@@ -170,7 +209,10 @@ func (p *tinyforgeProvider) Schema(_ context.Context, _ provider.SchemaRequest, 
 			},
 			"publish_address": schema.StringAttribute{
 				MarkdownDescription: "Host IP address on which container ports are published. Defaults to `" +
-					defaultPublishAddress + "`, so that workloads are reached only through the proxy on this host.",
+					defaultPublishAddress + "`, so that workloads are reached only through the proxy on the Docker host. " +
+					"With a remote `tcp://` engine the provider probes published ports from here, so a loopback (or " +
+					"`0.0.0.0`) address is refused at plan time: set an address of the Docker host that is reachable from " +
+					"here, or use `ssh://`, which probes through the SSH connection.",
 				Optional:   true,
 				Validators: []validator.String{ipAddress()},
 			},
@@ -219,8 +261,10 @@ func (p *tinyforgeProvider) Schema(_ context.Context, _ provider.SchemaRequest, 
 							"Caddy's configuration.",
 						Attributes: map[string]schema.Attribute{
 							"admin_url": schema.StringAttribute{
-								MarkdownDescription: "URL of Caddy's admin API. Defaults to `" + defaultCaddyAdminURL + "`.",
-								Optional:            true,
+								MarkdownDescription: "URL of Caddy's admin API. Defaults to `" + defaultCaddyAdminURL + "`. With an " +
+									"`ssh://` `docker_host`, a loopback address here is the Docker host's loopback, reached through " +
+									"the SSH connection.",
+								Optional: true,
 							},
 							"server": schema.StringAttribute{
 								MarkdownDescription: "Name of the Caddy HTTP server the provider owns (created when missing). " +
@@ -246,8 +290,10 @@ func (p *tinyforgeProvider) Schema(_ context.Context, _ provider.SchemaRequest, 
 						Validators: []validator.Object{requiredInBlock("url", "email", "password")},
 						Attributes: map[string]schema.Attribute{
 							"url": schema.StringAttribute{
-								MarkdownDescription: "Required. NPM's admin address, e.g. `http://127.0.0.1:81` (the API is under `/api`).",
-								Optional:            true,
+								MarkdownDescription: "Required. NPM's admin address, e.g. `http://127.0.0.1:81` (the API is under `/api`). " +
+									"With an `ssh://` `docker_host`, a loopback address here is the Docker host's loopback, reached " +
+									"through the SSH connection.",
+								Optional: true,
 							},
 							"email": schema.StringAttribute{
 								MarkdownDescription: "Required. Email of an NPM user allowed to manage proxy hosts.",
@@ -273,7 +319,8 @@ func (p *tinyforgeProvider) Schema(_ context.Context, _ provider.SchemaRequest, 
 								MarkdownDescription: "NPM's public HTTP address, e.g. `http://127.0.0.1:80`. When set, a swap " +
 									"returns only once a request through NPM for the workload's first domain reaches the new " +
 									"upstream; without it, the provider waits a settle delay (NPM reloads nginx ~0.1 s after it " +
-									"answers).",
+									"answers). With an `ssh://` `docker_host`, a loopback address here is the Docker host's " +
+									"loopback, reached through the SSH connection.",
 								Optional: true,
 							},
 						},
@@ -314,10 +361,13 @@ func (p *tinyforgeProvider) Configure(ctx context.Context, req provider.Configur
 		return
 	}
 	cfg := docker.Config{
-		Host:    m.DockerHost.ValueString(),
-		CAPEM:   m.CAPEM.ValueString(),
-		CertPEM: m.CertPEM.ValueString(),
-		KeyPEM:  m.KeyPEM.ValueString(),
+		Host:              m.DockerHost.ValueString(),
+		CAPEM:             m.CAPEM.ValueString(),
+		CertPEM:           m.CertPEM.ValueString(),
+		KeyPEM:            m.KeyPEM.ValueString(),
+		SSHPrivateKey:     m.SSHPrivateKey.ValueString(),
+		SSHHostKey:        m.SSHHostKey.ValueString(),
+		SSHKnownHostsFile: m.SSHKnownHostsFile.ValueString(),
 	}
 	var calls *callLog
 	var dockerOpts []docker.Option
@@ -342,14 +392,28 @@ func (p *tinyforgeProvider) Configure(ctx context.Context, req provider.Configur
 		resp.Diagnostics.AddAttributeError(path.Root("docker_host"), "Invalid Docker engine configuration", err.Error())
 		return
 	}
+	publishAddress := stringOr(m.PublishAddress, defaultPublishAddress)
+	if err := client.CheckPublishAddress(publishAddress); err != nil {
+		resp.Diagnostics.AddAttributeError(path.Root("publish_address"), "publish_address unreachable on a remote engine", err.Error())
+		return
+	}
 	if err := client.Ping(ctx); err != nil {
+		var hostKey *docker.HostKeyError
+		if errors.As(err, &hostKey) {
+			attr := "ssh_known_hosts_file"
+			if hostKey.Pinned {
+				attr = "ssh_host_key"
+			}
+			resp.Diagnostics.AddAttributeError(path.Root(attr), "SSH host key refused", err.Error())
+			return
+		}
 		resp.Diagnostics.AddAttributeError(path.Root("docker_host"), "Docker engine unreachable", err.Error())
 		return
 	}
 	containers := &runtime.Containers{
 		Docker:         client,
 		Network:        stringOr(m.Network, defaultNetwork),
-		PublishAddress: stringOr(m.PublishAddress, defaultPublishAddress),
+		PublishAddress: publishAddress,
 		ForwardTo:      runtime.ForwardPublished,
 	}
 	log := newEngineLogger()
@@ -366,9 +430,11 @@ func (p *tinyforgeProvider) Configure(ctx context.Context, req provider.Configur
 		Images:    client,
 		Log:       log,
 		AfterStep: crashAt(os.Getenv(CrashAtEnv)),
+		// An ssh:// engine's: the gate probes ports on the host's loopback.
+		Dial: client.HostDialer(),
 	}
 	if m.Proxy != nil {
-		router, forwardTo, diags := m.Proxy.router(ctx, calls)
+		router, forwardTo, diags := m.Proxy.router(ctx, calls, docker.LoopbackThrough(client.HostDialer()))
 		resp.Diagnostics.Append(diags...)
 		if resp.Diagnostics.HasError() {
 			return
@@ -414,7 +480,7 @@ func (m providerModel) known() bool {
 			}
 		}
 	}
-	for _, v := range []types.String{m.DockerHost, m.CAPEM, m.CertPEM, m.KeyPEM, m.Network, m.PublishAddress, m.DockerConfigFile} {
+	for _, v := range []types.String{m.DockerHost, m.CAPEM, m.CertPEM, m.KeyPEM, m.SSHPrivateKey, m.SSHHostKey, m.SSHKnownHostsFile, m.Network, m.PublishAddress, m.DockerConfigFile} {
 		if v.IsUnknown() {
 			return false
 		}
@@ -440,8 +506,9 @@ func (m providerModel) known() bool {
 }
 
 // router builds the configured proxy backend, and says which address of a
-// container it forwards to.
-func (m *proxyModel) router(ctx context.Context, calls *callLog) (proxy.Router, runtime.ForwardTo, diag.Diagnostics) {
+// container it forwards to. dial, when not nil, opens the connections to
+// the proxy's API (see proxyClient).
+func (m *proxyModel) router(ctx context.Context, calls *callLog, dial docker.DialFunc) (proxy.Router, runtime.ForwardTo, diag.Diagnostics) {
 	var diags diag.Diagnostics
 	retryTimeout := time.Duration(m.RetryTimeout.ValueInt64()) * time.Second // 0: the backend's default
 	log := func(ctx context.Context, msg string, fields map[string]any) { tflog.Info(ctx, msg, fields) }
@@ -458,7 +525,7 @@ func (m *proxyModel) router(ctx context.Context, calls *callLog) (proxy.Router, 
 			Server:         stringOr(c.Server, defaultCaddyServer),
 			Listen:         listen,
 			AutomaticHTTPS: c.AutomaticHTTPS.ValueBool(),
-			HTTPClient:     proxyClient(calls),
+			HTTPClient:     proxyClient(calls, dial),
 			RetryTimeout:   retryTimeout,
 			Log:            log,
 		})
@@ -475,7 +542,8 @@ func (m *proxyModel) router(ctx context.Context, calls *callLog) (proxy.Router, 
 			Email:        n.Email.ValueString(),
 			Password:     n.Password.ValueString(),
 			HTTPURL:      n.HTTPURL.ValueString(),
-			HTTPClient:   proxyClient(calls),
+			HTTPClient:   proxyClient(calls, dial),
+			Dial:         dial,
 			RetryTimeout: retryTimeout,
 			Log:          log,
 		})
@@ -490,12 +558,27 @@ func (m *proxyModel) router(ctx context.Context, calls *callLog) (proxy.Router, 
 }
 
 // proxyClient is the HTTP client of a proxy backend; nil lets the backend
-// choose, unless calls are being logged.
-func proxyClient(calls *callLog) *http.Client {
-	if calls == nil {
+// choose, unless calls are being logged or dial says how to connect: for
+// an ssh:// engine, docker.LoopbackThrough, which reaches an API on a
+// loopback address through the SSH connection (the proxy beside the
+// engine) and any other address directly.
+func proxyClient(calls *callLog, dial docker.DialFunc) *http.Client {
+	if calls == nil && dial == nil {
 		return nil
 	}
-	return &http.Client{Timeout: 30 * time.Second, Transport: calls.wrap("proxy", nil)}
+	var next http.RoundTripper
+	if dial != nil {
+		next = &http.Transport{
+			DialContext:     dial,
+			Proxy:           http.ProxyFromEnvironment, // never used for loopback
+			MaxIdleConns:    6,
+			IdleConnTimeout: 30 * time.Second,
+		}
+	}
+	if calls != nil {
+		next = calls.wrap("proxy", next)
+	}
+	return &http.Client{Timeout: 30 * time.Second, Transport: next}
 }
 
 func (p *tinyforgeProvider) Resources(context.Context) []func() resource.Resource {

@@ -75,6 +75,10 @@ type Config struct {
 	// ProbeTimeout bounds the probe through HTTPURL; default
 	// DefaultProbeTimeout.
 	ProbeTimeout time.Duration
+	// Dial, when set, opens the probe's connections to HTTPURL: for a
+	// Docker host reached over SSH, NPM beside the engine is reached
+	// through that connection. Nil dials directly.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	// HTTPClient sends the API requests; default: a client with a 30 s
 	// timeout.
 	HTTPClient *http.Client
@@ -147,7 +151,7 @@ func New(cfg Config) (*Router, error) {
 			// A new connection per probe: after a reload nginx serves new
 			// connections with the new config, while a kept-alive one may
 			// still be served by an old worker.
-			Transport: &http.Transport{DisableKeepAlives: true},
+			Transport: &http.Transport{DisableKeepAlives: true, DialContext: cfg.Dial},
 		},
 	}
 	if r.settle == 0 {

@@ -646,3 +646,39 @@ func TestTransientFailuresAreRetried(t *testing.T) {
 		t.Fatalf("a failed swap moved the traffic: NPM serves %q", got)
 	}
 }
+
+// TestProbeDialsThroughDial: with Dial set, the probe of HTTPURL opens its
+// connections through it (an SSH engine's dialer, for NPM on the Docker
+// host's loopback), for HTTPURL's address, never dialling that directly.
+func TestProbeDialsThroughDial(t *testing.T) {
+	t.Parallel()
+	const remote = "127.0.0.1:1" // nothing listens there on this machine
+	var mu sync.Mutex
+	var asked []string
+	f := newFixture(t, func(c *Config, s *npmstandin.Server) {
+		c.HTTPURL = "http://" + remote
+		c.ProbeTimeout = 5 * time.Second
+		standin := strings.TrimPrefix(s.HTTPURL, "http://")
+		c.Dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			mu.Lock()
+			asked = append(asked, addr)
+			mu.Unlock()
+			var d net.Dialer
+			return d.DialContext(ctx, network, standin)
+		}
+	})
+	d := domain("dial")
+	if err := f.router.Upsert(context.Background(), proxy.Route{Workload: "dial", Domains: []string{d}, Upstreams: []string{app(t, "blue")}}); err != nil {
+		t.Fatalf("Upsert with the probe through Dial: %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(asked) == 0 {
+		t.Fatal("the probe never used Dial")
+	}
+	for _, a := range asked {
+		if a != remote {
+			t.Fatalf("Dial was asked for %s, want HTTPURL's %s", a, remote)
+		}
+	}
+}

@@ -13,6 +13,7 @@ package rollout
 import (
 	"context"
 	"log/slog"
+	"net"
 	"time"
 
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/proxy"
@@ -77,6 +78,11 @@ type Engine struct {
 	// LivenessWindow is how long an instance without a health path must
 	// stay up to pass its gate; default DefaultLivenessWindow.
 	LivenessWindow time.Duration
+	// Dial, when set, opens the gate's probe connections to an instance's
+	// published address. For a Docker host reached over SSH it is that
+	// connection's dialer (docker.Client.HostDialer), so that a port
+	// published on the host's loopback is probed there; nil dials directly.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	// AfterStep, when set, is called each time a deploy has completed a
 	// step (see Steps). It is the caller's hook: the provider's crash test
 	// hook uses it to prove that a kill after any step is safe.

@@ -100,7 +100,7 @@ func (d *deployment) probe(ctx context.Context, in runtime.Instance, path string
 			log.InfoContext(ctx, "gate: waiting for the health check", "attempt", n, "answer", a.String())
 		}
 	}
-	err := health.Probe(ctx, url, time.Until(deadline), stillUp, attempt)
+	err := health.ProbeVia(ctx, d.Dial, url, time.Until(deadline), stillUp, attempt)
 	if pe, ok := err.(*health.ProbeError); ok {
 		pe.Timeout = timeout // the configured bound, not what was left of it
 		return pe

@@ -201,7 +201,7 @@ func (c *Containers) Start(ctx context.Context, spec workload.Spec, art plugin.A
 func (c *Containers) removeQuietly(ctx context.Context, id string) {
 	ctx, cancel := CleanupContext(ctx)
 	defer cancel()
-	_ = c.Docker.RemoveContainer(ctx, id)
+	_ = Retry(ctx, func() error { return c.Docker.RemoveContainer(ctx, id) })
 }
 
 // Inspect reads what a gate watches of the instance now.
@@ -316,4 +316,25 @@ const cleanupTimeout = 30 * time.Second
 // before it returns.
 func CleanupContext(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+}
+
+// Retry calls f until it succeeds or ctx ends, waiting a little longer each
+// time (250 ms, doubling, at most 2 s), and returns f's last error. For
+// clean-ups: the failure being cleaned up after may be the engine's
+// connection dropping (an ssh:// engine's sshd restarting), and the first
+// call after it can meet the same dead connection.
+func Retry(ctx context.Context, f func() error) error {
+	wait := 250 * time.Millisecond
+	for {
+		err := f()
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 2*time.Second)
+	}
 }
