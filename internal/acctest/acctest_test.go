@@ -30,7 +30,7 @@ func TestFreePortIsOutsideTheEphemeralRangeAndHeld(t *testing.T) {
 		}
 	}
 
-	var lockName string
+	var lockNames []string
 	t.Run("held", func(t *testing.T) {
 		seen := map[int]bool{}
 		for range 50 {
@@ -39,19 +39,28 @@ func TestFreePortIsOutsideTheEphemeralRangeAndHeld(t *testing.T) {
 				t.Fatalf("FreePort = %d: want a port in %d-%d not handed out before", port, lo, hi)
 			}
 			seen[port] = true
-			if lockName == "" {
-				lockName = "@tinyforge-acctest-port-" + strconv.Itoa(port)
-				if other, err := net.Listen("unix", lockName); err == nil {
-					other.Close()
-					t.Fatalf("port %d is reserved, yet its lock %s could be taken again", port, lockName)
-				}
+			lockName := "@tinyforge-acctest-port-" + strconv.Itoa(port)
+			if other, err := net.Listen("unix", lockName); err == nil {
+				other.Close()
+				t.Fatalf("port %d is reserved, yet its lock %s could be taken again", port, lockName)
 			}
+			lockNames = append(lockNames, lockName)
 		}
 	})
-	// The subtest ended: its ports are free for others again.
-	other, err := net.Listen("unix", lockName)
-	if err != nil {
-		t.Fatalf("the lock %s is still held after the test that reserved it ended: %v", lockName, err)
+	// The subtest ended: its ports are free for others again. Other test
+	// processes reserve ports meanwhile and may take one of these at once,
+	// so a few may be held again; all of them would be if the release did
+	// not happen.
+	var held []string
+	for _, lockName := range lockNames {
+		other, err := net.Listen("unix", lockName)
+		if err != nil {
+			held = append(held, lockName)
+			continue
+		}
+		other.Close()
 	}
-	other.Close()
+	if len(held) > 5 {
+		t.Fatalf("%d of %d locks are still held after the test that reserved them ended: %v", len(held), len(lockNames), held)
+	}
 }

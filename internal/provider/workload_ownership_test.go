@@ -244,6 +244,10 @@ func TestAccDomainHasOneOwner(t *testing.T) {
 					return nil
 				},
 			},
+			{ // neither: Terraform orders no destroy of the winner before a create of the other
+				Config:           env.provider(caddyBlock(caddy)),
+				ConfigPlanChecks: emptyPlanAfterApply(),
+			},
 			{ // the first workload alone
 				Config:           env.provider(caddyBlock(caddy)) + workload("a", a, domain, env.images.V1),
 				ConfigPlanChecks: emptyPlanAfterApply(),

@@ -57,9 +57,20 @@ func upsert(t *testing.T, r *caddy.Router, route proxy.Route) {
 
 // wantBody fails the test unless a request for host through Caddy reaches
 // the backend that answers body.
+//
+// Caddy answers a config write before the previous server has stopped: a
+// connection it still holds may get one more answer of the old config, so
+// the body is asked for again for up to 2 s.
 func wantBody(t *testing.T, c *acctest.Caddy, host, body string) {
 	t.Helper()
-	status, got := c.Get(t, host, "/")
+	var status int
+	var got string
+	for deadline := time.Now().Add(2 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		status, got = c.Get(t, host, "/")
+		if (status == http.StatusOK && got == body) || time.Now().After(deadline) {
+			break
+		}
+	}
 	if status != http.StatusOK || got != body {
 		t.Fatalf("GET Host %s through caddy = %d %q, want 200 %q\ncaddy log:\n%s", host, status, got, body, c.Log())
 	}
