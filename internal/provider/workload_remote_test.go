@@ -365,6 +365,7 @@ func TestAccSSHConnectionDropsMidApply(t *testing.T) {
 		return tfConfig(sshProvider(t, env, h, knownHosts, "", caddyOnHost) + routedWorkload(name, domain, "blue-green", ref))
 	}
 	wd := acctest.NewWorkdir(t, acctest.ProviderBinary(t))
+	logPath := wd.CaptureLog("DEBUG")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	t.Cleanup(func() { wd.Destroy(context.Background()) })
@@ -415,8 +416,9 @@ func TestAccSSHConnectionDropsMidApply(t *testing.T) {
 				break
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("10 s after the failed apply the host runs %v, want blue %v alone\n%s\n%s", now, blue,
-					h.Docker(t, "ps", "-a", "--filter", "label=tinyforge.workload="+name, "--format", "{{.Names}} {{.Status}}"), res.Stdout+res.Stderr)
+				t.Fatalf("10 s after the failed apply the host runs %v, want blue %v alone\n%s\n%s\nthe provider's log:\n%s\nsshd's log:\n%s", now, blue,
+					h.Docker(t, "ps", "-a", "--filter", "label=tinyforge.workload="+name, "--format", "{{.Names}} {{.Status}}"), res.Stdout+res.Stderr,
+					providerLog(t, logPath), h.SSH.Log())
 			}
 		}
 		if err := through(h.Caddy, domain, "v2")(nil); err != nil {
@@ -453,4 +455,21 @@ func lastLine(out, word string) string {
 		}
 	}
 	return ""
+}
+
+// providerLog is what the provider logged into a CaptureLog file, its own
+// lines only (terraform's may quote the configuration).
+func providerLog(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err.Error()
+	}
+	var lines []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.Contains(l, "provider.terraform-provider-tinyforge:") {
+			lines = append(lines, l)
+		}
+	}
+	return strings.Join(lines, "\n")
 }

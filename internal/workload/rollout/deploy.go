@@ -404,7 +404,7 @@ func (d *deployment) discardAll(ctx context.Context, ins []runtime.Instance) {
 func (d *deployment) discard(ctx context.Context, in runtime.Instance) {
 	ctx, cancel := runtime.CleanupContext(ctx)
 	defer cancel()
-	if err := runtime.Retry(ctx, func() error { return d.Runtime.Remove(ctx, in) }); err != nil {
+	if err := runtime.Retry(ctx, func(ctx context.Context) error { return d.Runtime.Remove(ctx, in) }); err != nil {
 		d.log().ErrorContext(ctx, "could not remove a failed container", "workload", d.spec.Name, "container", in.Name, "error", err.Error())
 	}
 }

@@ -176,32 +176,32 @@ func (c *Containers) Start(ctx context.Context, spec workload.Spec, art plugin.A
 	id, err := c.Docker.CreateContainer(ctx, cs)
 	if err != nil {
 		// An interrupted create may have reached the engine: remove by name.
-		c.removeQuietly(ctx, cs.Name)
-		return Instance{}, err
+		return Instance{}, c.discardFailed(ctx, cs.Name, err)
 	}
 	if err := c.Docker.StartContainer(ctx, id); err != nil {
-		c.removeQuietly(ctx, id)
-		return Instance{}, fmt.Errorf("start container %s: %w", cs.Name, err)
+		return Instance{}, c.discardFailed(ctx, id, fmt.Errorf("start container %s: %w", cs.Name, err))
 	}
 	detail, err := c.Docker.InspectContainer(ctx, id)
 	if err != nil {
-		c.removeQuietly(ctx, id)
-		return Instance{}, fmt.Errorf("inspect container %s: %w", cs.Name, err)
+		return Instance{}, c.discardFailed(ctx, id, fmt.Errorf("inspect container %s: %w", cs.Name, err))
 	}
 	in, err := c.instance(detail.Container)
 	if err != nil {
-		c.removeQuietly(ctx, id)
-		return Instance{}, err
+		return Instance{}, c.discardFailed(ctx, id, err)
 	}
 	return in, nil
 }
 
-// removeQuietly removes what a failed Start made, on a fresh context; a
-// failure here leaves a stray that the next apply removes.
-func (c *Containers) removeQuietly(ctx context.Context, id string) {
+// discardFailed removes what a failed Start made (id or name), on a fresh
+// context, and returns the failure, with the removal's own when the
+// container stays: the next apply removes it as a stray.
+func (c *Containers) discardFailed(ctx context.Context, id string, failure error) error {
 	ctx, cancel := CleanupContext(ctx)
 	defer cancel()
-	_ = Retry(ctx, func() error { return c.Docker.RemoveContainer(ctx, id) })
+	if err := Retry(ctx, func(ctx context.Context) error { return c.Docker.RemoveContainer(ctx, id) }); err != nil {
+		return fmt.Errorf("%w (and the container was not removed: %v)", failure, err)
+	}
+	return failure
 }
 
 // Inspect reads what a gate watches of the instance now.
@@ -319,14 +319,18 @@ func CleanupContext(ctx context.Context) (context.Context, context.CancelFunc) {
 }
 
 // Retry calls f until it succeeds or ctx ends, waiting a little longer each
-// time (250 ms, doubling, at most 2 s), and returns f's last error. For
-// clean-ups: the failure being cleaned up after may be the engine's
-// connection dropping (an ssh:// engine's sshd restarting), and the first
-// call after it can meet the same dead connection.
-func Retry(ctx context.Context, f func() error) error {
+// time (250 ms, doubling, at most 2 s), and returns f's last error. Each
+// call gets at most retryAttempt of ctx: a call stuck on a connection that
+// died without a word must not use up the whole clean-up. For clean-ups:
+// the failure being cleaned up after may be the engine's connection
+// dropping (an ssh:// engine's sshd restarting), and the first call after
+// it can meet the same dead connection.
+func Retry(ctx context.Context, f func(ctx context.Context) error) error {
 	wait := 250 * time.Millisecond
 	for {
-		err := f()
+		attempt, cancel := context.WithTimeout(ctx, retryAttempt)
+		err := f(attempt)
+		cancel()
 		if err == nil {
 			return nil
 		}
@@ -338,3 +342,6 @@ func Retry(ctx context.Context, f func() error) error {
 		wait = min(2*wait, 2*time.Second)
 	}
 }
+
+// retryAttempt bounds one call of Retry.
+const retryAttempt = 10 * time.Second
