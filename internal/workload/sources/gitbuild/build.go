@@ -20,11 +20,13 @@ import (
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/plugin"
 )
 
-// LabelBuilt marks the images a Git source built, so that Prune removes
-// only those, never an image the user tagged alike by hand. Built images
-// also carry workload.LabelWorkload and workload.LabelCommit, the keys the
-// engine puts on containers.
-const LabelBuilt = "tinyforge.built"
+// A Git source's build gives its image one label, workload.LabelWorkload
+// (the workload's name), and the tag Tag names, which holds the commit:
+// one label, because the engine's classic builder adds a build step (a
+// layer committed, on every build) for each label it is given. Prune
+// removes only images with that label, so never one the user tagged alike
+// by hand. Images built before carried tinyforge.built and
+// workload.LabelCommit too; they are still recognised.
 
 var fullSHA = regexp.MustCompile(`^[0-9a-f]{40}$`)
 
@@ -162,10 +164,14 @@ func (b Build) Built(ctx context.Context, images plugin.ImageHost, workload, com
 }
 
 // builtBy reports whether img is this source's build of commit for
-// workload, so that an image the user happened to tag alike is not taken
-// for one.
+// workload (found by its tag), so that an image the user happened to tag
+// alike is not taken for one.
 func builtBy(img docker.Image, name, commit string) bool {
-	return img.Labels[LabelBuilt] == "true" && img.Labels[workload.LabelWorkload] == name && img.Labels[workload.LabelCommit] == commit
+	if img.Labels[workload.LabelWorkload] != name {
+		return false
+	}
+	c, old := img.Labels[workload.LabelCommit]
+	return !old || c == commit
 }
 
 // errBuildEnded stops the context writer when the engine stopped reading.
@@ -188,11 +194,7 @@ func (b Build) build(ctx context.Context, images plugin.ImageHost, log *slog.Log
 		Dockerfile: bc.Dockerfile,
 		Tags:       []string{tag},
 		BuildArgs:  b.BuildArgs,
-		Labels: map[string]string{
-			workload.LabelWorkload: name,
-			workload.LabelCommit:   commit,
-			LabelBuilt:             "true",
-		},
+		Labels:     map[string]string{workload.LabelWorkload: name},
 	}, func(line string) {
 		steps.Observe(line)
 		log.InfoContext(ctx, "build: "+line)
@@ -228,40 +230,37 @@ func Prune(ctx context.Context, env plugin.ProduceEnv, keep []string) error {
 		if img.Labels[workload.LabelWorkload] != env.Workload || kept[strings.TrimPrefix(img.ID, "sha256:")] {
 			continue
 		}
-		if img.Labels[LabelBuilt] != "true" {
-			// An untagged image of the workload's builds that is no
-			// built image: what a build stage (or a failed build) left,
-			// nobody's cache but the workload's own. Removed by ID, never
-			// forced: an image something still uses stays.
-			if untagged(img) {
-				if err := env.Images.RemoveImage(ctx, img.ID); err != nil {
-					errs = append(errs, fmt.Errorf("image %s left by a build was kept: %w", img.ID, err))
-				} else {
-					log.InfoContext(ctx, "removed an image a build stage left", "image", img.ID)
-				}
+		if untagged(img) {
+			// An untagged image of the workload's builds: an old build
+			// whose tag moved on, or what a build stage (the static
+			// source's) or a failed build left; nobody's cache but the
+			// workload's own. Removed by ID, never forced: an image
+			// something still uses stays.
+			if err := env.Images.RemoveImage(ctx, img.ID); err != nil {
+				errs = append(errs, fmt.Errorf("image %s left by a build was kept: %w", img.ID, err))
+			} else {
+				log.InfoContext(ctx, "removed an untagged image of the workload's builds", "image", img.ID)
 			}
 			continue
 		}
 		// By our tags, not by ID: an image the user also tagged under a
 		// name of their own loses only our tag and stays theirs (by ID,
 		// the engine would refuse it without force). Removing the last
-		// tag removes the image.
+		// tag removes the image. An image with none of our tags is the
+		// user's, labelled alike: not ours to remove.
 		refs, foreign := ownTags(img, env.Workload)
-		if len(refs) == 0 && foreign {
+		if len(refs) == 0 {
 			continue
 		}
-		if len(refs) == 0 {
-			refs = []string{img.ID}
-		}
 		if err := removeAll(ctx, env.Images, refs); err != nil {
-			errs = append(errs, fmt.Errorf("image %s of commit %s was kept: %w", img.ID, img.Labels[workload.LabelCommit], err))
+			errs = append(errs, fmt.Errorf("image %s (%s) was kept: %w", img.ID, strings.Join(refs, ", "), err))
 			continue
 		}
 		if foreign {
-			log.InfoContext(ctx, "untagged an old image that also has a tag of the user's", "image", strings.Join(refs, ", "), "commit", img.Labels[workload.LabelCommit])
+			log.InfoContext(ctx, "untagged an old image that also has a tag of the user's", "image", strings.Join(refs, ", "))
 			continue
 		}
-		log.InfoContext(ctx, "removed an old image", "image", strings.Join(refs, ", "), "commit", img.Labels[workload.LabelCommit])
+		log.InfoContext(ctx, "removed an old image", "image", strings.Join(refs, ", "))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("prune the images of workload %q: %w", env.Workload, err)
