@@ -60,6 +60,17 @@ func (s *SSHServer) DockerHost() string {
 	return "ssh://" + s.User + "@" + s.Addr + s.DockerSocket
 }
 
+// KnownHostsFile writes a known_hosts file that holds the server's key
+// into a temporary directory of t, and returns its path.
+func (s *SSHServer) KnownHostsFile(t testing.TB) string {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "known_hosts")
+	if err := os.WriteFile(file, []byte(s.KnownHostsLine()+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return file
+}
+
 // KnownHostsLine is the known_hosts line of the server's current key.
 func (s *SSHServer) KnownHostsLine() string {
 	s.mu.Lock()

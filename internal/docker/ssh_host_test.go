@@ -29,7 +29,7 @@ func TestSSHEngine(t *testing.T) {
 	hs := acctest.StartHosts(t, 1, acctest.HostsOptions{SSH: true, Images: []string{images.V1}})
 	h := hs.Hosts[0]
 	s := h.SSH
-	knownHosts := writeFile(t, "known_hosts", s.KnownHostsLine()+"\n")
+	knownHosts := s.KnownHostsFile(t)
 
 	c := newSSHClient(t, Config{Host: s.DockerHost(), SSHPrivateKey: s.ClientKey, SSHKnownHostsFile: knownHosts})
 	ctx := testContext(t)

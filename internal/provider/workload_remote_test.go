@@ -98,10 +98,7 @@ func TestAccSSHEngineBlueGreen(t *testing.T) {
 	env := newTestEnv(t)
 	hs := acctest.StartHosts(t, 1, acctest.HostsOptions{SSH: true, Caddy: true, Images: []string{env.images.V1, env.images.V2}})
 	h := hs.Hosts[0]
-	knownHosts := filepath.Join(t.TempDir(), "known_hosts")
-	if err := os.WriteFile(knownHosts, []byte(h.SSH.KnownHostsLine()+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	knownHosts := h.SSH.KnownHostsFile(t)
 	name := env.workloadName("ssh")
 	domain := name + ".test"
 	caddyOnHost := `  proxy {
@@ -354,10 +351,7 @@ func TestAccSSHConnectionDropsMidApply(t *testing.T) {
 	env := newTestEnv(t)
 	hs := acctest.StartHosts(t, 1, acctest.HostsOptions{SSH: true, Caddy: true, Images: []string{env.images.V2, env.images.Slow}})
 	h := hs.Hosts[0]
-	knownHosts := filepath.Join(t.TempDir(), "known_hosts")
-	if err := os.WriteFile(knownHosts, []byte(h.SSH.KnownHostsLine()+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	knownHosts := h.SSH.KnownHostsFile(t)
 	name := env.workloadName("sshdrop")
 	domain := name + ".test"
 	caddyOnHost := "  proxy {\n    caddy { admin_url = \"http://127.0.0.1:2019\" }\n  }\n"

@@ -307,8 +307,9 @@ func mounts(spec workload.Spec) []docker.Mount {
 	return out
 }
 
-// cleanupTimeout bounds the clean-up after a failed or interrupted step.
-const cleanupTimeout = 30 * time.Second
+// cleanupTimeout bounds the clean-up after a failed or interrupted step (a
+// variable for tests).
+var cleanupTimeout = 30 * time.Second
 
 // CleanupContext is a context for cleaning up after a failure or an
 // interrupt: it keeps ctx's values but not its cancellation, and ends after
@@ -343,5 +344,5 @@ func Retry(ctx context.Context, f func(ctx context.Context) error) error {
 	}
 }
 
-// retryAttempt bounds one call of Retry.
-const retryAttempt = 10 * time.Second
+// retryAttempt bounds one call of Retry (a variable for tests).
+var retryAttempt = 10 * time.Second
