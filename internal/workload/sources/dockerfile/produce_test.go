@@ -557,7 +557,7 @@ func TestProduceOneFileCommitReusesTheCachedLayers(t *testing.T) {
 	logs := f.logs.String()[seen:]
 	// Reused: the build label, COPY testapp, COPY files/a.txt. Rebuilt:
 	// COPY files/b.txt and every step after it (ENV, ENTRYPOINT, and the
-	// builder's LABEL, which names the new commit anyway).
+	// builder's LABEL, which comes after them).
 	if !strings.Contains(logs, "layers_rebuilt=4 layers_cached=3") {
 		t.Errorf("the one-file commit should rebuild 4 layers and reuse 3; logs:\n%s", logs)
 	}
