@@ -76,7 +76,7 @@ func ProbeVia(ctx context.Context, dial Dialer, url string, timeout time.Duratio
 		Transport: &http.Transport{DisableKeepAlives: true, DialContext: dial},
 	}
 	deadline := time.Now().Add(timeout)
-	interval := 100 * time.Millisecond
+	interval := firstProbeInterval
 	var last Answer
 	for n := 1; ; n++ {
 		last = get(ctx, client, url)
@@ -100,10 +100,22 @@ func ProbeVia(ctx context.Context, dial Dialer, url string, timeout time.Duratio
 			return fmt.Errorf("probe %s: %w (last answer: %s)", url, ctx.Err(), last)
 		case <-time.After(min(interval, remaining)):
 		}
-		if interval < time.Second {
-			interval = interval * 3 / 2
-		}
+		interval = nextProbeInterval(interval)
 	}
+}
+
+// A probe waits firstProbeInterval after its first attempt, then 1.5 times
+// longer after each, up to maxProbeInterval. Most apps listen within tens of
+// milliseconds of their start, so the first waits are short: a gate that
+// waited 100 ms first spent about as long waiting as the app took to start.
+// An attempt on a port nobody listens on yet costs one refused connection.
+const (
+	firstProbeInterval = 20 * time.Millisecond
+	maxProbeInterval   = time.Second
+)
+
+func nextProbeInterval(d time.Duration) time.Duration {
+	return min(d*3/2, maxProbeInterval)
 }
 
 func get(ctx context.Context, client *http.Client, url string) Answer {
