@@ -18,13 +18,22 @@ import (
 // read of the server, every change applied to its route list, one
 // conditional write of the list. While one batch is being written, the
 // changes that arrive queue up and become the next batch (group commit);
-// and a batch waits batchGather before it reads, so that the changes of
-// workloads finishing their gates close together share one load.
+// and a batch that follows another within burstGap waits batchGather
+// before it reads, so that the changes of workloads finishing their gates
+// close together share one load. A change after a quiet second is written
+// at once: nothing suggests company is coming, and the lone deploy of a
+// push to live should not wait for it.
 
-// batchGather is how long a batch waits for more changes before it reads
-// the server: a little latency on each route write against a whole config
-// load for each change that would have come in that time.
-const batchGather = 50 * time.Millisecond
+const (
+	// batchGather is how long a batch in a burst waits for more changes
+	// before it reads the server: a little latency on each route write
+	// against a whole config load for each change that would have come in
+	// that time.
+	batchGather = 50 * time.Millisecond
+	// burstGap is how soon after the previous batch a batch counts as part
+	// of a burst, and waits batchGather.
+	burstGap = time.Second
+)
 
 // change is one Upsert (want set) or Delete (want nil) waiting for a batch.
 type change struct {
@@ -40,6 +49,8 @@ type batcher struct {
 	mu      sync.Mutex
 	pending []*change
 	writing bool
+	last    time.Time           // when the previous batch was taken
+	sleep   func(time.Duration) // time.Sleep, or a test's recorder
 }
 
 // submit queues c and waits for the batch that carries it. A caller whose
@@ -70,21 +81,35 @@ func (r *Router) submit(ctx context.Context, c *change) error {
 func (r *Router) writeBatches(ctx context.Context) {
 	b := &r.batch
 	for {
-		time.Sleep(batchGather)
 		b.mu.Lock()
-		batch := b.pending
-		b.pending = nil
-		if len(batch) == 0 {
+		if len(b.pending) == 0 {
 			b.writing = false
 			b.mu.Unlock()
 			return
 		}
+		inBurst := !b.last.IsZero() && time.Since(b.last) < burstGap
+		b.mu.Unlock()
+		if inBurst {
+			b.pause(batchGather)
+		}
+		b.mu.Lock()
+		batch := b.pending
+		b.pending = nil
+		b.last = time.Now()
 		b.mu.Unlock()
 		r.writeBatch(ctx, batch)
 		for _, c := range batch {
 			close(c.done)
 		}
 	}
+}
+
+func (b *batcher) pause(d time.Duration) {
+	if b.sleep != nil {
+		b.sleep(d)
+		return
+	}
+	time.Sleep(d)
 }
 
 // writeBatch applies batch in one conditional write, re-reading and
