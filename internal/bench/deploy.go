@@ -18,7 +18,10 @@ type deployDetail struct {
 	Script      []float64 `json:"script_seconds"`
 	NoopApply   []float64 `json:"noop_apply_seconds"`
 	WarmupApply float64   `json:"warmup_apply_seconds"`
-	Calls       Calls     `json:"calls_of_one_apply"`
+	// ProcessStart and NoopProcessStart time each provider binary's start.
+	ProcessStart     []float64 `json:"process_start_seconds"`
+	NoopProcessStart []float64 `json:"noop_process_start_seconds"`
+	Calls            Calls     `json:"calls_of_one_apply"`
 }
 
 // deployLatency is scenario 2: terraform apply creating one workload with
@@ -101,7 +104,7 @@ func (b *bench) deployLatency(ctx context.Context) error {
 		return err
 	}
 
-	var tf, floor, noop, own []time.Duration
+	var tf, floor, noop, ownShare []time.Duration
 	for i := 1; i <= b.opts.DeployReps; i++ {
 		t, err := tfDeploy()
 		if err != nil {
@@ -115,7 +118,7 @@ func (b *bench) deployLatency(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		tf, floor, noop, own = append(tf, t), append(floor, f), append(noop, o), append(own, t-o)
+		tf, floor, noop, ownShare = append(tf, t), append(floor, f), append(noop, o), append(ownShare, t-o)
 		d.Apply, d.Script, d.NoopApply = append(d.Apply, t.Seconds()), append(d.Script, f.Seconds()), append(d.NoopApply, o.Seconds())
 		b.logf("deploy %d: terraform apply %s, script %s, no-op apply %s", i, t.Round(time.Millisecond),
 			f.Round(time.Millisecond), o.Round(time.Millisecond))
@@ -125,9 +128,88 @@ func (b *bench) deployLatency(ctx context.Context) error {
 	// The fair floor: what tinyforge adds to Terraform and the framework,
 	// each repetition's apply minus the no-op provider's beside it.
 	target := maxRatio(1.0)
-	b.row(durationRow(fmt.Sprintf("2 apply of 1 workload minus the no-op provider's apply (median of %d)", len(own)),
-		median(own), median(floor), "docker run + curl script", &target))
+	ownRow := fmt.Sprintf("2 apply of 1 workload minus the no-op provider's apply (median of %d)", len(ownShare))
+	b.row(durationRow(ownRow, median(ownShare), median(floor), "docker run + curl script", &target))
 	b.row(durationRow(fmt.Sprintf("2 diagnostic: apply of 1 no-op resource, Terraform + framework alone (median of %d)", len(noop)),
 		median(noop), median(floor), "docker run + curl script", nil))
+
+	// Where tinyforge's share goes: one more apply, logged (the log is kept
+	// out of the timed runs), for the deploy's steps; and the start of each
+	// provider's process, which Terraform pays four times per apply
+	// (schema, validate, plan, apply).
+	tfLog := filepath.Join(e.tmp, "deploy-tf.log")
+	from := time.Now()
+	if _, err := tfDeploy("TF_LOG_PROVIDER=INFO", "TF_LOG_PATH="+tfLog); err != nil {
+		return err
+	}
+	steps := meanSteps(deployLogs(tfLog, from))
+	if len(steps) == 0 {
+		return fmt.Errorf("the logged apply logged no deploy steps (%s)", tfLog)
+	}
+	own, nop, err := processStarts(ctx, e.provider, e.noop, processStartReps)
+	if err != nil {
+		return err
+	}
+	d.ProcessStart, d.NoopProcessStart = secondsOf(own), secondsOf(nop)
+	b.row(durationRow(fmt.Sprintf("2 diagnostic: start of the provider's process, its libraries' init (median of %d; Terraform starts it 4 times per apply)", len(own)),
+		median(own), median(nop), "the no-op provider's process", nil))
+	phases := map[string]float64{}
+	var stepSum float64
+	for k, v := range steps {
+		if v > 0 {
+			phases[k] = v
+			stepSum += v
+		}
+	}
+	starts := 4 * (median(own) - median(nop)).Seconds()
+	phases[phaseProcessStarts] = starts
+	phases[phaseTerraformOther] = median(ownShare).Seconds() - starts - stepSum
+	b.breakdown(ownRow, phases, nil)
 	return nil
+}
+
+// Phases of scenario 2's breakdown.
+const (
+	phaseProcessStarts  = "4 process starts beyond the no-op's"
+	phaseTerraformOther = "Terraform, framework and provider, other"
+)
+
+// processStartReps is how often each provider binary is started, in turn,
+// to time its start.
+const processStartReps = 20
+
+// processStarts times the start of each binary run alone, the two in turn:
+// a provider binary run outside Terraform initialises its packages, says
+// it is a plugin and exits, which is what every start costs before
+// Terraform's handshake.
+func processStarts(ctx context.Context, a, b string, reps int) (as, bs []time.Duration, err error) {
+	run := func(bin string) (time.Duration, error) {
+		t := time.Now()
+		cmd := exec.CommandContext(ctx, bin)
+		out, err := cmd.CombinedOutput()
+		if _, exited := err.(*exec.ExitError); err != nil && !exited {
+			return 0, fmt.Errorf("%s: %v: %s", bin, err, out)
+		}
+		return time.Since(t), nil
+	}
+	for range reps {
+		x, err := run(a)
+		if err != nil {
+			return nil, nil, err
+		}
+		y, err := run(b)
+		if err != nil {
+			return nil, nil, err
+		}
+		as, bs = append(as, x), append(bs, y)
+	}
+	return as, bs, nil
+}
+
+func secondsOf(ds []time.Duration) []float64 {
+	out := make([]float64, len(ds))
+	for i, d := range ds {
+		out[i] = d.Seconds()
+	}
+	return out
 }

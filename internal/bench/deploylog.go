@@ -167,7 +167,7 @@ func meanPhases(ps []map[string]float64) map[string]float64 {
 
 // phaseOrder lists the phases of a breakdown in the order they happen.
 var phaseOrder = []string{
-	"terraform before the deploy", "clone", "build", "produce, other", "produce", "stop", "start", "gate", "swap",
+	phaseProcessStarts, phaseTerraformOther, "terraform before the deploy", "clone", "build", "produce, other", "produce", "stop", "start", "gate", "swap",
 	"swap to answer", "drain", "reap", "after", "run", "probe",
 }
 
