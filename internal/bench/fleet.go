@@ -17,6 +17,8 @@ type fleetDetail struct {
 	N             int     `json:"n"`
 	CreateSeconds float64 `json:"create_seconds"`
 	ScriptSeconds float64 `json:"script_seconds"`
+	// ScriptRedeploySeconds is the script's redeploy of its N containers.
+	ScriptRedeploySeconds float64 `json:"script_redeploy_seconds"`
 	// RedeploySeconds is the blue-green redeploy of all N, default
 	// drain_timeout (5 s), no load: the drain ends on Caddy's count.
 	RedeploySeconds float64 `json:"redeploy_seconds"`
@@ -48,12 +50,26 @@ func (b *bench) fleet(ctx context.Context) error {
 	// The floor first, then removed, so that both start from an engine
 	// without the other's containers.
 	t := time.Now()
-	if err := b.fleetScript(ctx, script, n); err != nil {
+	if err := b.fleetScript(ctx, script, e.images.V1, n); err != nil {
 		return err
 	}
 	floor := time.Since(t)
 	d.ScriptSeconds = floor.Seconds()
 	b.logf("fleet: the docker CLI script ran and probed %d containers in %s", n, since(t))
+	// The script's redeploy of the same containers, for scale: the engine
+	// work a blue-green redeploy does beyond a create (the old container's
+	// stop and removal), without tinyforge.
+	redeployScript := filepath.Join(e.tmp, "fleet-floor-redeploy.sh")
+	if err := os.WriteFile(redeployScript, []byte(redeployFloorScript), 0o755); err != nil {
+		return err
+	}
+	t = time.Now()
+	if err := b.fleetScript(ctx, redeployScript, e.images.V2, n, script); err != nil {
+		return err
+	}
+	floorRedeploy := time.Since(t)
+	d.ScriptRedeploySeconds = floorRedeploy.Seconds()
+	b.logf("fleet: the docker CLI script redeployed %d containers in %s", n, since(t))
 	if ids, _ := acctest.DockerE("ps", "-aq", "--filter", "name="+e.prefix+"-fl-"); ids != "" {
 		acctest.DockerE(append([]string{"rm", "--force"}, strings.Fields(ids)...)...)
 	}
@@ -99,6 +115,10 @@ func (b *bench) fleet(ctx context.Context) error {
 	redeployRow := fmt.Sprintf("6 redeploy all N=%d blue-green, no load (drain_timeout 5 s)", n)
 	b.row(durationRow(redeployRow, redeploy, create,
 		"the create above", &redeployTarget))
+	b.row(durationRow(fmt.Sprintf("6 diagnostic: redeploy all N=%d against the script's redeploy (run and probe the new, stop and remove the old)", n),
+		redeploy, floorRedeploy, fmt.Sprintf("docker CLI script, %d at a time", b.opts.Parallelism), nil))
+	b.row(durationRow("6 diagnostic: the script's redeploy against the script's create", floorRedeploy, floor,
+		"the script's create", nil))
 	// Each deploy's steps; N deploys run Parallelism at a time, so a step
 	// here is the time one deploy waited in it, contention included.
 	created := deployLogs(tfLog, createFrom)
@@ -117,16 +137,18 @@ func (b *bench) fleet(ctx context.Context) error {
 	return nil
 }
 
-// fleetScript runs the floor script for n containers, opts.Parallelism at
-// a time, as a user without tinyforge would.
-func (b *bench) fleetScript(ctx context.Context, script string, n int) error {
+// fleetScript runs script for each of the n fleet names, opts.Parallelism
+// at a time, as a user without tinyforge would: its arguments are the name,
+// image, the network, the run label, then extra.
+func (b *bench) fleetScript(ctx context.Context, script, image string, n int, extra ...string) error {
 	e := b.env
 	var names bytes.Buffer
 	for _, name := range fleetNames(e.prefix, n) {
 		names.WriteString(name + "\n")
 	}
-	cmd := exec.CommandContext(ctx, "xargs", "-P", fmt.Sprint(b.opts.Parallelism), "-I{}", "bash", script, "{}",
-		e.images.V1, e.network, acctest.LabelTestRun+"="+acctest.RunID())
+	xargs := append([]string{"-P", fmt.Sprint(b.opts.Parallelism), "-I{}", "bash", script, "{}", image, e.network,
+		acctest.LabelTestRun + "=" + acctest.RunID()}, extra...)
+	cmd := exec.CommandContext(ctx, "xargs", xargs...)
 	cmd.Stdin = &names
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr

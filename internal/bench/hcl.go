@@ -143,6 +143,19 @@ echo "$name did not answer http://$addr/healthz" >&2
 exit 1
 `
 
+// redeployFloorScript redeploys one container of the fleet's floor the
+// way blue-green does, with the docker CLI: the floor script runs and
+// probes the new container (<name>-2, the new image), then the old one is
+// stopped (SIGTERM, as tinyforge's reap) and removed. Arguments: name,
+// image, network, label, then the path of the floor script.
+const redeployFloorScript = `#!/bin/bash
+set -euo pipefail
+name=$1 image=$2 network=$3 label=$4 floor=$5
+bash "$floor" "$name-2" "$image" "$network" "$label"
+docker stop "$name" >/dev/null
+docker rm "$name" >/dev/null
+`
+
 // lastLines keeps a terraform output short in a finding.
 func lastLines(s string, n int) string {
 	lines := strings.Split(strings.TrimSpace(s), "\n")
