@@ -77,7 +77,7 @@ func parseFlags(args []string) (options, error) {
 	fs.IntVar(&o.PushReps, "push-reps", 3, "one-file commits pushed live, and as many runs of the script (scenario 7)")
 	fs.StringVar(&o.DocOut, "doc", "", "rewrite the table of this Markdown file (docs/BENCHMARKS.md) from the run, between its bench markers")
 	fs.BoolVar(&o.Quick, "quick", false, "smoke run: N = 3,6, one repetition, one redeploy; figures are not meaningful")
-	fs.DurationVar(&o.Timeout, "timeout", 20*time.Minute, "bound on the scenarios; cleanup runs after it")
+	fs.DurationVar(&o.Timeout, "timeout", 40*time.Minute, "bound on the scenarios; cleanup runs after it")
 	fs.IntVar(&o.Redeploys, "redeploys", 5, "redeploys per strategy under load (scenario 1)")
 	fs.IntVar(&o.Clients, "clients", 8, "concurrent load clients (scenario 1)")
 	fs.DurationVar(&o.Interval, "interval", 10*time.Millisecond, "each load client's pause between requests (scenario 1)")
