@@ -36,18 +36,11 @@ func TestALoneRouteWriteDoesNotWaitForCompany(t *testing.T) {
 			t.Fatal(err)
 		}
 		// The batch's goroutine ends once nothing is pending.
-		for deadline := time.Now().Add(5 * time.Second); ; {
+		acctest.Eventually(t, 5*time.Second, 5*time.Millisecond, "the batch writer did not end", func() bool {
 			r.batch.mu.Lock()
-			writing := r.batch.writing
-			r.batch.mu.Unlock()
-			if !writing {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatal("the batch writer did not end")
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
+			defer r.batch.mu.Unlock()
+			return !r.batch.writing
+		})
 		mu.Lock()
 		defer mu.Unlock()
 		return append([]time.Duration(nil), pauses...)
