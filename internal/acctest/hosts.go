@@ -762,15 +762,20 @@ func unregisterHosts(hs *Hosts) {
 }
 
 // RemoveHostLeftovers is the last resort of RunAndCleanUp: it closes the
-// Hosts of this process that are still open, then removes whatever else
-// carries runID in its name: namespaces (and what runs in them), links,
+// Hosts of runID that this process still has open, then removes whatever
+// else carries runID in its name: namespaces (and what runs in them), links,
 // FORWARD rules and directories under /var/lib/tinyforge-hosts. It returns
-// what it had to remove: anything there is a test that leaks.
+// what it had to remove: anything there is a test that leaks. Hosts of any
+// other run ID are left alone, also this process's own (a test that calls
+// it with a run ID of its own runs beside tests whose hosts are in use).
 func RemoveHostLeftovers(runID string) (leaked []string, err error) {
+	prefix := "tf" + runID
 	liveHostsMu.Lock()
 	open := make([]*Hosts, 0, len(liveHosts))
 	for hs := range liveHosts {
-		open = append(open, hs)
+		if strings.HasPrefix(hs.prefix, prefix) {
+			open = append(open, hs)
+		}
 	}
 	liveHostsMu.Unlock()
 	var errs []error
@@ -779,7 +784,6 @@ func RemoveHostLeftovers(runID string) (leaked []string, err error) {
 		errs = append(errs, hs.Close())
 	}
 
-	prefix := "tf" + runID
 	// Namespaces: what runs there first, so that the engines' mounts go.
 	if out, err := output("ip", "netns", "list"); err == nil {
 		for _, line := range strings.Split(out, "\n") {

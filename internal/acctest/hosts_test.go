@@ -322,6 +322,11 @@ func TestRemoveHostLeftoversFindsThemByRunID(t *testing.T) {
 	mine, others := newRunID(), newRunID()
 	prefix := leak(mine)
 	otherPrefix := leak(others)
+	// Open Hosts of another run, as those of the tests running beside this
+	// one (which share this process's run ID): never closed.
+	inUse := &Hosts{prefix: otherPrefix}
+	registerHosts(inUse)
+	t.Cleanup(func() { unregisterHosts(inUse) })
 
 	leaked, err := RemoveHostLeftovers(mine)
 	if err != nil {
@@ -340,6 +345,13 @@ func TestRemoveHostLeftoversFindsThemByRunID(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(hostsRoot, otherPrefix)); err != nil {
 		t.Errorf("another run's directory was removed too: %v", err)
 	}
+	liveHostsMu.Lock()
+	_, stillOpen := liveHosts[inUse]
+	liveHostsMu.Unlock()
+	if !stillOpen || strings.Contains(report, "test hosts "+otherPrefix) {
+		t.Errorf("another run's open hosts were closed:\n%s", report)
+	}
+	unregisterHosts(inUse)
 	if _, err := RemoveHostLeftovers(others); err != nil && !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("remove the other leftovers: %v", err)
 	}
