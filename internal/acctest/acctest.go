@@ -132,6 +132,29 @@ func DockerE(args ...string) (string, error) {
 	return strings.TrimSpace(stdout.String()), nil
 }
 
+// DockerBuildE runs `docker build --quiet --no-cache args...` and returns
+// its output (the image ID). Every image a test builds with the docker CLI
+// goes through it: without the engine's build cache, because the classic
+// builder's cache lookup fails a build when any image that shares the
+// step's parent is removed while it looks (for a first step FROM scratch,
+// any parentless image on the engine; see docker.ErrBuildCacheRace), and
+// the tests of the suite remove images all the time. The builds whose
+// cache is the point go through the provider, which builds again on that
+// race.
+func DockerBuildE(args ...string) (string, error) {
+	return DockerE(append([]string{"build", "--quiet", "--no-cache"}, args...)...)
+}
+
+// DockerBuild is DockerBuildE; the test fails when the build does.
+func DockerBuild(t testing.TB, args ...string) string {
+	t.Helper()
+	out, err := DockerBuildE(args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
 // RequireDocker fails the test (it does not skip: a skipped test is a failing
 // test) when no Docker engine answers.
 func RequireDocker(t testing.TB) {

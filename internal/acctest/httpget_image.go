@@ -28,7 +28,7 @@ var httpGetImage = sync.OnceValues(func() (string, error) {
 	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(dockerfile), 0o644); err != nil {
 		return "", err
 	}
-	if _, err := DockerE("build", "--quiet", "--tag", ref, dir); err != nil {
+	if _, err := DockerBuildE("--tag", ref, dir); err != nil {
 		return "", fmt.Errorf("build image %s: %w", ref, err)
 	}
 	return ref, nil

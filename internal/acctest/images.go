@@ -126,15 +126,14 @@ func BuildTestImages(ctx context.Context) (Images, error) {
 	return imgs, nil
 }
 
-// testImagesOwner owns the test images' layer chain (see BuildLabel): they
-// are built once and removed only when the process ends, so the variants
-// of one process may share their layers; BuildLabel's run ID keeps other
-// processes off them.
+// testImagesOwner owns the test images (see BuildLabel): they are built
+// once and removed only when the process ends; BuildLabel's run ID keeps
+// them this process's.
 const testImagesOwner = "test-images"
 
-// buildImage builds one variant from the binary in dir. BuildLabel comes
-// first (the rule of every test build), then COPY before ENV, so that the
-// variants of this process share those layers and no other process does.
+// buildImage builds one variant from the binary in dir, without the build
+// cache (DockerBuildE). BuildLabel comes first, the rule of every test
+// build.
 func buildImage(dir, ref string, env []string) error {
 	dockerfile := fmt.Sprintf(`FROM scratch
 %s
@@ -148,7 +147,7 @@ ENTRYPOINT ["/testapp"]
 	if err := os.WriteFile(path, []byte(dockerfile), 0o644); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	if _, err := DockerE("build", "--quiet", "--tag", ref, "--file", path, dir); err != nil {
+	if _, err := DockerBuildE("--tag", ref, "--file", path, dir); err != nil {
 		return fmt.Errorf("build image %s: %w", ref, err)
 	}
 	return nil
@@ -181,7 +180,9 @@ const LabelTestBuild = "tinyforge.test-build"
 //     process off them.
 //
 // The run ID also labels the intermediate images a failed build leaves
-// behind, so that RemoveRunObjects sweeps them.
+// behind, so that RemoveRunObjects sweeps them. The rule matters for the
+// builds that use the cache: the provider's. What tests build with the
+// docker CLI is built without it (DockerBuildE).
 func BuildLabel(owner string) string {
 	return fmt.Sprintf("LABEL %s=%q %s=%q", LabelTestRun, RunID(), LabelTestBuild, owner)
 }

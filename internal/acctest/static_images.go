@@ -155,7 +155,8 @@ func buildStaticImage(ctx context.Context, ref string, fill func(context.Context
 	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(dockerfile), 0o644); err != nil {
 		return fmt.Errorf("build image %s: %w", ref, err)
 	}
-	cmd := exec.CommandContext(ctx, "docker", "build", "--quiet", "--force-rm", "--tag", ref, dir)
+	// --no-cache: see DockerBuildE.
+	cmd := exec.CommandContext(ctx, "docker", "build", "--quiet", "--no-cache", "--force-rm", "--tag", ref, dir)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Run(); err != nil {

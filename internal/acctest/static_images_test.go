@@ -29,7 +29,7 @@ func buildSite(t *testing.T, files map[string]string) string {
 			t.Fatal(err)
 		}
 	}
-	return Docker(t, "build", "--quiet", "--force-rm", dir)
+	return DockerBuild(t, "--force-rm", dir)
 }
 
 // get sends a GET with headers (name, value, ...) and returns the response

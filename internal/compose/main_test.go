@@ -114,7 +114,7 @@ func newFixture(t *testing.T, rt *Runtime) *fixture {
 		"FROM scratch\nLABEL tinyforge.test-build=%s-db\nLABEL %s=%s\nCOPY testapp /testapp\nCOPY healthcheck /healthcheck\nENTRYPOINT [\"/testapp\"]\n",
 		f.project, acctest.LabelTestRun, acctest.RunID())})
 	t.Cleanup(func() { acctest.DockerE("rmi", "--force", f.dbImage) })
-	acctest.Docker(t, "build", "--quiet", "--tag", f.dbImage, dbDir)
+	acctest.DockerBuild(t, "--tag", f.dbImage, dbDir)
 
 	// web: built by Up from the checkout.
 	copyFile(t, imgs.Binary, filepath.Join(f.dir, "web", "testapp"))

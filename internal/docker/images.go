@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"regexp"
 	"strings"
 	"time"
 
@@ -124,7 +125,7 @@ func (c *Client) BuildImage(ctx context.Context, spec BuildSpec, progress Progre
 	)
 	err = readStream(resp.Body, func(m streamMessage) error {
 		if msg := m.errorMessage(); msg != "" {
-			return errors.New(msg)
+			return buildStreamError(msg)
 		}
 		if len(m.Aux) > 0 {
 			var aux struct{ ID string }
@@ -173,6 +174,28 @@ func (c *Client) BuildImage(ctx context.Context, spec BuildSpec, progress Progre
 		return "", fmt.Errorf("build %s: find the built image: %w", what, err)
 	}
 	return img.ID, nil
+}
+
+// ErrBuildCacheRace is returned (wrapped) when the engine's classic builder
+// lost an image while it looked for a cached step: it lists the images that
+// share the step's parent (for a first step FROM scratch, every parentless
+// image on the engine) and then reads each, and one was removed in between,
+// by anyone (a prune, another workload's old image going). The build
+// itself is not at fault, and building again finds the cache as it is.
+var ErrBuildCacheRace = errors.New("the engine lost an image while it looked through its build cache (an image was removed during the build)")
+
+// cacheRaceMessage is how the engine says it (image/cache in moby 20.10 to
+// 28: `unable to find image "<id>"` from its cache lookup; a missing FROM
+// image is "No such image" or a pull error, never this).
+var cacheRaceMessage = regexp.MustCompile(`^unable to find image "sha256:[0-9a-f]{64}"$`)
+
+// buildStreamError is the error of a build whose output stream ended with
+// the engine's error message msg.
+func buildStreamError(msg string) error {
+	if cacheRaceMessage.MatchString(msg) {
+		return fmt.Errorf("%w: %s", ErrBuildCacheRace, msg)
+	}
+	return errors.New(msg)
 }
 
 // ListImages lists images that carry the label key=value; an empty value

@@ -164,3 +164,24 @@ func containsStep(lines []string, step string) bool {
 		return strings.HasPrefix(l, "Step ") && strings.HasSuffix(l, " : "+step)
 	})
 }
+
+// TestBuildStreamErrorTellsTheCacheRaceApart: the engine's message of an
+// image lost during its cache lookup (as a CI run printed it) is
+// ErrBuildCacheRace, with the engine's words kept; a build's own failures
+// are not.
+func TestBuildStreamErrorTellsTheCacheRaceApart(t *testing.T) {
+	const race = `unable to find image "sha256:1bb0ef963111b374bba3111b0a5f5db5f8c77af0e22fd509dedf07c033aea253"`
+	if err := buildStreamError(race); !errors.Is(err, ErrBuildCacheRace) || !strings.Contains(err.Error(), race) {
+		t.Errorf("the cache lookup's message gave %v, want ErrBuildCacheRace with the engine's words", err)
+	}
+	for _, msg := range []string{
+		`The command '/bin/sh -c exit 3' returned a non-zero code: 3`,
+		`COPY failed: file not found in build context or excluded by .dockerignore: stat missing: file does not exist`,
+		`pull access denied for nothere, repository does not exist or may require 'docker login'`,
+		`unable to find image "nothere:latest"`,
+	} {
+		if err := buildStreamError(msg); errors.Is(err, ErrBuildCacheRace) || err.Error() != msg {
+			t.Errorf("%q gave %v, want that message alone, not the cache race", msg, err)
+		}
+	}
+}

@@ -77,7 +77,7 @@ func pushBigImage(t *testing.T, reg *acctest.Registry, repo string) string {
 		t.Fatal(err)
 	}
 	local := acctest.UniqueName("tinyforge-pull-src") + ":1"
-	acctest.Docker(t, "build", "--quiet", "--tag", local, dir)
+	acctest.DockerBuild(t, "--tag", local, dir)
 	ref := reg.Push(t, local, repo)
 	// The engine must not keep the layer: the pull has to fetch it.
 	acctest.Docker(t, "rmi", local)

@@ -3,6 +3,8 @@ package dockerfile
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"maps"
@@ -25,10 +27,22 @@ import (
 type countingHost struct {
 	plugin.ImageHost
 	builds atomic.Int32
+	// raced is how many builds, the first ones, end as the engine ends one
+	// that lost an image in its cache lookup (docker.ErrBuildCacheRace), a
+	// race no test can bring about on demand: the context read to its end,
+	// then the error.
+	raced atomic.Int32
 }
 
 func (h *countingHost) BuildImage(ctx context.Context, spec docker.BuildSpec, progress docker.Progress) (string, error) {
 	h.builds.Add(1)
+	if h.raced.Add(-1) >= 0 {
+		if _, err := io.Copy(io.Discard, spec.Context); err != nil {
+			return "", err
+		}
+		progress("Step 1/5 : FROM scratch")
+		return "", fmt.Errorf("build %s: %w: unable to find image \"sha256:%064x\"", spec.Tags[0], docker.ErrBuildCacheRace, h.builds.Load())
+	}
 	return h.ImageHost.BuildImage(ctx, spec, progress)
 }
 
@@ -360,6 +374,44 @@ func TestProduceReportsTheBuildersMessage(t *testing.T) {
 	f.noClonesLeft(t)
 }
 
+// TestProduceBuildsAgainWhenTheEngineLosesACachedImage: a build the engine
+// failed because an image went during its cache lookup is built again,
+// from a fresh context, and says so; a race met at every attempt fails
+// after buildAttempts builds with the engine's words and leaves no clone.
+func TestProduceBuildsAgainWhenTheEngineLosesACachedImage(t *testing.T) {
+	f := newFixture(t)
+	a := f.repo.CommitFiles(t, map[string]acctest.File{
+		"Dockerfile": {Content: f.appDockerfile("A")},
+		"testapp":    {Content: f.app, Executable: true},
+		"files/x":    {Content: []byte("x")},
+	}, "A")
+	cfg := f.config()
+
+	f.host.raced.Store(2)
+	art := f.produce(t, cfg, f.workload(t), a)
+	if n := f.host.builds.Load(); n != 3 || art.ImageID == "" {
+		t.Fatalf("after two lost cache lookups: %d builds, image %q; want 3 builds and an image", n, art.ImageID)
+	}
+	if n := strings.Count(f.logs.String(), "building again: the engine lost an image"); n != 2 {
+		t.Errorf("the log says %d times that it builds again, want 2:\n%s", n, f.logs.String())
+	}
+	if !strings.Contains(f.logs.String(), "layers_rebuilt=") || strings.Contains(f.logs.String(), "layers_rebuilt=-") {
+		t.Errorf("the step count of the build that succeeded is wrong:\n%s", f.logs.String())
+	}
+
+	f.host.builds.Store(0)
+	f.host.raced.Store(99)
+	_, err := cfg.Produce(context.Background(), f.env(f.workload(t), a))
+	if !errors.Is(err, docker.ErrBuildCacheRace) || !strings.Contains(err.Error(), `unable to find image "sha256:`) {
+		t.Errorf("a race at every attempt gave %v, want ErrBuildCacheRace with the engine's words", err)
+	}
+	if n := f.host.builds.Load(); n != 3 {
+		t.Errorf("a race at every attempt: %d builds, want 3", n)
+	}
+	f.host.raced.Store(0)
+	f.noClonesLeft(t)
+}
+
 func TestTokenNeverInErrors(t *testing.T) {
 	f := newFixture(t)
 	commit := f.repo.Commit(t, map[string][]byte{"Dockerfile": f.dockerfile()}, "one")
@@ -476,7 +528,7 @@ func TestPruneKeepsExactlyTheImagesInKeep(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM scratch\n"+acctest.BuildLabel(foreign)+"\nLABEL v=foreign\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	acctest.Docker(t, "build", "--quiet", "--tag", "tinyforge-acctest/"+foreign, "--label", "tinyforge.workload="+name,
+	acctest.DockerBuild(t, "--tag", "tinyforge-acctest/"+foreign, "--label", "tinyforge.workload="+name,
 		"--label", acctest.LabelTestRun+"="+acctest.RunID(), dir)
 	t.Cleanup(func() { acctest.DockerE("rmi", "--force", "tinyforge-acctest/"+foreign) })
 	// An image an earlier version of the provider built for the workload,
@@ -487,7 +539,7 @@ func TestPruneKeepsExactlyTheImagesInKeep(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(olderDir, "Dockerfile"), []byte("FROM scratch\n"+acctest.BuildLabel(foreign+"-old")+"\nLABEL v=old\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	acctest.Docker(t, "build", "--quiet", "--tag", cfg.ImageTag(name, oldCommit), "--label", "tinyforge.built=true",
+	acctest.DockerBuild(t, "--tag", cfg.ImageTag(name, oldCommit), "--label", "tinyforge.built=true",
 		"--label", "tinyforge.workload="+name, "--label", "tinyforge.commit="+oldCommit,
 		"--label", acctest.LabelTestRun+"="+acctest.RunID(), olderDir)
 	t.Cleanup(func() { acctest.DockerE("rmi", "--force", cfg.ImageTag(name, oldCommit)) })

@@ -177,10 +177,31 @@ func builtBy(img docker.Image, name, commit string) bool {
 // errBuildEnded stops the context writer when the engine stopped reading.
 var errBuildEnded = errors.New("the build ended before the context was sent")
 
-// build streams the context, inside the clone, to the engine and builds
+// buildAttempts bounds the builds of one Produce when the engine loses an
+// image during its cache lookup (docker.ErrBuildCacheRace): a race with
+// whoever removed it, which a fleet's prunes of old images make likely
+// enough on a busy host, and which building again does not meet twice in
+// a row unless images are being removed all the time.
+const buildAttempts = 3
+
+// build builds the context, inside the clone, with buildOnce; a build the
+// engine's cache race failed is built again, up to buildAttempts times,
+// from a fresh context stream and a fresh step count.
+func (b Build) build(ctx context.Context, images plugin.ImageHost, log *slog.Logger, clone string, bc Context, tag, name, commit string, steps *docker.BuildSteps) (string, error) {
+	for attempt := 1; ; attempt++ {
+		*steps = docker.BuildSteps{}
+		id, err := b.buildOnce(ctx, images, log, clone, bc, tag, name, commit, steps)
+		if !errors.Is(err, docker.ErrBuildCacheRace) || attempt == buildAttempts || ctx.Err() != nil {
+			return id, err
+		}
+		log.InfoContext(ctx, "building again: the engine lost an image while it looked through its build cache", "image", tag, "attempt", attempt+1, "of", buildAttempts, "error", err.Error())
+	}
+}
+
+// buildOnce streams the context, inside the clone, to the engine and builds
 // it, logging the build's output as it comes and counting its steps into
 // steps. It returns the image ID.
-func (b Build) build(ctx context.Context, images plugin.ImageHost, log *slog.Logger, clone string, bc Context, tag, name, commit string, steps *docker.BuildSteps) (string, error) {
+func (b Build) buildOnce(ctx context.Context, images plugin.ImageHost, log *slog.Logger, clone string, bc Context, tag, name, commit string, steps *docker.BuildSteps) (string, error) {
 	pr, pw := io.Pipe()
 	sent := make(chan error, 1)
 	go func() {
