@@ -14,6 +14,8 @@ import (
 	"github.com/docker/compose/v5/pkg/api"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/image"
+
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/docker"
 )
 
 // DefaultUpTimeout bounds an Up whose options give no timeout.
@@ -88,23 +90,14 @@ func (r *Runtime) Up(ctx context.Context, p *Project, opts UpOptions) error {
 	defer flush()
 
 	start := time.Now()
-	err = svc.Up(upCtx, project, api.UpOptions{
-		Create: api.CreateOptions{
-			Build:                &api.BuildOptions{Quiet: true},
-			Services:             project.ServiceNames(),
-			RemoveOrphans:        true,
-			Recreate:             api.RecreateDiverged,
-			RecreateDependencies: api.RecreateDiverged,
-			Inherit:              true,
-			QuietPull:            true,
-		},
-		Start: api.StartOptions{
-			Project:     project,
-			Services:    project.ServiceNames(),
-			Wait:        true,
-			WaitTimeout: timeout,
-		},
-	})
+	err = svc.Up(upCtx, project, upOptions(project, timeout))
+	// A build that the engine's cache-lookup race failed is no fault of the
+	// project: up again (it converges: what already runs stays), as the Git
+	// sources build again.
+	for attempt := 2; attempt <= upAttempts && docker.MentionsBuildCacheRace(err) && upCtx.Err() == nil; attempt++ {
+		op.log.Info("up again: the engine lost an image while it looked through its build cache", "project", p.Name(), "attempt", attempt, "of", upAttempts, "error", err.Error())
+		err = svc.Up(upCtx, project, upOptions(project, timeout))
+	}
 	// compose returns nil from a dependency wait whose context ended.
 	if err == nil {
 		err = upCtx.Err()
@@ -125,6 +118,32 @@ func (r *Runtime) Up(ctx context.Context, p *Project, opts UpOptions) error {
 	op.log.Info("compose project is up", "project", p.Name(), "took", time.Since(start).Round(time.Millisecond))
 	r.pruneBuilds(ctx, op, p.Name())
 	return nil
+}
+
+// upAttempts bounds the Ups of one Up when builds meet the engine's
+// cache-lookup race (docker.ErrBuildCacheRace).
+const upAttempts = 3
+
+// upOptions are the options of `up --detach --build --wait
+// --remove-orphans` for project, waiting up to timeout.
+func upOptions(project *types.Project, timeout time.Duration) api.UpOptions {
+	return api.UpOptions{
+		Create: api.CreateOptions{
+			Build:                &api.BuildOptions{Quiet: true},
+			Services:             project.ServiceNames(),
+			RemoveOrphans:        true,
+			Recreate:             api.RecreateDiverged,
+			RecreateDependencies: api.RecreateDiverged,
+			Inherit:              true,
+			QuietPull:            true,
+		},
+		Start: api.StartOptions{
+			Project:     project,
+			Services:    project.ServiceNames(),
+			Wait:        true,
+			WaitTimeout: timeout,
+		},
+	}
 }
 
 // notReady describes the services of p that are not running and healthy,

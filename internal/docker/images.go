@@ -189,6 +189,15 @@ var ErrBuildCacheRace = errors.New("the engine lost an image while it looked thr
 // image is "No such image" or a pull error, never this).
 var cacheRaceMessage = regexp.MustCompile(`^unable to find image "sha256:[0-9a-f]{64}"$`)
 
+// MentionsBuildCacheRace reports whether err is, or carries the words of,
+// the engine's cache-lookup race (ErrBuildCacheRace): for builds run by
+// other libraries (compose's), whose errors keep only the engine's text.
+func MentionsBuildCacheRace(err error) bool {
+	return err != nil && (errors.Is(err, ErrBuildCacheRace) || cacheRaceWords.MatchString(err.Error()))
+}
+
+var cacheRaceWords = regexp.MustCompile(`unable to find image "sha256:[0-9a-f]{64}"`)
+
 // buildStreamError is the error of a build whose output stream ended with
 // the engine's error message msg.
 func buildStreamError(msg string) error {

@@ -180,8 +180,12 @@ func TestBuildStreamErrorTellsTheCacheRaceApart(t *testing.T) {
 		`pull access denied for nothere, repository does not exist or may require 'docker login'`,
 		`unable to find image "nothere:latest"`,
 	} {
-		if err := buildStreamError(msg); errors.Is(err, ErrBuildCacheRace) || err.Error() != msg {
+		if err := buildStreamError(msg); errors.Is(err, ErrBuildCacheRace) || err.Error() != msg || MentionsBuildCacheRace(fmt.Errorf("compose: %s", msg)) {
 			t.Errorf("%q gave %v, want that message alone, not the cache race", msg, err)
 		}
+	}
+	// Another library's error that kept only the engine's words.
+	if !MentionsBuildCacheRace(fmt.Errorf("build web: %s", race)) || MentionsBuildCacheRace(nil) {
+		t.Errorf("MentionsBuildCacheRace misses the engine's words in a foreign error, or takes nil")
 	}
 }
