@@ -62,8 +62,9 @@ type options struct {
 	Scenarios   string        `json:"scenarios"`   // which to run
 	MarkdownOut string        `json:"-"`
 	Plot        string        `json:"-"`
-	FleetN      int           `json:"fleet_n"`   // scenario 6
-	PushReps    int           `json:"push_reps"` // scenario 7
+	FleetN      int           `json:"fleet_n"`    // scenario 6
+	FleetReps   int           `json:"fleet_reps"` // scenario 6
+	PushReps    int           `json:"push_reps"`  // scenario 7
 	DocOut      string        `json:"-"`
 }
 
@@ -74,10 +75,11 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.MarkdownOut, "markdown", "", "also write the table as Markdown here")
 	fs.StringVar(&o.Plot, "plot", "", "render the first redeploy of each strategy of scenario 1 as a PNG here")
 	fs.IntVar(&o.FleetN, "fleet", 100, "routed workloads created and redeployed by scenario 6")
+	fs.IntVar(&o.FleetReps, "fleet-reps", 3, "repetitions of scenario 6, tinyforge and the script going first in turn")
 	fs.IntVar(&o.PushReps, "push-reps", 3, "one-file commits pushed live, and as many runs of the script (scenario 7)")
 	fs.StringVar(&o.DocOut, "doc", "", "rewrite the table of this Markdown file (docs/BENCHMARKS.md) from the run, between its bench markers")
 	fs.BoolVar(&o.Quick, "quick", false, "smoke run: N = 3,6, one repetition, one redeploy; figures are not meaningful")
-	fs.DurationVar(&o.Timeout, "timeout", 40*time.Minute, "bound on the scenarios; cleanup runs after it")
+	fs.DurationVar(&o.Timeout, "timeout", 75*time.Minute, "bound on the scenarios; cleanup runs after it")
 	fs.IntVar(&o.Redeploys, "redeploys", 5, "redeploys per strategy under load (scenario 1)")
 	fs.IntVar(&o.Clients, "clients", 8, "concurrent load clients (scenario 1)")
 	fs.DurationVar(&o.Interval, "interval", 10*time.Millisecond, "each load client's pause between requests (scenario 1)")
@@ -91,7 +93,7 @@ func parseFlags(args []string) (options, error) {
 		return o, err
 	}
 	if o.Quick {
-		o.Redeploys, o.DeployReps, o.PlanReps, o.Steady, o.FleetN, o.PushReps = 1, 1, 1, time.Second, 5, 1
+		o.Redeploys, o.DeployReps, o.PlanReps, o.Steady, o.FleetN, o.FleetReps, o.PushReps = 1, 1, 1, time.Second, 5, 1, 1
 		*ns = "3,6"
 	}
 	for _, f := range strings.Split(*ns, ",") {
@@ -102,8 +104,8 @@ func parseFlags(args []string) (options, error) {
 		o.Ns = append(o.Ns, n)
 	}
 	slices.Sort(o.Ns)
-	if o.Redeploys < 1 || o.Clients < 1 || o.DeployReps < 1 || o.PlanReps < 1 || o.Parallelism < 1 || o.FleetN < 1 || o.PushReps < 1 {
-		return o, errors.New("-redeploys, -clients, -deploy-reps, -plan-reps, -parallelism, -fleet and -push-reps must be at least 1")
+	if o.Redeploys < 1 || o.Clients < 1 || o.DeployReps < 1 || o.PlanReps < 1 || o.Parallelism < 1 || o.FleetN < 1 || o.FleetReps < 1 || o.PushReps < 1 {
+		return o, errors.New("-redeploys, -clients, -deploy-reps, -plan-reps, -parallelism, -fleet, -fleet-reps and -push-reps must be at least 1")
 	}
 	return o, nil
 }

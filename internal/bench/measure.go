@@ -18,6 +18,17 @@ import (
 
 // median of ds; 0 for none. With an even count it is the mean of the two
 // middle values.
+// medianCount is the median of counts, the lower middle one of an even
+// number of them.
+func medianCount(xs []int) int {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return s[(len(s)-1)/2]
+}
+
 func median(ds []time.Duration) time.Duration {
 	if len(ds) == 0 {
 		return 0
