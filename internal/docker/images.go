@@ -184,10 +184,10 @@ func (c *Client) BuildImage(ctx context.Context, spec BuildSpec, progress Progre
 // itself is not at fault, and building again finds the cache as it is.
 var ErrBuildCacheRace = errors.New("the engine lost an image while it looked through its build cache (an image was removed during the build)")
 
-// cacheRaceMessage is how the engine says it (image/cache in moby 20.10 to
+// cacheRaceWords are how the engine says it (image/cache in moby 20.10 to
 // 28: `unable to find image "<id>"` from its cache lookup; a missing FROM
 // image is "No such image" or a pull error, never this).
-var cacheRaceMessage = regexp.MustCompile(`^unable to find image "sha256:[0-9a-f]{64}"$`)
+var cacheRaceWords = regexp.MustCompile(`unable to find image "sha256:[0-9a-f]{64}"`)
 
 // MentionsBuildCacheRace reports whether err is, or carries the words of,
 // the engine's cache-lookup race (ErrBuildCacheRace): for builds run by
@@ -196,12 +196,10 @@ func MentionsBuildCacheRace(err error) bool {
 	return err != nil && (errors.Is(err, ErrBuildCacheRace) || cacheRaceWords.MatchString(err.Error()))
 }
 
-var cacheRaceWords = regexp.MustCompile(`unable to find image "sha256:[0-9a-f]{64}"`)
-
 // buildStreamError is the error of a build whose output stream ended with
 // the engine's error message msg.
 func buildStreamError(msg string) error {
-	if cacheRaceMessage.MatchString(msg) {
+	if cacheRaceWords.MatchString(msg) {
 		return fmt.Errorf("%w: %s", ErrBuildCacheRace, msg)
 	}
 	return errors.New(msg)
