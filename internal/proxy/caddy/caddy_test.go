@@ -65,14 +65,20 @@ func wantBody(t *testing.T, c *acctest.Caddy, host, body string) {
 	t.Helper()
 	var status int
 	var got string
+	var err error
+	// A transport error is "not yet", like a wrong answer: Caddy 2.6 has
+	// reset a fresh connection that arrived as it stopped the server of
+	// the config before (once in CI, right after a write). What these
+	// tests check is the route; that no request fails across a write is
+	// the load tests' claim (the bench's row 1, the acceptance tests).
 	for deadline := time.Now().Add(2 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		status, got = c.Get(t, host, "/")
-		if (status == http.StatusOK && got == body) || time.Now().After(deadline) {
+		status, got, err = c.GetE(host, "/")
+		if (err == nil && status == http.StatusOK && got == body) || time.Now().After(deadline) {
 			break
 		}
 	}
-	if status != http.StatusOK || got != body {
-		t.Fatalf("GET Host %s through caddy = %d %q, want 200 %q\ncaddy log:\n%s", host, status, got, body, c.Log())
+	if err != nil || status != http.StatusOK || got != body {
+		t.Fatalf("GET Host %s through caddy = %d %q (%v), want 200 %q\ncaddy log:\n%s", host, status, got, err, body, c.Log())
 	}
 }
 
@@ -383,11 +389,11 @@ func TestDeleteRemovesOnlyOwnedRoute(t *testing.T) {
 	if want := []string{"user-in-ours", "", "tinyforge-b"}; !reflect.DeepEqual(ids, want) {
 		t.Fatalf("route ids after Delete(a) = %q, want %q", ids, want)
 	}
+	wantBody(t, c, "b.test", "b")
+	wantBody(t, c, "mine.test", "mine")
 	if _, body := c.Get(t, "a.test", "/"); body == "a" {
 		t.Fatalf("a.test still reaches the deleted route's backend")
 	}
-	wantBody(t, c, "b.test", "b")
-	wantBody(t, c, "mine.test", "mine")
 	wantBody(t, c, "anon.test", "anon")
 
 	if err := r.Delete(context.Background(), "a"); err != nil {
