@@ -98,14 +98,12 @@ func (b *bench) fleet(ctx context.Context) error {
 	create := med(func(r fleetRep) float64 { return r.CreateSeconds })
 	redeploy := med(func(r fleetRep) float64 { return r.RedeploySeconds })
 	var createLoadsOf, redeployLoadsOf []int
-	for _, r := range d.Reps {
-		createLoadsOf, redeployLoadsOf = append(createLoadsOf, r.CreateLoads), append(redeployLoadsOf, r.RedeployLoads)
-	}
-	createLoads, redeployLoads := medianCount(createLoadsOf), medianCount(redeployLoadsOf)
 	var created, redeployed []deployLog
 	for _, r := range d.Reps {
+		createLoadsOf, redeployLoadsOf = append(createLoadsOf, r.CreateLoads), append(redeployLoadsOf, r.RedeployLoads)
 		created, redeployed = append(created, r.created...), append(redeployed, r.redeployed...)
 	}
+	createLoads, redeployLoads := medianCount(createLoadsOf), medianCount(redeployLoadsOf)
 
 	reps := fmt.Sprintf("median of %d", len(d.Reps))
 	createTarget, redeployTarget, loadTarget := maxRatio(1.1), maxRatio(1.3), maxValue(float64(n)/4)

@@ -18,17 +18,6 @@ import (
 
 // median of ds; 0 for none. With an even count it is the mean of the two
 // middle values.
-// medianCount is the median of counts, the lower middle one of an even
-// number of them.
-func medianCount(xs []int) int {
-	if len(xs) == 0 {
-		return 0
-	}
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	return s[(len(s)-1)/2]
-}
-
 func median(ds []time.Duration) time.Duration {
 	if len(ds) == 0 {
 		return 0
@@ -39,6 +28,17 @@ func median(ds []time.Duration) time.Duration {
 		return s[len(s)/2]
 	}
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// medianCount is the median of counts, the lower middle one of an even
+// number of them.
+func medianCount(xs []int) int {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return s[(len(s)-1)/2]
 }
 
 // percentile is the nearest-rank percentile (p in [0, 1]) of ds, the
