@@ -28,6 +28,12 @@ type Route struct {
 	// finish, so that a Drainer can count those. Routers that are not
 	// Drainers ignore it.
 	Draining []string
+	// Tasks, when set, stands for the upstreams: a DNS name the proxy
+	// resolves again and again (Swarm's tasks.<service>, one A record per
+	// running task), each address at TasksPort. So the route follows a
+	// service that Swarm reschedules, without an apply.
+	Tasks     string
+	TasksPort int
 }
 
 // SameUpstreams reports whether two routes forward to the same upstreams,

@@ -33,6 +33,9 @@ type Run struct {
 	// StopTimeout is how long a stop waits after the signal before SIGKILL;
 	// 0: DefaultStopTimeout.
 	StopTimeout time.Duration `json:"-"`
+	// Placement are Swarm placement constraints ("node.role==worker"):
+	// where a service's tasks may run. Only with a Swarm engine.
+	Placement []string `json:"placement,omitempty"`
 }
 
 // Restart policies, default first.
@@ -142,4 +145,15 @@ func (r Run) validate(add func(attr string, err error)) {
 	if r.WorkingDir != "" && !strings.HasPrefix(r.WorkingDir, "/") {
 		add("working_dir", fmt.Errorf("working_dir must be an absolute path in the container (got %q)", r.WorkingDir))
 	}
+}
+
+// ValidatePlacement checks one Swarm placement constraint: an attribute,
+// == or !=, and a value (node.role==worker).
+func ValidatePlacement(c string) error {
+	for _, op := range []string{"==", "!="} {
+		if k, v, ok := strings.Cut(c, op); ok && strings.TrimSpace(k) != "" && strings.TrimSpace(v) != "" {
+			return nil
+		}
+	}
+	return fmt.Errorf("placement constraint must be <attribute>==<value> or <attribute>!=<value>, such as node.role==worker (got %q)", c)
 }

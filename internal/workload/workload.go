@@ -109,6 +109,8 @@ type Host struct {
 	// SingleUpstream says the proxy forwards a route to one upstream only
 	// (Nginx Proxy Manager), so a routed workload runs one replica.
 	SingleUpstream bool
+	// Swarm says the engine is a Swarm manager: workloads are services.
+	Swarm bool
 }
 
 // FieldError is a rule broken by one attribute. Attr is the attribute path
@@ -233,6 +235,20 @@ func (s Spec) Validate(h Host) (plugin.Strategy, error) {
 		if h.SingleUpstream && len(s.Domains) > 0 {
 			add("replicas", fmt.Errorf("replicas %d needs a proxy that balances a route over several upstreams (Caddy): Nginx Proxy Manager forwards a host to one target", s.Replicas))
 		}
+	}
+	switch {
+	case h.Swarm:
+		if h.SingleUpstream && len(s.Domains) > 0 {
+			add("domains", fmt.Errorf("domains %q on Swarm need Caddy: Nginx Proxy Manager forwards to one fixed address and cannot follow a service's tasks as Swarm reschedules them", s.Domains))
+		}
+		if s.HostPort != 0 {
+			add("host_port", fmt.Errorf("host_port %d does not apply on Swarm: the proxy reaches the tasks on the overlay network (and this engine has no ingress mesh to publish through)", s.HostPort))
+		}
+	case len(s.Run.Placement) > 0:
+		add("placement", fmt.Errorf("placement %q needs a Swarm engine: this provider deploys to one Docker host (see the provider's swarm)", s.Run.Placement))
+	}
+	for i, c := range s.Run.Placement {
+		add(fmt.Sprintf("placement[%d]", i), ValidatePlacement(c))
 	}
 	if s.DrainTimeout < 0 {
 		add("drain_timeout", fmt.Errorf("drain_timeout must not be negative (got %s)", s.DrainTimeout))

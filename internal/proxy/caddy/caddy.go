@@ -494,14 +494,46 @@ type hostMatcherSet struct {
 }
 
 type handlerConfig struct {
-	Handler       string           `json:"handler"`
-	Upstreams     []upstreamConfig `json:"upstreams,omitempty"`
-	LoadBalancing *loadBalancing   `json:"load_balancing,omitempty"`
+	Handler          string           `json:"handler"`
+	Upstreams        []upstreamConfig `json:"upstreams,omitempty"`
+	DynamicUpstreams *dnsUpstreams    `json:"dynamic_upstreams,omitempty"`
+	LoadBalancing    *loadBalancing   `json:"load_balancing,omitempty"`
+	HealthChecks     *healthChecks    `json:"health_checks,omitempty"`
 }
 
 type loadBalancing struct {
 	SelectionPolicy map[string]string `json:"selection_policy,omitempty"`
+	TryDuration     string            `json:"try_duration,omitempty"`
+	TryInterval     string            `json:"try_interval,omitempty"`
 }
+
+// dnsUpstreams are Caddy's "a" dynamic upstreams: the A records of Name,
+// looked up again every Refresh.
+type dnsUpstreams struct {
+	Source  string `json:"source"`
+	Name    string `json:"name"`
+	Port    string `json:"port"`
+	Refresh string `json:"refresh"`
+}
+
+type healthChecks struct {
+	Passive *passiveHealth `json:"passive,omitempty"`
+}
+
+type passiveHealth struct {
+	FailDuration string `json:"fail_duration"`
+}
+
+// Task routes: the records are read again every second; a request whose
+// upstream refuses it (a task that was just stopped, or whose node died
+// and whose record lingers) is retried on another for up to 10 s, and an
+// upstream that failed is left alone for 5 s.
+const (
+	tasksRefresh      = "1s"
+	tasksTryDuration  = "10s"
+	tasksTryInterval  = "100ms"
+	tasksFailDuration = "5s"
+)
 
 type upstreamConfig struct {
 	Dial string `json:"dial"`
@@ -522,6 +554,23 @@ func routeConfigFor(r proxy.Route) (routeConfig, error) {
 		if err := proxy.ValidateDomain(d); err != nil {
 			return routeConfig{}, fmt.Errorf("caddy route %q: domains[%d]: %w", id, i, err)
 		}
+	}
+	if r.Tasks != "" {
+		if err := proxy.ValidateDomain(r.Tasks); err != nil || r.TasksPort < 1 || r.TasksPort > 65535 {
+			return routeConfig{}, fmt.Errorf("caddy route %q: tasks %q port %d: want a DNS name and a port between 1 and 65535", id, r.Tasks, r.TasksPort)
+		}
+		return routeConfig{
+			ID:    id,
+			Match: []hostMatcherSet{{Host: slices.Clone(r.Domains)}},
+			Handle: []handlerConfig{{
+				Handler:          "reverse_proxy",
+				DynamicUpstreams: &dnsUpstreams{Source: "a", Name: r.Tasks, Port: strconv.Itoa(r.TasksPort), Refresh: tasksRefresh},
+				LoadBalancing: &loadBalancing{SelectionPolicy: map[string]string{"policy": "round_robin"},
+					TryDuration: tasksTryDuration, TryInterval: tasksTryInterval},
+				HealthChecks: &healthChecks{Passive: &passiveHealth{FailDuration: tasksFailDuration}},
+			}},
+			Terminal: true,
+		}, nil
 	}
 	if len(r.Upstreams) == 0 {
 		return routeConfig{}, fmt.Errorf("caddy route %q: at least one upstream is required", id)
@@ -580,6 +629,11 @@ func (rc routeConfig) route(workload string) proxy.Route {
 		out.Domains = append(out.Domains, m.Host...)
 	}
 	for _, h := range rc.Handle {
+		if h.Handler == "reverse_proxy" && h.DynamicUpstreams != nil {
+			out.Tasks = h.DynamicUpstreams.Name
+			out.TasksPort, _ = strconv.Atoi(h.DynamicUpstreams.Port)
+			break
+		}
 		if h.Handler != "reverse_proxy" || len(h.Upstreams) == 0 {
 			continue
 		}

@@ -568,6 +568,9 @@ func checkRoute(route proxy.Route) (upstream, error) {
 	if route.Workload == "" {
 		return upstream{}, errors.New("npm route: workload must not be empty")
 	}
+	if route.Tasks != "" {
+		return upstream{}, fmt.Errorf("npm route of workload %q: Nginx Proxy Manager forwards to one fixed address and cannot follow a Swarm service's tasks (%s): use Caddy", route.Workload, route.Tasks)
+	}
 	if len(route.Domains) == 0 {
 		return upstream{}, fmt.Errorf("npm route of workload %q: domains must not be empty (an NPM proxy host needs at least one)", route.Workload)
 	}

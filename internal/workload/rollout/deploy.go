@@ -71,7 +71,9 @@ func (e *Engine) Apply(ctx context.Context, spec workload.Spec, intent Intent) (
 	if _, ok := spec.Source.(plugin.Stack); ok && e.Stacks == nil {
 		return res, fmt.Errorf("workload %q: this provider runs no %s source", spec.Name, spec.Source.Kind())
 	}
-	if intent.Redeploy {
+	if _, stacked := spec.Source.(plugin.Stack); e.Services != nil && !stacked {
+		err = e.applyService(ctx, spec, strategy, intent, cur)
+	} else if intent.Redeploy {
 		d := &deployment{Engine: e, spec: spec, strategy: strategy, intent: intent, cur: cur}
 		err = d.run(ctx)
 		res.Warnings = d.warnings

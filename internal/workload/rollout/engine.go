@@ -69,6 +69,9 @@ type Engine struct {
 	// Stacks runs the workloads of stack sources (plugin.Stack); nil when
 	// the provider has none.
 	Stacks StackRuntime
+	// Services, when set, runs every workload that is not a stack as a
+	// Swarm service (the engine is a Swarm manager); nil on one host.
+	Services ServiceRuntime
 	// Images is where sources produce their images.
 	Images plugin.ImageHost
 	// Router is the proxy; nil when the provider has none.
@@ -106,7 +109,7 @@ func (e *Engine) log() *slog.Logger {
 
 func (e *Engine) host() workload.Host {
 	_, single := e.Router.(proxy.SingleTarget)
-	return workload.Host{Proxied: e.Router != nil, SingleUpstream: single}
+	return workload.Host{Proxied: e.Router != nil, SingleUpstream: single, Swarm: e.Services != nil}
 }
 
 func (e *Engine) livenessWindow() time.Duration {

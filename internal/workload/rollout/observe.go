@@ -33,6 +33,9 @@ type Observed struct {
 	// its record and services. Live then holds every container of the
 	// stack.
 	Stack *runtime.Stack
+	// Swarm is the workload's Swarm service when the engine runs services
+	// (Engine.Services). Live then holds one instance standing for it.
+	Swarm *runtime.SwarmService
 }
 
 // Status sums up the live instances.
@@ -50,6 +53,9 @@ const (
 // when there is none. A stack is running when each of its services runs
 // the containers it asks for.
 func (o Observed) Status() Status {
+	if o.Swarm != nil {
+		return swarmStatus(o.Swarm)
+	}
 	if o.Stack != nil {
 		for _, svc := range o.Stack.Services {
 			if svc.State() != runtime.ServiceRunning {
@@ -220,6 +226,7 @@ type inventory struct {
 type host struct {
 	byWorkload map[string][]runtime.Instance
 	stacks     map[string]runtime.Stack
+	services   map[string]runtime.SwarmService
 	routes     map[string]proxy.Route
 }
 
@@ -258,6 +265,11 @@ func (e *Engine) load(ctx context.Context, name string) (host, error) {
 	h := host{byWorkload: byWorkload, routes: map[string]proxy.Route{}}
 	if e.Stacks != nil {
 		if h.stacks, err = e.Stacks.List(ctx, name); err != nil {
+			return host{}, err
+		}
+	}
+	if e.Services != nil {
+		if h.services, err = e.Services.List(ctx, name); err != nil {
 			return host{}, err
 		}
 	}
@@ -304,6 +316,9 @@ func (h host) observed(name, owner string) Observed {
 	var route *proxy.Route
 	if r, ok := h.routes[name]; ok {
 		route = &r
+	}
+	if svc, ok := h.services[name]; ok {
+		return observedService(name, owner, svc, route, reconcile(name, owner, h.byWorkload[name], nil))
 	}
 	st, stacked := h.stacks[name]
 	if !stacked {
@@ -355,8 +370,10 @@ func (e *Engine) Adopt(ctx context.Context, name string) (Observed, map[string]s
 		}
 		live = o.Primary()
 	}
-	vars, err := e.Runtime.Env(ctx, *live)
-	if err != nil {
+	var vars []string
+	if o.Swarm != nil {
+		vars = o.Swarm.Env
+	} else if vars, err = e.Runtime.Env(ctx, *live); err != nil {
 		return o, nil, err
 	}
 	want := map[string]bool{}

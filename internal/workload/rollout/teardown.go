@@ -17,6 +17,15 @@ import (
 // uses it) is a warning: what the workload ran is gone.
 func (e *Engine) Teardown(ctx context.Context, spec workload.Spec) (warnings []string, err error) {
 	defer e.invalidate()
+	if e.Services != nil {
+		h, err := e.load(ctx, spec.Name)
+		if err != nil {
+			return nil, err
+		}
+		if o := h.observed(spec.Name, spec.Owner); o.Swarm != nil {
+			return e.teardownService(ctx, spec, o)
+		}
+	}
 	if e.Stacks != nil {
 		h, err := e.load(ctx, spec.Name)
 		if err != nil {

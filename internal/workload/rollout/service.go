@@ -1,0 +1,184 @@
+package rollout
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/proxy"
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload"
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/plugin"
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/runtime"
+)
+
+// ServiceRuntime runs workloads as Swarm services (runtime.Services): on a
+// Swarm, the engine hands the rollout of a workload to Swarm itself, a
+// start-first update gated on the image's health check that rolls itself
+// back, instead of driving blue-green containers on one host.
+type ServiceRuntime interface {
+	// Image is the reference a service of art runs, pinned by digest.
+	Image(ctx context.Context, art plugin.Artifact) (string, error)
+	// Deploy creates or updates spec's service and waits until every task
+	// runs image, or Swarm rolled back (a *runtime.RollbackError).
+	Deploy(ctx context.Context, spec workload.Spec, strategy plugin.Strategy, image, revision string, gen int, timeout time.Duration) (runtime.SwarmService, error)
+	// List reads the services of one workload (name) or all (""), by name.
+	List(ctx context.Context, name string) (map[string]runtime.SwarmService, error)
+	// Remove removes spec's service, and so its tasks on every node.
+	Remove(ctx context.Context, name string) error
+}
+
+// Statuses of a Swarm workload whose last update Swarm undid or stopped.
+const (
+	StatusRolledBack Status = "rolled_back"
+	StatusPaused     Status = "paused"
+)
+
+// swarmStatus sums up a service: running while its tasks run and its last
+// update went through. Fewer tasks than desired is still running: Swarm is
+// rescheduling them (replicas_running tells).
+func swarmStatus(s *runtime.SwarmService) Status {
+	switch {
+	case s.Update.RolledBack():
+		return StatusRolledBack
+	case s.Update == runtime.UpdatePaused:
+		return StatusPaused
+	case s.Running == 0:
+		return StatusStopped
+	}
+	return StatusRunning
+}
+
+// serviceInstance is the one live instance that stands for a service: the
+// provider's container_id is the service's ID, its upstream the tasks'
+// DNS name.
+func serviceInstance(s runtime.SwarmService) runtime.Instance {
+	state := runtime.StateRunning
+	if s.Running == 0 {
+		state = runtime.StateExited
+	}
+	return runtime.Instance{
+		ID: s.ID, Name: s.Name, State: state, Image: s.Image, ImageID: s.Image, Recorded: s.Recorded,
+		Upstream: hostPort(s.Tasks(), s.Recorded.Settings.Port), Created: s.Created,
+	}
+}
+
+func hostPort(host string, port int) string { return host + ":" + strconv.Itoa(port) }
+
+// applyService deploys (intent.Redeploy) or converges a workload on Swarm:
+// produce the image and pin it by digest, let Swarm roll the service to it
+// (start-first and gated on the health check for blue-green, stop-first
+// for recreate; rolled back by Swarm on a failing task), then route the
+// domains to the tasks' DNS name.
+func (e *Engine) applyService(ctx context.Context, spec workload.Spec, strategy plugin.Strategy, intent Intent, cur Observed) error {
+	log := e.log().With("workload", spec.Name)
+	if intent.Redeploy || cur.Swarm == nil || cur.Swarm.Desired != spec.ReplicaCount() {
+		gen := intent.Generation
+		if gen == 0 {
+			gen = nextGeneration(cur)
+		}
+		d := &deployment{Engine: e, spec: spec, strategy: strategy, intent: intent, cur: cur}
+		var image, revision string
+		if intent.Redeploy || cur.Swarm == nil {
+			art, err := d.produce(ctx)
+			if err != nil {
+				return err
+			}
+			if image, err = e.Services.Image(ctx, art); err != nil {
+				return fmt.Errorf("workload %q: %w", spec.Name, err)
+			}
+			revision = art.Revision
+		} else {
+			// A scale: the same image and generation.
+			image, revision, gen = cur.Swarm.Image, cur.Swarm.Recorded.Revision, cur.Swarm.Recorded.Generation
+		}
+		log.InfoContext(ctx, "swarm service rolling out", "image", image, "generation", gen, "replicas", spec.ReplicaCount())
+		start := time.Now()
+		svc, err := e.Services.Deploy(ctx, spec, strategy, image, revision, gen, serviceTimeout(spec))
+		if err != nil {
+			return fmt.Errorf("workload %q: %w", spec.Name, err)
+		}
+		log.InfoContext(ctx, "swarm service rolled out", "running", svc.Running, "elapsed", time.Since(start).Round(time.Millisecond).String())
+		d.checkpoint(ctx, spec.Name, StepGate)
+		cur.Swarm = &svc
+		cur.Live = []runtime.Instance{serviceInstance(svc)}
+	}
+	if serviceRouteDrifted(spec, cur) {
+		if err := e.routeTasks(ctx, spec, *cur.Swarm); err != nil {
+			return err
+		}
+	}
+	// Containers of the name on the manager, outside the service: a
+	// deploy before Swarm.
+	return e.reap(ctx, spec.Name, cur.Strays)
+}
+
+// serviceTimeout bounds a rollout: each replica in turn gets the health
+// timeout, and Swarm's monitor window.
+func serviceTimeout(spec workload.Spec) time.Duration {
+	per := spec.HealthTimeout
+	if per <= 0 {
+		per = workload.DefaultHealthTimeout
+	}
+	return time.Duration(spec.ReplicaCount())*(per+runtime.DefaultMonitor) + 30*time.Second
+}
+
+func serviceRouteDrifted(spec workload.Spec, cur Observed) bool {
+	if len(spec.Domains) == 0 {
+		return cur.Route != nil
+	}
+	return cur.Route == nil || cur.Swarm == nil || cur.Route.Tasks != cur.Swarm.Tasks() ||
+		cur.Route.TasksPort != spec.Source.Container().Port || !SameDomains(cur.Route.Domains, spec.Domains)
+}
+
+// routeTasks points the domains at the service's tasks by DNS: the proxy,
+// on the same overlay network, follows Swarm's rescheduling by itself.
+func (e *Engine) routeTasks(ctx context.Context, spec workload.Spec, svc runtime.SwarmService) error {
+	if e.Router == nil {
+		return nil
+	}
+	if len(spec.Domains) == 0 {
+		if err := e.Router.Delete(ctx, spec.Name); err != nil {
+			return fmt.Errorf("remove the route of workload %q: %w", spec.Name, err)
+		}
+		return nil
+	}
+	r := proxy.Route{Workload: spec.Name, Domains: spec.Domains, Tasks: svc.Tasks(), TasksPort: spec.Source.Container().Port}
+	if err := e.Router.Upsert(ctx, r); err != nil {
+		return fmt.Errorf("route %v to %s: %w", spec.Domains, r.Tasks, err)
+	}
+	e.log().InfoContext(ctx, "route points at the service's tasks", "workload", spec.Name, "tasks", r.Tasks)
+	return nil
+}
+
+// teardownService removes the route, then the service (its tasks on every
+// node), then containers of the name outside it.
+func (e *Engine) teardownService(ctx context.Context, spec workload.Spec, o Observed) ([]string, error) {
+	if len(o.Foreign) > 0 {
+		return []string{fmt.Sprintf("service %q records another owner (%s): it belongs to another Terraform state and was left "+
+			"alone, with its route", spec.Name, strings.Join(o.ForeignOwners(), ", "))}, nil
+	}
+	if e.Router != nil {
+		if err := e.Router.Delete(ctx, spec.Name); err != nil {
+			return nil, fmt.Errorf("remove the route of workload %q: %w", spec.Name, err)
+		}
+	}
+	if err := e.Services.Remove(ctx, spec.Name); err != nil {
+		return nil, fmt.Errorf("workload %q: %w", spec.Name, err)
+	}
+	return nil, e.reap(ctx, spec.Name, o.Strays)
+}
+
+// observedService is what runs for a workload that is a Swarm service.
+func observedService(name, owner string, svc runtime.SwarmService, route *proxy.Route, others Observed) Observed {
+	o := Observed{Name: name, Route: route, Swarm: &svc}
+	if svc.Recorded.OwnedBy(owner) {
+		o.Live = []runtime.Instance{serviceInstance(svc)}
+	} else {
+		o.Foreign = []runtime.Instance{serviceInstance(svc)}
+	}
+	o.Strays = others.all()
+	o.Foreign = append(o.Foreign, others.Foreign...)
+	return o
+}

@@ -1,0 +1,394 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/docker"
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload"
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/plugin"
+)
+
+// Services runs workloads as Swarm services, one service per workload,
+// named after it, on an attachable overlay network: Swarm schedules the
+// tasks over the nodes, restarts and reschedules them, and updates them
+// start-first, one at a time, gated on the image's health check, rolling
+// back by itself when a new task fails. The proxy reaches the tasks
+// through tasks.<name> DNS on that network (endpoint mode dnsrr: no VIP,
+// which needs IPVS).
+type Services struct {
+	Docker *docker.Client
+	// Network is the overlay network the services and the proxy share.
+	Network string
+	// Monitor is how long Swarm watches each new task before the update
+	// moves on (a task that fails meanwhile rolls the update back); 0:
+	// DefaultMonitor.
+	Monitor time.Duration
+}
+
+// DefaultMonitor is Services.Monitor's default.
+const DefaultMonitor = 5 * time.Second
+
+// UpdateState is Swarm's word for where a service's last update is.
+type UpdateState string
+
+// The update states of a service ("" when it was never updated).
+const (
+	UpdateNone              UpdateState = ""
+	UpdateUpdating          UpdateState = "updating"
+	UpdatePaused            UpdateState = "paused"
+	UpdateCompleted         UpdateState = "completed"
+	UpdateRollbackStarted   UpdateState = "rollback_started"
+	UpdateRollbackPaused    UpdateState = "rollback_paused"
+	UpdateRollbackCompleted UpdateState = "rollback_completed"
+)
+
+// RolledBack reports whether the last update was undone (or is being).
+func (u UpdateState) RolledBack() bool {
+	return u == UpdateRollbackStarted || u == UpdateRollbackPaused || u == UpdateRollbackCompleted
+}
+
+// SwarmService is a workload's Swarm service as the manager reports it.
+type SwarmService struct {
+	ID, Name string
+	Recorded workload.Recorded
+	// Image is the reference the service runs (by digest).
+	Image string
+	// Env is the tasks' environment ("KEY=value"), for import: secrets.
+	Env []string
+	// Desired is the replica count asked for; Running counts the tasks
+	// that run the service's current image; Nodes are the nodes they run
+	// on.
+	Desired, Running int
+	Nodes            []string
+	Update           UpdateState
+	UpdateMessage    string
+	Created          time.Time
+}
+
+// Tasks is the DNS name whose A records are the service's running tasks.
+func (s SwarmService) Tasks() string { return "tasks." + s.Name }
+
+func (s *Services) monitor() time.Duration {
+	if s.Monitor > 0 {
+		return s.Monitor
+	}
+	return DefaultMonitor
+}
+
+// Image is the reference a service of art runs: art's image pinned to the
+// digest its registry serves, so that every node runs the same bytes. An
+// image that exists only on the manager (built there) cannot run on the
+// other nodes.
+func (s *Services) Image(ctx context.Context, art plugin.Artifact) (string, error) {
+	return s.Docker.ImageDigestRef(ctx, art.Image)
+}
+
+// Deploy creates the workload's service, or updates it to spec and image
+// (an Image reference), generation gen, and waits until Swarm is done: every
+// task runs the new image, or Swarm rolled the update back, which fails the
+// deploy with the failing task's error while the old tasks serve. A new
+// service whose tasks never run is removed again.
+func (s *Services) Deploy(ctx context.Context, spec workload.Spec, strategy plugin.Strategy, image, revision string, gen int, timeout time.Duration) (SwarmService, error) {
+	labels, err := spec.Labels(gen, revision)
+	if err != nil {
+		return SwarmService{}, err
+	}
+	netID, err := s.Docker.EnsureOverlayNetwork(ctx, s.Network, map[string]string{workload.LabelManaged: "true"})
+	if err != nil {
+		return SwarmService{}, err
+	}
+	_, existed, err := s.Docker.InspectService(ctx, spec.Name)
+	if err != nil {
+		return SwarmService{}, err
+	}
+	ss := docker.ServiceSpec{
+		Name: spec.Name, Image: image, Env: envList(spec.Env), Labels: labels, TaskLabels: spec.Run.Labels, Network: netID,
+		Replicas:        uint64(spec.ReplicaCount()),
+		Constraints:     spec.Run.Placement,
+		MemoryBytes:     int64(spec.Run.MemoryMiB) << 20,
+		NanoCPUs:        int64(spec.Run.CPUs * 1e9),
+		Restart:         swarmRestart(spec.Run.RestartPolicy()),
+		Mounts:          mounts(spec),
+		Entrypoint:      spec.Run.Entrypoint,
+		Command:         spec.Run.Command,
+		User:            spec.Run.User,
+		WorkingDir:      spec.Run.WorkingDir,
+		StopSignal:      spec.Run.StopSignal,
+		Monitor:         s.monitor(),
+		StopGracePeriod: spec.Run.Stop(),
+		// Blue-green: the new task starts, passes the image's health
+		// check, and only then the old one stops. Recreate: stop first.
+		StartFirst: strategy == plugin.StrategyBlueGreen,
+	}
+	if _, err := s.Docker.UpsertService(ctx, ss); err != nil {
+		return SwarmService{}, err
+	}
+	svc, err := s.wait(ctx, spec.Name, image, timeout)
+	if err != nil && !existed {
+		cctx, cancel := CleanupContext(ctx)
+		defer cancel()
+		_ = Retry(cctx, func(ctx context.Context) error { return s.Docker.RemoveService(ctx, spec.Name) })
+	}
+	return svc, err
+}
+
+// swarmRestart is Swarm's restart condition for a restart policy.
+func swarmRestart(policy string) string {
+	switch policy {
+	case "no":
+		return "none"
+	case "on-failure":
+		return "on-failure"
+	default: // "unless-stopped", "always": a service is stopped by scaling it
+		return "any"
+	}
+}
+
+// RollbackError is a deploy that Swarm rolled back: a new task failed (its
+// health check, or it exited) and the previous version serves again.
+type RollbackError struct {
+	Service string
+	// Message is Swarm's word on the rollback; Task the failing task's
+	// error and state.
+	Message, Task string
+}
+
+func (e *RollbackError) Error() string {
+	return fmt.Sprintf("swarm rolled the update of service %s back, the previous version serves: %s; the new task: %s", e.Service, e.Message, e.Task)
+}
+
+// wait polls the service until every desired task runs image, or Swarm
+// rolled back, or timeout passes.
+func (s *Services) wait(ctx context.Context, name, image string, timeout time.Duration) (SwarmService, error) {
+	deadline := time.Now().Add(timeout)
+	var last SwarmService
+	var lastTasks []docker.Task
+	// Swarm's first word on a rollback names the task that caused it;
+	// "rollback completed" replaces it later.
+	var why, failing string
+	for {
+		svc, tasks, err := s.observe(ctx, name)
+		if err != nil {
+			return SwarmService{}, err
+		}
+		last, lastTasks = svc, tasks
+		switch {
+		case svc.Image != image:
+			// A rollback puts the previous spec back: wait until its tasks
+			// serve again, then fail with the new task's error.
+			if why == "" && svc.Update.RolledBack() && svc.UpdateMessage != "rollback completed" {
+				why = svc.UpdateMessage
+			}
+			if f := s.culprit(ctx, tasks, image, why); failing == "" && f != "" {
+				failing = f
+			}
+			if svc.Update == UpdateRollbackCompleted || time.Now().After(deadline) {
+				if why == "" {
+					why = svc.UpdateMessage
+				}
+				if failing == "" {
+					failing = "no task reported an error (tasks: " + strings.Join(taskStates(tasks), ", ") + ")"
+				}
+				return svc, &RollbackError{Service: name, Message: why, Task: failing}
+			}
+		case svc.Update != UpdateUpdating && svc.Update != UpdatePaused && svc.Running == svc.Desired && allRun(tasks, image):
+			return svc, nil
+		case svc.Update == UpdatePaused:
+			return svc, fmt.Errorf("service %s: Swarm paused the update: %s; the new task: %s", name, svc.UpdateMessage, or(failedTask(tasks, image), "none failed"))
+		}
+		if time.Now().After(deadline) {
+			return last, fmt.Errorf("service %s: %d of %d tasks run %s after %s; the last task error: %s",
+				name, last.Running, last.Desired, image, timeout, or(failedTask(lastTasks, image), "none"))
+		}
+		select {
+		case <-ctx.Done():
+			return last, ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// allRun reports whether no task meant to run runs another image than image.
+func allRun(tasks []docker.Task, image string) bool {
+	for _, t := range tasks {
+		if t.DesiredState == "running" && (t.Image != image || t.State != "running") {
+			return false
+		}
+	}
+	return true
+}
+
+var taskInMessage = regexp.MustCompile(`task ([a-z0-9]{25})`)
+
+// culprit describes the task that made Swarm roll back: the one Swarm's
+// message names, else the newest task of image that failed; with its last
+// log lines. A task Swarm stopped because its health check failed ends
+// "complete" (the app exits cleanly on SIGTERM) without an error of its
+// own: its state says it stopped before it passed.
+func (s *Services) culprit(ctx context.Context, tasks []docker.Task, image, message string) string {
+	var t *docker.Task
+	if m := taskInMessage.FindStringSubmatch(message); m != nil {
+		for i := range tasks {
+			if tasks[i].ID == m[1] {
+				t = &tasks[i]
+			}
+		}
+	}
+	if t == nil {
+		for i := range tasks { // newest first
+			if tasks[i].Image == image && (tasks[i].Err != "" || tasks[i].State == "failed" || tasks[i].State == "rejected") {
+				t = &tasks[i]
+				break
+			}
+		}
+	}
+	if t == nil {
+		return ""
+	}
+	what := t.Err
+	if what == "" {
+		what = fmt.Sprintf("it stopped (%s, exit code %d, %q) before it passed its health check and the %s monitor window", t.State, t.ExitCode, t.Message, s.monitor())
+	}
+	out := fmt.Sprintf("task %s on node %s: %s", short(t.ID), short(t.NodeID), what)
+	if lines, err := s.Docker.TaskLogs(ctx, t.ID, 10); err == nil && len(lines) > 0 {
+		out += "; its last log lines:\n" + strings.Join(lines, "\n")
+	}
+	return out
+}
+
+// failedTask describes the newest task of image that failed, "" when none
+// did.
+func failedTask(tasks []docker.Task, image string) string {
+	for _, t := range tasks { // newest first
+		if t.Image == image && (t.Err != "" || t.State == "failed" || t.State == "rejected") {
+			msg := t.Err
+			if msg == "" {
+				msg = t.Message
+			}
+			return fmt.Sprintf("task %s on node %s: %s (%s)", short(t.ID), short(t.NodeID), msg, t.State)
+		}
+	}
+	return ""
+}
+
+func or(s, alt string) string {
+	if s == "" {
+		return alt
+	}
+	return s
+}
+
+func short(id string) string { return id[:min(len(id), 12)] }
+
+// observe reads one service and its tasks; a missing service is an empty
+// SwarmService.
+func (s *Services) observe(ctx context.Context, name string) (SwarmService, []docker.Task, error) {
+	d, found, err := s.Docker.InspectService(ctx, name)
+	if err != nil || !found {
+		return SwarmService{}, nil, err
+	}
+	tasks, err := s.Docker.ServiceTasks(ctx, d.ID)
+	if err != nil {
+		return SwarmService{}, nil, err
+	}
+	ready, err := s.Docker.ReadyNodes(ctx)
+	if err != nil {
+		return SwarmService{}, nil, err
+	}
+	return serviceOf(d, tasks, ready), tasks, nil
+}
+
+// serviceOf sums up a service: its running tasks are those of its image
+// on a node the manager sees ready (a node that went away keeps its last
+// word, "running", until it comes back).
+func serviceOf(d docker.Service, tasks []docker.Task, ready map[string]bool) SwarmService {
+	rec, _ := workload.ReadLabels(d.Labels)
+	out := SwarmService{ID: d.ID, Name: d.Name, Recorded: rec, Image: d.Image, Env: d.Env, Desired: int(d.Replicas),
+		Update: UpdateState(d.Update), UpdateMessage: d.UpdateMessage, Created: d.Created}
+	for _, t := range tasks {
+		if t.Running() && t.Image == d.Image && ready[t.NodeID] {
+			out.Running++
+			out.Nodes = append(out.Nodes, t.NodeID)
+		}
+	}
+	return out
+}
+
+// List reads the services of one workload (name) or of every workload
+// (name ""), by workload name.
+func (s *Services) List(ctx context.Context, name string) (map[string]SwarmService, error) {
+	list, err := s.Docker.Services(ctx, workload.LabelWorkload, name)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]SwarmService{}
+	if len(list) == 0 {
+		return out, nil
+	}
+	tasks, err := s.Docker.Tasks(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ready, err := s.Docker.ReadyNodes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range list {
+		svc := serviceOf(d, tasks[d.ID], ready)
+		out[svc.Recorded.Workload] = svc
+	}
+	return out, nil
+}
+
+// Remove removes the workload's service: Swarm stops its tasks on every
+// node. It waits (up to a minute) until the manager lists no task of it.
+func (s *Services) Remove(ctx context.Context, name string) error {
+	d, found, err := s.Docker.InspectService(ctx, name)
+	if err != nil || !found {
+		return err
+	}
+	if err := s.Docker.RemoveService(ctx, name); err != nil {
+		return err
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		tasks, err := s.Docker.ServiceTasks(ctx, d.ID)
+		if err == nil {
+			var ready map[string]bool
+			if ready, err = s.Docker.ReadyNodes(ctx); err == nil {
+				// A node that is down stops nothing now; its tasks end
+				// when it comes back (its engine removes them) or is
+				// removed from the swarm.
+				tasks = slices.DeleteFunc(tasks, func(t docker.Task) bool { return !ready[t.NodeID] })
+			}
+		}
+		if err == nil && len(tasks) == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			if err != nil {
+				return fmt.Errorf("service %s: removed, but its tasks cannot be listed: %w", name, err)
+			}
+			return errors.New("service " + name + ": removed, but its tasks are still listed after a minute: " + strings.Join(taskStates(tasks), ", "))
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+func taskStates(tasks []docker.Task) []string {
+	var out []string
+	for _, t := range tasks {
+		out = append(out, fmt.Sprintf("%s on node %s %s %s", short(t.ID), short(t.NodeID), t.State, t.Err))
+	}
+	return out
+}
