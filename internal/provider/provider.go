@@ -90,6 +90,7 @@ type providerModel struct {
 	SSHKnownHostsFile types.String `tfsdk:"ssh_known_hosts_file"`
 	Network           types.String `tfsdk:"network"`
 	PublishAddress    types.String `tfsdk:"publish_address"`
+	Swarm             types.Bool   `tfsdk:"swarm"`
 	Proxy             *proxyModel  `tfsdk:"proxy"`
 	// Registries: the logins pulls use.
 	RegistryAuth     []registryAuthModel `tfsdk:"registry_auth"`
@@ -200,6 +201,15 @@ func (p *tinyforgeProvider) Schema(_ context.Context, _ provider.SchemaRequest, 
 					"Defaults to `" + defaultNetwork + "`.",
 				Optional:   true,
 				Validators: []validator.String{stringvalidator.LengthAtLeast(1)},
+			},
+			"swarm": schema.BoolAttribute{
+				MarkdownDescription: "Whether workloads are Docker Swarm services. By default they are when the engine is a " +
+					"Swarm manager; `true` requires one (an error otherwise), `false` runs containers on the manager alone. " +
+					"On Swarm each workload is a service (`endpoint_mode` dnsrr) on `network`, which is then an attachable " +
+					"overlay network, created when missing; the proxy must be Caddy, attached to that network, which routes " +
+					"each workload's domains to `tasks.<name>` and follows Swarm's rescheduling by itself. Images are run " +
+					"by digest from their registry (every node pulls them), with the `registry_auth` login sent along.",
+				Optional: true,
 			},
 			"docker_config_file": schema.StringAttribute{
 				MarkdownDescription: "Docker config file whose logins pulls use when no `registry_auth` block is for the " +
@@ -424,6 +434,23 @@ func (p *tinyforgeProvider) Configure(ctx context.Context, req provider.Configur
 		ForwardTo:      runtime.ForwardPublished,
 		Log:            log,
 	}
+	swarmManager, err := client.SwarmManager(ctx)
+	if err != nil {
+		resp.Diagnostics.AddAttributeError(path.Root("docker_host"), "Docker engine unreachable", err.Error())
+		return
+	}
+	onSwarm := swarmManager && (m.Swarm.IsNull() || m.Swarm.ValueBool())
+	if m.Swarm.ValueBool() && !swarmManager {
+		resp.Diagnostics.AddAttributeError(path.Root("swarm"), "The engine is not a Swarm manager",
+			fmt.Sprintf("swarm = true, but the engine at %s is not a manager of a Swarm (docker swarm init, or point docker_host at a manager)", stringOr(m.DockerHost, "the default socket")))
+		return
+	}
+	if onSwarm && m.Proxy != nil && m.Proxy.NPM != nil {
+		resp.Diagnostics.AddAttributeError(path.Root("proxy").AtName("npm"), "Nginx Proxy Manager cannot route Swarm services",
+			"The engine is a Swarm manager, so workloads are Swarm services whose tasks Swarm moves between nodes; Nginx Proxy Manager forwards to one fixed address "+
+				"and cannot follow them. Use Caddy on the overlay network (proxy { caddy { ... } }), or set swarm = false.")
+		return
+	}
 	engine := &rollout.Engine{
 		Runtime:   containers,
 		Stacks:    stacks,
@@ -432,6 +459,9 @@ func (p *tinyforgeProvider) Configure(ctx context.Context, req provider.Configur
 		AfterStep: crashAt(os.Getenv(CrashAtEnv)),
 		// An ssh:// engine's: the gate probes ports on the host's loopback.
 		Dial: client.HostDialer(),
+	}
+	if onSwarm {
+		engine.Services = &runtime.Services{Docker: client, Network: containers.Network}
 	}
 	if m.Proxy != nil {
 		router, forwardTo, diags := m.Proxy.router(ctx, calls, docker.LoopbackThrough(client.HostDialer()))
@@ -485,7 +515,7 @@ func (m providerModel) known() bool {
 			return false
 		}
 	}
-	if m.Proxy != nil && m.Proxy.RetryTimeout.IsUnknown() {
+	if m.Swarm.IsUnknown() || m.Proxy != nil && m.Proxy.RetryTimeout.IsUnknown() {
 		return false
 	}
 	if m.Proxy != nil && m.Proxy.Caddy != nil {

@@ -5,7 +5,9 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"net"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -251,6 +253,8 @@ func (m *workloadModel) live(l *runtime.Instance) {
 // and without a route, "" for a route that is missing.
 func routedTo(o rollout.Observed, wantsRoute bool) types.String {
 	switch {
+	case o.Route != nil && o.Route.Tasks != "":
+		return types.StringValue(net.JoinHostPort(o.Route.Tasks, strconv.Itoa(o.Route.TasksPort)))
 	case o.Route != nil:
 		return types.StringValue(joinUpstreams(o.Route.Upstreams))
 	case wantsRoute:
@@ -261,12 +265,25 @@ func routedTo(o rollout.Observed, wantsRoute bool) types.String {
 }
 
 // joinUpstreams spells a set of upstreams in one string, sorted.
+func upstreams(ins []runtime.Instance) []string {
+	var out []string
+	for _, in := range ins {
+		out = append(out, in.Upstream)
+	}
+	return out
+}
+
 func joinUpstreams(ups []string) string {
 	return strings.Join(slices.Sorted(slices.Values(ups)), ", ")
 }
 
 // liveCounts are replicas_running and upstreams of what was observed.
 func liveCounts(o rollout.Observed) (types.Int64, types.List) {
+	if o.Swarm != nil {
+		// One upstream, the tasks' DNS name; the tasks that run the
+		// service's image.
+		return types.Int64Value(int64(o.Swarm.Running)), stringList(upstreams(o.Live))
+	}
 	var running int64
 	var ups []string
 	for _, in := range o.Replicas() {

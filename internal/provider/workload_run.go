@@ -32,6 +32,7 @@ type runModel struct {
 	Labels      types.Map     `tfsdk:"labels"`
 	StopSignal  types.String  `tfsdk:"stop_signal"`
 	StopTimeout types.Int64   `tfsdk:"stop_timeout"`
+	Placement   types.List    `tfsdk:"placement"`
 }
 
 // runAttributes are the attributes of runModel. Any change of them but
@@ -102,6 +103,14 @@ func runAttributes() map[string]schema.Attribute {
 			Optional:            true,
 			Validators:          []validator.String{engineRule("a signal", workload.ValidateStopSignal)},
 		},
+		"placement": schema.ListAttribute{
+			MarkdownDescription: "Swarm placement constraints of the workload's service, as `docker service create " +
+				"--constraint` takes them (`node.role==worker`, `node.labels.zone==a`). Only with a Swarm engine " +
+				"(the provider's `swarm`); refused on one host.",
+			ElementType: types.StringType,
+			Optional:    true,
+			Validators:  []validator.List{listvalidator.ValueStringsAre(engineRule("a placement constraint", workload.ValidatePlacement))},
+		},
 		"stop_timeout": schema.Int64Attribute{
 			MarkdownDescription: "Seconds a stopping container gets after its stop signal before it is killed. Defaults to 10.",
 			Optional:            true,
@@ -115,7 +124,7 @@ func runAttributes() map[string]schema.Attribute {
 // values lists the attributes, for a known-ness check.
 func (r *runModel) values() []attr.Value {
 	return []attr.Value{r.Replicas, r.Memory, r.CPUs, r.Restart, r.Command, r.Entrypoint, r.User, r.WorkingDir,
-		r.Labels, r.StopSignal, r.StopTimeout}
+		r.Labels, r.StopSignal, r.StopTimeout, r.Placement}
 }
 
 // run maps the attributes onto the engine's Run and replica count.
@@ -123,7 +132,9 @@ func (r *runModel) run() (workload.Run, int) {
 	command, _ := stringSlice(r.Command)
 	entrypoint, _ := stringSlice(r.Entrypoint)
 	labels, _ := stringMap(r.Labels)
+	placement, _ := stringSlice(r.Placement)
 	run := workload.Run{
+		Placement:  placement,
 		MemoryMiB:  int(r.Memory.ValueInt64()),
 		CPUs:       r.CPUs.ValueFloat64(),
 		Restart:    r.Restart.ValueString(),
@@ -155,6 +166,10 @@ func runModelOf(set workload.Settings) runModel {
 		Labels:      types.MapNull(types.StringType),
 		StopSignal:  optionalString(run.StopSignal),
 		StopTimeout: types.Int64Value(int64(workload.DefaultStopTimeout / time.Second)),
+		Placement:   types.ListNull(types.StringType),
+	}
+	if run.Placement != nil {
+		m.Placement = stringList(run.Placement)
 	}
 	if run.MemoryMiB != 0 {
 		m.Memory = types.Int64Value(int64(run.MemoryMiB))

@@ -1,0 +1,24 @@
+# A Swarm manager: each workload is a Swarm service on the overlay network
+# "tinyforge", and Caddy, attached to that network, routes to tasks.<name>.
+#
+#   docker network create --driver overlay --attachable tinyforge
+#   docker run -d --name caddy --network tinyforge -p 80:80 -p 127.0.0.1:2019:2019 \
+#     caddy caddy run --config /etc/caddy/admin.json   # admin listening on :2019
+provider "tinyforge" {
+  docker_host = "ssh://deploy@manager.example.test"
+  network     = "tinyforge"
+  swarm       = true # fail if the engine is not a Swarm manager
+  proxy {
+    caddy { admin_url = "http://127.0.0.1:2019" }
+  }
+  registry_auth {
+    address  = "registry.example.test"
+    username = "deploy"
+    password = var.registry_password
+  }
+}
+
+variable "registry_password" {
+  type      = string
+  sensitive = true
+}
