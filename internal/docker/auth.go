@@ -47,6 +47,19 @@ func RegistryOf(ref string) (string, error) {
 	return reference.Domain(named), nil
 }
 
+// ValidateRepositoryPrefix checks a repository prefix that images are
+// pushed under ("registry.example:5000", "ghcr.io/team"): a registry
+// address, written out (Docker Hub too: "docker.io/team"), and an optional
+// path of lower-case repository name components.
+func ValidateRepositoryPrefix(prefix string) error {
+	named, err := reference.ParseNormalizedNamed(prefix + "/probe")
+	if err != nil || named.Name() != prefix+"/probe" {
+		// Without a registry address, the parser puts docker.io/ in front.
+		return fmt.Errorf("want a registry address and an optional repository path, like \"registry.example:5000\" or \"ghcr.io/team\" (got %q)", prefix)
+	}
+	return nil
+}
+
 // normalAddress spells a registry address one way: no scheme, no path, and
 // Docker Hub's several names as "docker.io".
 func normalAddress(a string) string {

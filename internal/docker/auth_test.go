@@ -86,3 +86,19 @@ func TestPullFromAPrivateRegistry(t *testing.T) {
 		t.Fatalf("the pulled image: %v", err)
 	}
 }
+
+// TestValidateRepositoryPrefix: a push prefix names its registry; a bare
+// name (which Docker would send to Docker Hub's library), upper case, a
+// trailing slash or a URL are refused, the value quoted.
+func TestValidateRepositoryPrefix(t *testing.T) {
+	for _, ok := range []string{"127.0.0.1:5000", "127.0.0.1:5000/apps", "ghcr.io/team", "docker.io/team", "localhost:5000/a/b"} {
+		if err := ValidateRepositoryPrefix(ok); err != nil {
+			t.Errorf("%q refused: %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"team", "ghcr.io/Team", "ghcr.io/team/", "http://x.io", ""} {
+		if err := ValidateRepositoryPrefix(bad); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("(got %q)", bad)) {
+			t.Errorf("%q: %v", bad, err)
+		}
+	}
+}

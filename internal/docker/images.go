@@ -2,6 +2,7 @@ package docker
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -48,18 +49,7 @@ func (c *Client) PullImage(ctx context.Context, ref string, progress Progress) e
 			return fmt.Errorf("pull %s: encode the login of registry %s: %w", ref, login.Address, err)
 		}
 	}
-	refused := func(err error) error {
-		msg := strings.ToLower(err.Error())
-		if !strings.Contains(msg, "unauthorized") && !strings.Contains(msg, "denied") && !strings.Contains(msg, "authentication required") &&
-			!strings.Contains(msg, "no basic auth credentials") {
-			return fmt.Errorf("pull %s: %w", ref, err)
-		}
-		host, _ := RegistryOf(ref)
-		if found {
-			return fmt.Errorf("pull %s: registry %s refused the login of user %q: %w", ref, host, login.Username, err)
-		}
-		return fmt.Errorf("pull %s: registry %s asks for credentials, and none are configured for it (a registry_auth block, or the Docker config file's auths or credential helpers): %w", ref, host, err)
-	}
+	refused := func(err error) error { return loginRefused("pull", ref, login, found, err) }
 	rc, err := c.api.ImagePull(ctx, ref, opts)
 	if err != nil {
 		return refused(err)
@@ -83,6 +73,61 @@ func (c *Client) PullImage(ctx context.Context, ref string, progress Progress) e
 		return refused(err)
 	}
 	return nil
+}
+
+// PushImage tags the local image ref as remote and pushes remote to its
+// registry with the registry's login (none: anonymous). Progress gets the
+// registry's word on each layer. Swarm needs it for images built on the
+// manager: the other nodes pull them from the registry.
+func (c *Client) PushImage(ctx context.Context, ref, remote string, progress Progress) error {
+	if err := c.api.ImageTag(ctx, ref, remote); err != nil {
+		return fmt.Errorf("tag %s as %s: %w", ref, remote, classify(err))
+	}
+	// The engine wants a login header on every push; "{}" is anonymous.
+	opts := image.PushOptions{RegistryAuth: base64.URLEncoding.EncodeToString([]byte("{}"))}
+	login, found, err := c.registries.For(remote)
+	if err != nil {
+		return fmt.Errorf("push %s: %w", remote, err)
+	}
+	if found {
+		if opts.RegistryAuth, err = encodeLogin(login); err != nil {
+			return fmt.Errorf("push %s: encode the login of registry %s: %w", remote, login.Address, err)
+		}
+	}
+	rc, err := c.api.ImagePush(ctx, remote, opts)
+	if err != nil {
+		return loginRefused("push", remote, login, found, classify(err))
+	}
+	defer rc.Close()
+	err = readStream(rc, func(m streamMessage) error {
+		if msg := m.errorMessage(); msg != "" {
+			return errors.New(msg)
+		}
+		if progress != nil && m.Status != "" {
+			progress(m.statusLine())
+		}
+		return nil
+	})
+	if err != nil {
+		return loginRefused("push", remote, login, found, err)
+	}
+	return nil
+}
+
+// loginRefused is the error of a pull or push (op) of ref that failed with
+// err: when the registry refused, it says whether a login was sent, and
+// whose (never the password).
+func loginRefused(op, ref string, login RegistryLogin, found bool, err error) error {
+	msg := strings.ToLower(err.Error())
+	if !strings.Contains(msg, "unauthorized") && !strings.Contains(msg, "denied") && !strings.Contains(msg, "authentication required") &&
+		!strings.Contains(msg, "no basic auth credentials") {
+		return fmt.Errorf("%s %s: %w", op, ref, err)
+	}
+	host, _ := RegistryOf(ref)
+	if found {
+		return fmt.Errorf("%s %s: registry %s refused the login of user %q: %w", op, ref, host, login.Username, err)
+	}
+	return fmt.Errorf("%s %s: registry %s asks for credentials, and none are configured for it (a registry_auth block, or the Docker config file's auths or credential helpers): %w", op, ref, host, err)
 }
 
 // BuildImage builds an image with the engine's classic builder and returns

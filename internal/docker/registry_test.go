@@ -169,3 +169,49 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 	defer l.mu.Unlock()
 	return l.w.Write(p)
 }
+
+// TestPushImageSendsTheRegistryLogin: an image built here is pushed under
+// another name to a registry that asks for a login, with the login of its
+// registry_auth; ImageDigestRef then pins what the registry holds. Without
+// the login the push fails naming the registry, never the password.
+func TestPushImageSendsTheRegistryLogin(t *testing.T) {
+	t.Parallel()
+	reg := acctest.StartRegistry(t)
+	reg.RequireLogin("pusher", "push-pw-9f2c")
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "hello"), []byte("hello"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM scratch\n"+acctest.UniqueBuildLabel(t)+"\nCOPY hello /hello\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	local := acctest.UniqueName("tinyforge-push-src") + ":1"
+	acctest.DockerBuild(t, "--tag", local, dir)
+	remote := reg.Addr + "/built/" + acctest.UniqueName("app") + ":c0ffee"
+	t.Cleanup(func() { _, _ = acctest.DockerE("rmi", "-f", local, remote) })
+	ctx := testContext(t)
+
+	anonymous := newClient(t)
+	err := anonymous.PushImage(ctx, local, remote, nil)
+	if err == nil || !strings.Contains(err.Error(), "registry "+reg.Addr+" asks for credentials") {
+		t.Fatalf("a push without the login: %v", err)
+	}
+	t.Logf("without the login: %v", err)
+	c := newClient(t, WithRegistries(&Registries{Logins: []RegistryLogin{{Address: reg.Addr, Username: "pusher", Password: "push-pw-9f2c"}}}))
+	var progress []string
+	if err := c.PushImage(ctx, local, remote, func(line string) { progress = append(progress, line) }); err != nil {
+		t.Fatalf("PushImage with the login: %v", err)
+	}
+	if len(progress) == 0 {
+		t.Errorf("the push reported no progress")
+	}
+	pinned, err := c.ImageDigestRef(ctx, remote)
+	if err != nil {
+		t.Fatalf("ImageDigestRef(%s): %v", remote, err)
+	}
+	repo, _, _ := strings.Cut(remote, ":c0ffee")
+	digests := acctest.Docker(t, "image", "inspect", "--format", "{{json .RepoDigests}}", local)
+	if !strings.HasPrefix(pinned, repo+"@sha256:") || !strings.Contains(digests, `"`+pinned+`"`) {
+		t.Fatalf("pinned %q: want %s@sha256:... among the image's repo digests %s", pinned, repo, digests)
+	}
+}
