@@ -111,6 +111,9 @@ type Host struct {
 	SingleUpstream bool
 	// Swarm says the engine is a Swarm manager: workloads are services.
 	Swarm bool
+	// SwarmPushes says images built on the manager are pushed to a
+	// registry every node pulls from (the provider's swarm_registry).
+	SwarmPushes bool
 }
 
 // FieldError is a rule broken by one attribute. Attr is the attribute path
@@ -243,6 +246,15 @@ func (s Spec) Validate(h Host) (plugin.Strategy, error) {
 		}
 		if s.HostPort != 0 {
 			add("host_port", fmt.Errorf("host_port %d does not apply on Swarm: the proxy reaches the tasks on the overlay network (and this engine has no ingress mesh to publish through)", s.HostPort))
+		}
+		if _, stacked := s.Source.(plugin.Stack); s.Source != nil && !stacked {
+			kind := s.Source.Kind()
+			if _, builds := s.Source.(plugin.Prebuilder); builds && !h.SwarmPushes {
+				add("source."+kind, fmt.Errorf("a %s source on Swarm needs the provider's swarm_registry: its image is built on the manager, and the other nodes pull it from that registry", kind))
+			}
+			if hc := s.Source.Container().Healthcheck; hc != "" && !plugin.HealthcheckDefaulted(s.Source) {
+				add("source."+kind+".healthcheck", fmt.Errorf("healthcheck %q does not apply on Swarm: the provider cannot probe tasks on the overlay network; Swarm gates each new task on the image's own HEALTHCHECK instead (add one to the image, with a probe program the image holds)", hc))
+			}
 		}
 	case len(s.Run.Placement) > 0:
 		add("placement", fmt.Errorf("placement %q needs a Swarm engine: this provider deploys to one Docker host (see the provider's swarm)", s.Run.Placement))

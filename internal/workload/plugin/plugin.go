@@ -123,6 +123,20 @@ type Pruner interface {
 	Prune(ctx context.Context, env ProduceEnv, keep []string) error
 }
 
+// HealthcheckDefaulter is implemented by sources whose probe path has a
+// default the user did not write (static: "/").
+type HealthcheckDefaulter interface {
+	// HealthcheckDefaulted reports whether the probe path is the default.
+	HealthcheckDefaulted() bool
+}
+
+// HealthcheckDefaulted reports whether src's probe path is a default the
+// user did not write.
+func HealthcheckDefaulted(src Source) bool {
+	d, ok := src.(HealthcheckDefaulter)
+	return ok && d.HealthcheckDefaulted()
+}
+
 // Prebuilder is implemented by sources that build an image per revision,
 // so that a plan can say when a deploy reuses an image already on the
 // Docker host (a rollback to the previous commit, a settings change)
@@ -176,6 +190,9 @@ type Artifact struct {
 	// Revision is the revision the image was made from (a Git commit), "" if
 	// none.
 	Revision string
+	// Built says the source made Image on the Docker host: no registry has
+	// it until it is pushed to one.
+	Built bool
 	// Project is what a stack source produced instead of one image: its
 	// compose project, loaded and validated at the revision, whose builds
 	// the stack's up makes.

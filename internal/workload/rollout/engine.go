@@ -109,7 +109,8 @@ func (e *Engine) log() *slog.Logger {
 
 func (e *Engine) host() workload.Host {
 	_, single := e.Router.(proxy.SingleTarget)
-	return workload.Host{Proxied: e.Router != nil, SingleUpstream: single, Swarm: e.Services != nil}
+	return workload.Host{Proxied: e.Router != nil, SingleUpstream: single, Swarm: e.Services != nil,
+		SwarmPushes: e.Services != nil && e.Services.PushesBuilt()}
 }
 
 func (e *Engine) livenessWindow() time.Duration {

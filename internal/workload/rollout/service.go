@@ -18,8 +18,12 @@ import (
 // start-first update gated on the image's health check that rolls itself
 // back, instead of driving blue-green containers on one host.
 type ServiceRuntime interface {
-	// Image is the reference a service of art runs, pinned by digest.
+	// Image is the reference a service of art runs, pinned by digest; an
+	// image built on the manager is pushed to the swarm's registry first.
 	Image(ctx context.Context, art plugin.Artifact) (string, error)
+	// PushesBuilt reports whether an image built on the manager can be
+	// pushed where every node pulls it.
+	PushesBuilt() bool
 	// Deploy creates or updates spec's service and waits until every task
 	// runs image, or Swarm rolled back (a *runtime.RollbackError).
 	Deploy(ctx context.Context, spec workload.Spec, strategy plugin.Strategy, image, revision string, gen int, timeout time.Duration) (runtime.SwarmService, error)
@@ -85,9 +89,14 @@ func (e *Engine) applyService(ctx context.Context, spec workload.Spec, strategy 
 			if err != nil {
 				return err
 			}
+			if art.Built {
+				log.InfoContext(ctx, "pushing the built image to the swarm's registry", "image", art.Image)
+			}
+			started := time.Now()
 			if image, err = e.Services.Image(ctx, art); err != nil {
 				return fmt.Errorf("workload %q: %w", spec.Name, err)
 			}
+			log.InfoContext(ctx, "image pinned by digest", "image", image, "elapsed", time.Since(started).Round(time.Millisecond).String())
 			revision = art.Revision
 		} else {
 			// A scale: the same image and generation.

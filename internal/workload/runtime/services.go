@@ -25,6 +25,10 @@ type Services struct {
 	Docker *docker.Client
 	// Network is the overlay network the services and the proxy share.
 	Network string
+	// Registry is the repository prefix ("registry.example:5000/team")
+	// that images built on the manager are pushed to, since the other
+	// nodes pull a service's image; "": built images cannot run.
+	Registry string
 	// Monitor is how long Swarm watches each new task before the update
 	// moves on (a task that fails meanwhile rolls the update back); 0:
 	// DefaultMonitor.
@@ -83,11 +87,35 @@ func (s *Services) monitor() time.Duration {
 
 // Image is the reference a service of art runs: art's image pinned to the
 // digest its registry serves, so that every node runs the same bytes. An
-// image that exists only on the manager (built there) cannot run on the
-// other nodes.
+// image built on the manager is pushed to Registry first (Pushed): the
+// other nodes cannot run it from the manager.
 func (s *Services) Image(ctx context.Context, art plugin.Artifact) (string, error) {
-	return s.Docker.ImageDigestRef(ctx, art.Image)
+	ref := art.Image
+	if art.Built {
+		ref = s.Pushed(art.Image)
+		if ref == "" {
+			return "", fmt.Errorf("image %s was built on the manager and the provider has no swarm_registry to push it to: the other nodes could not pull it", art.Image)
+		}
+		if err := s.Docker.PushImage(ctx, art.Image, ref, nil); err != nil {
+			return "", err
+		}
+	}
+	return s.Docker.ImageDigestRef(ctx, ref)
 }
+
+// Pushed is the reference in Registry that the built image tag
+// ("tinyforge/<workload>:<commit>-<inputs>") is pushed as; "" without a
+// Registry.
+func (s *Services) Pushed(tag string) string {
+	if s.Registry == "" {
+		return ""
+	}
+	return strings.TrimSuffix(s.Registry, "/") + "/" + strings.TrimPrefix(tag, "tinyforge/")
+}
+
+// PushesBuilt reports whether images built on the manager can run: they
+// are pushed to Registry.
+func (s *Services) PushesBuilt() bool { return s.Registry != "" }
 
 // Deploy creates the workload's service, or updates it to spec and image
 // (an Image reference), generation gen, and waits until Swarm is done: every

@@ -103,7 +103,7 @@ func (b Build) Produce(ctx context.Context, env plugin.ProduceEnv) (plugin.Artif
 		return plugin.Artifact{}, fmt.Errorf("%s: the revision to build must be a full 40-character commit SHA (got %q)", b.Kind, commit)
 	}
 	tag := b.Tag(env.Workload, commit)
-	art := plugin.Artifact{Image: tag, Revision: commit}
+	art := plugin.Artifact{Image: tag, Revision: commit, Built: true}
 
 	img, err := env.Images.InspectImage(ctx, tag)
 	switch {

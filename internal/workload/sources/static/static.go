@@ -245,6 +245,9 @@ func (c *Config) Mounts() []plugin.Mount {
 	return []plugin.Mount{{Source: c.Deno.Storage, Target: StorageTarget}}
 }
 
+// HealthcheckDefaulted implements plugin.HealthcheckDefaulter.
+func (c *Config) HealthcheckDefaulted() bool { return c.Healthcheck == "" }
+
 // Container implements plugin.Source. Deno as PID 1 crashes on SIGTERM
 // unless the script listens for it: it runs under an init process, so
 // that a stop ends it cleanly.
