@@ -132,7 +132,7 @@ func buildHealthChecked(t testing.TB, image string) (string, error) {
 		return "", err
 	}
 	ref := image + "-hc"
-	if _, err := DockerE("build", "--quiet", "--tag", ref, dir); err != nil {
+	if _, err := DockerBuildE("--tag", ref, dir); err != nil {
 		return "", fmt.Errorf("build image %s: %w", ref, err)
 	}
 	return ref, nil

@@ -91,6 +91,7 @@ type providerModel struct {
 	Network           types.String `tfsdk:"network"`
 	PublishAddress    types.String `tfsdk:"publish_address"`
 	Swarm             types.Bool   `tfsdk:"swarm"`
+	SwarmRegistry     types.String `tfsdk:"swarm_registry"`
 	Proxy             *proxyModel  `tfsdk:"proxy"`
 	// Registries: the logins pulls use.
 	RegistryAuth     []registryAuthModel `tfsdk:"registry_auth"`
@@ -203,13 +204,23 @@ func (p *tinyforgeProvider) Schema(_ context.Context, _ provider.SchemaRequest, 
 				Validators: []validator.String{stringvalidator.LengthAtLeast(1)},
 			},
 			"swarm": schema.BoolAttribute{
-				MarkdownDescription: "Whether workloads are Docker Swarm services. By default they are when the engine is a " +
-					"Swarm manager; `true` requires one (an error otherwise), `false` runs containers on the manager alone. " +
+				MarkdownDescription: "Whether workloads are Docker Swarm services: `true` requires the engine to be a Swarm " +
+					"manager (an error otherwise); unset or `false` runs containers on that engine alone, also on a manager, " +
+					"so that turning Swarm on is a choice, never a side effect of `docker swarm init`. " +
 					"On Swarm each workload is a service (`endpoint_mode` dnsrr) on `network`, which is then an attachable " +
 					"overlay network, created when missing; the proxy must be Caddy, attached to that network, which routes " +
 					"each workload's domains to `tasks.<name>` and follows Swarm's rescheduling by itself. Images are run " +
 					"by digest from their registry (every node pulls them), with the `registry_auth` login sent along.",
 				Optional: true,
+			},
+			"swarm_registry": schema.StringAttribute{
+				MarkdownDescription: "With `swarm = true`: the registry repository prefix (`registry.example:5000`, " +
+					"`ghcr.io/team`) that images built on the manager (dockerfile and static sources) are pushed to, " +
+					"as `<prefix>/<workload>:<commit>-<inputs>`, with the `registry_auth` login for that registry; " +
+					"the service then runs the pushed image by digest, which every node pulls. Without it, a dockerfile " +
+					"or static source on Swarm is refused at plan.",
+				Optional:   true,
+				Validators: []validator.String{engineRule("a registry repository prefix", docker.ValidateRepositoryPrefix)},
 			},
 			"docker_config_file": schema.StringAttribute{
 				MarkdownDescription: "Docker config file whose logins pulls use when no `registry_auth` block is for the " +
@@ -403,7 +414,9 @@ func (p *tinyforgeProvider) Configure(ctx context.Context, req provider.Configur
 		return
 	}
 	publishAddress := stringOr(m.PublishAddress, defaultPublishAddress)
-	if err := client.CheckPublishAddress(publishAddress); err != nil {
+	// On Swarm nothing is published: the proxy reaches the tasks on the
+	// overlay network.
+	if err := client.CheckPublishAddress(publishAddress); err != nil && !m.Swarm.ValueBool() {
 		resp.Diagnostics.AddAttributeError(path.Root("publish_address"), "publish_address unreachable on a remote engine", err.Error())
 		return
 	}
@@ -434,16 +447,23 @@ func (p *tinyforgeProvider) Configure(ctx context.Context, req provider.Configur
 		ForwardTo:      runtime.ForwardPublished,
 		Log:            log,
 	}
-	swarmManager, err := client.SwarmManager(ctx)
-	if err != nil {
-		resp.Diagnostics.AddAttributeError(path.Root("docker_host"), "Docker engine unreachable", err.Error())
+	onSwarm := m.Swarm.ValueBool()
+	if !onSwarm && !m.SwarmRegistry.IsNull() {
+		resp.Diagnostics.AddAttributeError(path.Root("swarm_registry"), "swarm_registry needs swarm = true",
+			fmt.Sprintf("swarm_registry = %q is where images built for Swarm services are pushed; without swarm = true workloads are containers on one engine and nothing is pushed", m.SwarmRegistry.ValueString()))
 		return
 	}
-	onSwarm := swarmManager && (m.Swarm.IsNull() || m.Swarm.ValueBool())
-	if m.Swarm.ValueBool() && !swarmManager {
-		resp.Diagnostics.AddAttributeError(path.Root("swarm"), "The engine is not a Swarm manager",
-			fmt.Sprintf("swarm = true, but the engine at %s is not a manager of a Swarm (docker swarm init, or point docker_host at a manager)", stringOr(m.DockerHost, "the default socket")))
-		return
+	if onSwarm {
+		swarmManager, err := client.SwarmManager(ctx)
+		if err != nil {
+			resp.Diagnostics.AddAttributeError(path.Root("docker_host"), "Docker engine unreachable", err.Error())
+			return
+		}
+		if !swarmManager {
+			resp.Diagnostics.AddAttributeError(path.Root("swarm"), "The engine is not a Swarm manager",
+				fmt.Sprintf("swarm = true, but the engine at %s is not a manager of a Swarm (docker swarm init, or point docker_host at a manager)", stringOr(m.DockerHost, "the default socket")))
+			return
+		}
 	}
 	if onSwarm && m.Proxy != nil && m.Proxy.NPM != nil {
 		resp.Diagnostics.AddAttributeError(path.Root("proxy").AtName("npm"), "Nginx Proxy Manager cannot route Swarm services",
@@ -461,7 +481,7 @@ func (p *tinyforgeProvider) Configure(ctx context.Context, req provider.Configur
 		Dial: client.HostDialer(),
 	}
 	if onSwarm {
-		engine.Services = &runtime.Services{Docker: client, Network: containers.Network}
+		engine.Services = &runtime.Services{Docker: client, Network: containers.Network, Registry: m.SwarmRegistry.ValueString()}
 	}
 	if m.Proxy != nil {
 		router, forwardTo, diags := m.Proxy.router(ctx, calls, docker.LoopbackThrough(client.HostDialer()))

@@ -205,9 +205,13 @@ func (m *workloadModel) observe(ctx context.Context, o rollout.Observed) diag.Di
 			// stands; import counts what runs.
 			replicas := m.Replicas
 			m.runModel = runModelOf(set)
-			if !replicas.IsNull() && !replicas.IsUnknown() {
+			switch {
+			case !replicas.IsNull() && !replicas.IsUnknown():
 				m.Replicas = replicas
-			} else {
+			case o.Swarm != nil:
+				// One instance stands for a service: its spec's count.
+				m.Replicas = types.Int64Value(int64(max(o.Swarm.Desired, 1)))
+			default:
 				m.Replicas = types.Int64Value(int64(max(len(o.Live), 1)))
 			}
 		} else if m.Replicas.IsNull() || m.Replicas.IsUnknown() {

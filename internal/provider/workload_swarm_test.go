@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -17,9 +18,10 @@ import (
 // registry every node reaches holding the test app's health-checked
 // images, an attachable overlay network and a Caddy container on it.
 type swarmFixture struct {
-	sw      *acctest.Swarm
-	network string
-	caddy   *acctest.SwarmCaddy
+	sw       *acctest.Swarm
+	network  string
+	caddy    *acctest.SwarmCaddy
+	registry *acctest.Registry
 	// refs are registry references (by tag) of the test images: v1, v2,
 	// failhealth with a HEALTHCHECK; plain1, plain2 without one.
 	refs map[string]string
@@ -39,33 +41,62 @@ func startSwarmFixture(t *testing.T, env *testEnv) *swarmFixture {
 		"plain1":     env.images.V1,
 		"plain2":     env.images.V2,
 	}
-	f := &swarmFixture{sw: sw, network: acctest.UniqueName("ov"), refs: map[string]string{}}
+	f := &swarmFixture{sw: sw, network: acctest.UniqueName("ov"), registry: reg, refs: map[string]string{}}
 	for _, img := range local {
 		m.LoadImages(t, img)
 	}
 	for name, img := range local {
 		f.refs[name] = reg.PushFrom(t, m, img, "swarmapp:"+name)
 	}
+	// From now on the registry asks for a login: the provider's pulls,
+	// pushes and digest look-ups send it, and so must the nodes' pulls,
+	// which get it with the service (with-registry-auth).
+	reg.RequireLogin(swarmRegistryUser, swarmRegistryPassword)
 	m.Docker(t, "network", "create", "--driver", "overlay", "--attachable", f.network)
 	f.caddy = sw.StartSwarmCaddy(t, f.network)
 	t.Logf("swarm fixture ready in %s (3 nodes, registry %s, Caddy at %s)", time.Since(start).Round(time.Millisecond), reg.Addr, f.caddy.HTTPURL)
 	return f
 }
 
+// The swarm registry's login.
+const swarmRegistryUser, swarmRegistryPassword = "deployer", "s3cret-swarm-pw"
+
 func (f *swarmFixture) provider() string {
 	return fmt.Sprintf(`
 provider "tinyforge" {
-  docker_host = %q
-  network     = %q
-  swarm       = true
+  docker_host    = %q
+  network        = %q
+  swarm          = true
+  swarm_registry = "%s/built"
+  registry_auth {
+    address  = %q
+    username = %q
+    password = %q
+  }
   proxy {
     caddy { admin_url = %q }
   }
 }
-`, f.sw.Manager.DockerHost, f.network, f.caddy.AdminURL)
+`, f.sw.Manager.DockerHost, f.network, f.registry.Addr, f.registry.Addr, swarmRegistryUser, swarmRegistryPassword, f.caddy.AdminURL)
 }
 
 func swarmWorkload(name, domain, strategy, ref string, replicas int) string {
+	return swarmWorkloadOf(name, domain, strategy, replicas, fmt.Sprintf(`
+  volume {
+    source = "%s-data"
+    target = "/data"
+  }
+  source {
+    image {
+      ref  = %q
+      port = 8080
+    }
+  }`, name, ref))
+}
+
+// swarmWorkloadOf is a workload resource "web" with body (its source and
+// volumes) and the outputs the test reads.
+func swarmWorkloadOf(name, domain, strategy string, replicas int, body string) string {
 	return fmt.Sprintf(`
 resource "tinyforge_workload" "web" {
   name            = %q
@@ -74,17 +105,12 @@ resource "tinyforge_workload" "web" {
   replicas        = %d
   health_timeout  = 30
   env             = { GREETING = "hello" }
-  source {
-    image {
-      ref  = %q
-      port = 8080
-    }
-  }
+%s
 }
 
 output "replicas_running" { value = tinyforge_workload.web.replicas_running }
 output "status" { value = tinyforge_workload.web.status }
-`, name, strategy, domain, replicas, ref)
+`, name, strategy, domain, replicas, body)
 }
 
 // get asks the swarm's Caddy for domain once.
@@ -195,6 +221,17 @@ func TestAccSwarmService(t *testing.T) {
 		t.Fatalf("replicas_running = %s, want 3", got)
 	}
 	emptyPlan(t, ctx, wd, "the create")
+	if mounts := m.Docker(t, "service", "inspect", "--format", "{{range .Spec.TaskTemplate.ContainerSpec.Mounts}}{{.Type}} {{.Source}} {{.Target}}{{end}}", name); mounts != "volume "+name+"-data /data" {
+		t.Fatalf("the service's mounts are %q, want the named volume %s-data at /data", mounts, name)
+	}
+
+	// 1b. Import: a new state adopts the service by name, and its plan is
+	// empty. (That state is dropped, not destroyed: wd owns the service.)
+	iwd := acctest.NewWorkdir(t, acctest.ProviderBinary(t))
+	iwd.WriteConfig(cfg("blue-green", f.refs["v1"]))
+	res, err = iwd.Run(ctx, []string{"import", "-no-color", "-input=false", "tinyforge_workload.web", name})
+	mustSucceed(t, "import the service", res, err)
+	emptyPlan(t, ctx, iwd, "the import")
 
 	// 2. A redeploy under load: 0 failed requests.
 	run := load()
@@ -212,6 +249,22 @@ func TestAccSwarmService(t *testing.T) {
 		t.Fatalf("%d of %d requests failed during the gated redeploy: %v", stats.Failed, stats.Total, stats.FirstFailures)
 	}
 	emptyPlan(t, ctx, wd, "the redeploy")
+
+	// 2b. The route removed behind Terraform's back: the plan shows it, the
+	// apply writes it again.
+	req, _ := http.NewRequest(http.MethodDelete, f.caddy.AdminURL+"/id/tinyforge-"+name, nil)
+	dresp, err := http.DefaultClient.Do(req)
+	if err != nil || dresp.StatusCode != http.StatusOK {
+		t.Fatalf("delete the route in Caddy: %v %v", dresp, err)
+	}
+	dresp.Body.Close()
+	if plan, err := wd.Plan(ctx); err != nil || !plan.HasChanges || !strings.Contains(plan.Stdout, "routed_to") {
+		t.Fatalf("the plan after the route was removed does not show it (%v):\n%s", err, plan.Stdout)
+	}
+	res, err = wd.Apply(ctx)
+	mustSucceed(t, "apply after the route was removed", res, err)
+	f.serves(t, domain, "v2")
+	emptyPlan(t, ctx, wd, "the route was written again")
 
 	// 3. A version whose health check fails: Swarm rolls back, the apply
 	// fails with the task's error, v2 serves on.
@@ -274,6 +327,15 @@ func TestAccSwarmService(t *testing.T) {
 		pstats.Total, pstats.Failed, 100*float64(pstats.Failed)/float64(max(pstats.Total, 1)), pstats.Bodies, pstats.Latency.Max, time.Since(step).Round(time.Millisecond), pstats.FirstFailures)
 	res, err = pwd.Destroy(ctx)
 	mustSucceed(t, "destroy the plain service", res, err)
+
+	// 4b. A dockerfile source: built on the manager, pushed to the swarm's
+	// registry (which asks for the login), run by digest on two nodes; a
+	// new commit is a gated redeploy.
+	f.builtOnSwarm(t, ctx, env)
+
+	// 4c. Swarm is a choice: without swarm = true, the manager is an
+	// engine like any other and a workload is a container on it.
+	f.containerOnManager(t, ctx, env)
 
 	// 5. A worker crashes: Caddy follows without an apply; Swarm brings the
 	// replicas back to 3.
@@ -367,4 +429,114 @@ func TestAccSwarmService(t *testing.T) {
 		t.Fatalf("after destroy the route tinyforge-%s is still in Caddy's config: %s", name, resp.Status)
 	}
 	t.Logf("TestAccSwarmService took %s", time.Since(began).Round(time.Millisecond))
+}
+
+// builtOnSwarm deploys a dockerfile source on the swarm: the manager's
+// engine builds it, the provider pushes it as <swarm_registry>/<name>:<tag>
+// with the registry's login and the service runs it by digest on 2 nodes,
+// gated on the image's HEALTHCHECK; a new commit redeploys, destroy removes
+// the service.
+func (f *swarmFixture) builtOnSwarm(t *testing.T, ctx context.Context, env *testEnv) {
+	t.Helper()
+	read := func(path string) []byte {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	app, probe := read(env.images.Binary), read(acctest.HealthcheckBinary(t))
+	git := acctest.StartGitServer(t)
+	repo := git.CreateRepo(t, "acme", acctest.UniqueName("swarmapp"))
+	commit := func(version string) string {
+		return repo.CommitFiles(t, map[string]acctest.File{
+			"Dockerfile": {Content: []byte("FROM scratch\n" + acctest.UniqueBuildLabel(t) + "\nCOPY testapp /testapp\nCOPY healthcheck /healthcheck\n" +
+				"ENV VERSION=" + version + "\n" +
+				"HEALTHCHECK --interval=1s --timeout=2s --retries=2 CMD [\"/healthcheck\", \"http://127.0.0.1:8080/healthz\"]\n" +
+				"ENTRYPOINT [\"/testapp\"]\n")},
+			"testapp":     {Content: app, Executable: true},
+			"healthcheck": {Content: probe, Executable: true},
+		}, "version "+version)
+	}
+	name := env.workloadName("built")
+	domain := name + ".test"
+	wd := acctest.NewWorkdir(t, acctest.ProviderBinary(t))
+	t.Cleanup(func() { wd.Destroy(context.Background()) })
+	wd.WriteConfig(tfConfig(f.provider() + swarmWorkloadOf(name, domain, "blue-green", 2, fmt.Sprintf(`
+  source {
+    dockerfile {
+      base_url     = %q
+      repo_owner   = %q
+      repo_name    = %q
+      access_token = %q
+      port         = 8080
+    }
+  }`, git.URL, repo.Owner, repo.Name, git.Token))))
+	pinned := regexp.MustCompile(`^` + regexp.QuoteMeta(f.registry.Addr+"/built/"+name) + `@sha256:[0-9a-f]{64}$`)
+	image := func() string {
+		return f.sw.Manager.Docker(t, "service", "inspect", "--format", "{{.Spec.TaskTemplate.ContainerSpec.Image}}", name)
+	}
+	for i, version := range []string{"b1", "b2"} {
+		sha := commit(version)
+		step := time.Now()
+		res, err := wd.Apply(ctx)
+		mustSucceed(t, "apply the dockerfile source at "+version, res, err)
+		t.Logf("dockerfile source on Swarm, %s (commit %s): built, pushed and rolled out in %s", version, sha[:12], time.Since(step).Round(time.Millisecond))
+		f.serves(t, domain, version)
+		img := image()
+		if !pinned.MatchString(img) {
+			t.Fatalf("the service runs %q, want the pushed image by digest, %s@sha256:...", img, f.registry.Addr+"/built/"+name)
+		}
+		if nodes := f.taskNodes(t, name); len(nodes) != 2 {
+			t.Fatalf("after apply %d the running tasks are on nodes %v, want one on each of 2", i+1, nodes)
+		}
+		emptyPlan(t, ctx, wd, "the apply of "+version)
+	}
+	res, err := wd.Destroy(ctx)
+	mustSucceed(t, "destroy the dockerfile source", res, err)
+	if out := f.sw.Manager.Docker(t, "service", "ls", "--quiet", "--filter", "name="+name); out != "" {
+		t.Fatalf("destroy left service %s", out)
+	}
+}
+
+// containerOnManager deploys a workload through a provider without swarm =
+// true on the manager's engine: it runs as a container there, and no
+// service is created.
+func (f *swarmFixture) containerOnManager(t *testing.T, ctx context.Context, env *testEnv) {
+	t.Helper()
+	m := f.sw.Manager
+	name := env.workloadName("onmgr")
+	wd := acctest.NewWorkdir(t, acctest.ProviderBinary(t))
+	t.Cleanup(func() { wd.Destroy(context.Background()) })
+	wd.WriteConfig(tfConfig(fmt.Sprintf(`
+provider "tinyforge" {
+  docker_host     = %q
+  network         = %q
+  publish_address = %q
+}
+
+resource "tinyforge_workload" "web" {
+  name = %q
+  source {
+    image {
+      ref  = %q
+      port = 8080
+    }
+  }
+}
+`, m.DockerHost, acctest.UniqueName("tf-net"), m.Addr, name, env.images.V1)))
+	res, err := wd.Apply(ctx)
+	mustSucceed(t, "apply without swarm = true on the manager", res, err)
+	if ids := m.Docker(t, "ps", "--quiet", "--filter", "label=tinyforge.workload="+name); ids == "" {
+		t.Fatalf("without swarm = true no container of %s runs on the manager", name)
+	}
+	if svc := m.Docker(t, "service", "ls", "--quiet", "--filter", "label=tinyforge.workload="+name); svc != "" {
+		t.Fatalf("without swarm = true the workload became service %s", svc)
+	}
+	emptyPlan(t, ctx, wd, "the container's apply")
+	res, err = wd.Destroy(ctx)
+	mustSucceed(t, "destroy the container on the manager", res, err)
+	if ids := m.Docker(t, "ps", "-aq", "--filter", "label=tinyforge.workload="+name); ids != "" {
+		t.Fatalf("destroy left containers %s on the manager", ids)
+	}
 }

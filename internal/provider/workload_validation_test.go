@@ -125,6 +125,13 @@ resource "tinyforge_workload" "web" {
       repo_owner = "acme"
       port       = 8080
     }`), wrapped(`repo_name`)},
+		{"swarm_registry without swarm", fmt.Sprintf("provider \"tinyforge\" {\n  network = %q\n  swarm_registry = \"127.0.0.1:5000/apps\"\n}\n", network) +
+			workload("", image), wrapped(`swarm_registry = "127.0.0.1:5000/apps"`, `without swarm = true`)},
+		{"swarm_registry without a registry", fmt.Sprintf("provider \"tinyforge\" {\n  network = %q\n  swarm = true\n  swarm_registry = \"apps\"\n}\n", network) +
+			workload("", image), wrapped(`swarm_registry`, `(got "apps")`)},
+		// The engine here is no Swarm manager.
+		{"swarm on one engine", fmt.Sprintf("provider \"tinyforge\" {\n  network = %q\n  swarm = true\n}\n", network) +
+			workload("", image), wrapped(`swarm = true, but the engine at`, `is not a manager of a Swarm`)},
 	}
 	var steps []resource.TestStep
 	for _, c := range cases {
