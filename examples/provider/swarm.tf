@@ -1,5 +1,7 @@
-# A Swarm manager: each workload is a Swarm service on the overlay network
+# swarm = true: each workload is a Swarm service on the overlay network
 # "tinyforge", and Caddy, attached to that network, routes to tasks.<name>.
+# Images that dockerfile and static sources build on the manager are pushed
+# to swarm_registry, from where every node pulls them by digest.
 #
 #   docker network create --driver overlay --attachable tinyforge
 #   docker run -d --name caddy --network tinyforge -p 80:80 -p 127.0.0.1:2019:2019 \
@@ -7,7 +9,9 @@
 provider "tinyforge" {
   docker_host = "ssh://deploy@manager.example.test"
   network     = "tinyforge"
-  swarm       = true # fail if the engine is not a Swarm manager
+  swarm       = true # fails if the engine is not a Swarm manager
+  # Built images: registry.example.test/tinyforge/<workload>:<commit>-<inputs>
+  swarm_registry = "registry.example.test/tinyforge"
   proxy {
     caddy { admin_url = "http://127.0.0.1:2019" }
   }
