@@ -31,6 +31,8 @@ func (c *Client) InspectImage(ctx context.Context, ref string) (Image, error) {
 	img := Image{ID: r.ID, RepoTags: r.RepoTags, Created: parseEngineTime(r.Created), Size: r.Size}
 	if r.Config != nil {
 		img.Labels = r.Config.Labels
+		hc := r.Config.Healthcheck
+		img.Healthcheck = hc != nil && len(hc.Test) > 0 && hc.Test[0] != "NONE"
 	}
 	return img, nil
 }

@@ -120,6 +120,8 @@ type Image struct {
 	Labels   map[string]string
 	Created  time.Time
 	Size     int64
+	// Healthcheck says the image declares a HEALTHCHECK (other than NONE).
+	Healthcheck bool
 }
 
 // BuildSpec is an image build from a tar stream of the build context.

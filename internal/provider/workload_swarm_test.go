@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -210,6 +211,9 @@ func TestAccSwarmService(t *testing.T) {
 	res, err := wd.Apply(ctx)
 	mustSucceed(t, "apply v1", res, err)
 	t.Logf("create (3 replicas): %s", time.Since(step).Round(time.Millisecond))
+	if strings.Contains(res.Stdout+res.Stderr, "HEALTHCHECK") {
+		t.Fatalf("the apply of a health-checked image warns:\n%s", res.Stdout)
+	}
 	if nodes := f.taskNodes(t, name); len(nodes) != 3 {
 		t.Fatalf("the service's running tasks are on nodes %v, want one on each of the 3", nodes)
 	}
@@ -314,6 +318,9 @@ func TestAccSwarmService(t *testing.T) {
 	pwd.WriteConfig(pcfg(f.refs["plain1"]))
 	res, err = pwd.Apply(ctx)
 	mustSucceed(t, "apply the plain service", res, err)
+	if flat := strings.Join(strings.Fields(res.Stdout+res.Stderr), " "); !strings.Contains(flat, "declares no HEALTHCHECK: Swarm counts each new task of workload "+strconv.Quote(plain)+" ready as soon as it runs") {
+		t.Fatalf("the apply of an image without a HEALTHCHECK does not warn that Swarm cannot gate it:\n%s", res.Stdout)
+	}
 	f.serves(t, plainDomain, "v1")
 	prun := (&acctest.Load{URL: f.caddy.HTTPURL + "/", Host: plainDomain, Clients: 2, Interval: 10 * time.Millisecond, Timeout: 15 * time.Second}).Start(ctx)
 	pwd.WriteConfig(pcfg(f.refs["plain2"]))

@@ -72,7 +72,7 @@ func (e *Engine) Apply(ctx context.Context, spec workload.Spec, intent Intent) (
 		return res, fmt.Errorf("workload %q: this provider runs no %s source", spec.Name, spec.Source.Kind())
 	}
 	if _, stacked := spec.Source.(plugin.Stack); e.Services != nil && !stacked {
-		err = e.applyService(ctx, spec, strategy, intent, cur)
+		res.Warnings, err = e.applyService(ctx, spec, strategy, intent, cur)
 	} else if intent.Redeploy {
 		d := &deployment{Engine: e, spec: spec, strategy: strategy, intent: intent, cur: cur}
 		err = d.run(ctx)

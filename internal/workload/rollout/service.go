@@ -1,6 +1,7 @@
 package rollout
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"strconv"
@@ -75,7 +76,7 @@ func hostPort(host string, port int) string { return host + ":" + strconv.Itoa(p
 // (start-first and gated on the health check for blue-green, stop-first
 // for recreate; rolled back by Swarm on a failing task), then route the
 // domains to the tasks' DNS name.
-func (e *Engine) applyService(ctx context.Context, spec workload.Spec, strategy plugin.Strategy, intent Intent, cur Observed) error {
+func (e *Engine) applyService(ctx context.Context, spec workload.Spec, strategy plugin.Strategy, intent Intent, cur Observed) (warnings []string, err error) {
 	log := e.log().With("workload", spec.Name)
 	if intent.Redeploy || cur.Swarm == nil || cur.Swarm.Desired != spec.ReplicaCount() {
 		gen := intent.Generation
@@ -87,16 +88,23 @@ func (e *Engine) applyService(ctx context.Context, spec workload.Spec, strategy 
 		if intent.Redeploy || cur.Swarm == nil {
 			art, err := d.produce(ctx)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			if art.Built {
 				log.InfoContext(ctx, "pushing the built image to the swarm's registry", "image", art.Image)
 			}
 			started := time.Now()
 			if image, err = e.Services.Image(ctx, art); err != nil {
-				return fmt.Errorf("workload %q: %w", spec.Name, err)
+				return nil, fmt.Errorf("workload %q: %w", spec.Name, err)
 			}
 			log.InfoContext(ctx, "image pinned by digest", "image", image, "elapsed", time.Since(started).Round(time.Millisecond).String())
+			// Swarm gates on the image's HEALTHCHECK alone.
+			if img, err := e.Images.InspectImage(ctx, cmp.Or(art.ImageID, art.Image)); err == nil && !img.Healthcheck {
+				msg := fmt.Sprintf("image %s declares no HEALTHCHECK: Swarm counts each new task of workload %q ready as soon as it runs, "+
+					"so the update is not gated on the app answering; add a HEALTHCHECK to the image", art.Image, spec.Name)
+				log.WarnContext(ctx, msg)
+				warnings = append(warnings, msg)
+			}
 			revision = art.Revision
 		} else {
 			// A scale: the same image and generation.
@@ -106,7 +114,7 @@ func (e *Engine) applyService(ctx context.Context, spec workload.Spec, strategy 
 		start := time.Now()
 		svc, err := e.Services.Deploy(ctx, spec, strategy, image, revision, gen, serviceTimeout(spec))
 		if err != nil {
-			return fmt.Errorf("workload %q: %w", spec.Name, err)
+			return warnings, fmt.Errorf("workload %q: %w", spec.Name, err)
 		}
 		log.InfoContext(ctx, "swarm service rolled out", "running", svc.Running, "elapsed", time.Since(start).Round(time.Millisecond).String())
 		d.checkpoint(ctx, spec.Name, StepGate)
@@ -115,12 +123,12 @@ func (e *Engine) applyService(ctx context.Context, spec workload.Spec, strategy 
 	}
 	if serviceRouteDrifted(spec, cur) {
 		if err := e.routeTasks(ctx, spec, *cur.Swarm); err != nil {
-			return err
+			return warnings, err
 		}
 	}
 	// Containers of the name on the manager, outside the service: a
 	// deploy before Swarm.
-	return e.reap(ctx, spec.Name, cur.Strays)
+	return warnings, e.reap(ctx, spec.Name, cur.Strays)
 }
 
 // serviceTimeout bounds a rollout: each replica in turn gets the health
