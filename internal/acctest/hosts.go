@@ -288,6 +288,14 @@ func (h *Host) start(opts HostsOptions) error {
 	}
 	h.undo.push("delete namespace "+h.Name, func() error { return h.deleteNamespace() })
 	veth := fmt.Sprintf("%sh%d", h.hosts.prefix, h.index)
+	// Deleting the namespace takes the pair with it only once nothing holds
+	// the namespace; a swarm node's overlay sandbox can, for a while.
+	h.undo.push("delete link "+veth, func() error {
+		if _, err := net.InterfaceByName(veth); err != nil {
+			return nil
+		}
+		return run("ip", "link", "del", veth)
+	})
 	for _, args := range [][]string{
 		{"link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", h.Name},
 		{"link", "set", veth, "master", h.hosts.prefix + "b", "up"},
