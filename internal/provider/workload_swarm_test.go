@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -499,10 +500,41 @@ func (f *swarmFixture) builtOnSwarm(t *testing.T, ctx context.Context, env *test
 		}
 		emptyPlan(t, ctx, wd, "the apply of "+version)
 	}
+	// The manager keeps the two builds (the running one and the one before,
+	// for a rollback) under the source's own tags; the registry's tags are
+	// gone once pushed.
+	// builds are the manager's images of the workload, by ID, with their
+	// names (a task's pull adds the registry's name, without a tag).
+	builds := func() map[string][]string {
+		out := map[string][]string{}
+		rows := f.sw.Manager.Docker(t, "images", "--no-trunc", "--filter", "label=tinyforge.workload="+name, "--format", "{{.ID}} {{.Repository}}:{{.Tag}}")
+		for _, row := range strings.Split(rows, "\n") {
+			if id, ref, ok := strings.Cut(row, " "); ok {
+				out[id] = append(out[id], ref)
+			}
+		}
+		return out
+	}
+	got := builds()
+	for _, refs := range got {
+		if !slices.ContainsFunc(refs, func(r string) bool { return strings.HasPrefix(r, "tinyforge/"+name+":") && !strings.HasSuffix(r, ":<none>") }) ||
+			slices.ContainsFunc(refs, func(r string) bool { return strings.HasPrefix(r, f.registry.Addr) && !strings.HasSuffix(r, ":<none>") }) {
+			got = nil
+		}
+	}
+	if len(got) != 2 {
+		t.Fatalf("the manager holds the builds %v, want two (b1 and b2), each tagged tinyforge/%s:..., none by a registry tag", builds(), name)
+	}
 	res, err := wd.Destroy(ctx)
 	mustSucceed(t, "destroy the dockerfile source", res, err)
 	if out := f.sw.Manager.Docker(t, "service", "ls", "--quiet", "--filter", "name="+name); out != "" {
 		t.Fatalf("destroy left service %s", out)
+	}
+	if flat := strings.Join(strings.Fields(res.Stdout+res.Stderr), " "); strings.Contains(flat, "Teardown warning") {
+		t.Fatalf("destroy warned:\n%s", res.Stdout+res.Stderr)
+	}
+	if got := builds(); len(got) != 0 {
+		t.Fatalf("destroy left the builds %v on the manager", got)
 	}
 }
 

@@ -85,10 +85,14 @@ func (e *Engine) applyService(ctx context.Context, spec workload.Spec, strategy 
 		}
 		d := &deployment{Engine: e, spec: spec, strategy: strategy, intent: intent, cur: cur}
 		var image, revision string
+		var built *plugin.Artifact
 		if intent.Redeploy || cur.Swarm == nil {
 			art, err := d.produce(ctx)
 			if err != nil {
 				return nil, err
+			}
+			if art.Built {
+				built = &art
 			}
 			if art.Built {
 				log.InfoContext(ctx, "pushing the built image to the swarm's registry", "image", art.Image)
@@ -118,6 +122,9 @@ func (e *Engine) applyService(ctx context.Context, spec workload.Spec, strategy 
 		}
 		log.InfoContext(ctx, "swarm service rolled out", "running", svc.Running, "elapsed", time.Since(start).Round(time.Millisecond).String())
 		d.checkpoint(ctx, spec.Name, StepGate)
+		if built != nil {
+			e.pruneService(ctx, spec, *built, cur)
+		}
 		cur.Swarm = &svc
 		cur.Live = []runtime.Instance{serviceInstance(svc)}
 	}
@@ -147,6 +154,37 @@ func serviceRouteDrifted(spec workload.Spec, cur Observed) bool {
 	}
 	return cur.Route == nil || cur.Swarm == nil || cur.Route.Tasks != cur.Swarm.Tasks() ||
 		cur.Route.TasksPort != spec.Source.Container().Port || !SameDomains(cur.Route.Domains, spec.Domains)
+}
+
+// pruneService removes the workload's older builds from the manager,
+// keeping the new one and the previous commit's (the service records the
+// image it ran by digest, which the manager may not hold). Swarm keeps
+// stopped task containers as the service's history, and an image one of
+// them uses stays until a later deploy or the destroy: logged, not a
+// warning.
+func (e *Engine) pruneService(ctx context.Context, spec workload.Spec, art plugin.Artifact, cur Observed) {
+	p, ok := spec.Source.(plugin.Pruner)
+	if !ok {
+		return
+	}
+	env := plugin.ProduceEnv{Images: e.Images, Log: e.log(), Workload: spec.Name}
+	if err := p.Prune(ctx, env, append([]string{art.ImageID}, e.previousBuild(ctx, spec, cur)...)); err != nil {
+		e.log().InfoContext(ctx, "older builds kept on the manager for now", "workload", spec.Name, "why", err.Error())
+	}
+}
+
+// previousBuild is the image ID of the build of the commit the service ran
+// before, when the manager still holds it.
+func (e *Engine) previousBuild(ctx context.Context, spec workload.Spec, cur Observed) []string {
+	p, ok := spec.Source.(plugin.Prebuilder)
+	if !ok || cur.Swarm == nil || cur.Swarm.Recorded.Revision == "" {
+		return nil
+	}
+	id, err := p.Built(ctx, e.Images, spec.Name, cur.Swarm.Recorded.Revision)
+	if err != nil || id == "" {
+		return nil
+	}
+	return []string{id}
 }
 
 // routeTasks points the domains at the service's tasks by DNS: the proxy,
@@ -184,7 +222,10 @@ func (e *Engine) teardownService(ctx context.Context, spec workload.Spec, o Obse
 	if err := e.Services.Remove(ctx, spec.Name); err != nil {
 		return nil, fmt.Errorf("workload %q: %w", spec.Name, err)
 	}
-	return nil, e.reap(ctx, spec.Name, o.Strays)
+	if err := e.reap(ctx, spec.Name, o.Strays); err != nil {
+		return nil, err
+	}
+	return e.pruneAll(ctx, spec), nil
 }
 
 // observedService is what runs for a workload that is a Swarm service.

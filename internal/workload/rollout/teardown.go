@@ -59,13 +59,24 @@ func (e *Engine) Teardown(ctx context.Context, spec workload.Spec) (warnings []s
 	if err := e.reap(ctx, spec.Name, own); err != nil {
 		return warnings, err
 	}
-	if p, ok := spec.Source.(plugin.Pruner); ok && len(o.Foreign) == 0 {
-		env := plugin.ProduceEnv{Images: e.Images, Log: e.log(), Workload: spec.Name}
-		if err := p.Prune(ctx, env, nil); err != nil {
-			warnings = append(warnings, fmt.Sprintf("images of workload %q were left on the Docker host: %v", spec.Name, err))
-		}
+	if len(o.Foreign) == 0 {
+		warnings = append(warnings, e.pruneAll(ctx, spec)...)
 	}
 	return warnings, nil
+}
+
+// pruneAll lets a building source remove every image of the workload it
+// built; what it cannot remove is a warning.
+func (e *Engine) pruneAll(ctx context.Context, spec workload.Spec) []string {
+	p, ok := spec.Source.(plugin.Pruner)
+	if !ok {
+		return nil
+	}
+	env := plugin.ProduceEnv{Images: e.Images, Log: e.log(), Workload: spec.Name}
+	if err := p.Prune(ctx, env, nil); err != nil {
+		return []string{fmt.Sprintf("images of workload %q were left on the Docker host: %v", spec.Name, err)}
+	}
+	return nil
 }
 
 // teardownStack takes a stack down: its route, compose down (containers,

@@ -99,6 +99,16 @@ func (s *Services) Image(ctx context.Context, art plugin.Artifact) (string, erro
 		if err := s.Docker.PushImage(ctx, art.Image, ref, nil); err != nil {
 			return "", err
 		}
+		pinned, err := s.Docker.ImageDigestRef(ctx, ref)
+		if err != nil {
+			return "", err
+		}
+		// The registry's tag did its work; without it the image is the
+		// source's alone again, which prune recognises by its own tag.
+		if err := s.Docker.RemoveImage(ctx, ref); err != nil {
+			return "", fmt.Errorf("untag %s after the push: %w", ref, err)
+		}
+		return pinned, nil
 	}
 	return s.Docker.ImageDigestRef(ctx, ref)
 }
@@ -375,7 +385,9 @@ func (s *Services) List(ctx context.Context, name string) (map[string]SwarmServi
 }
 
 // Remove removes the workload's service: Swarm stops its tasks on every
-// node. It waits (up to a minute) until the manager lists no task of it.
+// node. It waits (up to a minute) until the manager lists no task of it and
+// its own engine holds no container of it (task history included), so
+// that the service's images on the manager can go.
 func (s *Services) Remove(ctx context.Context, name string) error {
 	d, found, err := s.Docker.InspectService(ctx, name)
 	if err != nil || !found {
@@ -397,7 +409,13 @@ func (s *Services) Remove(ctx context.Context, name string) error {
 			}
 		}
 		if err == nil && len(tasks) == 0 {
-			return nil
+			var left []docker.Container
+			if left, err = s.Docker.ListContainers(ctx, "com.docker.swarm.service.id="+d.ID); err == nil && len(left) == 0 {
+				return nil
+			}
+			for _, c := range left {
+				tasks = append(tasks, docker.Task{ID: c.Name, State: "container " + c.State + " on the manager"})
+			}
 		}
 		if time.Now().After(deadline) {
 			if err != nil {

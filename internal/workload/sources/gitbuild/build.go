@@ -281,6 +281,12 @@ func Prune(ctx context.Context, env plugin.ProduceEnv, keep []string) error {
 			log.InfoContext(ctx, "untagged an old image that also has a tag of the user's", "image", strings.Join(refs, ", "))
 			continue
 		}
+		// Gone with its last tag, unless a Swarm task's pull of the pushed
+		// image left a reference by digest: by ID, never forced.
+		if err := env.Images.RemoveImage(ctx, img.ID); err != nil {
+			errs = append(errs, fmt.Errorf("image %s, untagged, was kept: %w", img.ID, err))
+			continue
+		}
 		log.InfoContext(ctx, "removed an old image", "image", strings.Join(refs, ", "))
 	}
 	if err := errors.Join(errs...); err != nil {
