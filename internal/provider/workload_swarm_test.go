@@ -517,7 +517,9 @@ func (f *swarmFixture) builtOnSwarm(t *testing.T, ctx context.Context, env *test
 	}
 	got := builds()
 	for _, refs := range got {
-		if !slices.ContainsFunc(refs, func(r string) bool { return strings.HasPrefix(r, "tinyforge/"+name+":") && !strings.HasSuffix(r, ":<none>") }) ||
+		if !slices.ContainsFunc(refs, func(r string) bool {
+			return strings.HasPrefix(r, "tinyforge/"+name+":") && !strings.HasSuffix(r, ":<none>")
+		}) ||
 			slices.ContainsFunc(refs, func(r string) bool { return strings.HasPrefix(r, f.registry.Addr) && !strings.HasSuffix(r, ":<none>") }) {
 			got = nil
 		}
