@@ -500,9 +500,6 @@ func (f *swarmFixture) builtOnSwarm(t *testing.T, ctx context.Context, env *test
 		}
 		emptyPlan(t, ctx, wd, "the apply of "+version)
 	}
-	// The manager keeps the two builds (the running one and the one before,
-	// for a rollback) under the source's own tags; the registry's tags are
-	// gone once pushed.
 	// builds are the manager's images of the workload, by ID, with their
 	// names (a task's pull adds the registry's name, without a tag).
 	builds := func() map[string][]string {
@@ -515,17 +512,20 @@ func (f *swarmFixture) builtOnSwarm(t *testing.T, ctx context.Context, env *test
 		}
 		return out
 	}
-	got := builds()
-	for _, refs := range got {
-		if !slices.ContainsFunc(refs, func(r string) bool {
-			return strings.HasPrefix(r, "tinyforge/"+name+":") && !strings.HasSuffix(r, ":<none>")
-		}) ||
-			slices.ContainsFunc(refs, func(r string) bool { return strings.HasPrefix(r, f.registry.Addr) && !strings.HasSuffix(r, ":<none>") }) {
-			got = nil
-		}
+	// tagged reports whether refs hold a tag (not a bare digest) under prefix.
+	tagged := func(refs []string, prefix string) bool {
+		return slices.ContainsFunc(refs, func(r string) bool { return strings.HasPrefix(r, prefix) && !strings.HasSuffix(r, ":<none>") })
 	}
-	if len(got) != 2 {
-		t.Fatalf("the manager holds the builds %v, want two (b1 and b2), each tagged tinyforge/%s:..., none by a registry tag", builds(), name)
+	// The manager keeps the two builds (the running one and the one before,
+	// for a rollback) under the source's own tags; the registry's tags are
+	// gone once pushed.
+	got := builds()
+	kept := len(got) == 2
+	for _, refs := range got {
+		kept = kept && tagged(refs, "tinyforge/"+name+":") && !tagged(refs, f.registry.Addr+"/")
+	}
+	if !kept {
+		t.Fatalf("the manager holds the builds %v, want two (b1 and b2), each tagged tinyforge/%s:..., none by a registry tag", got, name)
 	}
 	res, err := wd.Destroy(ctx)
 	mustSucceed(t, "destroy the dockerfile source", res, err)
