@@ -1,7 +1,6 @@
 package workload_test
 
 import (
-	"errors"
 	"strings"
 	"testing"
 
@@ -11,26 +10,6 @@ import (
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/sources/image"
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/sources/static"
 )
-
-// fieldErrors maps each broken attribute to its messages.
-func fieldErrors(err error) map[string]string {
-	got := map[string]string{}
-	var walk func(error)
-	walk = func(e error) {
-		if j, ok := e.(interface{ Unwrap() []error }); ok {
-			for _, x := range j.Unwrap() {
-				walk(x)
-			}
-			return
-		}
-		var fe *workload.FieldError
-		if errors.As(e, &fe) {
-			got[fe.Attr] += fe.Error() + "\n"
-		}
-	}
-	walk(err)
-	return got
-}
 
 // TestSwarmRules: placement needs Swarm and a well-formed constraint;
 // on Swarm, host_port and Nginx Proxy Manager with domains are refused,

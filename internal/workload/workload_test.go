@@ -21,6 +21,26 @@ func validSpec() workload.Spec {
 	}
 }
 
+// fieldErrors maps each broken attribute to its messages.
+func fieldErrors(err error) map[string]string {
+	got := map[string]string{}
+	var walk func(error)
+	walk = func(e error) {
+		if j, ok := e.(interface{ Unwrap() []error }); ok {
+			for _, x := range j.Unwrap() {
+				walk(x)
+			}
+			return
+		}
+		var fe *workload.FieldError
+		if errors.As(e, &fe) {
+			got[fe.Attr] += fe.Error() + "\n"
+		}
+	}
+	walk(err)
+	return got
+}
+
 func TestValidateNamesEachBrokenAttribute(t *testing.T) {
 	s := validSpec()
 	s.Name = "Web_1"
@@ -39,21 +59,7 @@ func TestValidateNamesEachBrokenAttribute(t *testing.T) {
 		"source.image":      "ref must not be empty",
 		"source.image#port": "port must be between 1 and 65535 (got 0)",
 	}
-	got := map[string]string{}
-	var walk func(error)
-	walk = func(e error) {
-		if j, ok := e.(interface{ Unwrap() []error }); ok {
-			for _, x := range j.Unwrap() {
-				walk(x)
-			}
-			return
-		}
-		var fe *workload.FieldError
-		if errors.As(e, &fe) {
-			got[fe.Attr] += fe.Error() + "\n"
-		}
-	}
-	walk(err)
+	got := fieldErrors(err)
 	for attr, msg := range want {
 		a := strings.Split(attr, "#")[0]
 		if !strings.Contains(got[a], msg) {

@@ -115,21 +115,31 @@ func (e *Engine) route(ctx context.Context, spec workload.Spec, ins []runtime.In
 // routeDraining is route, with old upstreams parked in the route so that
 // the proxy keeps counting the requests in flight to them (proxy.Drainer).
 func (e *Engine) routeDraining(ctx context.Context, spec workload.Spec, ins []runtime.Instance, draining []string) error {
-	if e.Router == nil {
-		return nil
-	}
-	if len(spec.Domains) == 0 {
-		if err := e.Router.Delete(ctx, spec.Name); err != nil {
-			return fmt.Errorf("remove the route of workload %q: %w", spec.Name, err)
-		}
-		return nil
-	}
 	r := proxy.Route{Workload: spec.Name, Domains: spec.Domains, Upstreams: upstreams(ins), Draining: draining}
-	if err := e.Router.Upsert(ctx, r); err != nil {
-		return fmt.Errorf("route %v to %v: %w", spec.Domains, r.Upstreams, err)
+	written, err := e.writeRoute(ctx, r, fmt.Sprint(r.Upstreams))
+	if written {
+		e.log().InfoContext(ctx, "route points at the new containers", "workload", spec.Name, "containers", names(ins), "upstreams", r.Upstreams)
 	}
-	e.log().InfoContext(ctx, "route points at the new containers", "workload", spec.Name, "containers", names(ins), "upstreams", r.Upstreams)
-	return nil
+	return err
+}
+
+// writeRoute writes r, or removes the workload's route when r has no
+// domains; target names where r points, for the error. written reports
+// that r was written.
+func (e *Engine) writeRoute(ctx context.Context, r proxy.Route, target string) (written bool, err error) {
+	if e.Router == nil {
+		return false, nil
+	}
+	if len(r.Domains) == 0 {
+		if err := e.Router.Delete(ctx, r.Workload); err != nil {
+			return false, fmt.Errorf("remove the route of workload %q: %w", r.Workload, err)
+		}
+		return false, nil
+	}
+	if err := e.Router.Upsert(ctx, r); err != nil {
+		return false, fmt.Errorf("route %v to %s: %w", r.Domains, target, err)
+	}
+	return true, nil
 }
 
 // reap retires instances: stopped gracefully (SIGTERM first, so that they

@@ -427,16 +427,11 @@ func (d *deployment) report(ctx context.Context, state plugin.DeployState, descr
 // prune lets a building source remove the workload's old images, keeping the
 // new one and the ones it replaced.
 func (d *deployment) prune(ctx context.Context, art plugin.Artifact) {
-	p, ok := d.spec.Source.(plugin.Pruner)
-	if !ok {
-		return
-	}
 	keep := []string{art.ImageID}
 	for _, in := range d.cur.Live {
 		keep = append(keep, in.ImageID)
 	}
-	env := plugin.ProduceEnv{Images: d.Images, Log: d.log(), Workload: d.spec.Name}
-	if err := p.Prune(ctx, env, keep); err != nil {
+	if err := d.pruneImages(ctx, d.spec, keep); err != nil {
 		msg := fmt.Sprintf("old images of workload %q were not pruned: %v", d.spec.Name, err)
 		d.log().WarnContext(ctx, msg)
 		d.warnings = append(d.warnings, msg)

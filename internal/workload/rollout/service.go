@@ -163,12 +163,7 @@ func serviceRouteDrifted(spec workload.Spec, cur Observed) bool {
 // them uses stays until a later deploy or the destroy: logged, not a
 // warning.
 func (e *Engine) pruneService(ctx context.Context, spec workload.Spec, art plugin.Artifact, cur Observed) {
-	p, ok := spec.Source.(plugin.Pruner)
-	if !ok {
-		return
-	}
-	env := plugin.ProduceEnv{Images: e.Images, Log: e.log(), Workload: spec.Name}
-	if err := p.Prune(ctx, env, append([]string{art.ImageID}, e.previousBuild(ctx, spec, cur)...)); err != nil {
+	if err := e.pruneImages(ctx, spec, append([]string{art.ImageID}, e.previousBuild(ctx, spec, cur)...)); err != nil {
 		e.log().InfoContext(ctx, "older builds kept on the manager for now", "workload", spec.Name, "why", err.Error())
 	}
 }
@@ -190,21 +185,12 @@ func (e *Engine) previousBuild(ctx context.Context, spec workload.Spec, cur Obse
 // routeTasks points the domains at the service's tasks by DNS: the proxy,
 // on the same overlay network, follows Swarm's rescheduling by itself.
 func (e *Engine) routeTasks(ctx context.Context, spec workload.Spec, svc runtime.SwarmService) error {
-	if e.Router == nil {
-		return nil
-	}
-	if len(spec.Domains) == 0 {
-		if err := e.Router.Delete(ctx, spec.Name); err != nil {
-			return fmt.Errorf("remove the route of workload %q: %w", spec.Name, err)
-		}
-		return nil
-	}
 	r := proxy.Route{Workload: spec.Name, Domains: spec.Domains, Tasks: svc.Tasks(), TasksPort: spec.Source.Container().Port}
-	if err := e.Router.Upsert(ctx, r); err != nil {
-		return fmt.Errorf("route %v to %s: %w", spec.Domains, r.Tasks, err)
+	written, err := e.writeRoute(ctx, r, r.Tasks)
+	if written {
+		e.log().InfoContext(ctx, "route points at the service's tasks", "workload", spec.Name, "tasks", r.Tasks)
 	}
-	e.log().InfoContext(ctx, "route points at the service's tasks", "workload", spec.Name, "tasks", r.Tasks)
-	return nil
+	return err
 }
 
 // teardownService removes the route, then the service (its tasks on every

@@ -17,21 +17,15 @@ import (
 // uses it) is a warning: what the workload ran is gone.
 func (e *Engine) Teardown(ctx context.Context, spec workload.Spec) (warnings []string, err error) {
 	defer e.invalidate()
-	if e.Services != nil {
+	if e.Services != nil || e.Stacks != nil {
 		h, err := e.load(ctx, spec.Name)
 		if err != nil {
 			return nil, err
 		}
-		if o := h.observed(spec.Name, spec.Owner); o.Swarm != nil {
+		switch o := h.observed(spec.Name, spec.Owner); {
+		case o.Swarm != nil:
 			return e.teardownService(ctx, spec, o)
-		}
-	}
-	if e.Stacks != nil {
-		h, err := e.load(ctx, spec.Name)
-		if err != nil {
-			return nil, err
-		}
-		if o := h.observed(spec.Name, spec.Owner); o.Stack != nil {
+		case o.Stack != nil:
 			return e.teardownStack(ctx, spec, o)
 		}
 	}
@@ -68,15 +62,20 @@ func (e *Engine) Teardown(ctx context.Context, spec workload.Spec) (warnings []s
 // pruneAll lets a building source remove every image of the workload it
 // built; what it cannot remove is a warning.
 func (e *Engine) pruneAll(ctx context.Context, spec workload.Spec) []string {
+	if err := e.pruneImages(ctx, spec, nil); err != nil {
+		return []string{fmt.Sprintf("images of workload %q were left on the Docker host: %v", spec.Name, err)}
+	}
+	return nil
+}
+
+// pruneImages lets a building source remove the workload's images but the
+// IDs in keep; a source that builds nothing has none to remove.
+func (e *Engine) pruneImages(ctx context.Context, spec workload.Spec, keep []string) error {
 	p, ok := spec.Source.(plugin.Pruner)
 	if !ok {
 		return nil
 	}
-	env := plugin.ProduceEnv{Images: e.Images, Log: e.log(), Workload: spec.Name}
-	if err := p.Prune(ctx, env, nil); err != nil {
-		return []string{fmt.Sprintf("images of workload %q were left on the Docker host: %v", spec.Name, err)}
-	}
-	return nil
+	return p.Prune(ctx, plugin.ProduceEnv{Images: e.Images, Log: e.log(), Workload: spec.Name}, keep)
 }
 
 // teardownStack takes a stack down: its route, compose down (containers,
