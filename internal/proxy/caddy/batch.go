@@ -117,31 +117,34 @@ func (b *batcher) pause(d time.Duration) {
 // itself fails (Caddy refuses the config, say), each change is written
 // alone, so that one bad change fails only its own caller.
 func (r *Router) writeBatch(ctx context.Context, batch []*change) {
-	err := r.retry(ctx, func() (bool, error) {
+	err := r.retry(ctx, func() error {
 		srv, err := r.readServer(ctx)
 		if err != nil {
-			return false, err
+			return err
 		}
 		if srv.exists {
-			if fixed, err := r.fixSettings(ctx, srv); fixed || err != nil {
-				// The server changed, so its Etag did: read again.
-				return false, err
+			fixed, err := r.fixSettings(ctx, srv)
+			if err != nil {
+				return err
+			}
+			if fixed {
+				return errRedo
 			}
 		}
 		routes, changed, err := r.applyChanges(srv, batch)
 		switch {
 		case err != nil:
-			return false, err
+			return err
 		case !changed:
-			return true, nil
+			return nil
 		case !srv.exists:
-			return true, r.createServer(ctx, srv.etag, routes)
+			return r.createServer(ctx, srv.etag, routes)
 		case srv.routesIsList:
 			_, err = r.admin.do(ctx, http.MethodPatch, r.serverPath+"/routes", routes, srv.etag)
 		default:
 			err = r.setKey(ctx, srv, "routes", routes)
 		}
-		return true, err
+		return err
 	})
 	if err == nil {
 		return

@@ -49,6 +49,7 @@ import (
 	"time"
 
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/proxy"
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/retry"
 )
 
 // Defaults of the provider's proxy { caddy { ... } } block.
@@ -101,7 +102,7 @@ type Router struct {
 	serverPath     string // /config/apps/http/servers/<server>
 	listen         []string
 	automaticHTTPS bool
-	retryTimeout   time.Duration
+	retries        retry.Policy
 	log            func(ctx context.Context, msg string, fields map[string]any)
 	batch          batcher
 }
@@ -153,12 +154,12 @@ func New(cfg Config) (*Router, error) {
 		serverPath:     "/config/apps/http/servers/" + cfg.Server,
 		listen:         slices.Clone(cfg.Listen),
 		automaticHTTPS: cfg.AutomaticHTTPS,
-		retryTimeout:   cmp.Or(cfg.RetryTimeout, DefaultRetryTimeout),
 		log:            cfg.Log,
 	}
 	if r.log == nil {
 		r.log = func(context.Context, string, map[string]any) {}
 	}
+	r.retries = r.retryPolicy(cmp.Or(cfg.RetryTimeout, DefaultRetryTimeout))
 	return r, nil
 }
 
@@ -185,13 +186,13 @@ func (r *Router) Upsert(ctx context.Context, route proxy.Route) error {
 // one read of the server. A missing server has no routes.
 func (r *Router) Routes(ctx context.Context) ([]proxy.Route, error) {
 	var out []proxy.Route
-	err := r.retry(ctx, func() (bool, error) {
+	err := r.retry(ctx, func() error {
 		srv, err := r.readServer(ctx)
 		if err != nil {
-			return false, err
+			return err
 		}
 		out, err = r.parseRoutes(srv)
-		return true, err
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list caddy routes: %w", err)

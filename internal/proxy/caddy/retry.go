@@ -2,9 +2,10 @@ package caddy
 
 import (
 	"context"
-	"fmt"
-	"math/rand/v2"
+	"errors"
 	"time"
+
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/retry"
 )
 
 // maxAttempts bounds the read-then-write rounds of one operation. Each lost
@@ -12,55 +13,43 @@ import (
 // is lost at most N-1 times in a row; the bound only stops a runaway loop.
 const maxAttempts = 100
 
-// retry runs one read-then-write round until it reports done. A round that
-// lost a race (412) or made an intermediate change (done == false) runs
-// again, up to maxAttempts; a round that met a transient failure (see
-// isTransient) runs again until the retry timeout has passed since the
-// first such failure in a row; any other error ends the loop.
-func (r *Router) retry(ctx context.Context, round func() (done bool, err error)) error {
-	var downSince time.Time
-	for attempt, failures := 1, 0; ; attempt++ {
-		done, err := round()
-		var backoff time.Duration
-		switch {
-		case err == nil && done:
-			return nil
-		case err != nil && isTransient(err):
-			failures++
-			if downSince.IsZero() {
-				downSince = time.Now()
+// errRedo ends a round that brought the server's settings in line: the
+// server's Etag changed with it, so the next round reads it again.
+var errRedo = errors.New("the server's settings were brought in line; read it again")
+
+// retryPolicy is how the rounds of one operation are retried (its bounds
+// are listed with the others in package retry): a round that lost a race
+// (412) or returned errRedo runs again, up to maxAttempts; one that met a
+// transient failure (isTransient) runs again until the retry timeout has
+// passed since the first such failure in a row; any other error ends it.
+// Caddy's own admin restarts take milliseconds, a restart of Caddy longer.
+func (r *Router) retryPolicy(timeout time.Duration) retry.Policy {
+	return retry.Policy{
+		Classify: func(err error) retry.Class {
+			switch {
+			case isTransient(err):
+				return retry.Outage
+			case isConflict(err), errors.Is(err, errRedo):
+				return retry.Contended
 			}
-			down := time.Since(downSince)
-			if down >= r.retryTimeout {
-				return fmt.Errorf("%w (Caddy's admin API kept failing for %s, the retry timeout)", err, r.retryTimeout.Round(time.Second))
-			}
-			if failures == 3 || failures%20 == 0 {
-				r.log(ctx, "Caddy's admin API does not answer; retrying", map[string]any{
-					"error": err.Error(), "for": down.Round(time.Millisecond).String(), "retry_timeout": r.retryTimeout.String(),
-				})
-			}
-			// Caddy's own admin restarts take milliseconds, a restart of
-			// Caddy longer: back off from 10 ms up to 1 s.
-			backoff = min(time.Duration(1<<min(failures, 7))*5*time.Millisecond, time.Second)
-			attempt-- // an outage is bounded by time, not by rounds
-		case err != nil && !isConflict(err):
-			return err
-		case attempt >= maxAttempts:
-			return fmt.Errorf("gave up after %d attempts: the config kept changing underneath (last: %v)", attempt, err)
-		default:
-			downSince, failures = time.Time{}, 0
-			if err != nil {
-				// Lost the race: back off a little, at random, so that the
-				// writers who lost together do not collide again together.
-				backoff = time.Duration(min(attempt, 20)) * 5 * time.Millisecond
-			}
-		}
-		if backoff > 0 {
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(rand.N(backoff) + time.Millisecond):
-			}
-		}
+			return retry.Final
+		},
+		Outage:     timeout,
+		Tries:      maxAttempts,
+		OutageWait: retry.Backoff{First: 10 * time.Millisecond, Max: 640 * time.Millisecond, Jitter: true},
+		// Writers who lost a race together do not collide again together.
+		ContendedWait: retry.Backoff{First: 5 * time.Millisecond, Max: 100 * time.Millisecond, Linear: true, Jitter: true},
+		What:          "Caddy's admin API",
+		Log: func(ctx context.Context, err error, down time.Duration) {
+			r.log(ctx, "Caddy's admin API does not answer; retrying", map[string]any{
+				"error": err.Error(), "for": down.Round(time.Millisecond).String(), "retry_timeout": timeout.String(),
+			})
+		},
 	}
+}
+
+// retry runs one read-then-write round until it succeeds, as retryPolicy
+// says.
+func (r *Router) retry(ctx context.Context, round func() error) error {
+	return r.retries.Do(ctx, func(context.Context) error { return round() })
 }

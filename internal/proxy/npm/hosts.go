@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/proxy"
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/retry"
 )
 
 // createHost POSTs the host. After an answer that may hide a stored host
@@ -21,28 +22,29 @@ func (r *Router) createHost(ctx context.Context, route proxy.Route, target upstr
 		ForwardPort:   target.port,
 		Meta:          map[string]string{markKey: route.Workload},
 	}
-	again := r.retrier()
-	for {
+	var id int
+	err := r.retries.Do(ctx, func(ctx context.Context) error {
 		var h proxyHost
 		err := r.api.call(ctx, http.MethodPost, "/nginx/proxy-hosts", body, &h)
 		if err == nil {
-			return h.ID, nil
+			id = h.ID
+			return nil
 		}
 		if !mayBeStored(ctx, err) {
-			return 0, err
+			return err
 		}
 		if hosts, lerr := r.list(ctx); lerr == nil {
 			if own, _ := ownedHost(hosts, route.Workload); own != nil {
 				// Stored, but NPM failed before or while configuring nginx:
 				// an update of the same target makes it generate the config.
+				id = own.ID
 				p := hostPatch{ForwardHost: target.host, ForwardPort: target.port}
-				return own.ID, r.putHost(ctx, own.ID, p)
+				return retry.Stop(r.putHost(ctx, own.ID, p))
 			}
 		}
-		if !again.next(ctx, err) {
-			return 0, again.explain(err)
-		}
-	}
+		return err
+	})
+	return id, err
 }
 
 // requireOnline reads the host back and fails unless nginx accepted its
@@ -73,13 +75,9 @@ func (r *Router) list(ctx context.Context) ([]proxyHost, error) {
 
 // read GETs path, retrying answers that may be transient.
 func (r *Router) read(ctx context.Context, path string, out any) error {
-	again := r.retrier()
-	for {
-		err := r.api.call(ctx, http.MethodGet, path, nil, out)
-		if err == nil || !again.next(ctx, err) {
-			return again.explain(err)
-		}
-	}
+	return r.retries.Do(ctx, func(ctx context.Context) error {
+		return r.api.call(ctx, http.MethodGet, path, nil, out)
+	})
 }
 
 // putHost sends a partial update. The same PUT again is harmless, so an
@@ -87,13 +85,9 @@ func (r *Router) read(ctx context.Context, path string, out any) error {
 // the nginx config on each successful PUT.
 func (r *Router) putHost(ctx context.Context, id int, p hostPatch) error {
 	path := fmt.Sprintf("/nginx/proxy-hosts/%d", id)
-	again := r.retrier()
-	for {
-		err := r.api.call(ctx, http.MethodPut, path, p, nil)
-		if err == nil || !again.next(ctx, err) {
-			return again.explain(err)
-		}
-	}
+	return r.retries.Do(ctx, func(ctx context.Context) error {
+		return r.api.call(ctx, http.MethodPut, path, p, nil)
+	})
 }
 
 // enableHost enables a disabled host, which makes NPM configure nginx.
@@ -109,8 +103,7 @@ func (r *Router) enableHost(ctx context.Context, id int) error {
 // that may hide a stored delete, the host is looked up before retrying.
 func (r *Router) deleteHost(ctx context.Context, id int) error {
 	path := fmt.Sprintf("/nginx/proxy-hosts/%d", id)
-	again := r.retrier()
-	for {
+	return r.retries.Do(ctx, func(ctx context.Context) error {
 		err := r.api.call(ctx, http.MethodDelete, path, nil, nil)
 		if err == nil || statusOf(err) == http.StatusNotFound {
 			return nil
@@ -122,8 +115,6 @@ func (r *Router) deleteHost(ctx context.Context, id int) error {
 		if gerr := r.api.call(ctx, http.MethodGet, path, nil, &h); statusOf(gerr) == http.StatusNotFound {
 			return nil
 		}
-		if !again.next(ctx, err) {
-			return again.explain(err)
-		}
-	}
+		return err
+	})
 }

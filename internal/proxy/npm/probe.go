@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/proxy"
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/retry"
 )
 
 // probeInterval is the pause between two probes through NPM.
@@ -29,7 +30,7 @@ const probeInterval = 50 * time.Millisecond
 // nginx reaches the new upstream.
 func (r *Router) awaitTraffic(ctx context.Context, route proxy.Route, existing bool) error {
 	if r.httpURL == "" || existing {
-		if err := sleep(ctx, r.settle); err != nil {
+		if err := retry.Sleep(ctx, r.settle); err != nil {
 			return err
 		}
 	}
@@ -61,7 +62,7 @@ func (r *Router) probe(ctx context.Context, domains []string) error {
 			// the one that says what is wrong.
 			last = a
 		}
-		if err := sleep(pctx, probeInterval); err != nil {
+		if err := retry.Sleep(pctx, probeInterval); err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}

@@ -2,67 +2,49 @@ package npm
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"time"
+
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/retry"
 )
 
-// Retry policy for answers that may hide a stored change (5xx, no answer),
-// the change looked up before each retry: a transient failure (no answer,
-// 502, 503, 504: NPM restarting, or a gateway in front of it) is retried
-// until the retry timeout has passed; another 5xx (NPM's own 500, e.g. with
-// nginx down) three times in all.
-const (
-	maxAttempts         = 3
-	retryBackoff        = 250 * time.Millisecond
-	maxRetryBackoff     = 2 * time.Second
-	DefaultRetryTimeout = 30 * time.Second
-)
+// DefaultRetryTimeout is how long a call retries an NPM that does not
+// answer: long enough for NPM to restart.
+const DefaultRetryTimeout = 30 * time.Second
 
-// retrier paces the retries of one call.
-type retrier struct {
-	r        *Router
-	first    time.Time
-	attempts int
-	timedOut bool
-}
+// maxAttempts bounds the tries of a call that NPM answers with its own 5xx.
+const maxAttempts = 3
 
-func (r *Router) retrier() *retrier { return &retrier{r: r} }
-
-// next reports whether the call that failed with err is tried again, after
-// waiting its backoff: a transient failure until the retry timeout has
-// passed since the first failure, another answer that may hide a stored
-// change up to maxAttempts attempts in all.
-func (t *retrier) next(ctx context.Context, err error) bool {
-	if !mayBeStored(ctx, err) {
-		return false
+// retryPolicy is how a call to NPM is retried (its bounds are listed with
+// the others in package retry). Only answers that may hide a stored change
+// (mayBeStored) are retried, and a caller whose request is not harmless to
+// repeat looks the change up before each retry: a transient failure (no
+// answer, 502, 503, 504: NPM restarting, or a gateway in front of it) until
+// the retry timeout has passed; another 5xx (NPM's own 500, e.g. with nginx
+// down) maxAttempts times in all.
+func (r *Router) retryPolicy(timeout time.Duration) retry.Policy {
+	wait := retry.Backoff{First: 250 * time.Millisecond, Max: 2 * time.Second, Linear: true}
+	return retry.Policy{
+		Classify: func(err error) retry.Class {
+			switch {
+			case transient(err):
+				return retry.Outage
+			case statusOf(err) >= 500:
+				return retry.Contended
+			}
+			return retry.Final
+		},
+		Outage:        timeout,
+		Tries:         maxAttempts,
+		OutageWait:    wait,
+		ContendedWait: wait,
+		What:          "NPM",
+		Log: func(ctx context.Context, err error, down time.Duration) {
+			r.log(ctx, "NPM does not answer; retrying", map[string]any{
+				"error": err.Error(), "for": down.Round(time.Millisecond).String(), "retry_timeout": timeout.String(),
+			})
+		},
 	}
-	t.attempts++
-	if t.first.IsZero() {
-		t.first = time.Now()
-	}
-	if transient(err) {
-		if time.Since(t.first) >= t.r.retryTimeout {
-			t.timedOut = true
-			return false
-		}
-	} else if t.attempts >= maxAttempts {
-		return false
-	}
-	if t.attempts == 3 || t.attempts%10 == 0 {
-		t.r.log(ctx, "NPM does not answer; retrying", map[string]any{
-			"error": err.Error(), "for": time.Since(t.first).Round(time.Millisecond).String(), "retry_timeout": t.r.retryTimeout.String(),
-		})
-	}
-	return sleep(ctx, min(retryBackoff*time.Duration(t.attempts), maxRetryBackoff)) == nil
-}
-
-// explain says, on an error the retries gave up on, that they did.
-func (t *retrier) explain(err error) error {
-	if err != nil && t.timedOut {
-		return fmt.Errorf("%w (NPM kept failing for %s, the retry timeout)", err, t.r.retryTimeout.Round(time.Second))
-	}
-	return err
 }
 
 // transient reports a failure that passes by itself: no answer at all (a
@@ -90,15 +72,4 @@ func mayBeStored(ctx context.Context, err error) bool {
 // the engine is about to remove) but is bounded.
 func cleanupContext(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }

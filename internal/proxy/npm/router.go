@@ -31,6 +31,7 @@ import (
 	"time"
 
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/proxy"
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/retry"
 )
 
 // Defaults of Config.
@@ -77,7 +78,7 @@ type Config struct {
 // concurrent use; all goroutines share one token.
 type Router struct {
 	api          *apiClient
-	retryTimeout time.Duration
+	retries      retry.Policy
 	httpURL      string
 	settle       time.Duration
 	probeTimeout time.Duration
@@ -121,7 +122,6 @@ func New(cfg Config) (*Router, error) {
 			cfg.SettleDelay, cfg.ProbeTimeout, cfg.RetryTimeout)
 	}
 	r := &Router{
-		retryTimeout: cmp.Or(cfg.RetryTimeout, DefaultRetryTimeout),
 		httpURL:      httpURL,
 		settle:       cfg.SettleDelay,
 		probeTimeout: cfg.ProbeTimeout,
@@ -146,6 +146,7 @@ func New(cfg Config) (*Router, error) {
 	if r.log == nil {
 		r.log = func(context.Context, string, map[string]any) {}
 	}
+	r.retries = r.retryPolicy(cmp.Or(cfg.RetryTimeout, DefaultRetryTimeout))
 	hc := cfg.HTTPClient
 	if hc == nil {
 		hc = &http.Client{Timeout: 30 * time.Second}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/docker"
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/retry"
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload"
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/plugin"
 )
@@ -319,29 +320,15 @@ func CleanupContext(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 }
 
-// Retry calls f until it succeeds or ctx ends, waiting a little longer each
-// time (250 ms, doubling, at most 2 s), and returns f's last error. Each
-// call gets at most retryAttempt of ctx: a call stuck on a connection that
-// died without a word must not use up the whole clean-up. For clean-ups:
-// the failure being cleaned up after may be the engine's connection
-// dropping (an ssh:// engine's sshd restarting), and the first call after
-// it can meet the same dead connection.
+// Retry calls f until it succeeds or ctx ends, and returns f's last error;
+// each call gets at most retryAttempt of ctx (the bounds are listed in
+// package retry). For clean-ups: the failure being cleaned up after may be
+// the engine's connection dropping (an ssh:// engine's sshd restarting),
+// and the first call after it can meet the same dead connection, or one
+// that died without a word and would use up the whole clean-up.
 func Retry(ctx context.Context, f func(ctx context.Context) error) error {
-	wait := 250 * time.Millisecond
-	for {
-		attempt, cancel := context.WithTimeout(ctx, retryAttempt)
-		err := f(attempt)
-		cancel()
-		if err == nil {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return err
-		case <-time.After(wait):
-		}
-		wait = min(2*wait, 2*time.Second)
-	}
+	p := retry.Policy{OutageWait: retry.Backoff{First: 250 * time.Millisecond, Max: 2 * time.Second}, TryTimeout: retryAttempt}
+	return p.Do(ctx, f)
 }
 
 // retryAttempt bounds one call of Retry (a variable for tests).
