@@ -15,6 +15,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/proxy"
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload"
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/plugin"
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/rollout"
@@ -232,7 +233,7 @@ func (m *workloadModel) observe(ctx context.Context, o rollout.Observed) diag.Di
 		}
 		// The order the user wrote stays, unless the route serves other
 		// hosts than that.
-		if !rollout.SameDomains(current, o.Route.Domains) {
+		if !proxy.SameHosts(current, o.Route.Domains) {
 			m.Domains = stringList(o.Route.Domains)
 		}
 	}

@@ -36,16 +36,24 @@ type Route struct {
 	TasksPort int
 }
 
-// SameUpstreams reports whether two routes forward to the same upstreams,
-// in any order.
-func SameUpstreams(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
+// SameHosts reports whether two lists of a route's domains, or of its
+// "host:port" upstreams, name the same set of hosts. It is the one
+// comparison of what a route serves and forwards to: order does not count
+// (a proxy may store domains sorted, Nginx Proxy Manager does), nor does
+// case (DNS names are case-insensitive, RFC 4343), nor a name listed twice
+// (it routes the same traffic as once). nil and empty are the same.
+func SameHosts(a, b []string) bool {
+	return slices.Equal(hostSet(a), hostSet(b))
+}
+
+// hostSet is names lower-cased, sorted, without repeats.
+func hostSet(names []string) []string {
+	out := make([]string, len(names))
+	for i, n := range names {
+		out[i] = strings.ToLower(n)
 	}
-	x, y := slices.Clone(a), slices.Clone(b)
-	slices.Sort(x)
-	slices.Sort(y)
-	return slices.Equal(x, y)
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // Router upserts, reads and deletes the route of each workload.

@@ -33,6 +33,38 @@ func TestOverlap(t *testing.T) {
 	}
 }
 
+func TestSameHosts(t *testing.T) {
+	for _, c := range []struct {
+		a, b []string
+		want bool
+	}{
+		{nil, nil, true},
+		{nil, []string{}, true},
+		{[]string{"a.test"}, nil, false},
+		{[]string{"a.test", "b.test"}, []string{"b.test", "a.test"}, true},  // NPM stores them sorted
+		{[]string{"A.Test"}, []string{"a.test"}, true},                      // DNS names ignore case
+		{[]string{"a.test", "a.test"}, []string{"a.test"}, true},            // a repeat routes nothing more
+		{[]string{"a.test", "a.test"}, []string{"a.test", "b.test"}, false}, // same length, other hosts
+		{[]string{"a.test"}, []string{"a.test", "b.test"}, false},
+		{[]string{"*.a.test"}, []string{"x.a.test"}, false}, // overlap is not sameness
+		{[]string{"10.0.0.2:8080", "10.0.0.3:8080"}, []string{"10.0.0.3:8080", "10.0.0.2:8080"}, true},
+		{[]string{"web-1:8080"}, []string{"web-1:8081"}, false},
+		{[]string{"[fd00::2]:80"}, []string{"[FD00::2]:80"}, true},
+	} {
+		if got := SameHosts(c.a, c.b); got != c.want {
+			t.Errorf("SameHosts(%q, %q) = %v, want %v", c.a, c.b, got, c.want)
+		}
+		if got := SameHosts(c.b, c.a); got != c.want {
+			t.Errorf("SameHosts(%q, %q) = %v, want %v (it must be symmetric)", c.b, c.a, got, c.want)
+		}
+	}
+	in := []string{"B.test", "a.test"}
+	SameHosts(in, nil)
+	if in[0] != "B.test" {
+		t.Errorf("SameHosts changed its argument: %q", in)
+	}
+}
+
 func TestCheckDomainsNamesTheDomainAndBothWorkloads(t *testing.T) {
 	routes := []Route{
 		{Workload: "shop", Domains: []string{"shop.example.test"}},

@@ -89,20 +89,6 @@ func checkDomains(hosts []proxyHost, route proxy.Route) error {
 	return nil
 }
 
-// sameDomains compares as sets: NPM stores domain names sorted.
-func sameDomains(a, b []string) bool {
-	x, y := slices.Clone(a), slices.Clone(b)
-	for i := range x {
-		x[i] = strings.ToLower(x[i])
-	}
-	for i := range y {
-		y[i] = strings.ToLower(y[i])
-	}
-	slices.Sort(x)
-	slices.Sort(y)
-	return slices.Equal(slices.Compact(x), slices.Compact(y))
-}
-
 // upstream is a forward target.
 type upstream struct {
 	host string

@@ -275,7 +275,7 @@ func (r *Router) update(ctx context.Context, route proxy.Route, own proxyHost, t
 	if own.ForwardScheme != "http" {
 		p.ForwardScheme = "http"
 	}
-	if !sameDomains(own.DomainNames, route.Domains) {
+	if !proxy.SameHosts(own.DomainNames, route.Domains) {
 		p.DomainNames = route.Domains
 	}
 	if p.empty() && bool(own.Enabled) {

@@ -72,8 +72,8 @@ func routeDrifted(spec workload.Spec, cur Observed) bool {
 	}
 	// A route still parking drained upstreams is a deploy that stopped
 	// between its swap and its reap: harmless, but written back clean.
-	return cur.Route == nil || len(cur.Live) == 0 || !proxy.SameUpstreams(cur.Route.Upstreams, upstreams(cur.Live)) ||
-		!SameDomains(cur.Route.Domains, spec.Domains) || len(cur.Route.Draining) > 0
+	return cur.Route == nil || len(cur.Live) == 0 || !proxy.SameHosts(cur.Route.Upstreams, upstreams(cur.Live)) ||
+		!proxy.SameHosts(cur.Route.Domains, spec.Domains) || len(cur.Route.Draining) > 0
 }
 
 // upstreams are what the proxy forwards to for ins.
@@ -85,25 +85,6 @@ func upstreams(ins []runtime.Instance) []string {
 		}
 	}
 	return out
-}
-
-// SameDomains reports whether two domain lists route the same hosts. Order
-// does not count: a proxy may store them sorted (Nginx Proxy Manager does).
-func SameDomains(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	count := map[string]int{}
-	for _, d := range a {
-		count[d]++
-	}
-	for _, d := range b {
-		if count[d] == 0 {
-			return false
-		}
-		count[d]--
-	}
-	return true
 }
 
 // route points the workload's route at ins; with no domains it removes the

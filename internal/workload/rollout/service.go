@@ -153,7 +153,7 @@ func serviceRouteDrifted(spec workload.Spec, cur Observed) bool {
 		return cur.Route != nil
 	}
 	return cur.Route == nil || cur.Swarm == nil || cur.Route.Tasks != cur.Swarm.Tasks() ||
-		cur.Route.TasksPort != spec.Source.Container().Port || !SameDomains(cur.Route.Domains, spec.Domains)
+		cur.Route.TasksPort != spec.Source.Container().Port || !proxy.SameHosts(cur.Route.Domains, spec.Domains)
 }
 
 // pruneService removes the workload's older builds from the manager,
