@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"regexp"
 	"strings"
 	"syscall"
 
@@ -60,9 +59,6 @@ func RemoteHead(ctx context.Context, repo Repo) (string, error) {
 	return "", fmt.Errorf("%s not found in %s", repo.describeFollowed(), cloneURL)
 }
 
-// abbreviatedSHA is what looks like a commit SHA written short.
-var abbreviatedSHA = regexp.MustCompile(`^[0-9a-fA-F]{4,39}$`)
-
 // Checkout is a clone of one commit in a temporary directory that belongs to
 // the caller: Close removes it.
 type Checkout struct {
@@ -82,8 +78,6 @@ func (c *Checkout) Close() error {
 	}
 	return nil
 }
-
-var fullSHA = regexp.MustCompile(`^[0-9a-f]{40}$`)
 
 // cloneDepths are the histories tried in turn to find the commit: the
 // branch head alone (the usual case: nothing was pushed since plan), then

@@ -10,7 +10,6 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"time"
 
@@ -27,8 +26,6 @@ import (
 // removes only images with that label, so never one the user tagged alike
 // by hand. Images built before carried tinyforge.built and
 // workload.LabelCommit too; they are still recognised.
-
-var fullSHA = regexp.MustCompile(`^[0-9a-f]{40}$`)
 
 // Build is the build of one commit of a Git source on the Docker host:
 // clone exactly the commit, send the build context the source locates in
@@ -99,7 +96,7 @@ func (b Build) Produce(ctx context.Context, env plugin.ProduceEnv) (plugin.Artif
 		}
 		log.InfoContext(ctx, "no planned commit, building the head of what the source follows", "follows", repo.followed(), "commit", commit)
 	}
-	if !fullSHA.MatchString(commit) {
+	if !git.IsFullSHA(commit) {
 		return plugin.Artifact{}, fmt.Errorf("%s: the revision to build must be a full 40-character commit SHA (got %q)", b.Kind, commit)
 	}
 	tag := b.Tag(env.Workload, commit)

@@ -19,7 +19,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
 
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/git"
@@ -89,7 +88,7 @@ func (r Repo) git() git.Repo {
 
 // PinnedCommit reports whether Ref is a commit SHA: the commit to deploy,
 // known without asking the Git host.
-func (r Repo) PinnedCommit() bool { return fullSHA.MatchString(r.Ref) }
+func (r Repo) PinnedCommit() bool { return git.IsFullSHA(r.Ref) }
 
 // tag is the tag Ref names, "" when it names none.
 func (r Repo) tag() string {
@@ -141,17 +140,14 @@ func (r Repo) CloneError(err error) error {
 	return err
 }
 
-// upperSHA is a commit SHA written in capitals.
-var upperSHA = regexp.MustCompile(`^[0-9a-fA-F]{40}$`)
-
 // ValidateRef is the rule for ref: "", a tag name or a full lowercase
 // commit SHA. A short SHA is not refused here (it is a valid tag name):
 // resolving it finds no such tag and says to write the SHA in full.
 func ValidateRef(ref string) error {
 	switch {
-	case ref == "" || fullSHA.MatchString(ref):
+	case ref == "" || git.IsFullSHA(ref):
 		return nil
-	case upperSHA.MatchString(ref):
+	case git.IsFullSHA(strings.ToLower(ref)):
 		return fmt.Errorf("ref must be a tag name or a full commit SHA in lowercase hex (got %q)", ref)
 	}
 	// Owner, name and branch are placeholders: only the tag rule can fail.
