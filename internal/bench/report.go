@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -196,14 +197,7 @@ func writeJSON(path string, r *Report) error {
 // String names the machine in one line, for the table's heading.
 func (m Machine) String() string {
 	return fmt.Sprintf("%s, %d cores, %.1f GiB memory, Docker %s, %s, %s, %s",
-		cmpOr(m.CPUModel, "unknown CPU"), m.CPUs, m.MemoryGiB, m.Docker, m.Terraform, m.Caddy, m.Go)
-}
-
-func cmpOr(s, alt string) string {
-	if s == "" {
-		return alt
-	}
-	return s
+		cmp.Or(m.CPUModel, "unknown CPU"), m.CPUs, m.MemoryGiB, m.Docker, m.Terraform, m.Caddy, m.Go)
 }
 
 // Breakdown is where a row's time went: tinyforge's phases and the

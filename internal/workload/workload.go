@@ -12,9 +12,10 @@ package workload
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"path"
 	"regexp"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -313,44 +314,13 @@ func NeedsRedeploy(prev, next Spec) bool {
 		return true
 	}
 	return prev.Source.Fingerprint() != next.Source.Fingerprint() ||
-		!equalEnv(prev.Env, next.Env) ||
-		!equalVolumes(prev.Volumes, next.Volumes) ||
+		!maps.Equal(prev.Env, next.Env) ||
+		!slices.Equal(prev.Volumes, next.Volumes) ||
 		prev.HostPort != next.HostPort ||
 		!prev.Run.Equal(next.Run)
-}
-
-func equalEnv(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if w, ok := b[k]; !ok || w != v {
-			return false
-		}
-	}
-	return true
-}
-
-func equalVolumes(a, b []Volume) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // EnvKeys are the names of the Spec's env, sorted: names are not secret and
 // are recorded in labels so that import can read the values back from the
 // container.
-func (s Spec) EnvKeys() []string {
-	keys := make([]string, 0, len(s.Env))
-	for k := range s.Env {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}
+func (s Spec) EnvKeys() []string { return slices.Sorted(maps.Keys(s.Env)) }

@@ -13,8 +13,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/url"
-	"sort"
+	"slices"
 	"strconv"
 	"sync"
 
@@ -342,12 +343,7 @@ func Decode(kind string, public []byte) (Source, error) {
 func Kinds() []string {
 	registryMu.RLock()
 	defer registryMu.RUnlock()
-	kinds := make([]string, 0, len(registry))
-	for k := range registry {
-		kinds = append(kinds, k)
-	}
-	sort.Strings(kinds)
-	return kinds
+	return slices.Sorted(maps.Keys(registry))
 }
 
 // ValidatePort is the rule for a container port.

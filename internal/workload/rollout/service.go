@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"net"
 	"strconv"
 	"strings"
 	"time"
@@ -65,11 +66,9 @@ func serviceInstance(s runtime.SwarmService) runtime.Instance {
 	}
 	return runtime.Instance{
 		ID: s.ID, Name: s.Name, State: state, Image: s.Image, ImageID: s.Image, Recorded: s.Recorded,
-		Upstream: hostPort(s.Tasks(), s.Recorded.Settings.Port), Created: s.Created,
+		Upstream: net.JoinHostPort(s.Tasks(), strconv.Itoa(s.Recorded.Settings.Port)), Created: s.Created,
 	}
 }
-
-func hostPort(host string, port int) string { return host + ":" + strconv.Itoa(port) }
 
 // applyService deploys (intent.Redeploy) or converges a workload on Swarm:
 // produce the image and pin it by digest, let Swarm roll the service to it

@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -238,11 +239,11 @@ func (s *Services) wait(ctx context.Context, name, image string, timeout time.Du
 		case svc.Update != UpdateUpdating && svc.Update != UpdatePaused && svc.Running == svc.Desired && allRun(tasks, image):
 			return svc, nil
 		case svc.Update == UpdatePaused:
-			return svc, fmt.Errorf("service %s: Swarm paused the update: %s; the new task: %s", name, svc.UpdateMessage, or(failedTask(tasks, image), "none failed"))
+			return svc, fmt.Errorf("service %s: Swarm paused the update: %s; the new task: %s", name, svc.UpdateMessage, cmp.Or(failedTask(tasks, image), "none failed"))
 		}
 		if time.Now().After(deadline) {
 			return last, fmt.Errorf("service %s: %d of %d tasks run %s after %s; the last task error: %s",
-				name, last.Running, last.Desired, image, timeout, or(failedTask(lastTasks, image), "none"))
+				name, last.Running, last.Desired, image, timeout, cmp.Or(failedTask(lastTasks, image), "none"))
 		}
 		select {
 		case <-ctx.Done():
@@ -313,13 +314,6 @@ func failedTask(tasks []docker.Task, image string) string {
 		}
 	}
 	return ""
-}
-
-func or(s, alt string) string {
-	if s == "" {
-		return alt
-	}
-	return s
 }
 
 func short(id string) string { return id[:min(len(id), 12)] }

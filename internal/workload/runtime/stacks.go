@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net"
 	"slices"
 	"strconv"
 	"strings"
@@ -205,11 +206,11 @@ func (s *Stacks) instanceRouting(ct docker.Container, st Stack, service, routedS
 		in.Recorded.Settings.Port = routed
 		for _, p := range ct.Ports {
 			if p.ContainerPort == routed && p.HostPort > 0 && (p.Protocol == "" || p.Protocol == "tcp") {
-				in.Published = fmt.Sprintf("%s:%d", dialHost(p.HostIP, s.PublishAddress), p.HostPort)
+				in.Published = net.JoinHostPort(dialHost(p.HostIP, s.PublishAddress), strconv.Itoa(p.HostPort))
 				break
 			}
 		}
-		in.Network = fmt.Sprintf("%s:%d", ct.Name, routed)
+		in.Network = net.JoinHostPort(ct.Name, strconv.Itoa(routed))
 		in.Upstream = in.Published
 		if s.ForwardTo == ForwardNetwork {
 			in.Upstream = in.Network

@@ -14,10 +14,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 	"unicode"
 
@@ -105,7 +106,7 @@ func (c *Config) Validate() error {
 	if err := plugin.ValidateHealthcheck(d.Healthcheck); err != nil {
 		errs = append(errs, err)
 	}
-	for _, name := range sortedKeys(d.BuildArgs) {
+	for _, name := range slices.Sorted(maps.Keys(d.BuildArgs)) {
 		if err := ValidateBuildArgName(name); err != nil {
 			errs = append(errs, err)
 		}
@@ -287,13 +288,4 @@ func (c Config) locate(root string) (gitbuild.Context, error) {
 		Dockerfile: filepath.ToSlash(rel),
 		Describe:   fmt.Sprintf("%s (context_path %q)", c.DockerfilePath, c.ContextPath),
 	}, nil
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -5,10 +5,10 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -67,14 +67,7 @@ func readTar(t *testing.T, b []byte) map[string]entry {
 	}
 }
 
-func names(m map[string]entry) []string {
-	var out []string
-	for n := range m {
-		out = append(out, n)
-	}
-	sort.Strings(out)
-	return out
-}
+func names(m map[string]entry) []string { return slices.Sorted(maps.Keys(m)) }
 
 func TestWriteBuildContextHonoursDockerignore(t *testing.T) {
 	dir := t.TempDir()
