@@ -186,56 +186,24 @@ func TestAccBlueGreenFailedGateKeepsBlue(t *testing.T) {
 	cfg := func(ref string) string {
 		return env.provider(caddyBlock(caddy)) + routedWorkload(name, domain, "blue-green", ref)
 	}
-	var blueID string
+	blue := &keptBlue{t: t, workload: name}
 	accTest(t, resource.TestCase{
 		ProtoV6ProviderFactories: providerFactories,
 		CheckDestroy:             noContainersLeft(t, name),
-		Steps: []resource.TestStep{
+		Steps: append([]resource.TestStep{
 			{
 				Config:           cfg(env.images.V1),
 				ConfigPlanChecks: emptyPlanAfterApply(),
-				Check: resource.ComposeTestCheckFunc(through(caddy, domain, "v1"), func(s *terraform.State) (err error) {
-					blueID, err = stateAttr(s, web, "container_id")
-					return err
-				}),
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(web, tfjsonpath.New("generation"), knownvalue.Int64Exact(1)),
+				},
+				Check: resource.ComposeTestCheckFunc(through(caddy, domain, "v1"), blue.record),
 			},
 			{
 				Config:      strings.Replace(cfg(env.images.FailHealth), "health_timeout  = 20", "health_timeout  = 3", 1),
 				ExpectError: wrapped("failed its gate", `HTTP 500 "unhealthy"`, "health check failing on purpose"),
 			},
-			{ // blue still serves, alone, and the refreshed state still describes it
-				RefreshState: true,
-				Check: resource.ComposeTestCheckFunc(
-					through(caddy, domain, "v1"),
-					func(s *terraform.State) error {
-						names := containersOf(t, name)
-						if len(names) != 1 {
-							return fmt.Errorf("want blue alone, got %v", names)
-						}
-						if id := acctest.Docker(t, "inspect", "--format", "{{.Id}}", names[0]); id != blueID {
-							return fmt.Errorf("the remaining container %s is not blue %s", id, blueID)
-						}
-						if id, err := stateAttr(s, web, "container_id"); err != nil || id != blueID {
-							return fmt.Errorf("the state's container_id is %q (%v), want blue %s", id, err, blueID)
-						}
-						return nil
-					},
-					resource.TestCheckResourceAttr(web, "generation", "1"),
-					resource.TestCheckResourceAttr(web, "stray_containers.#", "0"),
-				),
-				// The configuration is still the one that failed: the plan
-				// offers that deploy again, as generation 2.
-				ExpectNonEmptyPlan: true,
-				RefreshPlanChecks: resource.RefreshPlanChecks{PostRefresh: []plancheck.PlanCheck{
-					plancheck.ExpectResourceAction(web, plancheck.ResourceActionUpdate),
-					plancheck.ExpectKnownValue(web, tfjsonpath.New("generation"), knownvalue.Int64Exact(2)),
-				}},
-			},
-			{ // and against blue's configuration there is nothing to do
-				Config:   cfg(env.images.V1),
-				PlanOnly: true,
-			},
-		},
+		}, blue.steps(cfg(env.images.V1), nil, through(caddy, domain, "v1"))...),
 	})
 }
 

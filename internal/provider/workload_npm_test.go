@@ -204,66 +204,36 @@ func TestAccNPMRefusedConfigKeepsBlue(t *testing.T) {
 	cfg := func(ref string) string {
 		return env.provider(npmBlock(npm)) + routedWorkload(name, domain, "blue-green", ref)
 	}
-	var blue string
+	blue := &keptBlue{t: t, workload: name}
+	forwardsToBlue := func(*terraform.State) error {
+		hosts := hostsOn(npm, domain)
+		if len(hosts) != 1 || fmt.Sprintf("%s:%d", hosts[0].ForwardHost, hosts[0].ForwardPort) != blue.upstream {
+			return fmt.Errorf("the host does not forward to blue %s: %+v", blue.upstream, hosts)
+		}
+		return nil
+	}
 	accTest(t, resource.TestCase{
 		ProtoV6ProviderFactories: providerFactories,
 		CheckDestroy:             noContainersLeft(t, name),
-		Steps: []resource.TestStep{
+		Steps: append([]resource.TestStep{
 			{
 				Config:           cfg(env.images.V1),
 				ConfigPlanChecks: emptyPlanAfterApply(),
-				Check: func(s *terraform.State) (err error) {
-					blue, err = stateAttr(s, web, "upstream")
-					return err
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(web, tfjsonpath.New("generation"), knownvalue.Int64Exact(1)),
 				},
+				Check: blue.record,
 			},
 			{
 				PreConfig: func() {
-					npm.RejectUpstreamsWhere(func(up string) bool { return up != blue },
+					npm.RejectUpstreamsWhere(func(up string) bool { return up != blue.upstream },
 						`nginx: [emerg] host not found in upstream "green" in /data/nginx/proxy_host/1.conf:37`)
 				},
 				Config:      cfg(env.images.V2),
 				ExpectError: wrapped("host not found in upstream"),
 			},
-			{ // blue is still routed and serving, alone, and the refreshed state says so
-				PreConfig:    func() { npm.RejectUpstreamsWhere(nil, "") },
-				RefreshState: true,
-				Check: resource.ComposeTestCheckFunc(
-					throughNPM(npm, domain, "v1"),
-					func(*terraform.State) error {
-						hosts := hostsOn(npm, domain)
-						if len(hosts) != 1 || fmt.Sprintf("%s:%d", hosts[0].ForwardHost, hosts[0].ForwardPort) != blue {
-							return fmt.Errorf("the host does not forward to blue %s: %+v", blue, hosts)
-						}
-						if names := containersOf(t, name); len(names) != 1 {
-							return fmt.Errorf("want blue alone, got %v", names)
-						}
-						return nil
-					},
-					func(s *terraform.State) error { // blue is known only once step 1 ran
-						for _, key := range []string{"upstream", "routed_to"} {
-							if v, err := stateAttr(s, web, key); err != nil || v != blue {
-								return fmt.Errorf("the state's %s is %q (%v), want blue %s", key, v, err, blue)
-							}
-						}
-						return nil
-					},
-					resource.TestCheckResourceAttr(web, "generation", "1"),
-					resource.TestCheckResourceAttr(web, "stray_containers.#", "0"),
-				),
-				// The configuration is still the one that failed: the plan
-				// offers that deploy again, as generation 2.
-				ExpectNonEmptyPlan: true,
-				RefreshPlanChecks: resource.RefreshPlanChecks{PostRefresh: []plancheck.PlanCheck{
-					plancheck.ExpectResourceAction(web, plancheck.ResourceActionUpdate),
-					plancheck.ExpectKnownValue(web, tfjsonpath.New("generation"), knownvalue.Int64Exact(2)),
-				}},
-			},
-			{ // and against blue's configuration there is nothing to do
-				Config:   cfg(env.images.V1),
-				PlanOnly: true,
-			},
-		},
+		}, blue.steps(cfg(env.images.V1), func() { npm.RejectUpstreamsWhere(nil, "") },
+			throughNPM(npm, domain, "v1"), forwardsToBlue)...),
 	})
 }
 
