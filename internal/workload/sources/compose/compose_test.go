@@ -1,12 +1,12 @@
 package compose
 
 import (
-	"encoding/json"
 	"strings"
 	"testing"
 
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload"
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/plugin"
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/plugin/plugintest"
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/sources/gitbuild"
 )
 
@@ -17,32 +17,31 @@ func stack() Config {
 		Service: "web", Port: 8080}
 }
 
-func TestValidateNamesTheAttributeAndTheValue(t *testing.T) {
-	for name, tc := range map[string]struct {
-		mutate func(*Config)
-		want   string
-	}{
-		"file out of the repository": {func(c *Config) { c.Files = []string{"compose.yaml", "../x.yaml"} }, `files[1] must be a relative path inside the repository (got "../x.yaml")`},
-		"profile":                    {func(c *Config) { c.Profiles = []string{"-x"} }, `profiles[0] must be a compose profile name`},
-		"service without port":       {func(c *Config) { c.Port = 0 }, `port is required with service "web"`},
-		"port without service":       {func(c *Config) { c.Service = "" }, `service is required with port 8080`},
-		"healthcheck":                {func(c *Config) { c.Healthcheck = "up" }, `healthcheck must be an absolute HTTP path`},
-		"git":                        {func(c *Config) { c.RepoOwner = "" }, `repo_owner is required`},
-	} {
-		c := stack()
-		tc.mutate(&c)
-		err := c.Validate()
-		if err == nil || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("%s: %v, want %q", name, err, tc.want)
-		}
-		if err != nil && strings.Contains(err.Error(), sentinelToken) {
-			t.Errorf("%s: the token is in %q", name, err)
-		}
-	}
-	ok := stack()
-	if err := ok.Validate(); err != nil {
-		t.Fatal(err)
-	}
+// TestConformance: the plugin contract, on a stack with every optional
+// attribute set.
+func TestConformance(t *testing.T) {
+	full := stack()
+	full.Files, full.Profiles, full.RemoveVolumes, full.Healthcheck = []string{"deploy/compose.yaml"}, []string{"web"}, true, "/healthz"
+	plugintest.Run(t, plugintest.Conformance[Config, *Config]{
+		Source:  &full,
+		Secrets: []string{sentinelToken},
+		Valid:   map[string]*Config{"the minimal stack": ptr(stack())},
+		Decoded: func(t *testing.T, got *Config) {
+			if !got.RemoveVolumes || got.Files[0] != "deploy/compose.yaml" || got.Token != "" {
+				t.Fatalf("decoded %+v", got)
+			}
+		},
+		Base: stack(),
+		Invalid: []plugintest.Invalid[Config]{
+			plugintest.Refuses("file out of the repository", func(c *Config) { c.Files = []string{"compose.yaml", "../x.yaml"} },
+				"files[1]", `"../x.yaml"`, `files[1] must be a relative path inside the repository (got "../x.yaml")`),
+			plugintest.Refuses("profile", func(c *Config) { c.Profiles = []string{"-x"} }, "profiles[0]", `"-x"`, `profiles[0] must be a compose profile name`),
+			plugintest.Refuses("service without port", func(c *Config) { c.Port = 0 }, "port", "", `port is required with service "web"`),
+			plugintest.Refuses("port without service", func(c *Config) { c.Service = "" }, "service", "", `service is required with port 8080`),
+			plugintest.Refuses("healthcheck", func(c *Config) { c.Healthcheck = "up" }, "healthcheck", `"up"`, `healthcheck must be an absolute HTTP path`),
+			plugintest.Refuses("git", func(c *Config) { c.RepoOwner = "" }, "repo_owner", "", `repo_owner is required`),
+		},
+	})
 }
 
 // TestStackRefusesBlueGreenAndNeedsAServiceForDomains: the stack is
@@ -69,23 +68,15 @@ func TestStackRefusesBlueGreenAndNeedsAServiceForDomains(t *testing.T) {
 	}
 }
 
-func TestPublicCarriesNoTokenAndDecodes(t *testing.T) {
+// TestFingerprintCoversTheRoutedService: another routed service is
+// another deploy.
+func TestFingerprintCoversTheRoutedService(t *testing.T) {
 	c := stack()
-	c.Files, c.Profiles, c.RemoveVolumes = []string{"deploy/compose.yaml"}, []string{"web"}, true
-	b, err := json.Marshal(c.Public())
-	if err != nil || strings.Contains(string(b), sentinelToken) {
-		t.Fatalf("Public: %s %v", b, err)
-	}
-	src, err := plugin.Decode(Kind, b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := src.(*Config); got.Fingerprint() != c.Fingerprint() || !got.RemoveVolumes || got.Files[0] != "deploy/compose.yaml" {
-		t.Fatalf("decoded %+v", got)
-	}
 	other := c
 	other.Service = "api"
 	if other.Fingerprint() == c.Fingerprint() {
 		t.Fatal("another routed service kept the fingerprint")
 	}
 }
+
+func ptr(c Config) *Config { return &c }

@@ -1,13 +1,12 @@
 package dockerfile
 
 import (
-	"encoding/json"
-	"fmt"
 	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/plugin"
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/plugin/plugintest"
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/sources/gitbuild"
 )
 
@@ -21,75 +20,68 @@ func validConfig() Config {
 	}
 }
 
-func TestValidate(t *testing.T) {
-	tests := []struct {
-		name   string
-		mutate func(*Config)
-		want   []string // substrings of the error; none: valid
-	}{
-		{"defaults apply to empty branch and paths", func(c *Config) {}, nil},
-		{"explicit values", func(c *Config) {
-			c.Provider, c.Branch, c.ContextPath, c.DockerfilePath = "gitea", "release/1.x", "services/api", "deploy/Dockerfile"
-			c.Healthcheck, c.BuildArgs = "/healthz", map[string]string{"VERSION": "1"}
-		}, nil},
-		{"context path with ..", func(c *Config) { c.ContextPath = "services/../.." },
-			[]string{`context_path must be a relative path inside the repository (got "services/../..")`}},
-		{"context path absolute", func(c *Config) { c.ContextPath = "/srv/app" },
-			[]string{`context_path must be a relative path inside the repository (got "/srv/app")`}},
-		{"context path not clean", func(c *Config) { c.ContextPath = "services//api/" },
-			[]string{`context_path must be a clean relative path (got "services//api/", write "services/api")`}},
-		{"dockerfile path with ..", func(c *Config) { c.DockerfilePath = "../Dockerfile" },
-			[]string{`dockerfile_path must be a relative path inside the repository (got "../Dockerfile")`}},
-		{"dockerfile path absolute", func(c *Config) { c.DockerfilePath = "/Dockerfile" },
-			[]string{`dockerfile_path must be a relative path inside the repository (got "/Dockerfile")`}},
-		{"dockerfile path is the context", func(c *Config) { c.DockerfilePath = "." },
-			[]string{`dockerfile_path must name a file inside the build context (got ".")`}},
-		{"empty owner", func(c *Config) { c.RepoOwner = "" }, []string{"repo_owner is required"}},
-		{"bad owner", func(c *Config) { c.RepoOwner = "acme corp" }, []string{`repo_owner must be letters`, `(got "acme corp")`}},
-		{"empty name", func(c *Config) { c.RepoName = "" }, []string{"repo_name is required"}},
-		{"bad provider", func(c *Config) { c.Provider = "bitbucket" }, []string{`provider must be one of`, `(got "bitbucket")`}},
-		{"gitlab without base_url", func(c *Config) { c.Provider, c.BaseURL = "gitlab", "" },
-			[]string{`base_url is required for provider "gitlab"`}},
-		{"base_url not http", func(c *Config) { c.BaseURL = "ftp://git.example.test" },
-			[]string{`base_url must be an http:// or https:// URL with a host (got "ftp://git.example.test")`}},
-		{"bad branch", func(c *Config) { c.Branch = "a..b" }, []string{`branch must be a branch name such as "main" (got "a..b")`}},
-		{"port 0", func(c *Config) { c.Port = 0 }, []string{"port must be between 1 and 65535 (got 0)"}},
-		{"healthcheck relative", func(c *Config) { c.Healthcheck = "healthz" },
-			[]string{`healthcheck must be an absolute HTTP path starting with "/" (got "healthz")`}},
-		{"build arg name", func(c *Config) { c.BuildArgs = map[string]string{"A=B": "x"} },
-			[]string{`build_args key must be a non-empty name without "=", whitespace or control characters (got "A=B")`}},
-		{"every broken rule is reported", func(c *Config) { c.RepoName, c.ContextPath, c.Port = "", "/x", 70000 },
-			[]string{"repo_name is required", `context_path must be a relative path inside the repository (got "/x")`,
-				"port must be between 1 and 65535 (got 70000)"}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			c := validConfig()
-			tt.mutate(&c)
-			err := c.Validate()
-			if len(tt.want) == 0 {
-				if err != nil {
-					t.Fatalf("Validate() = %v, want nil", err)
-				}
-				return
+// TestConformance: the plugin contract, with the defaults written out on
+// decode.
+func TestConformance(t *testing.T) {
+	c := validConfig()
+	c.BuildArgs = map[string]string{"VERSION": "1"}
+	c.ReportCommitStatus = true
+	explicit := validConfig()
+	explicit.Provider, explicit.Branch, explicit.ContextPath, explicit.DockerfilePath = "gitea", "release/1.x", "services/api", "deploy/Dockerfile"
+	explicit.Healthcheck, explicit.BuildArgs = "/healthz", map[string]string{"VERSION": "1"}
+	plugintest.Run(t, plugintest.Conformance[Config, *Config]{
+		Source:  &c,
+		Secrets: []string{sentinelToken},
+		// Import rebuilds the source from the label: the defaults are
+		// written out, the token is not there to rebuild.
+		Decoded: func(t *testing.T, got *Config) {
+			if got.Branch != "main" || got.ContextPath != "." || got.DockerfilePath != "Dockerfile" {
+				t.Errorf("decoded defaults = %q %q %q, want main . Dockerfile", got.Branch, got.ContextPath, got.DockerfilePath)
 			}
-			if err == nil {
-				t.Fatalf("Validate() = nil, want an error with %q", tt.want)
+			if got.Token != "" || !got.ReportCommitStatus || got.BuildArgs["VERSION"] != "1" {
+				t.Errorf("decoded %+v", *got)
 			}
-			if !strings.HasPrefix(err.Error(), "dockerfile source: ") {
-				t.Errorf("error %q does not start with %q", err, "dockerfile source: ")
-			}
-			for _, w := range tt.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error %q does not contain %q", err, w)
-				}
-			}
-			if strings.Contains(err.Error(), sentinelToken) {
-				t.Errorf("error carries the token: %q", err)
-			}
-		})
-	}
+		},
+		Valid: map[string]*Config{"defaults apply to empty branch and paths": ptr(validConfig()), "explicit values": &explicit},
+		Base:  validConfig(),
+		Invalid: []plugintest.Invalid[Config]{
+			plugintest.Refuses("context path with ..", func(c *Config) { c.ContextPath = "services/../.." }, "context_path", `"services/../.."`,
+				`context_path must be a relative path inside the repository (got "services/../..")`),
+			plugintest.Refuses("context path absolute", func(c *Config) { c.ContextPath = "/srv/app" }, "context_path", `"/srv/app"`,
+				`context_path must be a relative path inside the repository (got "/srv/app")`),
+			plugintest.Refuses("context path not clean", func(c *Config) { c.ContextPath = "services//api/" }, "context_path", `"services//api/"`,
+				`context_path must be a clean relative path (got "services//api/", write "services/api")`),
+			plugintest.Refuses("dockerfile path with ..", func(c *Config) { c.DockerfilePath = "../Dockerfile" }, "dockerfile_path", `"../Dockerfile"`,
+				`dockerfile_path must be a relative path inside the repository (got "../Dockerfile")`),
+			plugintest.Refuses("dockerfile path absolute", func(c *Config) { c.DockerfilePath = "/Dockerfile" }, "dockerfile_path", `"/Dockerfile"`,
+				`dockerfile_path must be a relative path inside the repository (got "/Dockerfile")`),
+			plugintest.Refuses("dockerfile path is the context", func(c *Config) { c.DockerfilePath = "." }, "dockerfile_path", `"."`,
+				`dockerfile_path must name a file inside the build context (got ".")`),
+			plugintest.Refuses("empty owner", func(c *Config) { c.RepoOwner = "" }, "repo_owner", "", "repo_owner is required"),
+			plugintest.Refuses("bad owner", func(c *Config) { c.RepoOwner = "acme corp" }, "repo_owner", `"acme corp"`,
+				`repo_owner must be letters`, `(got "acme corp")`),
+			plugintest.Refuses("empty name", func(c *Config) { c.RepoName = "" }, "repo_name", "", "repo_name is required"),
+			plugintest.Refuses("bad provider", func(c *Config) { c.Provider = "bitbucket" }, "provider", `"bitbucket"`,
+				`provider must be one of`, `(got "bitbucket")`),
+			plugintest.Refuses("gitlab without base_url", func(c *Config) { c.Provider, c.BaseURL = "gitlab", "" }, "base_url", "",
+				`base_url is required for provider "gitlab"`),
+			plugintest.Refuses("base_url not http", func(c *Config) { c.BaseURL = "ftp://git.example.test" }, "base_url", `"ftp://git.example.test"`,
+				`base_url must be an http:// or https:// URL with a host (got "ftp://git.example.test")`),
+			plugintest.Refuses("bad branch", func(c *Config) { c.Branch = "a..b" }, "branch", `"a..b"`,
+				`branch must be a branch name such as "main" (got "a..b")`),
+			plugintest.Refuses("port 0", func(c *Config) { c.Port = 0 }, "port", "0", "port must be between 1 and 65535 (got 0)"),
+			plugintest.Refuses("healthcheck relative", func(c *Config) { c.Healthcheck = "healthz" }, "healthcheck", `"healthz"`,
+				`healthcheck must be an absolute HTTP path starting with "/" (got "healthz")`),
+			plugintest.Refuses("build arg name", func(c *Config) { c.BuildArgs = map[string]string{"A=B": "x"} }, "build_args", `"A=B"`,
+				`build_args key must be a non-empty name without "=", whitespace or control characters (got "A=B")`),
+			plugintest.Refuses("every broken rule is reported", func(c *Config) { c.RepoName, c.ContextPath, c.Port = "", "/x", 70000 }, "context_path", `"/x"`,
+				"repo_name is required", `context_path must be a relative path inside the repository (got "/x")`,
+				"port must be between 1 and 65535 (got 70000)"),
+		},
+	})
 }
+
+func ptr(c Config) *Config { return &c }
 
 func TestValidatePortMessage(t *testing.T) {
 	c := validConfig()
@@ -139,44 +131,6 @@ func TestAttributeRules(t *testing.T) {
 		case err != nil && strings.Contains(err.Error(), sentinelToken):
 			t.Errorf("rule(%q) echoes the credentials: %v", tt.value, err)
 		}
-	}
-}
-
-func TestPublicCarriesNoTokenAndDecodes(t *testing.T) {
-	c := validConfig()
-	c.BuildArgs = map[string]string{"VERSION": "1"}
-	c.ReportCommitStatus = true
-	public, err := json.Marshal(c.Public())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if strings.Contains(string(public), sentinelToken) {
-		t.Fatalf("Public() carries the token: %s", public)
-	}
-	for _, printed := range []string{fmt.Sprintf("%v", c), fmt.Sprintf("%+v", c), fmt.Sprintf("%#v", c), fmt.Sprint(&c)} {
-		if strings.Contains(printed, sentinelToken) {
-			t.Errorf("a formatted config carries the token: %s", printed)
-		}
-	}
-
-	// Import rebuilds the source from the label: the defaults are written
-	// out, the token is not there to rebuild.
-	src, err := plugin.Decode(Kind, public)
-	if err != nil {
-		t.Fatalf("Decode: %v", err)
-	}
-	got, ok := src.(*Config)
-	if !ok {
-		t.Fatalf("Decode returned %T, want *Config", src)
-	}
-	if got.Branch != "main" || got.ContextPath != "." || got.DockerfilePath != "Dockerfile" {
-		t.Errorf("decoded defaults = %q %q %q, want main . Dockerfile", got.Branch, got.ContextPath, got.DockerfilePath)
-	}
-	if got.Token != "" || !got.ReportCommitStatus || got.BuildArgs["VERSION"] != "1" {
-		t.Errorf("decoded %+v", *got)
-	}
-	if got.Fingerprint() != c.Fingerprint() {
-		t.Errorf("fingerprint did not round-trip:\n %s\n %s", got.Fingerprint(), c.Fingerprint())
 	}
 }
 

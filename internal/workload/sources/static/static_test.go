@@ -1,11 +1,11 @@
 package static
 
 import (
-	"encoding/json"
 	"strings"
 	"testing"
 
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/plugin"
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/plugin/plugintest"
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/sources/gitbuild"
 )
 
@@ -15,43 +15,45 @@ func site() Config {
 	return Config{Repo: gitbuild.Repo{BaseURL: "https://gitea.example.test", RepoOwner: "acme", RepoName: "site", Token: sentinelToken}}
 }
 
-func TestValidateNamesTheAttributeAndTheValue(t *testing.T) {
-	for name, tc := range map[string]struct {
-		mutate func(*Config)
-		want   []string
-	}{
-		"root out of the repository": {func(c *Config) { c.RootDirectory = "../x" }, []string{`root_directory must be a relative path inside the repository (got "../x")`}},
-		"publish absolute":           {func(c *Config) { c.PublishDirectory = "/dist" }, []string{`publish_directory must be a relative path inside the repository (got "/dist")`}},
-		"command without image":      {func(c *Config) { c.BuildCommand = "npm run build" }, []string{`build_image is required with build_command "npm run build"`}},
-		"image without command":      {func(c *Config) { c.BuildImage = "node:22" }, []string{`build_command is required with build_image "node:22"`}},
-		"bad server image":           {func(c *Config) { c.ServerImage = "Caddy:2" }, []string{`server_image "Caddy:2" is not a valid image reference`}},
-		"bad healthcheck":            {func(c *Config) { c.Healthcheck = "healthz" }, []string{`healthcheck must be an absolute HTTP path`, `(got "healthz")`}},
-		"deno without entrypoint":    {func(c *Config) { c.Deno = &Deno{} }, []string{`deno.entrypoint must name the script to run`}},
-		"deno entrypoint escapes":    {func(c *Config) { c.Deno = &Deno{Entrypoint: "../main.ts"} }, []string{`deno.entrypoint must be a relative path inside the repository (got "../main.ts")`}},
-		"deno storage":               {func(c *Config) { c.Deno = &Deno{Entrypoint: "main.ts", Storage: "x"} }, []string{`deno.storage must be a volume name`, `(got "x")`}},
-		"git attributes":             {func(c *Config) { c.RepoName = "" }, []string{"repo_name is required"}},
-	} {
-		c := site()
-		tc.mutate(&c)
-		err := c.Validate()
-		if err == nil {
-			t.Errorf("%s: no error", name)
-			continue
-		}
-		for _, w := range tc.want {
-			if !strings.Contains(err.Error(), w) {
-				t.Errorf("%s: %q lacks %q", name, err, w)
+// TestConformance: the plugin contract, on a Deno site with storage, and
+// on a built site.
+func TestConformance(t *testing.T) {
+	deno := site()
+	deno.Deno = &Deno{Entrypoint: "main.ts", Storage: "site-data"}
+	built := site()
+	built.BuildCommand, built.BuildImage, built.PublishDirectory, built.RootDirectory = "npm ci && npm run build", "node:22-alpine", "dist", "web"
+	plugintest.Run(t, plugintest.Conformance[Config, *Config]{
+		Source:  &deno,
+		Secrets: []string{sentinelToken},
+		Decoded: func(t *testing.T, got *Config) {
+			if got.Deno == nil || got.Deno.Image != DefaultDenoImage || got.ServerImage != DefaultServerImage || got.Healthcheck != "/" || got.RootDirectory != "." {
+				t.Fatalf("decoded %+v %+v", got, got.Deno)
 			}
-		}
-		if strings.Contains(err.Error(), sentinelToken) {
-			t.Errorf("%s: the token is in %q", name, err)
-		}
-	}
-	ok := site()
-	ok.BuildCommand, ok.BuildImage, ok.PublishDirectory, ok.RootDirectory = "npm ci && npm run build", "node:22-alpine", "dist", "web"
-	if err := ok.Validate(); err != nil {
-		t.Fatalf("a valid built site: %v", err)
-	}
+		},
+		Valid: map[string]*Config{"a built site": &built},
+		Base:  site(),
+		Invalid: []plugintest.Invalid[Config]{
+			plugintest.Refuses("root out of the repository", func(c *Config) { c.RootDirectory = "../x" }, "root_directory", `"../x"`,
+				`root_directory must be a relative path inside the repository (got "../x")`),
+			plugintest.Refuses("publish absolute", func(c *Config) { c.PublishDirectory = "/dist" }, "publish_directory", `"/dist"`,
+				`publish_directory must be a relative path inside the repository (got "/dist")`),
+			plugintest.Refuses("command without image", func(c *Config) { c.BuildCommand = "npm run build" }, "build_image", "",
+				`build_image is required with build_command "npm run build"`),
+			plugintest.Refuses("image without command", func(c *Config) { c.BuildImage = "node:22" }, "build_command", "",
+				`build_command is required with build_image "node:22"`),
+			plugintest.Refuses("bad server image", func(c *Config) { c.ServerImage = "Caddy:2" }, "server_image", `"Caddy:2"`,
+				`server_image "Caddy:2" is not a valid image reference`),
+			plugintest.Refuses("bad healthcheck", func(c *Config) { c.Healthcheck = "healthz" }, "healthcheck", `"healthz"`,
+				`healthcheck must be an absolute HTTP path`, `(got "healthz")`),
+			plugintest.Refuses("deno without entrypoint", func(c *Config) { c.Deno = &Deno{} }, "deno.entrypoint", "",
+				`deno.entrypoint must name the script to run`),
+			plugintest.Refuses("deno entrypoint escapes", func(c *Config) { c.Deno = &Deno{Entrypoint: "../main.ts"} }, "deno.entrypoint", `"../main.ts"`,
+				`deno.entrypoint must be a relative path inside the repository (got "../main.ts")`),
+			plugintest.Refuses("deno storage", func(c *Config) { c.Deno = &Deno{Entrypoint: "main.ts", Storage: "x"} }, "deno.storage", `"x"`,
+				`deno.storage must be a volume name`, `(got "x")`),
+			plugintest.Refuses("git attributes", func(c *Config) { c.RepoName = "" }, "repo_name", "", "repo_name is required"),
+		},
+	})
 }
 
 func TestStorageRefusesBlueGreenAndMountsItsVolume(t *testing.T) {
@@ -141,28 +143,5 @@ func TestFingerprintChangesWithWhatMakesTheImage(t *testing.T) {
 		if c.Fingerprint() == fp {
 			t.Errorf("a change of %s kept the fingerprint", name)
 		}
-	}
-}
-
-func TestPublicCarriesNoTokenAndDecodes(t *testing.T) {
-	c := site()
-	c.Deno = &Deno{Entrypoint: "main.ts", Storage: "site-data"}
-	b, err := json.Marshal(c.Public())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if strings.Contains(string(b), sentinelToken) {
-		t.Fatalf("Public carries the token: %s", b)
-	}
-	src, err := plugin.Decode(Kind, b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := src.(*Config)
-	if got.Deno == nil || got.Deno.Image != DefaultDenoImage || got.ServerImage != DefaultServerImage || got.Healthcheck != "/" || got.RootDirectory != "." {
-		t.Fatalf("decoded %+v %+v", got, got.Deno)
-	}
-	if got.Fingerprint() != c.Fingerprint() {
-		t.Fatal("the decoded config has another fingerprint: import would plan a redeploy")
 	}
 }
