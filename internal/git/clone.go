@@ -92,14 +92,7 @@ var cloneDepths = []int{1, 50, 0}
 // progress, when not nil, receives go-git's progress lines and this
 // function's own. On error nothing is left on disk.
 func Clone(ctx context.Context, repo Repo, commit string, progress func(string)) (*Checkout, error) {
-	if !fullSHA.MatchString(commit) {
-		return nil, fmt.Errorf("commit must be a full 40-character lowercase hex SHA (got %q)", commit)
-	}
-	cloneURL, err := repo.CloneURL()
-	if err != nil {
-		return nil, err
-	}
-	auth, err := repo.auth()
+	cloneURL, auth, err := cloneSource(repo, commit)
 	if err != nil {
 		return nil, err
 	}
@@ -120,14 +113,7 @@ func Clone(ctx context.Context, repo Repo, commit string, progress func(string))
 // (a compose project, whose configuration holds its absolute paths). On
 // error dir is left empty.
 func CloneInto(ctx context.Context, repo Repo, commit, dir string, progress func(string)) (*Checkout, error) {
-	if !fullSHA.MatchString(commit) {
-		return nil, fmt.Errorf("commit must be a full 40-character lowercase hex SHA (got %q)", commit)
-	}
-	cloneURL, err := repo.CloneURL()
-	if err != nil {
-		return nil, err
-	}
-	auth, err := repo.auth()
+	cloneURL, auth, err := cloneSource(repo, commit)
 	if err != nil {
 		return nil, err
 	}
@@ -140,6 +126,23 @@ func CloneInto(ctx context.Context, repo Repo, commit, dir string, progress func
 		return nil, err
 	}
 	return checkout, nil
+}
+
+// cloneSource checks commit and says where to clone it from, and how to
+// authenticate there.
+func cloneSource(repo Repo, commit string) (string, transport.AuthMethod, error) {
+	if err := checkCommit(commit); err != nil {
+		return "", nil, err
+	}
+	cloneURL, err := repo.CloneURL()
+	if err != nil {
+		return "", nil, err
+	}
+	auth, err := repo.auth()
+	if err != nil {
+		return "", nil, err
+	}
+	return cloneURL, auth, nil
 }
 
 func cloneCommit(ctx context.Context, repo Repo, cloneURL string, auth transport.AuthMethod, dir, commit string, progress *lineWriter) (*Checkout, error) {

@@ -54,8 +54,8 @@ func ReportStatus(ctx context.Context, repo Repo, sha string, s Status) error {
 	if err := repo.Validate(); err != nil {
 		return err
 	}
-	if !fullSHA.MatchString(sha) {
-		return fmt.Errorf("report commit status: commit must be a full 40-character lowercase hex SHA (got %q)", sha)
+	if err := checkCommit(sha); err != nil {
+		return fmt.Errorf("report commit status: %w", err)
 	}
 	if _, ok := gitlabStates[s.State]; !ok {
 		return fmt.Errorf("report commit status: state must be one of pending, success, failure, error (got %q)", s.State)
