@@ -33,7 +33,7 @@ import (
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/proxy/caddy"
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/proxy/npm"
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/rollout"
-	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/runtime"
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/runner"
 )
 
 // CrashAtEnv names the test hook that makes the provider exit abruptly when a
@@ -334,7 +334,7 @@ func (p *tinyforgeProvider) Schema(_ context.Context, _ provider.SchemaRequest, 
 									"Tinyforge does) or `published` (NPM runs on the host and reaches the port published on " +
 									"`publish_address`).",
 								Optional:   true,
-								Validators: []validator.String{stringvalidator.OneOf(string(runtime.ForwardNetwork), string(runtime.ForwardPublished))},
+								Validators: []validator.String{stringvalidator.OneOf(string(runner.ForwardNetwork), string(runner.ForwardPublished))},
 							},
 							"http_url": schema.StringAttribute{
 								MarkdownDescription: "NPM's public HTTP address, e.g. `http://127.0.0.1:80`. When set, a swap " +
@@ -433,18 +433,18 @@ func (p *tinyforgeProvider) Configure(ctx context.Context, req provider.Configur
 		resp.Diagnostics.AddAttributeError(path.Root("docker_host"), "Docker engine unreachable", err.Error())
 		return
 	}
-	containers := &runtime.Containers{
+	containers := &runner.Containers{
 		Docker:         client,
 		Network:        stringOr(m.Network, defaultNetwork),
 		PublishAddress: publishAddress,
-		ForwardTo:      runtime.ForwardPublished,
+		ForwardTo:      runner.ForwardPublished,
 	}
 	log := newEngineLogger()
-	stacks := &runtime.Stacks{
+	stacks := &runner.Stacks{
 		Docker:         client,
 		Compose:        compose.New(client.EngineAPI()),
 		PublishAddress: containers.PublishAddress,
-		ForwardTo:      runtime.ForwardPublished,
+		ForwardTo:      runner.ForwardPublished,
 		Log:            log,
 	}
 	onSwarm := m.Swarm.ValueBool()
@@ -481,7 +481,7 @@ func (p *tinyforgeProvider) Configure(ctx context.Context, req provider.Configur
 		Dial: client.HostDialer(),
 	}
 	if onSwarm {
-		engine.Services = &runtime.Services{Docker: client, Network: containers.Network, Registry: m.SwarmRegistry.ValueString()}
+		engine.Services = &runner.Services{Docker: client, Network: containers.Network, Registry: m.SwarmRegistry.ValueString()}
 	}
 	if m.Proxy != nil {
 		router, forwardTo, diags := m.Proxy.router(ctx, calls, docker.LoopbackThrough(client.HostDialer()))
@@ -558,7 +558,7 @@ func (m providerModel) known() bool {
 // router builds the configured proxy backend, and says which address of a
 // container it forwards to. dial, when not nil, opens the connections to
 // the proxy's API (see proxyClient).
-func (m *proxyModel) router(ctx context.Context, calls *callLog, dial docker.DialFunc) (proxy.Router, runtime.ForwardTo, diag.Diagnostics) {
+func (m *proxyModel) router(ctx context.Context, calls *callLog, dial docker.DialFunc) (proxy.Router, runner.ForwardTo, diag.Diagnostics) {
 	var diags diag.Diagnostics
 	retryTimeout := time.Duration(m.RetryTimeout.ValueInt64()) * time.Second // 0: the backend's default
 	log := func(ctx context.Context, msg string, fields map[string]any) { tflog.Info(ctx, msg, fields) }
@@ -584,7 +584,7 @@ func (m *proxyModel) router(ctx context.Context, calls *callLog, dial docker.Dia
 			return nil, "", diags
 		}
 		// Caddy runs on the host: it reaches the published port.
-		return r, runtime.ForwardPublished, diags
+		return r, runner.ForwardPublished, diags
 	case m.NPM != nil && m.Caddy == nil:
 		n := m.NPM
 		r, err := npm.New(npm.Config{
@@ -601,7 +601,7 @@ func (m *proxyModel) router(ctx context.Context, calls *callLog, dial docker.Dia
 			diags.AddAttributeError(path.Root("proxy").AtName("npm"), "Invalid Nginx Proxy Manager configuration", err.Error())
 			return nil, "", diags
 		}
-		return r, runtime.ForwardTo(stringOr(n.ForwardTo, string(runtime.ForwardNetwork))), diags
+		return r, runner.ForwardTo(stringOr(n.ForwardTo, string(runner.ForwardNetwork))), diags
 	}
 	diags.AddAttributeError(path.Root("proxy"), "Invalid proxy", "proxy must hold exactly one of caddy, npm")
 	return nil, "", diags

@@ -14,7 +14,7 @@ import (
 
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload"
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/rollout"
-	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/runtime"
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/runner"
 )
 
 var (
@@ -270,7 +270,7 @@ func (m *workloadDataModel) read(ctx context.Context, engine *rollout.Engine, o 
 // engine creates containers by image ID (exactly what was produced), so
 // the container alone does not say it: an image source recorded its ref;
 // a built image carries the tag the build gave it.
-func imageRef(ctx context.Context, engine *rollout.Engine, live runtime.Instance, src *sourceModel) types.String {
+func imageRef(ctx context.Context, engine *rollout.Engine, live runner.Instance, src *sourceModel) types.String {
 	if src != nil && src.Image != nil {
 		return src.Image.Ref
 	}

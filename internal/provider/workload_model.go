@@ -19,7 +19,7 @@ import (
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload"
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/plugin"
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/rollout"
-	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/runtime"
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/runner"
 )
 
 // workloadModel is tinyforge_workload as Terraform holds it.
@@ -242,7 +242,7 @@ func (m *workloadModel) observe(ctx context.Context, o rollout.Observed) diag.Di
 }
 
 // live records the live container's identity.
-func (m *workloadModel) live(l *runtime.Instance) {
+func (m *workloadModel) live(l *runner.Instance) {
 	m.ContainerID = types.StringValue(l.ID)
 	m.ContainerName = types.StringValue(l.Name)
 	m.ImageID = types.StringValue(l.ImageID)
@@ -270,7 +270,7 @@ func routedTo(o rollout.Observed, wantsRoute bool) types.String {
 }
 
 // joinUpstreams spells a set of upstreams in one string, sorted.
-func upstreams(ins []runtime.Instance) []string {
+func upstreams(ins []runner.Instance) []string {
 	var out []string
 	for _, in := range ins {
 		out = append(out, in.Upstream)

@@ -5,8 +5,9 @@
 // provider maps Terraform values onto these types, and the engine could serve
 // a CLI or a daemon unchanged.
 //
-// Below it: plugin (the source contract), sources/<kind> (one package per
-// source), rollout (the pipelines every source shares).
+// It builds on plugin (the source contract a Spec holds) and proxy (the
+// domain rules); rollout (the pipelines), runner (what starts and observes
+// instances) and the sources that record labels (gitbuild, static) import it.
 package workload
 
 import (

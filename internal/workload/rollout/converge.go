@@ -8,7 +8,7 @@ import (
 
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/proxy"
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload"
-	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/runtime"
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/runner"
 )
 
 // converge brings the workload in line with spec without a new
@@ -20,7 +20,7 @@ func (e *Engine) converge(ctx context.Context, spec workload.Spec, cur Observed,
 	if live == nil {
 		return fmt.Errorf("workload %q has no container any more (it was removed after the plan); run terraform apply again to redeploy it", spec.Name)
 	}
-	var running, dead []runtime.Instance
+	var running, dead []runner.Instance
 	for _, in := range cur.Live {
 		if in.Running() {
 			running = append(running, in)
@@ -32,7 +32,7 @@ func (e *Engine) converge(ctx context.Context, spec workload.Spec, cur Observed,
 		want := spec.ReplicaCount()
 		if len(running) > want {
 			// Scaled down: the newest go, once the route has left them.
-			slices.SortFunc(running, func(a, b runtime.Instance) int { return a.Created.Compare(b.Created) })
+			slices.SortFunc(running, func(a, b runner.Instance) int { return a.Created.Compare(b.Created) })
 			cur.Strays = append(cur.Strays, running[want:]...)
 			running = running[:want]
 		}
@@ -77,7 +77,7 @@ func routeDrifted(spec workload.Spec, cur Observed) bool {
 }
 
 // upstreams are what the proxy forwards to for ins.
-func upstreams(ins []runtime.Instance) []string {
+func upstreams(ins []runner.Instance) []string {
 	out := make([]string, 0, len(ins))
 	for _, in := range ins {
 		if in.Upstream != "" {
@@ -89,13 +89,13 @@ func upstreams(ins []runtime.Instance) []string {
 
 // route points the workload's route at ins; with no domains it removes the
 // route.
-func (e *Engine) route(ctx context.Context, spec workload.Spec, ins []runtime.Instance) error {
+func (e *Engine) route(ctx context.Context, spec workload.Spec, ins []runner.Instance) error {
 	return e.routeDraining(ctx, spec, ins, nil)
 }
 
 // routeDraining is route, with old upstreams parked in the route so that
 // the proxy keeps counting the requests in flight to them (proxy.Drainer).
-func (e *Engine) routeDraining(ctx context.Context, spec workload.Spec, ins []runtime.Instance, draining []string) error {
+func (e *Engine) routeDraining(ctx context.Context, spec workload.Spec, ins []runner.Instance, draining []string) error {
 	r := proxy.Route{Workload: spec.Name, Domains: spec.Domains, Upstreams: upstreams(ins), Draining: draining}
 	written, err := e.writeRoute(ctx, r, fmt.Sprint(r.Upstreams))
 	if written {
@@ -125,7 +125,7 @@ func (e *Engine) writeRoute(ctx context.Context, r proxy.Route, target string) (
 
 // reap retires instances: stopped gracefully (SIGTERM first, so that they
 // finish what they serve), then removed.
-func (e *Engine) reap(ctx context.Context, name string, old []runtime.Instance) error {
+func (e *Engine) reap(ctx context.Context, name string, old []runner.Instance) error {
 	var errs []error
 	for _, in := range old {
 		e.log().InfoContext(ctx, "removing container", "workload", name, "container", in.Name, "generation", in.Recorded.Generation)

@@ -11,7 +11,7 @@ import (
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/docker"
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload"
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/plugin"
-	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/runtime"
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/runner"
 )
 
 // Intent is what the plan decided for one apply.
@@ -215,8 +215,8 @@ func (d *deployment) recreate(ctx context.Context, art plugin.Artifact, gen int)
 
 // start starts n new instances of generation gen. When one fails, the
 // others are removed again (the runtime removes what a failed start made).
-func (d *deployment) start(ctx context.Context, art plugin.Artifact, gen, n int) ([]runtime.Instance, error) {
-	var started []runtime.Instance
+func (d *deployment) start(ctx context.Context, art plugin.Artifact, gen, n int) ([]runner.Instance, error) {
+	var started []runner.Instance
 	for range n {
 		in, err := d.Runtime.Start(ctx, d.spec, art, gen)
 		if err != nil {
@@ -239,7 +239,7 @@ func (d *deployment) start(ctx context.Context, art plugin.Artifact, gen, n int)
 
 // gateAll gates every new instance at once. When one fails, every new
 // instance is removed: a generation takes traffic whole or not at all.
-func (d *deployment) gateAll(ctx context.Context, ins []runtime.Instance) error {
+func (d *deployment) gateAll(ctx context.Context, ins []runner.Instance) error {
 	errs := make([]error, len(ins))
 	var wg sync.WaitGroup
 	for i, in := range ins {
@@ -263,7 +263,7 @@ func (d *deployment) gateAll(ctx context.Context, ins []runtime.Instance) error 
 // the name that it does not own. The older one wins, by the engine's clock,
 // so exactly one apply goes on: if the other had not created its instance
 // when this one checked, the other sees this one, older, and gives up.
-func (d *deployment) claim(ctx context.Context, mine runtime.Instance) error {
+func (d *deployment) claim(ctx context.Context, mine runner.Instance) error {
 	byWorkload, _, err := d.Runtime.List(ctx, d.spec.Name)
 	if err != nil {
 		return err
@@ -293,7 +293,7 @@ func (d *deployment) claim(ctx context.Context, mine runtime.Instance) error {
 // container may be published on another host port, so the route follows
 // it.
 func (d *deployment) restore(ctx context.Context) {
-	ctx, cancel := runtime.CleanupContext(ctx)
+	ctx, cancel := runner.CleanupContext(ctx)
 	defer cancel()
 	restarted := false
 	for _, in := range d.cur.Live {
@@ -324,7 +324,7 @@ func (d *deployment) restore(ctx context.Context) {
 // failed or was interrupted: the write may have reached the proxy anyway.
 // If the route points at them, they serve and stay (the old ones become
 // strays for the next apply); otherwise they are removed.
-func (d *deployment) afterFailedSwap(ctx context.Context, ins []runtime.Instance, err error) error {
+func (d *deployment) afterFailedSwap(ctx context.Context, ins []runner.Instance, err error) error {
 	if d.routedTo(ctx, ins) {
 		d.log().WarnContext(ctx, "the swap failed but the route points at the new containers; they stay", "workload", d.spec.Name,
 			"containers", names(ins), "error", err.Error())
@@ -337,11 +337,11 @@ func (d *deployment) afterFailedSwap(ctx context.Context, ins []runtime.Instance
 // routedTo reports whether the proxy's route of the workload points at one
 // of ins, read on a fresh context: it is asked after a failure or an
 // interrupt.
-func (d *deployment) routedTo(ctx context.Context, ins []runtime.Instance) bool {
+func (d *deployment) routedTo(ctx context.Context, ins []runner.Instance) bool {
 	if d.Router == nil || len(d.spec.Domains) == 0 {
 		return false
 	}
-	ctx, cancel := runtime.CleanupContext(ctx)
+	ctx, cancel := runner.CleanupContext(ctx)
 	defer cancel()
 	routes, err := d.Router.Routes(ctx)
 	if err != nil {
@@ -350,7 +350,7 @@ func (d *deployment) routedTo(ctx context.Context, ins []runtime.Instance) bool 
 	}
 	for _, r := range routes {
 		if r.Workload == d.spec.Name {
-			return slices.ContainsFunc(ins, func(in runtime.Instance) bool { return slices.ContainsFunc(r.Upstreams, in.Serves) })
+			return slices.ContainsFunc(ins, func(in runner.Instance) bool { return slices.ContainsFunc(r.Upstreams, in.Serves) })
 		}
 	}
 	return false
@@ -359,7 +359,7 @@ func (d *deployment) routedTo(ctx context.Context, ins []runtime.Instance) bool 
 // swap points the route at the new instances, in place, all at once;
 // draining are the old upstreams the proxy keeps counting requests to (see
 // toDrain).
-func (d *deployment) swap(ctx context.Context, ins []runtime.Instance, draining []string) error {
+func (d *deployment) swap(ctx context.Context, ins []runner.Instance, draining []string) error {
 	if err := d.routeDraining(ctx, d.spec, ins, draining); err != nil {
 		return err
 	}
@@ -369,7 +369,7 @@ func (d *deployment) swap(ctx context.Context, ins []runtime.Instance, draining 
 
 // stop stops the active instances among old (recreate's downtime window)
 // and records them as stopped, so that the reap does not stop them again.
-func (d *deployment) stop(ctx context.Context, old []runtime.Instance) error {
+func (d *deployment) stop(ctx context.Context, old []runner.Instance) error {
 	for i, in := range old {
 		if !in.Active() {
 			continue
@@ -378,14 +378,14 @@ func (d *deployment) stop(ctx context.Context, old []runtime.Instance) error {
 		if err := d.Runtime.Stop(ctx, in); err != nil {
 			return err
 		}
-		old[i].State = runtime.StateExited
+		old[i].State = runner.StateExited
 	}
 	d.checkpoint(ctx, d.spec.Name, StepStop)
 	return nil
 }
 
 // reap retires the old instances.
-func (d *deployment) reap(ctx context.Context, old []runtime.Instance) error {
+func (d *deployment) reap(ctx context.Context, old []runner.Instance) error {
 	if err := d.Engine.reap(ctx, d.spec.Name, old); err != nil {
 		return err
 	}
@@ -394,7 +394,7 @@ func (d *deployment) reap(ctx context.Context, old []runtime.Instance) error {
 }
 
 // discardAll removes new instances that will not take traffic.
-func (d *deployment) discardAll(ctx context.Context, ins []runtime.Instance) {
+func (d *deployment) discardAll(ctx context.Context, ins []runner.Instance) {
 	for _, in := range ins {
 		d.discard(ctx, in)
 	}
@@ -403,10 +403,10 @@ func (d *deployment) discardAll(ctx context.Context, ins []runtime.Instance) {
 // discard removes a new instance that will not take traffic, on a fresh
 // context: a deploy that fails or is interrupted still removes what it
 // started before it returns.
-func (d *deployment) discard(ctx context.Context, in runtime.Instance) {
-	ctx, cancel := runtime.CleanupContext(ctx)
+func (d *deployment) discard(ctx context.Context, in runner.Instance) {
+	ctx, cancel := runner.CleanupContext(ctx)
 	defer cancel()
-	if err := runtime.Retry(ctx, func(ctx context.Context) error { return d.Runtime.Remove(ctx, in) }); err != nil {
+	if err := runner.Retry(ctx, func(ctx context.Context) error { return d.Runtime.Remove(ctx, in) }); err != nil {
 		d.log().ErrorContext(ctx, "could not remove a failed container", "workload", d.spec.Name, "container", in.Name, "error", err.Error())
 	}
 }

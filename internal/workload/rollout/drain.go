@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/proxy"
-	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/runtime"
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/runner"
 )
 
 // drainPoll is how often the drain asks the proxy what is in flight, and
@@ -22,7 +22,7 @@ const (
 // park in the route for an in-flight drain: none when the proxy cannot
 // count requests (then the drain is timed), when there is no drain, or when
 // nothing runs to drain.
-func (d *deployment) toDrain(old, next []runtime.Instance) []string {
+func (d *deployment) toDrain(old, next []runner.Instance) []string {
 	if _, ok := d.Router.(proxy.Drainer); !ok || d.spec.DrainTimeout <= 0 || d.cur.Status() != StatusRunning {
 		return nil
 	}
@@ -97,7 +97,7 @@ func (d *deployment) drain(ctx context.Context, draining []string) {
 // unpark writes the route without the drained upstreams, best effort: a
 // route left parking them is harmless (the parked upstreams are never
 // sent a request) and the next route write, or converge, cleans it.
-func (d *deployment) unpark(ctx context.Context, live []runtime.Instance, draining []string) {
+func (d *deployment) unpark(ctx context.Context, live []runner.Instance, draining []string) {
 	if len(draining) == 0 {
 		return
 	}

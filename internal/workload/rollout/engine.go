@@ -7,7 +7,7 @@
 // rollout sits between the provider (above) and the runtime, the proxy and
 // the health gate (below). What it needs from them are the small Runtime
 // interface, plugin.ImageHost and proxy.Router; the real implementations are
-// internal/workload/runtime, internal/docker and internal/proxy/{caddy,npm}.
+// internal/workload/runner, internal/docker and internal/proxy/{caddy,npm}.
 package rollout
 
 import (
@@ -19,44 +19,44 @@ import (
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/proxy"
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload"
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/plugin"
-	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/runtime"
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/runner"
 )
 
 // Runtime starts, observes and retires the instances of workloads:
-// runtime.Containers runs them as containers on one Docker engine.
+// runner.Containers runs them as containers on one Docker engine.
 type Runtime interface {
 	// List lists the instances of one workload (name), or of every
 	// workload (name ""), by workload, in one read of the host; those whose
 	// labels cannot be read come apart.
-	List(ctx context.Context, name string) (byWorkload map[string][]runtime.Instance, unreadable []runtime.Instance, err error)
+	List(ctx context.Context, name string) (byWorkload map[string][]runner.Instance, unreadable []runner.Instance, err error)
 	// Start starts a new instance of spec, generation gen, from art.
 	// A Start that fails leaves nothing behind.
-	Start(ctx context.Context, spec workload.Spec, art plugin.Artifact, gen int) (runtime.Instance, error)
+	Start(ctx context.Context, spec workload.Spec, art plugin.Artifact, gen int) (runner.Instance, error)
 	// Inspect reads what a gate watches of an instance.
-	Inspect(ctx context.Context, in runtime.Instance) (runtime.Health, error)
+	Inspect(ctx context.Context, in runner.Instance) (runner.Health, error)
 	// Logs returns an instance's last n log lines.
-	Logs(ctx context.Context, in runtime.Instance, n int) ([]string, error)
+	Logs(ctx context.Context, in runner.Instance, n int) ([]string, error)
 	// Env returns an instance's environment as "KEY=value".
-	Env(ctx context.Context, in runtime.Instance) ([]string, error)
+	Env(ctx context.Context, in runner.Instance) ([]string, error)
 	// Stop stops an instance and keeps it; Resume starts it again.
-	Stop(ctx context.Context, in runtime.Instance) error
-	Resume(ctx context.Context, in runtime.Instance) error
+	Stop(ctx context.Context, in runner.Instance) error
+	Resume(ctx context.Context, in runner.Instance) error
 	// Remove retires an instance: stopped gracefully, then removed.
-	Remove(ctx context.Context, in runtime.Instance) error
+	Remove(ctx context.Context, in runner.Instance) error
 }
 
 // StackRuntime runs stack-managed workloads (a compose project, which
-// recreates what changed itself): runtime.Stacks.
+// recreates what changed itself): runner.Stacks.
 type StackRuntime interface {
 	// List reads the stacks of one workload (name) or of every workload
 	// (name ""), by workload, in one read of the host.
-	List(ctx context.Context, name string) (map[string]runtime.Stack, error)
+	List(ctx context.Context, name string) (map[string]runner.Stack, error)
 	// Up brings spec's stack up at art's project; the record is not
 	// written.
 	Up(ctx context.Context, spec workload.Spec, art plugin.Artifact) error
 	// Routed is the running container of spec's routed service, with its
 	// address as spec routes it.
-	Routed(ctx context.Context, spec workload.Spec) (runtime.Instance, error)
+	Routed(ctx context.Context, spec workload.Spec) (runner.Instance, error)
 	// Record writes what generation gen deployed as the stack's record.
 	Record(ctx context.Context, spec workload.Spec, art plugin.Artifact, gen int) error
 	// Down takes spec's stack down and removes its records.

@@ -10,7 +10,7 @@ import (
 
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/health"
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload"
-	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/runtime"
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/runner"
 )
 
 // gate lets the new instance take traffic only once it is ready: the HTTP
@@ -18,7 +18,7 @@ import (
 // instance that fails is removed when discard says so (a stack's
 // container is compose's to keep), and the error carries the probe's last
 // answer and the instance's last log lines.
-func (d *deployment) gate(ctx context.Context, in runtime.Instance, discard bool) error {
+func (d *deployment) gate(ctx context.Context, in runner.Instance, discard bool) error {
 	c := d.spec.Source.Container()
 	log := d.log().With("workload", d.spec.Name, "container", in.Name)
 	var err error
@@ -49,7 +49,7 @@ func (d *deployment) gate(ctx context.Context, in runtime.Instance, discard bool
 // answers 2xx or 3xx within the health timeout. An instance whose port is
 // not published yet (it is restarting) is waited for, never gated another
 // way; one that exits or restarts fails at once.
-func (d *deployment) probe(ctx context.Context, in runtime.Instance, path string, log *slog.Logger) error {
+func (d *deployment) probe(ctx context.Context, in runner.Instance, path string, log *slog.Logger) error {
 	timeout := d.spec.HealthTimeout
 	if timeout <= 0 {
 		timeout = workload.DefaultHealthTimeout
@@ -65,7 +65,7 @@ func (d *deployment) probe(ctx context.Context, in runtime.Instance, path string
 		switch {
 		case h.State.Ended():
 			return fmt.Errorf("container exited with code %d before answering", h.ExitCode)
-		case h.Restarts > 0 || h.State == runtime.StateRestarting:
+		case h.Restarts > 0 || h.State == runner.StateRestarting:
 			how := fmt.Sprintf("restarted %d times", h.Restarts)
 			if h.ExitCode != 0 {
 				how += fmt.Sprintf(", last exit code %d", h.ExitCode)
@@ -113,8 +113,8 @@ func (d *deployment) probe(ctx context.Context, in runtime.Instance, path string
 
 // logTail formats the instance's last log lines for an error, with the
 // workload's env values redacted.
-func (d *deployment) logTail(ctx context.Context, in runtime.Instance) string {
-	ctx, cancel := runtime.CleanupContext(ctx)
+func (d *deployment) logTail(ctx context.Context, in runner.Instance) string {
+	ctx, cancel := runner.CleanupContext(ctx)
 	defer cancel()
 	lines, err := d.Runtime.Logs(ctx, in, logTailLines)
 	if err != nil {

@@ -16,7 +16,7 @@ import (
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/proxy/caddy"
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload"
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/plugin"
-	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/runtime"
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/runner"
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/sources/image"
 )
 
@@ -50,8 +50,8 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	f.engine = &Engine{
-		Runtime: &runtime.Containers{Docker: client, Network: network, PublishAddress: "127.0.0.1",
-			ForwardTo: runtime.ForwardPublished, StopTimeout: 2 * time.Second},
+		Runtime: &runner.Containers{Docker: client, Network: network, PublishAddress: "127.0.0.1",
+			ForwardTo: runner.ForwardPublished, StopTimeout: 2 * time.Second},
 		Images: client,
 		Router: router,
 		Log:    slog.New(slog.NewTextHandler(&f.logs, nil)),

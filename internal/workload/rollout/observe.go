@@ -9,7 +9,7 @@ import (
 
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/proxy"
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload"
-	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/runtime"
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/runner"
 )
 
 // Observed is what runs for one workload, as the Docker host and the proxy
@@ -19,23 +19,23 @@ type Observed struct {
 	// Live are the instances the workload is served by: those the route
 	// points at, else the running instances of the newest generation, else
 	// the newest instance; empty when the workload has none.
-	Live []runtime.Instance
+	Live []runner.Instance
 	// Strays are the workload's other instances, left by an interrupted
 	// deploy or made by hand; the next apply removes them.
-	Strays []runtime.Instance
+	Strays []runner.Instance
 	// Foreign are instances of the workload's name that another owner
 	// deployed (another Terraform state): never live, never strays, never
 	// touched.
-	Foreign []runtime.Instance
+	Foreign []runner.Instance
 	// Route is the workload's proxy route; nil when there is none.
 	Route *proxy.Route
 	// Stack is the workload's stack when it is stack-managed (compose):
 	// its record and services. Live then holds every container of the
 	// stack.
-	Stack *runtime.Stack
+	Stack *runner.Stack
 	// Swarm is the workload's Swarm service when the engine runs services
 	// (Engine.Services). Live then holds one instance standing for it.
-	Swarm *runtime.SwarmService
+	Swarm *runner.SwarmService
 }
 
 // Status sums up the live instances.
@@ -58,7 +58,7 @@ func (o Observed) Status() Status {
 	}
 	if o.Stack != nil {
 		for _, svc := range o.Stack.Services {
-			if svc.State() != runtime.ServiceRunning {
+			if svc.State() != runner.ServiceRunning {
 				return StatusStopped
 			}
 		}
@@ -72,7 +72,7 @@ func (o Observed) Status() Status {
 	}
 	for _, in := range o.Live {
 		switch {
-		case in.State == runtime.StateRestarting:
+		case in.State == runner.StateRestarting:
 			return StatusRestarting
 		case !in.Running():
 			return StatusStopped
@@ -84,11 +84,11 @@ func (o Observed) Status() Status {
 // Replicas are the live instances of what the workload serves: every live
 // instance, or for a stack its routed service's only (a stack's other
 // services are not replicas of it).
-func (o Observed) Replicas() []runtime.Instance {
+func (o Observed) Replicas() []runner.Instance {
 	if o.Stack == nil || o.Stack.Record.Settings.Service == "" {
 		return o.Live
 	}
-	var out []runtime.Instance
+	var out []runner.Instance
 	for _, in := range o.Live {
 		if in.Service == o.Stack.Record.Settings.Service {
 			out = append(out, in)
@@ -101,7 +101,7 @@ func (o Observed) Replicas() []runtime.Instance {
 // asked for (the provider's container_id): for a stack, the routed
 // service's first running container (else its first container, else the
 // stack's first); nil when none is live.
-func (o Observed) Primary() *runtime.Instance {
+func (o Observed) Primary() *runner.Instance {
 	if len(o.Live) == 0 {
 		return nil
 	}
@@ -143,11 +143,11 @@ func (o Observed) ForeignOwners() []string {
 }
 
 // all lists every instance of the workload that its owner manages.
-func (o Observed) all() []runtime.Instance {
+func (o Observed) all() []runner.Instance {
 	return append(slices.Clone(o.Live), o.Strays...)
 }
 
-func names(ins []runtime.Instance) []string {
+func names(ins []runner.Instance) []string {
 	out := make([]string, 0, len(ins))
 	for _, in := range ins {
 		out = append(out, in.Name)
@@ -157,9 +157,9 @@ func names(ins []runtime.Instance) []string {
 
 // reconcile decides which of the workload's instances that owner manages
 // are live; the instances of other owners are set apart as foreign.
-func reconcile(name, owner string, all []runtime.Instance, route *proxy.Route) Observed {
+func reconcile(name, owner string, all []runner.Instance, route *proxy.Route) Observed {
 	o := Observed{Name: name, Route: route}
-	var own []runtime.Instance
+	var own []runner.Instance
 	for _, in := range all {
 		if in.Recorded.OwnedBy(owner) {
 			own = append(own, in)
@@ -203,7 +203,7 @@ func reconcile(name, owner string, all []runtime.Instance, route *proxy.Route) O
 
 // better reports whether a is a better live candidate than b: running
 // first, then the newer generation, then the newer instance.
-func better(a, b runtime.Instance) bool {
+func better(a, b runner.Instance) bool {
 	if a.Running() != b.Running() {
 		return a.Running()
 	}
@@ -224,9 +224,9 @@ type inventory struct {
 
 // host is one read of what runs: instances, stacks and routes.
 type host struct {
-	byWorkload map[string][]runtime.Instance
-	stacks     map[string]runtime.Stack
-	services   map[string]runtime.SwarmService
+	byWorkload map[string][]runner.Instance
+	stacks     map[string]runner.Stack
+	services   map[string]runner.SwarmService
 	routes     map[string]proxy.Route
 }
 
@@ -335,7 +335,7 @@ func (h host) observed(name, owner string) Observed {
 	}
 	if !recordOwned && len(st.Instances()) == 0 {
 		// A record alone still says whose the name is.
-		o.Foreign = append(o.Foreign, runtime.Instance{Name: st.Records[0], Recorded: st.Record})
+		o.Foreign = append(o.Foreign, runner.Instance{Name: st.Records[0], Recorded: st.Record})
 	}
 	others := reconcile(name, owner, h.byWorkload[name], nil)
 	o.Strays = others.all()

@@ -6,12 +6,12 @@ import (
 
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/proxy"
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload"
-	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/runtime"
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/runner"
 )
 
-func inst(name, state string, gen int, upstream string) runtime.Instance {
-	return runtime.Instance{
-		ID: name + "-id", Name: name, State: runtime.State(state), Upstream: upstream, Published: upstream,
+func inst(name, state string, gen int, upstream string) runner.Instance {
+	return runner.Instance{
+		ID: name + "-id", Name: name, State: runner.State(state), Upstream: upstream, Published: upstream,
 		Recorded: workload.Recorded{Workload: "web", Generation: gen},
 		Created:  time.Unix(int64(gen), 0),
 	}
@@ -22,7 +22,7 @@ func TestReconcileTheRouteDecidesWhichContainerIsLive(t *testing.T) {
 	green := inst("web-2-b", "running", 2, "127.0.0.1:1002")
 	// A crash after green started but before the swap: the route still
 	// points at blue, so blue is live and green is a stray.
-	o := reconcile("web", "", []runtime.Instance{blue, green}, &proxy.Route{Workload: "web", Upstreams: []string{blue.Upstream}})
+	o := reconcile("web", "", []runner.Instance{blue, green}, &proxy.Route{Workload: "web", Upstreams: []string{blue.Upstream}})
 	if len(o.Live) != 1 || o.Live[0].Name != blue.Name || len(o.Strays) != 1 || o.Strays[0].Name != green.Name {
 		t.Fatalf("live %v strays %v", names(o.Live), o.StrayNames())
 	}
@@ -35,13 +35,13 @@ func TestReconcileWithoutRouteTakesTheNewestRunning(t *testing.T) {
 	old := inst("web-1-a", "running", 1, "127.0.0.1:1001")
 	newer := inst("web-2-b", "running", 2, "127.0.0.1:1002")
 	newestStopped := inst("web-3-c", "exited", 3, "")
-	o := reconcile("web", "", []runtime.Instance{newestStopped, old, newer}, nil)
+	o := reconcile("web", "", []runner.Instance{newestStopped, old, newer}, nil)
 	if len(o.Live) != 1 || o.Live[0].Name != newer.Name || len(o.Strays) != 2 {
 		t.Fatalf("live %v strays %v", names(o.Live), o.StrayNames())
 	}
 	// A route pointing somewhere no container is does not make anything
 	// live by itself.
-	o = reconcile("web", "", []runtime.Instance{old}, &proxy.Route{Upstreams: []string{"127.0.0.1:9"}})
+	o = reconcile("web", "", []runner.Instance{old}, &proxy.Route{Upstreams: []string{"127.0.0.1:9"}})
 	if len(o.Live) != 1 || o.Live[0].Name != old.Name {
 		t.Fatalf("live %v", names(o.Live))
 	}
@@ -49,7 +49,7 @@ func TestReconcileWithoutRouteTakesTheNewestRunning(t *testing.T) {
 
 func TestStatus(t *testing.T) {
 	for state, want := range map[string]Status{"running": StatusRunning, "exited": StatusStopped, "created": StatusStopped, "restarting": StatusRestarting} {
-		o := reconcile("web", "", []runtime.Instance{inst("web-1-a", state, 1, "")}, nil)
+		o := reconcile("web", "", []runner.Instance{inst("web-1-a", state, 1, "")}, nil)
 		if o.Status() != want {
 			t.Errorf("%s: status %s, want %s", state, o.Status(), want)
 		}
@@ -74,7 +74,7 @@ func TestRouteDrifted(t *testing.T) {
 		"left over":         {&proxy.Route{Domains: spec.Domains, Upstreams: []string{live.Upstream}}, workload.Spec{}, true},
 		"none wanted":       {nil, workload.Spec{}, false},
 	} {
-		o := Observed{Live: []runtime.Instance{live}, Route: c.route}
+		o := Observed{Live: []runner.Instance{live}, Route: c.route}
 		if got := routeDrifted(c.spec, o); got != c.want {
 			t.Errorf("%s: drifted=%v, want %v", name, got, c.want)
 		}
@@ -96,7 +96,7 @@ func TestReconcileSetsAsideTheContainersOfAnotherOwner(t *testing.T) {
 	legacy := inst("web-0-c", "exited", 0, "")
 	// The route points at theirs and theirs is newer: neither makes it
 	// live for me, nor a stray of mine that my next apply would remove.
-	o := reconcile("web", "me", []runtime.Instance{theirs, mine, legacy}, &proxy.Route{Workload: "web", Upstreams: []string{theirs.Upstream}})
+	o := reconcile("web", "me", []runner.Instance{theirs, mine, legacy}, &proxy.Route{Workload: "web", Upstreams: []string{theirs.Upstream}})
 	if len(o.Live) != 1 || o.Live[0].Name != mine.Name {
 		t.Fatalf("live %v, want mine", names(o.Live))
 	}
@@ -107,7 +107,7 @@ func TestReconcileSetsAsideTheContainersOfAnotherOwner(t *testing.T) {
 		t.Fatalf("foreign %v owners %v", f, o.ForeignOwners())
 	}
 	// Import ("" owner) sees everything as its own.
-	if o := reconcile("web", "", []runtime.Instance{theirs, mine}, nil); len(o.Foreign) != 0 || len(o.Live) != 1 || o.Live[0].Name != theirs.Name {
+	if o := reconcile("web", "", []runner.Instance{theirs, mine}, nil); len(o.Foreign) != 0 || len(o.Live) != 1 || o.Live[0].Name != theirs.Name {
 		t.Fatalf("import: live %v foreign %v", names(o.Live), o.ForeignNames())
 	}
 }
@@ -117,7 +117,7 @@ func TestReconcileWithoutRouteTakesEveryRunningInstanceOfTheNewestGeneration(t *
 	b := inst("web-2-b", "running", 2, "127.0.0.1:1002")
 	c := inst("web-2-c", "exited", 2, "")
 	old := inst("web-1-d", "running", 1, "127.0.0.1:1003")
-	o := reconcile("web", "", []runtime.Instance{old, a, c, b}, nil)
+	o := reconcile("web", "", []runner.Instance{old, a, c, b}, nil)
 	if got := names(o.Live); len(got) != 2 || got[0] != a.Name || got[1] != b.Name {
 		t.Fatalf("live %v, want both running instances of generation 2", got)
 	}

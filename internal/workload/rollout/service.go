@@ -12,10 +12,10 @@ import (
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/proxy"
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload"
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/plugin"
-	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/runtime"
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/runner"
 )
 
-// ServiceRuntime runs workloads as Swarm services (runtime.Services): on a
+// ServiceRuntime runs workloads as Swarm services (runner.Services): on a
 // Swarm, the engine hands the rollout of a workload to Swarm itself, a
 // start-first update gated on the image's health check that rolls itself
 // back, instead of driving blue-green containers on one host.
@@ -27,10 +27,10 @@ type ServiceRuntime interface {
 	// pushed where every node pulls it.
 	PushesBuilt() bool
 	// Deploy creates or updates spec's service and waits until every task
-	// runs image, or Swarm rolled back (a *runtime.RollbackError).
-	Deploy(ctx context.Context, spec workload.Spec, strategy plugin.Strategy, image, revision string, gen int, timeout time.Duration) (runtime.SwarmService, error)
+	// runs image, or Swarm rolled back (a *runner.RollbackError).
+	Deploy(ctx context.Context, spec workload.Spec, strategy plugin.Strategy, image, revision string, gen int, timeout time.Duration) (runner.SwarmService, error)
 	// List reads the services of one workload (name) or all (""), by name.
-	List(ctx context.Context, name string) (map[string]runtime.SwarmService, error)
+	List(ctx context.Context, name string) (map[string]runner.SwarmService, error)
 	// Remove removes spec's service, and so its tasks on every node.
 	Remove(ctx context.Context, name string) error
 }
@@ -44,11 +44,11 @@ const (
 // swarmStatus sums up a service: running while its tasks run and its last
 // update went through. Fewer tasks than desired is still running: Swarm is
 // rescheduling them (replicas_running tells).
-func swarmStatus(s *runtime.SwarmService) Status {
+func swarmStatus(s *runner.SwarmService) Status {
 	switch {
 	case s.Update.RolledBack():
 		return StatusRolledBack
-	case s.Update == runtime.UpdatePaused:
+	case s.Update == runner.UpdatePaused:
 		return StatusPaused
 	case s.Running == 0:
 		return StatusStopped
@@ -59,12 +59,12 @@ func swarmStatus(s *runtime.SwarmService) Status {
 // serviceInstance is the one live instance that stands for a service: the
 // provider's container_id is the service's ID, its upstream the tasks'
 // DNS name.
-func serviceInstance(s runtime.SwarmService) runtime.Instance {
-	state := runtime.StateRunning
+func serviceInstance(s runner.SwarmService) runner.Instance {
+	state := runner.StateRunning
 	if s.Running == 0 {
-		state = runtime.StateExited
+		state = runner.StateExited
 	}
-	return runtime.Instance{
+	return runner.Instance{
 		ID: s.ID, Name: s.Name, State: state, Image: s.Image, ImageID: s.Image, Recorded: s.Recorded,
 		Upstream: net.JoinHostPort(s.Tasks(), strconv.Itoa(s.Recorded.Settings.Port)), Created: s.Created,
 	}
@@ -125,7 +125,7 @@ func (e *Engine) applyService(ctx context.Context, spec workload.Spec, strategy 
 			e.pruneService(ctx, spec, *built, cur)
 		}
 		cur.Swarm = &svc
-		cur.Live = []runtime.Instance{serviceInstance(svc)}
+		cur.Live = []runner.Instance{serviceInstance(svc)}
 	}
 	if serviceRouteDrifted(spec, cur) {
 		if err := e.routeTasks(ctx, spec, *cur.Swarm); err != nil {
@@ -144,7 +144,7 @@ func serviceTimeout(spec workload.Spec) time.Duration {
 	if per <= 0 {
 		per = workload.DefaultHealthTimeout
 	}
-	return time.Duration(spec.ReplicaCount())*(per+runtime.DefaultMonitor) + 30*time.Second
+	return time.Duration(spec.ReplicaCount())*(per+runner.DefaultMonitor) + 30*time.Second
 }
 
 func serviceRouteDrifted(spec workload.Spec, cur Observed) bool {
@@ -183,7 +183,7 @@ func (e *Engine) previousBuild(ctx context.Context, spec workload.Spec, cur Obse
 
 // routeTasks points the domains at the service's tasks by DNS: the proxy,
 // on the same overlay network, follows Swarm's rescheduling by itself.
-func (e *Engine) routeTasks(ctx context.Context, spec workload.Spec, svc runtime.SwarmService) error {
+func (e *Engine) routeTasks(ctx context.Context, spec workload.Spec, svc runner.SwarmService) error {
 	r := proxy.Route{Workload: spec.Name, Domains: spec.Domains, Tasks: svc.Tasks(), TasksPort: spec.Source.Container().Port}
 	written, err := e.writeRoute(ctx, r, r.Tasks)
 	if written {
@@ -214,12 +214,12 @@ func (e *Engine) teardownService(ctx context.Context, spec workload.Spec, o Obse
 }
 
 // observedService is what runs for a workload that is a Swarm service.
-func observedService(name, owner string, svc runtime.SwarmService, route *proxy.Route, others Observed) Observed {
+func observedService(name, owner string, svc runner.SwarmService, route *proxy.Route, others Observed) Observed {
 	o := Observed{Name: name, Route: route, Swarm: &svc}
 	if svc.Recorded.OwnedBy(owner) {
-		o.Live = []runtime.Instance{serviceInstance(svc)}
+		o.Live = []runner.Instance{serviceInstance(svc)}
 	} else {
-		o.Foreign = []runtime.Instance{serviceInstance(svc)}
+		o.Foreign = []runner.Instance{serviceInstance(svc)}
 	}
 	o.Strays = others.all()
 	o.Foreign = append(o.Foreign, others.Foreign...)

@@ -6,7 +6,7 @@ import (
 
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload"
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/plugin"
-	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/runtime"
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/runner"
 )
 
 // stack deploys a stack-managed workload: the stack comes up at the new
@@ -30,7 +30,7 @@ func (d *deployment) stack(ctx context.Context, art plugin.Artifact, gen int) er
 			return err
 		}
 		d.checkpoint(ctx, d.spec.Name, StepGate)
-		if err := d.swap(ctx, []runtime.Instance{routed}, nil); err != nil {
+		if err := d.swap(ctx, []runner.Instance{routed}, nil); err != nil {
 			return err
 		}
 	}
@@ -75,7 +75,7 @@ func (e *Engine) convergeStack(ctx context.Context, spec workload.Spec, cur Obse
 		if err != nil {
 			return err
 		}
-		if err := e.route(ctx, spec, []runtime.Instance{routed}); err != nil {
+		if err := e.route(ctx, spec, []runner.Instance{routed}); err != nil {
 			return err
 		}
 	}

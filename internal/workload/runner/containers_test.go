@@ -1,4 +1,4 @@
-package runtime_test
+package runner_test
 
 import (
 	"context"
@@ -13,13 +13,13 @@ import (
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/docker"
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload"
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/plugin"
-	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/runtime"
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/runner"
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/sources/image"
 )
 
 // containers is a Containers on the local engine with a network of the
 // test's own, removed when the test ends with every container of name.
-func containers(t *testing.T, name string) *runtime.Containers {
+func containers(t *testing.T, name string) *runner.Containers {
 	t.Helper()
 	acctest.RequireDocker(t)
 	client, err := docker.New(docker.Config{})
@@ -34,7 +34,7 @@ func containers(t *testing.T, name string) *runtime.Containers {
 		acctest.DockerE("network", "rm", network)
 		client.Close()
 	})
-	return &runtime.Containers{Docker: client, Network: network, PublishAddress: "127.0.0.1", ForwardTo: runtime.ForwardPublished, StopTimeout: 2 * time.Second}
+	return &runner.Containers{Docker: client, Network: network, PublishAddress: "127.0.0.1", ForwardTo: runner.ForwardPublished, StopTimeout: 2 * time.Second}
 }
 
 func get(t *testing.T, addr, path string) string {
@@ -90,7 +90,7 @@ func TestContainersLifecycle(t *testing.T) {
 		t.Fatalf("List: %+v %v %v", byWorkload, unreadable, err)
 	}
 	h, err := c.Inspect(ctx, in)
-	if err != nil || h.State != runtime.StateRunning || h.Published != in.Published || h.Restarts != 0 || !h.Created.Equal(in.Created) {
+	if err != nil || h.State != runner.StateRunning || h.Published != in.Published || h.Restarts != 0 || !h.Created.Equal(in.Created) {
 		t.Fatalf("Inspect: %+v %v (instance created %s)", h, err, in.Created)
 	}
 	env, err := c.Env(ctx, in)
@@ -105,16 +105,16 @@ func TestContainersLifecycle(t *testing.T) {
 	if err := c.Stop(ctx, in); err != nil {
 		t.Fatal(err)
 	}
-	if h, _ := c.Inspect(ctx, in); h.State != runtime.StateExited || h.Published != "" {
+	if h, _ := c.Inspect(ctx, in); h.State != runner.StateExited || h.Published != "" {
 		t.Fatalf("after Stop: %+v", h)
 	}
 	if err := c.Resume(ctx, in); err != nil {
 		t.Fatal(err)
 	}
-	if h, _ := c.Inspect(ctx, in); h.State != runtime.StateRunning {
+	if h, _ := c.Inspect(ctx, in); h.State != runner.StateRunning {
 		t.Fatalf("after Resume: %+v", h)
 	}
-	in.State = runtime.StateRunning
+	in.State = runner.StateRunning
 	if err := c.Remove(ctx, in); err != nil {
 		t.Fatal(err)
 	}

@@ -1,14 +1,14 @@
-// Package runtime is what starts, observes and retires the instances of a
-// workload: today containers on one Docker engine (Containers); a compose
-// project or a Swarm service later. rollout decides the order of a deploy
-// (start green, gate it, swap, drain, reap) and asks a runtime for each
-// step through the small interface it declares; a runtime knows how an
-// instance is made, not when.
+// Package runner starts, observes and retires the instances of workloads,
+// one type per runtime: Containers (containers on one Docker engine), Stacks
+// (a compose project per workload) and Services (a Swarm service per
+// workload). rollout decides the order of a deploy (start green, gate it,
+// swap, drain, reap) and asks a runner for each step through the small
+// interfaces it declares; a runner knows how an instance is made, not when.
 //
-// It sits between rollout (above) and internal/docker (below), and reads
-// and writes the workload's labels (internal/workload) on what it starts,
-// so that the Docker host alone tells what is deployed.
-package runtime
+// It sits between rollout (above) and internal/docker and internal/compose
+// (below), and reads and writes the workload's labels (internal/workload) on
+// what it starts, so that the Docker host alone tells what is deployed.
+package runner
 
 import (
 	"time"
