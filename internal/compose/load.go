@@ -362,6 +362,16 @@ func (p *Project) Services() []Service {
 	return out
 }
 
+// Replicas is how many containers each enabled service asks for, by
+// service (plugin.Project).
+func (p *Project) Replicas() map[string]int {
+	out := map[string]int{}
+	for _, s := range p.Services() {
+		out[s.Name] = s.Replicas
+	}
+	return out
+}
+
 // Service returns the named service.
 func (p *Project) Service(name string) (Service, bool) {
 	for _, s := range p.Services() {

@@ -2,6 +2,7 @@ package compose
 
 import (
 	"context"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -79,6 +80,9 @@ func TestLoadServices(t *testing.T) {
 	wantPorts := []Port{{Target: 8080, Protocol: "tcp", HostIP: "127.0.0.1", Published: "8081"}, {Target: 9090, Protocol: "tcp"}}
 	if !slices.Equal(web.Ports, wantPorts) {
 		t.Errorf("web ports = %+v, want %+v", web.Ports, wantPorts)
+	}
+	if r := p.Replicas(); !maps.Equal(r, map[string]int{"db": 2, "web": 1}) {
+		t.Errorf("Replicas() = %v", r)
 	}
 }
 

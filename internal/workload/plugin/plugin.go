@@ -19,7 +19,6 @@ import (
 	"strconv"
 	"sync"
 
-	"github.com/tinyforge/terraform-provider-tinyforge/internal/compose"
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/docker"
 )
 
@@ -197,7 +196,16 @@ type Artifact struct {
 	// Project is what a stack source produced instead of one image: its
 	// compose project, loaded and validated at the revision, whose builds
 	// the stack's up makes.
-	Project *compose.Project
+	Project Project
+}
+
+// Project is a stack source's project of services (a compose project).
+// Only the runner that brings the stack up knows its type; the contract
+// names what the record of a deploy reads, so that importing the contract
+// does not import compose.
+type Project interface {
+	// Replicas is how many containers each service asks for, by service.
+	Replicas() map[string]int
 }
 
 // Stack is implemented by stack-managed sources (compose): their instances

@@ -247,7 +247,8 @@ func (s *Stacks) Routed(ctx context.Context, spec workload.Spec) (Instance, erro
 // publish address. The record is not written: Record does, once the deploy
 // passed its gate.
 func (s *Stacks) Up(ctx context.Context, spec workload.Spec, art plugin.Artifact) error {
-	if art.Project == nil {
+	project, ok := art.Project.(*compose.Project)
+	if !ok || project == nil {
 		return fmt.Errorf("workload %q: no compose project to bring up", spec.Name)
 	}
 	cfg := stackConfig(spec)
@@ -258,7 +259,7 @@ func (s *Stacks) Up(ctx context.Context, spec workload.Spec, art plugin.Artifact
 	if cfg.Service != "" {
 		opts.Publish = []compose.Publish{{Service: cfg.Service, Port: cfg.Port, HostIP: s.PublishAddress}}
 	}
-	return s.Compose.Up(ctx, art.Project, opts)
+	return s.Compose.Up(ctx, project, opts)
 }
 
 // Record writes what generation gen of spec deployed from art as the
@@ -275,10 +276,7 @@ func (s *Stacks) Record(ctx context.Context, spec workload.Spec, art plugin.Arti
 	cfg := stackConfig(spec)
 	set.Service, set.Port = cfg.Service, cfg.Port
 	if art.Project != nil {
-		set.Services = map[string]int{}
-		for _, svc := range art.Project.Services() {
-			set.Services[svc.Name] = svc.Replicas
-		}
+		set.Services = art.Project.Replicas()
 	}
 	raw, err := json.Marshal(set)
 	if err != nil {
