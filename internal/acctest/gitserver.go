@@ -22,11 +22,13 @@ import (
 // http-backend`, run as CGI) on 127.0.0.1, behind HTTP basic auth whose
 // password is Token, as Gitea, GitHub and GitLab take a token over HTTPS.
 //
-// The same server also answers the commit-status APIs of the three hosts at
-// the paths a self-hosted instance serves them (Gitea /api/v1, GitHub
-// Enterprise /api/v3, GitLab /api/v4), so one base_url serves both the clone
-// and the status reports, as a real Gitea does. Those APIs are stand-ins; see
-// StatusAPI.
+// The same server also answers the REST APIs of the three hosts at the
+// paths a self-hosted instance serves them (Gitea /api/v1, GitHub
+// Enterprise /api/v3, GitLab /api/v4), so one base_url serves the clone,
+// the pull requests and the status reports, as a real Gitea does. Those
+// APIs are stand-ins (see HostAPI) that read the real repositories: a pull
+// request's head is its branch's commit here, a status needs a commit the
+// repository holds.
 type GitServer struct {
 	// URL is the base URL (http://127.0.0.1:port); repositories are at
 	// URL/<owner>/<name>.git.
@@ -34,10 +36,10 @@ type GitServer struct {
 	// Token is the password the server requires (any username).
 	Token string
 
-	// The commit-status stand-ins this server hosts, all checking Token.
-	Gitea  *StatusAPI
-	GitHub *StatusAPI
-	GitLab *StatusAPI
+	// The API stand-ins this server hosts, all checking Token.
+	Gitea  *HostAPI
+	GitHub *HostAPI
+	GitLab *HostAPI
 
 	root      string
 	anonymous atomic.Bool
@@ -47,11 +49,19 @@ type GitServer struct {
 	// fetches counts the object transfers served (git-upload-pack POSTs:
 	// clones and fetches; not ls-remote, which only reads the refs).
 	fetches atomic.Int64
+	// refListings counts the reference listings served (GET
+	// info/refs?service=git-upload-pack: an ls-remote, or the start of a
+	// clone or fetch).
+	refListings atomic.Int64
 }
 
 // Fetches is how many clones and fetches the server has served, so that a
 // test can prove a deploy did not clone.
 func (s *GitServer) Fetches() int64 { return s.fetches.Load() }
+
+// RefListings is how many times a client listed the references of a
+// repository (ls-remote, or the first step of a clone or a fetch).
+func (s *GitServer) RefListings() int64 { return s.refListings.Load() }
 
 // StartGitServer starts a Git server with an empty project root and a fresh
 // random token, and stops it when the test ends.
@@ -61,7 +71,12 @@ func StartGitServer(t testing.TB) *GitServer {
 	if err != nil {
 		t.Fatalf("start the Git server: %v", err)
 	}
-	t.Cleanup(stop)
+	t.Cleanup(func() {
+		stop()
+		for _, api := range []*HostAPI{s.Gitea, s.GitHub, s.GitLab} {
+			api.failOnViolations(t)
+		}
+	})
 	return s
 }
 
@@ -79,14 +94,13 @@ func NewGitServer(root string, stderr io.Writer) (s *GitServer, stop func(), err
 	}
 	s = &GitServer{
 		Token:  token,
-		Gitea:  NewGiteaStatusAPI(token),
-		GitHub: NewGitHubStatusAPI(token),
-		GitLab: NewGitLabStatusAPI(token),
+		Gitea:  NewGiteaAPI(token),
+		GitHub: NewGitHubAPI(token),
+		GitLab: NewGitLabAPI(token),
 		root:   root,
 	}
-
-	for _, api := range []*StatusAPI{s.Gitea, s.GitHub, s.GitLab} {
-		api.commitExists = s.commitExists
+	for _, api := range []*HostAPI{s.Gitea, s.GitHub, s.GitLab} {
+		api.repos = s
 	}
 	s.accepted.Store(&token)
 
@@ -121,15 +135,46 @@ func (s *GitServer) RevokeToken(t testing.TB) string {
 // as a public repository allows. A wrong token is refused either way.
 func (s *GitServer) AllowAnonymous(allow bool) { s.anonymous.Store(allow) }
 
-// commitExists reports whether project ("owner/name") is a repository on
-// this server holding commit sha, so the status APIs answer as a real host
-// does for a SHA it does not know.
-func (s *GitServer) commitExists(project, sha string) bool {
+// bare is the bare repository of project ("owner/name"), "" for a path
+// that would lead out of the root.
+func (s *GitServer) bare(project string) string {
 	bare := filepath.Join(s.root, filepath.FromSlash(project)+".git")
 	if !strings.HasPrefix(bare, s.root+string(filepath.Separator)) {
+		return ""
+	}
+	return bare
+}
+
+// commitExists reports whether project is a repository on this server
+// holding commit sha, so the APIs answer as a real host does for a SHA it
+// does not know.
+func (s *GitServer) commitExists(project, sha string) bool {
+	bare := s.bare(project)
+	if bare == "" {
 		return false
 	}
 	_, err := gitOutput(bare, "cat-file", "-e", sha+"^{commit}")
+	return err == nil
+}
+
+// branchHead is the commit branch points at in project.
+func (s *GitServer) branchHead(project, branch string) (string, bool) {
+	bare := s.bare(project)
+	if bare == "" {
+		return "", false
+	}
+	sha, err := gitOutput(bare, "rev-parse", "--verify", "--quiet", "refs/heads/"+branch)
+	return sha, err == nil && sha != ""
+}
+
+// contains reports whether commit sha of project has the head of branch in
+// its history (a branch that does not exist is in every history).
+func (s *GitServer) contains(project, sha, branch string) bool {
+	head, ok := s.branchHead(project, branch)
+	if !ok {
+		return true
+	}
+	_, err := gitOutput(s.bare(project), "merge-base", "--is-ancestor", head, sha)
 	return err == nil
 }
 
@@ -150,8 +195,11 @@ func (s *GitServer) gitHandler(backend string, stderr io.Writer) http.Handler {
 			return
 		}
 		r.Header.Del("Authorization")
-		if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/git-upload-pack") {
+		switch {
+		case r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/git-upload-pack"):
 			s.fetches.Add(1)
+		case r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/info/refs") && r.URL.Query().Get("service") == "git-upload-pack":
+			s.refListings.Add(1)
 		}
 		env := []string{"GIT_PROJECT_ROOT=" + s.root, "GIT_HTTP_EXPORT_ALL=1"}
 		if user != "" {

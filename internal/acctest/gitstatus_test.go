@@ -42,7 +42,7 @@ func TestStatusAPIsEnforceTheDocumentedShape(t *testing.T) {
 	const sha = "0123456789abcdef0123456789abcdef01234567"
 	hosts := []struct {
 		name     string
-		api      *StatusAPI
+		api      *HostAPI
 		path     string
 		auth     map[string]string
 		good     string
@@ -51,7 +51,7 @@ func TestStatusAPIsEnforceTheDocumentedShape(t *testing.T) {
 		extra    map[string]rawCase
 	}{
 		{
-			name: "github", api: NewGitHubStatusAPI(token),
+			name: "github", api: NewGitHubAPI(token),
 			path: "/api/v3/repos/acme/web/statuses/" + sha,
 			auth: map[string]string{"Authorization": "Bearer " + token, "Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28"},
 			good: `{"state":"failure","target_url":"https://ci.example.test/1","description":"build failed","context":"tinyforge/web"}`,
@@ -64,13 +64,13 @@ func TestStatusAPIsEnforceTheDocumentedShape(t *testing.T) {
 				"unsupported version":   {headers: map[string]string{"X-GitHub-Api-Version": "2020-01-01"}, body: `{"state":"success"}`, want: http.StatusBadRequest},
 				"no user agent":         {headers: map[string]string{"User-Agent": ""}, body: `{"state":"success"}`, want: http.StatusForbidden},
 				"gitlab field name":     {body: `{"state":"success","name":"x"}`, want: http.StatusUnprocessableEntity},
-				"abbreviated sha":       {path: "/api/v3/repos/acme/web/statuses/0123456", body: `{"state":"success"}`, want: http.StatusUnprocessableEntity},
+				"abbreviated sha":       {path: "/api/v3/repos/acme/web/statuses/0123456", body: `{"state":"success"}`, want: http.StatusUnprocessableEntity, answer: true},
 				"malformed json":        {body: `{"state":`, want: http.StatusBadRequest},
 				"target_url not a link": {body: `{"state":"success","target_url":"javascript:x"}`, want: http.StatusUnprocessableEntity},
 			},
 		},
 		{
-			name: "gitea", api: NewGiteaStatusAPI(token),
+			name: "gitea", api: NewGiteaAPI(token),
 			path:     "/api/v1/repos/acme/web/statuses/" + sha,
 			auth:     map[string]string{"Authorization": "token " + token},
 			good:     `{"state":"success","target_url":"https://ci.example.test/1","description":"deployed","context":"tinyforge/web"}`,
@@ -85,7 +85,7 @@ func TestStatusAPIsEnforceTheDocumentedShape(t *testing.T) {
 			},
 		},
 		{
-			name: "gitlab", api: NewGitLabStatusAPI(token),
+			name: "gitlab", api: NewGitLabAPI(token),
 			path:     "/api/v4/projects/group%2Fsub%2Fweb/statuses/" + sha,
 			auth:     map[string]string{"PRIVATE-TOKEN": token},
 			good:     `{"state":"failed","ref":"main","name":"tinyforge/web","target_url":"https://ci.example.test/1","description":"gate failed"}`,
@@ -102,7 +102,7 @@ func TestStatusAPIsEnforceTheDocumentedShape(t *testing.T) {
 	for _, h := range hosts {
 		t.Run(h.name, func(t *testing.T) {
 			t.Parallel()
-			base := StartStatusAPI(t, h.api)
+			base := StartHostAPI(t, h.api)
 			headers := func(extra map[string]string) map[string]string {
 				m := map[string]string{"Content-Type": "application/json", "User-Agent": "tinyforge-test"}
 				for k, v := range h.auth {
@@ -136,7 +136,7 @@ func TestStatusAPIsEnforceTheDocumentedShape(t *testing.T) {
 			for name, c := range h.extra {
 				cases[name] = c
 			}
-			accepted := 1
+			accepted, violations := 1, 0
 			for name, c := range cases {
 				path := h.path
 				if c.path != "" {
@@ -146,12 +146,20 @@ func TestStatusAPIsEnforceTheDocumentedShape(t *testing.T) {
 				if res.code != c.want {
 					t.Errorf("%s: %d %s, want %d", name, res.code, res.body, c.want)
 				}
-				if res.code == http.StatusCreated {
+				switch {
+				case res.code == http.StatusCreated:
 					accepted++
+				case res.code != http.StatusUnauthorized && !c.answer:
+					violations++
 				}
 			}
 			if n := len(h.api.Statuses()); n != accepted {
 				t.Errorf("recorded %d statuses, want %d (only accepted ones)", n, accepted)
+			}
+			// Every refusal for the request's shape is a violation that
+			// fails the test that made it; a wrong token is not one.
+			if got := h.api.TakeViolations(); len(got) != violations {
+				t.Errorf("%d violations recorded, want %d:\n%s", len(got), violations, strings.Join(got, "\n"))
 			}
 
 			h.api.FailWith(http.StatusInternalServerError)
@@ -171,4 +179,7 @@ type rawCase struct {
 	headers map[string]string
 	body    string
 	want    int
+	// answer: refused as the host answers such data (a commit it does
+	// not hold), not for the request's shape.
+	answer bool
 }

@@ -23,23 +23,23 @@ func TestReportStatusToEachHost(t *testing.T) {
 	long := strings.Repeat("é", 200)
 	for _, tc := range []struct {
 		name     string
-		api      *acctest.StatusAPI
+		api      *acctest.HostAPI
 		provider string
 		owner    string
 		state    string
 		want     acctest.ReceivedStatus
 	}{
-		{"github enterprise", acctest.NewGitHubStatusAPI(token), "github", "acme", StateError,
+		{"github enterprise", acctest.NewGitHubAPI(token), "github", "acme", StateError,
 			acctest.ReceivedStatus{Project: "acme/web", State: "error"}},
-		{"gitea", acctest.NewGiteaStatusAPI(token), "gitea", "acme", StateSuccess,
+		{"gitea", acctest.NewGiteaAPI(token), "gitea", "acme", StateSuccess,
 			acctest.ReceivedStatus{Project: "acme/web", State: "success"}},
-		{"gitlab subgroup", acctest.NewGitLabStatusAPI(token), "gitlab", "acme/platform", StateFailure,
+		{"gitlab subgroup", acctest.NewGitLabAPI(token), "gitlab", "acme/platform", StateFailure,
 			acctest.ReceivedStatus{Project: "acme/platform/web", State: "failed", Ref: "main"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
-			base := acctest.StartStatusAPI(t, tc.api)
+			base := acctest.StartHostAPI(t, tc.api)
 			repo := Repo{Provider: tc.provider, BaseURL: base, Owner: tc.owner, Name: "web", Branch: "main", Token: token}
 			s := Status{State: tc.state, Context: "tinyforge/web", Description: long, TargetURL: "https://deploy.example.test/web"}
 			if err := ReportStatus(ctx, repo, statusSHA, s); err != nil {
@@ -55,7 +55,11 @@ func TestReportStatusToEachHost(t *testing.T) {
 
 			// The stand-in is no rubber stamp: our own request with a state
 			// the host does not know, sent raw, is refused and not recorded.
-			raw, err := statusRequest(ctx, repo, statusSHA, s)
+			a, c, err := statusCall(repo, statusSHA, s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			raw, err := a.request(ctx, c)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -71,6 +75,9 @@ func TestReportStatusToEachHost(t *testing.T) {
 			}
 			if n := len(tc.api.Statuses()); n != 1 {
 				t.Errorf("%d statuses recorded after a refused request; want 1", n)
+			}
+			if v := tc.api.TakeViolations(); len(v) != 1 {
+				t.Errorf("violations after one malformed request: %q; want one", v)
 			}
 
 			// Best effort is the caller's policy; here the failure must be
@@ -182,11 +189,11 @@ func TestStatusEndpoints(t *testing.T) {
 			repo.Owner = "acme"
 		}
 		repo.Name, repo.Branch, repo.Token = "web", "main", "t"
-		req, err := statusRequest(context.Background(), repo, statusSHA, Status{State: StateSuccess})
+		a, c, err := statusCall(repo, statusSHA, Status{State: StateSuccess})
 		if err != nil {
 			t.Fatalf("%+v: %v", repo, err)
 		}
-		if got := req.URL.String(); got != tc.want {
+		if got := a.endpoint(c); got != tc.want {
 			t.Errorf("endpoint for %q = %s; want %s", tc.repo.BaseURL, got, tc.want)
 		}
 	}
