@@ -3,7 +3,9 @@
 // deploy will build (RemoteHead, at plan time), fetches exactly that commit
 // (Clone, at apply time), keeps paths from the repository inside the clone
 // (Within, ValidateRelPath) and reports the deploy's outcome on the commit
-// (ReportStatus).
+// (ReportStatus) and, for a preview, where it runs (ReportPreview,
+// RetirePreview). For previews it also lists a repository's pull requests
+// (ListPullRequests) and branches (ListBranches).
 //
 // It sits below internal/workload and is the only importer of go-git. The
 // access token is a secret: it travels only in an auth header, never in a
@@ -148,6 +150,28 @@ func validNamePart(s string) bool {
 // host, the URL, the owner, name and branch. Plan time and deploy time call
 // the same function.
 func (r Repo) Validate() error {
+	if err := r.ValidateRemote(); err != nil {
+		return err
+	}
+	if r.Branch == "" {
+		return fmt.Errorf("branch is required")
+	}
+	// git refuses a branch named HEAD; go-git's rule takes refs/heads/HEAD.
+	if err := plumbing.NewBranchReferenceName(r.Branch).Validate(); err != nil || strings.HasPrefix(r.Branch, "refs/") || r.Branch == "HEAD" {
+		return fmt.Errorf("branch must be a branch name such as \"main\" (got %q)", r.Branch)
+	}
+	if r.Tag != "" {
+		if err := plumbing.NewTagReferenceName(r.Tag).Validate(); err != nil || strings.HasPrefix(r.Tag, "refs/") || r.Tag == "HEAD" {
+			return fmt.Errorf("tag must be a tag name such as \"v1.4.2\" (got %q)", r.Tag)
+		}
+	}
+	return nil
+}
+
+// ValidateRemote checks where the repository is, without the branch: the
+// host, the URL, the owner and name. A listing of the repository's pull
+// requests or branches needs no more.
+func (r Repo) ValidateRemote() error {
 	host, err := r.Host()
 	if err != nil {
 		return err
@@ -169,18 +193,6 @@ func (r Repo) Validate() error {
 	}
 	if !validNamePart(r.Name) {
 		return fmt.Errorf("repo_name must be letters, digits, '.', '_' or '-' (got %q)", r.Name)
-	}
-	if r.Branch == "" {
-		return fmt.Errorf("branch is required")
-	}
-	// git refuses a branch named HEAD; go-git's rule takes refs/heads/HEAD.
-	if err := plumbing.NewBranchReferenceName(r.Branch).Validate(); err != nil || strings.HasPrefix(r.Branch, "refs/") || r.Branch == "HEAD" {
-		return fmt.Errorf("branch must be a branch name such as \"main\" (got %q)", r.Branch)
-	}
-	if r.Tag != "" {
-		if err := plumbing.NewTagReferenceName(r.Tag).Validate(); err != nil || strings.HasPrefix(r.Tag, "refs/") || r.Tag == "HEAD" {
-			return fmt.Errorf("tag must be a tag name such as \"v1.4.2\" (got %q)", r.Tag)
-		}
 	}
 	return nil
 }
