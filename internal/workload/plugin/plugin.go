@@ -101,8 +101,9 @@ func (e *markedError) Error() string   { return e.err.Error() }
 func (e *markedError) Unwrap() []error { return []error{e.err, e.class} }
 
 // Reporter is implemented by sources that report a deploy's outcome to where
-// the source came from (commit statuses on a Git host). Reporting is best
-// effort: its error is a warning, never a failed deploy.
+// the source came from (commit statuses and deployments on a Git host), and
+// that the workload is gone once it is destroyed. Reporting is best
+// effort: its error is a warning, never a failed deploy or destroy.
 type Reporter interface {
 	Report(ctx context.Context, workload, revision string, state DeployState, description string) error
 }
@@ -113,7 +114,11 @@ type DeployState string
 const (
 	DeployPending DeployState = "pending"
 	DeploySuccess DeployState = "success"
+	// DeployFailure is reported with the reason as its description.
 	DeployFailure DeployState = "failure"
+	// DeployRetired is reported once the workload is destroyed, with no
+	// revision.
+	DeployRetired DeployState = "retired"
 )
 
 // Pruner is implemented by sources that build images: after a deploy,

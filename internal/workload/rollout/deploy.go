@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
+	"unicode"
 
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/docker"
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload"
@@ -115,7 +117,7 @@ func (d *deployment) run(ctx context.Context) error {
 	start := time.Now()
 	d.lap = start
 	if err := d.pipeline(ctx, gen); err != nil {
-		d.report(ctx, plugin.DeployFailure, "deploy failed")
+		d.report(ctx, plugin.DeployFailure, reason(err))
 		return err
 	}
 	d.report(ctx, plugin.DeploySuccess, "deployed")
@@ -422,6 +424,19 @@ func (d *deployment) report(ctx context.Context, state plugin.DeployState, descr
 		d.log().WarnContext(ctx, msg, "workload", d.spec.Name)
 		d.warnings = append(d.warnings, msg)
 	}
+}
+
+// reason is what a failure report says of err: its first line (the gate's
+// log lines and a build's output come after it), without control
+// characters. A Git host shows it on the pull request.
+func reason(err error) string {
+	line, _, _ := strings.Cut(err.Error(), "\n")
+	return strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return -1
+		}
+		return r
+	}, line)
 }
 
 // prune lets a building source remove the workload's old images, keeping the

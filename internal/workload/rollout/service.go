@@ -210,7 +210,7 @@ func (e *Engine) teardownService(ctx context.Context, spec workload.Spec, o Obse
 	if err := e.reap(ctx, spec.Name, o.Strays); err != nil {
 		return nil, err
 	}
-	return e.pruneAll(ctx, spec), nil
+	return append(e.pruneAll(ctx, spec), e.retire(ctx, spec)...), nil
 }
 
 // observedService is what runs for a workload that is a Swarm service.

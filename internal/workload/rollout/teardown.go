@@ -55,8 +55,24 @@ func (e *Engine) Teardown(ctx context.Context, spec workload.Spec) (warnings []s
 	}
 	if len(o.Foreign) == 0 {
 		warnings = append(warnings, e.pruneAll(ctx, spec)...)
+		warnings = append(warnings, e.retire(ctx, spec)...)
 	}
 	return warnings, nil
+}
+
+// retire tells the source's origin that the workload is gone (its preview
+// on the Git host), best effort: what it cannot tell is a warning.
+func (e *Engine) retire(ctx context.Context, spec workload.Spec) []string {
+	r, ok := spec.Source.(plugin.Reporter)
+	if !ok {
+		return nil
+	}
+	if err := r.Report(ctx, spec.Name, "", plugin.DeployRetired, "destroyed"); err != nil {
+		msg := fmt.Sprintf("the Git host was not told that workload %q is gone: %v", spec.Name, err)
+		e.log().WarnContext(ctx, msg)
+		return []string{msg}
+	}
+	return nil
 }
 
 // pruneAll lets a building source remove every image of the workload it
@@ -105,5 +121,5 @@ func (e *Engine) teardownStack(ctx context.Context, spec workload.Spec, o Observ
 			warnings = append(warnings, err.Error())
 		}
 	}
-	return warnings, nil
+	return append(warnings, e.retire(ctx, spec)...), nil
 }

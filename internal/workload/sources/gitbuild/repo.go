@@ -19,6 +19,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/git"
@@ -46,8 +47,13 @@ type Repo struct {
 	// ("v1.4.2"), followed wherever it points, or a full commit SHA of
 	// Branch. "" follows the branch head.
 	Ref string `json:"ref,omitempty"`
-	// ReportCommitStatus reports each deploy as a commit status.
+	// ReportCommitStatus reports each deploy to the Git host: a commit
+	// status, and where the host has them a deployment (GitHub) or an
+	// environment (GitLab) at PreviewURL.
 	ReportCommitStatus bool `json:"report_commit_status,omitempty"`
+	// PreviewURL is where the deploy answers, told to the Git host with
+	// each report (the commit status's target URL); "" for none.
+	PreviewURL string `json:"preview_url,omitempty"`
 	// Token is the access token (access_token or access_token_wo); a
 	// secret, never serialised.
 	Token string `json:"-"`
@@ -71,6 +77,14 @@ func (r Repo) Public() Repo {
 
 // GitRepo is where the source comes from, for internal/git.
 func (r Repo) GitRepo() git.Repo { return r.git() }
+
+// Remote is implemented by every Git source, through the Repo it embeds:
+// the Repo itself, which the provider completes with the token of its
+// git_auth for the host when the source sets none.
+type Remote interface{ Remote() *Repo }
+
+// Remote implements Remote.
+func (r *Repo) Remote() *Repo { return r }
 
 // git is where the source comes from, for internal/git.
 func (r Repo) git() git.Repo {
@@ -125,7 +139,23 @@ func (r Repo) Validate() error {
 	if err := ValidateRef(r.Ref); err != nil {
 		return err
 	}
+	if err := ValidatePreviewURL(r.PreviewURL); err != nil {
+		return err
+	}
 	return r.git().Validate()
+}
+
+// ValidatePreviewURL is the rule for preview_url: "" (none) or an absolute
+// http(s) URL, which the Git hosts take as a link.
+func ValidatePreviewURL(u string) error {
+	if u == "" {
+		return nil
+	}
+	parsed, err := url.Parse(u)
+	if err != nil || (parsed.Scheme != "http" && parsed.Scheme != "https") || parsed.Host == "" || parsed.User != nil {
+		return fmt.Errorf("preview_url must be an http:// or https:// URL with a host and no credentials (got %q)", u)
+	}
+	return nil
 }
 
 // CloneError says, for a clone that did not find the commit to deploy, what
@@ -227,27 +257,42 @@ func (r Repo) Origin() string {
 	return strings.Join([]string{d.Provider, d.BaseURL, d.RepoOwner, d.RepoName, d.Branch, d.Ref}, "|")
 }
 
-// commitStates maps a deploy's outcome onto a commit status.
-var commitStates = map[plugin.DeployState]string{
-	plugin.DeployPending: git.StatePending,
-	plugin.DeploySuccess: git.StateSuccess,
-	plugin.DeployFailure: git.StateFailure,
+// commitStates maps a deploy's outcome onto a commit status and a
+// preview's deployment state.
+var commitStates = map[plugin.DeployState]struct{ status, preview string }{
+	plugin.DeployPending: {git.StatePending, git.PreviewInProgress},
+	plugin.DeploySuccess: {git.StateSuccess, git.PreviewSuccess},
+	plugin.DeployFailure: {git.StateFailure, git.PreviewFailure},
 }
+
+// Environment is the name of the workload's preview on the Git host: its
+// GitHub deployments' environment, its GitLab environment.
+func Environment(workload string) string { return "preview/" + workload }
 
 // Report implements plugin.Reporter: with report_commit_status, the
 // deploy's outcome becomes a commit status "tinyforge/<workload>" on the
-// built commit. The caller turns an error into a warning.
+// built commit with PreviewURL as its target, and on GitHub a deployment of
+// the commit to the environment "preview/<workload>" (on GitLab that
+// environment, at PreviewURL); DeployRetired marks that preview gone. The
+// caller turns an error into a warning.
 func (r Repo) Report(ctx context.Context, workload, revision string, state plugin.DeployState, description string) error {
 	if !r.ReportCommitStatus {
 		return nil
 	}
-	gitState, ok := commitStates[state]
+	repo := r.git()
+	if state == plugin.DeployRetired {
+		return git.RetirePreview(ctx, repo, Environment(workload))
+	}
+	s, ok := commitStates[state]
 	if !ok {
 		return fmt.Errorf("no commit status for deploy state %q", string(state))
 	}
-	return git.ReportStatus(ctx, r.git(), revision, git.Status{
-		State:       gitState,
+	statusErr := git.ReportStatus(ctx, repo, revision, git.Status{
+		State:       s.status,
 		Context:     "tinyforge/" + workload,
 		Description: description,
+		TargetURL:   r.PreviewURL,
 	})
+	previewErr := git.ReportPreview(ctx, repo, git.Preview{Environment: Environment(workload), SHA: revision, URL: r.PreviewURL}, s.preview, description)
+	return errors.Join(statusErr, previewErr)
 }
