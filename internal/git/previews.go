@@ -45,8 +45,8 @@ func ReportPreview(ctx context.Context, repo Repo, p Preview, state, description
 	if err != nil || a == nil {
 		return err
 	}
-	if !fullSHA.MatchString(p.SHA) {
-		return fmt.Errorf("report the preview: commit must be a full 40-character lowercase hex SHA (got %q)", p.SHA)
+	if err := checkCommit(p.SHA); err != nil {
+		return fmt.Errorf("report the preview: %w", err)
 	}
 	switch state {
 	case PreviewInProgress, PreviewSuccess, PreviewFailure:
