@@ -1,6 +1,7 @@
 package docker
 
 import (
+	"cmp"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -105,14 +106,7 @@ func (r *Registries) For(ref string) (login RegistryLogin, found bool, err error
 	if auth.Username == "" && auth.Password == "" && auth.IdentityToken == "" {
 		return RegistryLogin{}, false, nil
 	}
-	return RegistryLogin{Address: host, Username: auth.Username, Password: cmpOr(auth.Password, auth.IdentityToken)}, true, nil
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
+	return RegistryLogin{Address: host, Username: auth.Username, Password: cmp.Or(auth.Password, auth.IdentityToken)}, true, nil
 }
 
 // scrubLogin keeps a credential helper's error to its first line: a

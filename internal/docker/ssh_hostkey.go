@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -136,7 +137,7 @@ func (h hostKeyCheck) callback(addr string) (ssh.HostKeyCallback, []string, erro
 	if err := check(addr, tcpAddr(addr), probeKey{}); errors.As(err, &ke) {
 		for _, k := range ke.Want {
 			for _, a := range algorithmsFor(k.Key.Type()) {
-				if !contains(algorithms, a) {
+				if !slices.Contains(algorithms, a) {
 					algorithms = append(algorithms, a)
 				}
 			}
@@ -173,15 +174,6 @@ func algorithmsFor(keyType string) []string {
 		return []string{ssh.KeyAlgoRSASHA512, ssh.KeyAlgoRSASHA256, ssh.KeyAlgoRSA}
 	}
 	return []string{keyType}
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 // tcpAddr is addr as a net.Addr, for the known_hosts check (which looks at

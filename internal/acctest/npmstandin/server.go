@@ -29,6 +29,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -581,7 +582,7 @@ func normalise(body map[string]any) map[string]any {
 // configure plays NPM's internalNginx.configure: generate the host's config,
 // test it, record the verdict in meta (merged into what meta holds), reload.
 func (s *Server) configure(h *host) {
-	up := fmt.Sprintf("%s:%d", h.row["forward_host"], intField(h.row, "forward_port"))
+	up := net.JoinHostPort(fmt.Sprint(h.row["forward_host"]), strconv.Itoa(intField(h.row, "forward_port")))
 	meta := cloneMap(h.row["meta"].(map[string]any))
 	msg, bad := s.rejected[up]
 	if !bad && s.rejectWhere != nil && s.rejectWhere(up) {
