@@ -11,7 +11,7 @@
 //	admin API        10 ms doubling to 640 ms, jittered   100 tries; 5 ms more each to 100 ms, jittered
 //	proxy/npm        retry_timeout (default 30 s);        NPM's own 5xx: 3 tries;
 //	REST API         250 ms more each to 2 s              250 ms more each to 2 s
-//	workload/runtime until the clean-up's context ends    none
+//	workload/runner  until the clean-up's context ends    none
 //	clean-ups        (30 s); 250 ms doubling to 2 s;
 //	                 each try at most 10 s
 package retry
