@@ -21,25 +21,28 @@ import (
 
 // LoadSpec says which compose project to load and how.
 type LoadSpec struct {
-	// Dir is the checkout holding the compose files: the project directory,
-	// against which relative paths (build contexts, bind mounts, env_file)
-	// resolve. Give a workload the same Dir on every deploy: compose's
-	// config-hash covers the resolved absolute paths, so a new Dir makes
-	// every service with a relative bind mount look changed.
+	// Dir is the checkout holding the compose files: nothing the project
+	// reads may lie outside it (see paths.go). Give a workload the same Dir
+	// on every deploy: compose's config-hash covers the resolved absolute
+	// paths, so a new Dir makes every service with a relative bind mount
+	// look changed.
 	Dir string
 	// Files are the compose files, relative to Dir, applied in order
-	// (overrides later). Empty: compose's own lookup, in Dir only (never its
-	// parents): the first of compose.yaml, compose.yml, docker-compose.yml,
-	// docker-compose.yaml, plus the first compose.override.* or
-	// docker-compose.override.* found.
+	// (overrides later). The folder of the first is the project directory,
+	// as for the docker compose CLI: relative paths (build contexts, bind
+	// mounts, env_file) and .env resolve from there. Empty: compose's own
+	// lookup, in Dir only (never its parents): the first of compose.yaml,
+	// compose.yml, docker-compose.yml, docker-compose.yaml, plus the first
+	// compose.override.* or docker-compose.override.* found.
 	Files []string
-	// Profiles to activate. Empty: COMPOSE_PROFILES of Env or of Dir/.env.
+	// Profiles to activate. Empty: COMPOSE_PROFILES of Env or of the
+	// project directory's .env.
 	Profiles []string
 	// Env is the interpolation environment (${VAR} in the compose files). Its
 	// values are treated as secrets: masked in every error and log line of
 	// this package and never part of anything it returns except through a
-	// hash. Dir/.env is read too, as compose does, and Env wins over it. The
-	// process environment is never read.
+	// hash. The project directory's .env is read too, as compose does, and
+	// Env wins over it. The process environment is never read.
 	Env map[string]string
 	// ProjectName names the compose project: container, network and volume
 	// names and the com.docker.compose.project label derive from it. It must
@@ -112,9 +115,19 @@ func Load(ctx context.Context, spec LoadSpec) (*Project, error) {
 		return nil, fmt.Errorf("compose project %s: %w", spec.ProjectName, redact.Error(err))
 	}
 
-	files, err := composeFiles(dir, spec.Files)
+	co, err := newCheckout(dir)
 	if err != nil {
 		return fail(err)
+	}
+	files, err := composeFiles(co, spec.Files)
+	if err != nil {
+		return fail(err)
+	}
+	projectDir := filepath.Dir(files[0])
+	if dotEnv := filepath.Join(projectDir, ".env"); fileExists(dotEnv) {
+		if err := co.checkFile(dotEnv); err != nil {
+			return fail(err)
+		}
 	}
 
 	op, end := startOperation(spec.Log, redact)
@@ -124,27 +137,38 @@ func Load(ctx context.Context, spec LoadSpec) (*Project, error) {
 	if env == nil {
 		env = map[string]string{}
 	}
+	guard := newFileGuard(co, projectDir)
 	opts, err := cli.NewProjectOptions(files,
-		cli.WithWorkingDirectory(dir),
+		cli.WithWorkingDirectory(projectDir),
 		cli.WithEnv(envList(env)),
-		// Dir/.env, without overriding what Env sets. COMPOSE_DISABLE_ENV_FILE
-		// of the process environment is still honoured by compose-go.
+		// The project directory's .env, without overriding what Env sets.
+		// COMPOSE_DISABLE_ENV_FILE of the process environment is still
+		// honoured by compose-go.
 		cli.WithEnvFiles(),
 		cli.WithDotEnv,
 		cli.WithDefaultProfiles(spec.Profiles...),
 		cli.WithName(spec.ProjectName),
-		// Resolve env_file into environment, so that what runs is in the
-		// project (and in the fingerprint) rather than in a file read later.
-		cli.WithDiscardEnvFile,
+		cli.WithResourceLoader(guard),
+		// env_file is read below, once its paths are checked.
+		cli.WithoutEnvironmentResolution,
 	)
 	if err != nil {
 		return fail(err)
 	}
+	opts.WithListeners(guard.listen)
 	raw, err := opts.LoadProject(ctx)
 	if err != nil {
 		return fail(err)
 	}
-	if err := validate(raw, dir); err != nil {
+	if err := errors.Join(guard.check(), co.checkReads(raw)); err != nil {
+		return fail(err)
+	}
+	// Resolve env_file into environment, so that what runs is in the
+	// project (and in the fingerprint) rather than in a file read later.
+	if raw, err = raw.WithServicesEnvironmentResolved(true); err != nil {
+		return fail(err)
+	}
+	if err := validate(raw); err != nil {
 		return fail(err)
 	}
 	labelServices(raw)
@@ -159,28 +183,28 @@ func Load(ctx context.Context, spec LoadSpec) (*Project, error) {
 }
 
 // composeFiles returns the absolute paths of the compose files: the given
-// ones, which must stay inside dir, or compose's default names looked up in
-// dir alone.
-func composeFiles(dir string, files []string) ([]string, error) {
+// ones, which must stay inside the checkout, or compose's default names
+// looked up at its root alone.
+func composeFiles(co checkout, files []string) ([]string, error) {
 	if len(files) > 0 {
 		abs := make([]string, len(files))
 		for i, f := range files {
 			if f == "" || filepath.IsAbs(f) || !filepath.IsLocal(f) {
 				return nil, fmt.Errorf("compose file %q: want a path relative to the checkout, inside it", f)
 			}
-			abs[i] = filepath.Join(dir, f)
-			if _, err := os.Stat(abs[i]); err != nil {
-				return nil, fmt.Errorf("compose file %s: %w", f, errors.Unwrap(err))
+			abs[i] = filepath.Join(co.dir, f)
+			if err := co.checkFile(abs[i]); err != nil {
+				return nil, fmt.Errorf("compose file %w", err)
 			}
 		}
 		return abs, nil
 	}
 	// cli.WithDefaultConfigPath would walk up to the parent directories of
-	// the checkout when it has no compose file: only Dir counts here.
+	// the checkout when it has no compose file: only its root counts here.
 	first := func(names []string) string {
 		for _, name := range names {
-			if fi, err := os.Stat(filepath.Join(dir, name)); err == nil && !fi.IsDir() {
-				return filepath.Join(dir, name)
+			if fileExists(filepath.Join(co.dir, name)) {
+				return filepath.Join(co.dir, name)
 			}
 		}
 		return ""
@@ -193,7 +217,18 @@ func composeFiles(dir string, files []string) ([]string, error) {
 	if override := first(cli.DefaultOverrideFileNames); override != "" {
 		found = append(found, override)
 	}
+	for _, f := range found {
+		if err := co.checkFile(f); err != nil {
+			return nil, fmt.Errorf("compose file %w", err)
+		}
+	}
 	return found, nil
+}
+
+// fileExists reports whether path names something that is not a directory.
+func fileExists(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && !fi.IsDir()
 }
 
 func envList(env map[string]string) []string {
@@ -205,9 +240,9 @@ func envList(env map[string]string) []string {
 }
 
 // validate refuses what compose-go accepts but this runtime will not do:
-// anything that would run a program outside this process, fetch from the
-// network at deploy time, or build from outside the checkout.
-func validate(p *types.Project, dir string) error {
+// anything that would run a program outside this process. What would read
+// outside the checkout is refused before (checkout.checkReads).
+func validate(p *types.Project) error {
 	if len(p.Services) == 0 {
 		return errors.New("the project has no services (or none enabled by the active profiles)")
 	}
@@ -221,16 +256,6 @@ func validate(p *types.Project, dir string) error {
 		}
 		if len(s.Models) > 0 {
 			return fmt.Errorf("service %s: models are not supported (compose runs them through the docker model plugin)", name)
-		}
-		if s.Build == nil {
-			continue
-		}
-		if s.Build.Context == "" || strings.Contains(s.Build.Context, "://") || strings.HasPrefix(s.Build.Context, "git@") {
-			return fmt.Errorf("service %s: build context %q: only a directory of the checkout can be built", name, s.Build.Context)
-		}
-		rel, err := filepath.Rel(dir, s.Build.Context)
-		if err != nil || !filepath.IsLocal(rel) && rel != "." {
-			return fmt.Errorf("service %s: build context %q is outside the checkout", name, s.Build.Context)
 		}
 	}
 	return nil

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/acctest"
 )
 
 // writeFiles writes name -> content under dir.
@@ -178,6 +180,120 @@ func TestLoadEnvironment(t *testing.T) {
 	}
 	if w := p.Warnings(); !slices.ContainsFunc(w, func(s string) bool { return strings.Contains(s, "FROM_PROCESS") }) {
 		t.Errorf("Warnings() = %q, want the unset FROM_PROCESS", w)
+	}
+}
+
+// TestLoadResolvesFromTheFirstFilesFolder: a compose file in a subfolder
+// resolves its relative paths from that folder, as the docker compose CLI
+// does (its --project-directory default): a ".." build context, a relative
+// bind mount, env_file, .env, extends and include.
+func TestLoadResolvesFromTheFirstFilesFolder(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{
+		"deploy/compose.yaml": `include: [../shared/compose.yaml]
+services:
+  web:
+    extends: {file: ../common.yaml, service: base}
+    build: ../web
+    env_file: web.env
+    environment: {TAG: "${TAG}"}
+    volumes: ["../conf:/conf:ro", "./state:/state"]
+`,
+		"deploy/web.env":          "FROM_ENV_FILE=yes\n",
+		"deploy/.env":             "TAG=from-project-dotenv\n",
+		".env":                    "TAG=from-checkout-root\n",
+		"common.yaml":             "services:\n  base:\n    image: unused\n    environment: {FROM_EXTENDS: \"yes\"}\n",
+		"shared/compose.yaml":     "services:\n  cache:\n    build: ./cache\n",
+		"shared/cache/Dockerfile": "FROM scratch\n",
+		"web/Dockerfile":          "FROM scratch\n",
+	})
+	p, err := Load(context.Background(), LoadSpec{Dir: dir, Files: []string{"deploy/compose.yaml"}, ProjectName: "unit"})
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	web := p.raw.Services["web"]
+	if got, want := web.Build.Context, filepath.Join(dir, "web"); got != want {
+		t.Errorf("build context %q, want %q", got, want)
+	}
+	var binds []string
+	for _, v := range web.Volumes {
+		binds = append(binds, v.Source)
+	}
+	if want := []string{filepath.Join(dir, "conf"), filepath.Join(dir, "deploy", "state")}; !slices.Equal(binds, want) {
+		t.Errorf("bind mounts %q, want %q", binds, want)
+	}
+	for k, want := range map[string]string{"FROM_ENV_FILE": "yes", "FROM_EXTENDS": "yes", "TAG": "from-project-dotenv"} {
+		if v := web.Environment[k]; v == nil || *v != want {
+			t.Errorf("web's %s = %v, want %q", k, v, want)
+		}
+	}
+	if len(web.EnvFiles) != 0 {
+		t.Errorf("env_file %v was not resolved into environment", web.EnvFiles)
+	}
+	if cache, ok := p.raw.Services["cache"]; !ok || cache.Build == nil || cache.Build.Context != filepath.Join(dir, "shared", "cache") {
+		t.Errorf("included service cache: %+v, want its build context in shared/cache", cache.Build)
+	}
+	if wd := web.CustomLabels["com.docker.compose.project.working_dir"]; wd != filepath.Join(dir, "deploy") {
+		t.Errorf("working_dir label %q, want the first file's folder", wd)
+	}
+}
+
+// TestLoadRefusesReadsOutsideTheCheckout: what the provider reads (build
+// contexts, env_file, .env, include and extends files) stays inside the
+// checkout, whether a path climbs out, is absolute or goes through a
+// symbolic link; the error says so and carries nothing it read.
+func TestLoadRefusesReadsOutsideTheCheckout(t *testing.T) {
+	t.Parallel()
+	// The files outside are where the climbing paths lead: beside the
+	// checkout.
+	outside := t.TempDir()
+	writeFiles(t, outside, map[string]string{
+		"secret.env": "SECRET=outside-value\n", "compose.yaml": "services:\n  x:\n    image: x\n", "Dockerfile": "FROM scratch\n",
+	})
+	compose := func(s string) map[string]string { return map[string]string{"deploy/compose.yaml": s} }
+	for name, tc := range map[string]struct {
+		files map[string]string
+		link  [2]string // a symbolic link: name in the checkout -> target
+		want  string
+	}{
+		"build context climbing out": {files: compose("services:\n  web:\n    build: ../../web\n"), want: "build context"},
+		"env_file climbing out":      {files: compose("services:\n  web:\n    image: x\n    env_file: ../../secret.env\n"), want: "env_file"},
+		"absolute env_file": {files: compose("services:\n  web:\n    image: x\n    env_file: " + filepath.Join(outside, "secret.env") + "\n"),
+			want: "env_file"},
+		"include climbing out": {files: compose("include: [../../compose.yaml]\nservices:\n  web:\n    image: x\n"), want: "include"},
+		"absolute include": {files: compose("include: [" + filepath.Join(outside, "compose.yaml") + "]\nservices:\n  web:\n    image: x\n"),
+			want: "include and extends"},
+		"extends climbing out": {files: compose("services:\n  web:\n    extends: {file: ../../compose.yaml, service: x}\n"), want: "extends"},
+		"absolute extends": {files: compose("services:\n  web:\n    extends: {file: " + filepath.Join(outside, "compose.yaml") + ", service: x}\n"),
+			want: "include and extends"},
+		"build context through a link": {files: compose("services:\n  web:\n    build: ../web\n"), link: [2]string{"web", outside}, want: "build context"},
+		"env_file through a link": {files: compose("services:\n  web:\n    image: x\n    env_file: web.env\n"),
+			link: [2]string{"deploy/web.env", filepath.Join(outside, "secret.env")}, want: "env_file"},
+		".env through a link": {files: compose("services:\n  web:\n    image: x\n"),
+			link: [2]string{"deploy/.env", filepath.Join(outside, "secret.env")}, want: ".env leads outside"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			dir := filepath.Join(outside, acctest.UniqueName("checkout"))
+			writeFiles(t, dir, tc.files)
+			if tc.link[0] != "" {
+				if err := os.Symlink(tc.link[1], filepath.Join(dir, tc.link[0])); err != nil {
+					t.Fatal(err)
+				}
+			}
+			_, err := Load(context.Background(), LoadSpec{Dir: dir, Files: []string{"deploy/compose.yaml"}, ProjectName: "unit"})
+			if err == nil {
+				t.Fatal("Load succeeded")
+			}
+			t.Logf("error: %v", err)
+			if !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "outside") {
+				t.Fatalf("error does not say %s is outside the checkout: %v", tc.want, err)
+			}
+			if strings.Contains(err.Error(), "outside-value") {
+				t.Fatalf("error carries what it read: %v", err)
+			}
+		})
 	}
 }
 

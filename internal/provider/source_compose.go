@@ -68,7 +68,10 @@ func composeBlock() schema.Block {
 		Attributes: gitAttributes(map[string]schema.Attribute{
 			"files": schema.ListAttribute{
 				MarkdownDescription: "Compose files, relative to the repository root, applied in order. Defaults to " +
-					"compose's own lookup at the root (`compose.yaml`, `docker-compose.yml`, ... and an override file).",
+					"compose's own lookup at the root (`compose.yaml`, `docker-compose.yml`, ... and an override file). " +
+					"As with the docker compose CLI, the folder of the first file is the project directory: relative paths " +
+					"(build contexts, bind mounts, `env_file`, `.env`) resolve from there. What the provider reads (compose, " +
+					"`include` and `extends` files, `.env`, `env_file`, build contexts) must stay inside the repository.",
 				ElementType: types.StringType,
 				Optional:    true,
 				Computed:    true,

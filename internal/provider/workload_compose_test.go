@@ -18,23 +18,29 @@ import (
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/acctest"
 )
 
-// stackCompose is the test stack: web builds from the repository and waits
-// for db to be healthy; db builds too (the test app and a health check
-// command, FROM scratch) and keeps a named volume.
+// stackCompose is the test stack, in deploy/compose.yaml so that its
+// relative paths resolve from that folder as the docker compose CLI
+// resolves them: web builds from the repository's web folder (`..`), reads
+// web.env beside the compose file and mounts the repository's conf folder,
+// and waits for db to be healthy; db builds too (the test app and a health
+// check command, FROM scratch) and keeps a named volume.
 func stackCompose(webVersion, dbVersion string) string {
 	return fmt.Sprintf(`services:
   web:
-    build: ./web
+    build: ../web
+    env_file: web.env
     environment:
       VERSION: web-%s
       GREETING: ${GREETING:-hello}
+    volumes:
+      - ../conf:/conf:ro
     ports:
       - "8080"
     depends_on:
       db:
         condition: service_healthy
   db:
-    build: ./db
+    build: ../db
     environment:
       VERSION: db-%s
     healthcheck:
@@ -48,6 +54,46 @@ func stackCompose(webVersion, dbVersion string) string {
 volumes:
   data: {}
 `, webVersion, dbVersion)
+}
+
+// stackFile is where the test stack's compose file sits in its repository.
+const stackFile = "deploy/compose.yaml"
+
+// stackFiles are the test stack's repository: stackCompose at stackFile,
+// web.env beside it, the conf folder web mounts, and the web and db build
+// folders, each with a unique build label (acctest.UniqueBuildLabel).
+func stackFiles(t *testing.T, webVersion, dbVersion string) map[string]acctest.File {
+	t.Helper()
+	app, err := os.ReadFile(acctest.TestImages(t).Binary)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check, err := os.ReadFile(acctest.HealthcheckBinary(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return map[string]acctest.File{
+		stackFile:        {Content: []byte(stackCompose(webVersion, dbVersion))},
+		"deploy/web.env": {Content: []byte("FROM_ENV_FILE=from-web-env\n")},
+		"conf/motd":      {Content: []byte("mounted from the checkout\n")},
+		"web/Dockerfile": {Content: []byte("FROM scratch\n" + acctest.UniqueBuildLabel(t) + "\nCOPY testapp /testapp\nENTRYPOINT [\"/testapp\"]\n")},
+		"web/testapp":    {Content: app, Executable: true},
+		"db/Dockerfile": {Content: []byte("FROM scratch\n" + acctest.UniqueBuildLabel(t) +
+			"\nCOPY testapp /testapp\nCOPY healthcheck /healthcheck\nENTRYPOINT [\"/testapp\"]\n")},
+		"db/testapp":     {Content: app, Executable: true},
+		"db/healthcheck": {Content: check, Executable: true},
+	}
+}
+
+// throughPath checks that Caddy answers GET path on domain with want.
+func throughPath(c *acctest.Caddy, domain, path, want string) resource.TestCheckFunc {
+	return func(*terraform.State) error {
+		status, body, err := c.GetE(domain, path)
+		if err != nil || status != 200 || strings.TrimSpace(body) != want {
+			return fmt.Errorf("GET %s%s through Caddy: %d %q %v, want 200 %q", domain, path, status, clip(body), err, want)
+		}
+		return nil
+	}
 }
 
 // stackOf lists the stack's containers by service name: service -> ID.
@@ -65,8 +111,10 @@ func stackOf(t *testing.T, project string) map[string]string {
 }
 
 // TestAccComposeStack deploys a 2-service compose stack from Git behind
-// Caddy: web builds from the repository and waits for db to be healthy.
-// Import reads it back with an empty plan; a commit changing only db
+// Caddy: web builds from the repository and waits for db to be healthy;
+// its compose file sits in a subfolder and its relative paths (a ".."
+// build context, env_file, a bind mount) resolve from there. Import reads
+// it back with an empty plan; a commit changing only db
 // recreates only db; db stopped by hand shows in the plan and comes back
 // without a new generation, web untouched; a commit changing web is
 // measured under load; a broken compose file fails the plan naming the
@@ -77,7 +125,6 @@ func TestAccComposeStack(t *testing.T) {
 	env := newTestEnv(t)
 	caddy := acctest.StartCaddy(t)
 	site := newSiteRepo(t)
-	imgs := acctest.TestImages(t)
 	name := env.workloadName("stack")
 	domain := name + ".test"
 	volume := name + "_data"
@@ -90,24 +137,8 @@ func TestAccComposeStack(t *testing.T) {
 		acctest.DockerE("network", "rm", name+"_default")
 		acctest.DockerE("volume", "rm", "-f", volume)
 	})
-	app, err := os.ReadFile(imgs.Binary)
-	if err != nil {
-		t.Fatal(err)
-	}
-	check, err := os.ReadFile(acctest.HealthcheckBinary(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	webLabel, dbLabel := acctest.UniqueBuildLabel(t), acctest.UniqueBuildLabel(t)
 	push := func(files map[string]acctest.File, msg string) string { return site.repo.CommitFiles(t, files, msg) }
-	push(map[string]acctest.File{
-		"compose.yaml":   {Content: []byte(stackCompose("one", "one"))},
-		"web/Dockerfile": {Content: []byte("FROM scratch\n" + webLabel + "\nCOPY testapp /testapp\nENTRYPOINT [\"/testapp\"]\n")},
-		"web/testapp":    {Content: app, Executable: true},
-		"db/Dockerfile":  {Content: []byte("FROM scratch\n" + dbLabel + "\nCOPY testapp /testapp\nCOPY healthcheck /healthcheck\nENTRYPOINT [\"/testapp\"]\n")},
-		"db/testapp":     {Content: app, Executable: true},
-		"db/healthcheck": {Content: check, Executable: true},
-	}, "one")
+	push(stackFiles(t, "one", "one"), "one")
 	cfg := func(strategy string) string {
 		return env.provider(caddyBlock(caddy)) + fmt.Sprintf(`
 resource "tinyforge_workload" "web" {
@@ -121,13 +152,14 @@ resource "tinyforge_workload" "web" {
       repo_owner   = %q
       repo_name    = %q
       access_token = %q
+      files        = [%q]
       service      = "web"
       port         = 8080
       healthcheck  = "/healthz"
     }
   }
 }
-`, name, strategy, domain, site.git.URL, site.repo.Owner, site.repo.Name, site.git.Token)
+`, name, strategy, domain, site.git.URL, site.repo.Owner, site.repo.Name, site.git.Token, stackFile)
 	}
 	running := func(svc string) statecheck.StateCheck {
 		return statecheck.ExpectKnownValue(web, tfjsonpath.New("services").AtMapKey(svc), knownvalue.ObjectExact(map[string]knownvalue.Check{
@@ -167,6 +199,8 @@ resource "tinyforge_workload" "web" {
 					statecheck.ExpectKnownValue(web, tfjsonpath.New("generation"), knownvalue.Int64Exact(1))},
 				Check: resource.ComposeTestCheckFunc(
 					through(caddy, domain, "web-one"),
+					throughPath(caddy, domain, "/env/FROM_ENV_FILE", "from-web-env"),
+					throughPath(caddy, domain, "/file?path=/conf/motd", "mounted from the checkout"),
 					func(*terraform.State) error {
 						if before = stackOf(t, name); len(before) != 2 {
 							return fmt.Errorf("the stack's containers: %v", before)
@@ -185,7 +219,7 @@ resource "tinyforge_workload" "web" {
 			},
 			{ // a commit that changes only db: the plan shows it, only db is recreated
 				PreConfig: func() {
-					push(map[string]acctest.File{"compose.yaml": {Content: []byte(stackCompose("one", "two"))}}, "db two")
+					push(map[string]acctest.File{stackFile: {Content: []byte(stackCompose("one", "two"))}}, "db two")
 				},
 				Config: cfg(""),
 				ConfigPlanChecks: emptyPlanAfterApply(
@@ -221,7 +255,7 @@ resource "tinyforge_workload" "web" {
 			},
 			{ // a commit that changes web, under load through Caddy: measured, not a target
 				PreConfig: func() {
-					push(map[string]acctest.File{"compose.yaml": {Content: []byte(stackCompose("two", "two"))}}, "web two")
+					push(map[string]acctest.File{stackFile: {Content: []byte(stackCompose("two", "two"))}}, "web two")
 					load.start()
 					pushed = time.Now()
 				},
@@ -248,15 +282,15 @@ resource "tinyforge_workload" "web" {
 			},
 			{ // a broken compose file fails the plan, naming the file
 				PreConfig: func() {
-					push(map[string]acctest.File{"compose.yaml": {Content: []byte("services:\n  web:\n    imagez: x\n")}}, "broken")
+					push(map[string]acctest.File{stackFile: {Content: []byte("services:\n  web:\n    imagez: x\n")}}, "broken")
 				},
 				Config:      cfg(""),
 				PlanOnly:    true,
-				ExpectError: wrapped("compose.yaml"),
+				ExpectError: wrapped(stackFile),
 			},
 			{ // blue-green is refused at plan
 				PreConfig: func() {
-					push(map[string]acctest.File{"compose.yaml": {Content: []byte(stackCompose("two", "two"))}}, "fixed")
+					push(map[string]acctest.File{stackFile: {Content: []byte(stackCompose("two", "two"))}}, "fixed")
 				},
 				Config:      cfg("blue-green"),
 				PlanOnly:    true,

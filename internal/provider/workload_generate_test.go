@@ -285,24 +285,7 @@ func TestAccGeneratedConfigCompose(t *testing.T) {
 		acctest.DockerE("network", "rm", name+"_default")
 		acctest.DockerE("volume", "rm", "-f", name+"_data")
 	})
-	app, err := os.ReadFile(env.images.Binary)
-	if err != nil {
-		t.Fatal(err)
-	}
-	check, err := os.ReadFile(acctest.HealthcheckBinary(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	site.repo.CommitFiles(t, map[string]acctest.File{
-		"compose.yaml": {Content: []byte(stackCompose("one", "one"))},
-		"web/Dockerfile": {Content: []byte("FROM scratch\n" + acctest.UniqueBuildLabel(t) +
-			"\nCOPY testapp /testapp\nENTRYPOINT [\"/testapp\"]\n")},
-		"web/testapp": {Content: app, Executable: true},
-		"db/Dockerfile": {Content: []byte("FROM scratch\n" + acctest.UniqueBuildLabel(t) +
-			"\nCOPY testapp /testapp\nCOPY healthcheck /healthcheck\nENTRYPOINT [\"/testapp\"]\n")},
-		"db/testapp":     {Content: app, Executable: true},
-		"db/healthcheck": {Content: check, Executable: true},
-	}, "one")
+	site.repo.CommitFiles(t, stackFiles(t, "one", "one"), "one")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	provider := env.provider(caddyBlock(caddy))
@@ -319,14 +302,14 @@ resource "tinyforge_workload" "web" {
       repo_owner   = %q
       repo_name    = %q
       access_token = %q
-      files        = ["compose.yaml"]
+      files        = [%q]
       service      = "web"
       port         = 8080
       healthcheck  = "/healthz"
     }
   }
 }
-`, name, domain, site.git.URL, site.repo.Owner, site.repo.Name, site.git.Token)))
+`, name, domain, site.git.URL, site.repo.Owner, site.repo.Name, site.git.Token, stackFile)))
 	res, err := deployer.Apply(ctx)
 	mustSucceed(t, "deploy", res, err)
 	before := stackOf(t, name)
