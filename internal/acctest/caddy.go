@@ -3,6 +3,8 @@ package acctest
 import (
 	"cmp"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -32,14 +34,19 @@ type Caddy struct {
 	HTTPPort int
 	// HTTPURL is "http://127.0.0.1:<HTTPPort>".
 	HTTPURL string
+	// HTTPSPort is a second free 127.0.0.1 port, for a server that serves
+	// HTTPS: a config names it "{{https_port}}".
+	HTTPSPort int
 
-	cmd     *exec.Cmd
-	dir     string
-	ownsDir bool
-	logPath string
-	exited  chan struct{}
-	release []func()     // of the reserved admin and HTTP ports
-	admin   *http.Client // reaches AdminURL; nil is caddyClient
+	cmd        *exec.Cmd
+	dir        string
+	ownsDir    bool
+	configPath string
+	logPath    string
+	exited     chan struct{}
+	release    []func()     // of the reserved admin, HTTP and HTTPS ports
+	admin      *http.Client // reaches AdminURL; nil is caddyClient
+	netns      string       // /run/netns/<host>; "" for this machine
 }
 
 // caddyPlacement says where a Caddy runs: on this machine (the zero value,
@@ -50,6 +57,9 @@ type caddyPlacement struct {
 	httpHost  string       // the address of HTTPURL; "" is 127.0.0.1
 	httpPort  int          // 0 reserves a 127.0.0.1 port
 	admin     *http.Client // reaches adminAddr; nil is caddyClient
+	// persist keeps Caddy's autosave.json of every change, which `caddy
+	// run --resume` loads (Restart).
+	persist bool
 }
 
 // StartCaddy starts a Caddy with an empty config (admin API only) and
@@ -73,6 +83,42 @@ func StartCaddyWithConfig(t testing.TB, config string) *Caddy {
 	}
 	t.Cleanup(c.Stop)
 	return c
+}
+
+// StartPersistentCaddy is StartCaddyWithConfig with Caddy's autosave on, as
+// Debian's caddy-api.service runs it: every change the admin API makes is
+// saved, and Restart can resume it.
+func StartPersistentCaddy(t testing.TB, config string) *Caddy {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c, err := startCaddy(ctx, t.TempDir(), false, config, caddyPlacement{persist: true})
+	if err != nil {
+		t.Fatalf("start caddy: %v", err)
+	}
+	t.Cleanup(c.Stop)
+	return c
+}
+
+// Restart kills Caddy and starts it again on the same ports and data
+// directory (so the certificates it holds in storage stay): with resume,
+// as `caddy run --resume` (the last autosaved config); without, with the
+// config it first started with, as a Caddy that forgot every change.
+func (c *Caddy) Restart(t testing.TB, resume bool) {
+	t.Helper()
+	c.kill()
+	args := []string{"run", "--config", c.configPath}
+	if resume {
+		args = append(args, "--resume")
+	}
+	if err := c.start(args); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := c.waitReady(ctx); err != nil {
+		t.Fatalf("%v\ncaddy log:\n%s", err, c.Log())
+	}
 }
 
 // StartCaddyProcess starts a Caddy with an empty config outside a test (a
@@ -118,10 +164,16 @@ func startCaddy(ctx context.Context, dir string, ownsDir bool, userConfig string
 		httpPort = port
 	}
 	httpHost := cmp.Or(at.httpHost, "127.0.0.1")
+	httpsPort, releaseHTTPS, err := reservePort()
+	if err != nil {
+		return nil, err
+	}
+	release = append(release, releaseHTTPS)
 
 	cfg := map[string]any{}
 	if strings.TrimSpace(userConfig) != "" {
 		userConfig = strings.ReplaceAll(userConfig, "{{http_port}}", strconv.Itoa(httpPort))
+		userConfig = strings.ReplaceAll(userConfig, "{{https_port}}", strconv.Itoa(httpsPort))
 		if err := json.Unmarshal([]byte(userConfig), &cfg); err != nil {
 			return nil, fmt.Errorf("caddy config is not a JSON object: %w", err)
 		}
@@ -130,7 +182,7 @@ func startCaddy(ctx context.Context, dir string, ownsDir bool, userConfig string
 		"listen": adminAddr,
 		// Without this Caddy autosaves every change to
 		// $XDG_CONFIG_HOME/caddy/autosave.json.
-		"config": map[string]any{"persist": false},
+		"config": map[string]any{"persist": at.persist},
 	}
 	b, err := json.Marshal(cfg)
 	if err != nil {
@@ -140,47 +192,68 @@ func startCaddy(ctx context.Context, dir string, ownsDir bool, userConfig string
 	if err := os.WriteFile(configPath, b, 0o600); err != nil {
 		return nil, fmt.Errorf("write caddy config: %w", err)
 	}
-	logPath := filepath.Join(dir, "caddy.log")
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		return nil, fmt.Errorf("create caddy log: %w", err)
-	}
-	defer logFile.Close() // the child holds its own descriptor
-
-	cmd := exec.Command(CaddyBinary, "run", "--config", configPath)
-	if at.netns != "" {
-		cmd = exec.Command("nsenter", "--net="+at.netns, CaddyBinary, "run", "--config", configPath)
-	}
-	cmd.Dir = dir
-	cmd.Env = []string{
-		"PATH=/usr/bin:/bin",
-		"HOME=" + dir,
-		"XDG_CONFIG_HOME=" + filepath.Join(dir, "config"),
-		"XDG_DATA_HOME=" + filepath.Join(dir, "data"),
-	}
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", CaddyBinary, err)
-	}
 	c = &Caddy{
-		release:  release,
-		AdminURL: "http://" + adminAddr,
-		HTTPPort: httpPort,
-		HTTPURL:  "http://" + net.JoinHostPort(httpHost, strconv.Itoa(httpPort)),
-		admin:    at.admin,
-		cmd:      cmd,
-		dir:      dir,
-		ownsDir:  ownsDir,
-		logPath:  logPath,
-		exited:   make(chan struct{}),
+		release:    release,
+		AdminURL:   "http://" + adminAddr,
+		HTTPPort:   httpPort,
+		HTTPURL:    "http://" + net.JoinHostPort(httpHost, strconv.Itoa(httpPort)),
+		HTTPSPort:  httpsPort,
+		admin:      at.admin,
+		dir:        dir,
+		ownsDir:    ownsDir,
+		configPath: configPath,
+		logPath:    filepath.Join(dir, "caddy.log"),
+		netns:      at.netns,
 	}
-	go func() { _ = cmd.Wait(); close(c.exited) }()
+	if err := c.start([]string{"run", "--config", configPath}); err != nil {
+		return nil, err
+	}
 
 	if err := c.waitReady(ctx); err != nil {
 		c.Stop()
 		return nil, fmt.Errorf("%w\ncaddy log:\n%s", err, c.Log())
 	}
 	return c, nil
+}
+
+// start starts the Caddy binary with args, in c's namespace and
+// directory, appending to its log.
+func (c *Caddy) start(args []string) error {
+	logFile, err := os.OpenFile(c.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("open caddy log: %w", err)
+	}
+	defer logFile.Close() // the child holds its own descriptor
+	cmd := exec.Command(CaddyBinary, args...)
+	if c.netns != "" {
+		cmd = exec.Command("nsenter", append([]string{"--net=" + c.netns, CaddyBinary}, args...)...)
+	}
+	cmd.Dir = c.dir
+	cmd.Env = []string{
+		"PATH=/usr/bin:/bin",
+		"HOME=" + c.dir,
+		"XDG_CONFIG_HOME=" + filepath.Join(c.dir, "config"),
+		"XDG_DATA_HOME=" + filepath.Join(c.dir, "data"),
+	}
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start %s: %w", CaddyBinary, err)
+	}
+	c.cmd = cmd
+	c.exited = make(chan struct{})
+	exited := c.exited
+	go func() { _ = cmd.Wait(); close(exited) }()
+	return nil
+}
+
+// kill kills the running Caddy by its PID and waits for it to exit.
+func (c *Caddy) kill() {
+	select {
+	case <-c.exited:
+	default:
+		_ = c.cmd.Process.Kill()
+		<-c.exited
+	}
 }
 
 // waitReady polls the admin API until it answers GET /config/.
@@ -214,12 +287,7 @@ func (c *Caddy) waitReady(ctx context.Context) error {
 // Stop kills Caddy by its PID, waits for it to exit and, for a process
 // started outside a test, removes its temp dir. Calling it twice is fine.
 func (c *Caddy) Stop() {
-	select {
-	case <-c.exited:
-	default:
-		_ = c.cmd.Process.Kill()
-		<-c.exited
-	}
+	c.kill()
 	if c.ownsDir {
 		os.RemoveAll(c.dir)
 	}
@@ -325,4 +393,73 @@ func (c *Caddy) AdminGet(t testing.TB, path string) string {
 	}
 	t.Fatalf("caddy admin GET %s: %v", path, lastErr)
 	return ""
+}
+
+// HTTPSConfig is the config of a Caddy whose provider's server serves
+// HTTPS on HTTPSPort: Caddy serves TLS on every port but its http_port,
+// so that is HTTPPort; and its local CA (issuer "internal") never tries to
+// install its root into this machine's trust store.
+const HTTPSConfig = `{"apps": {
+	"http": {"http_port": {{http_port}}, "https_port": {{https_port}}},
+	"pki": {"certificate_authorities": {"local": {"install_trust": false}}}
+}}`
+
+// HTTPSListen is the listen attribute of a provider's server on c with
+// HTTPS: the HTTP address, then the HTTPS one.
+func (c *Caddy) HTTPSListen() []string {
+	return []string{"127.0.0.1:" + strconv.Itoa(c.HTTPPort), "127.0.0.1:" + strconv.Itoa(c.HTTPSPort)}
+}
+
+// HTTPSClient sends requests for any https://<domain>/ URL to Caddy's
+// HTTPSPort, with <domain> as the TLS server name and Host, trusting only
+// roots (a test CA's, Pebble's, Caddy's local CA's): never skipping
+// verification. Like caddyClient it opens a connection per request and
+// does not follow redirects.
+func (c *Caddy) HTTPSClient(roots *x509.CertPool) *http.Client {
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(c.HTTPSPort))
+	return &http.Client{
+		Transport: &http.Transport{
+			Proxy:             nil,
+			DisableKeepAlives: true,
+			DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+				var d net.Dialer
+				return d.DialContext(ctx, network, addr)
+			},
+			TLSClientConfig: &tls.Config{RootCAs: roots},
+		},
+		Timeout: 5 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		},
+	}
+}
+
+// ServedCertificate does one TLS handshake with Caddy's HTTPSPort for
+// serverName, verified against roots, and returns the leaf Caddy served.
+func (c *Caddy) ServedCertificate(serverName string, roots *x509.CertPool) (*x509.Certificate, error) {
+	d := &net.Dialer{Timeout: 5 * time.Second}
+	conn, err := tls.DialWithDialer(d, "tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(c.HTTPSPort)),
+		&tls.Config{ServerName: serverName, RootCAs: roots})
+	if err != nil {
+		return nil, fmt.Errorf("TLS handshake with caddy for %s: %w", serverName, err)
+	}
+	defer conn.Close()
+	return conn.ConnectionState().PeerCertificates[0], nil
+}
+
+// LocalCARoots is a pool of Caddy's local CA root (issuer "internal"),
+// from its admin API.
+func (c *Caddy) LocalCARoots(t testing.TB) *x509.CertPool {
+	t.Helper()
+	var ca struct {
+		Root string `json:"root_certificate"`
+	}
+	if err := json.Unmarshal([]byte(c.AdminGet(t, "/pki/ca/local")), &ca); err != nil {
+		t.Fatalf("decode /pki/ca/local: %v", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM([]byte(ca.Root)) {
+		t.Fatalf("/pki/ca/local has no root certificate")
+	}
+	return pool
 }
