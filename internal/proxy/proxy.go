@@ -11,6 +11,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/tlscert"
 )
 
 // Route sends the traffic for a workload's domains to one upstream.
@@ -34,6 +36,47 @@ type Route struct {
 	// service that Swarm reschedules, without an apply.
 	Tasks     string
 	TasksPort int
+	// TLS, when set, is the custom certificate the route's domains are
+	// served with over HTTPS. nil is the proxy's default: a certificate
+	// from its issuer for each domain when it serves HTTPS (Caddy's
+	// https block, NPM's Let's Encrypt), plain HTTP otherwise. Routes
+	// reads it back without the key.
+	TLS *TLS
+}
+
+// TLS is a custom certificate for a route's domains.
+type TLS struct {
+	// CertificatePEM is the leaf, then its chain.
+	CertificatePEM string
+	// KeyPEM is the leaf's private key: a secret, never logged nor put in
+	// an error; empty when read back from a proxy.
+	KeyPEM string
+}
+
+// String never shows the key, so that a TLS printed by mistake leaks
+// nothing.
+func (t *TLS) String() string {
+	if t == nil {
+		return "<proxy's issuer>"
+	}
+	return fmt.Sprintf("<custom certificate, %d bytes of PEM>", len(t.CertificatePEM))
+}
+
+// GoString is String, for %#v.
+func (t *TLS) GoString() string { return t.String() }
+
+// SameCertificate reports whether two routes carry the same custom
+// certificate (the same leaf; the chain and the key are not compared: a
+// key belongs to one leaf), or both none.
+func SameCertificate(a, b *TLS) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	fa, fb := tlscert.Fingerprint(a.CertificatePEM), tlscert.Fingerprint(b.CertificatePEM)
+	if fa == "" || fb == "" {
+		return a.CertificatePEM == b.CertificatePEM
+	}
+	return fa == fb
 }
 
 // SameHosts reports whether two lists of a route's domains, or of its
@@ -72,6 +115,36 @@ type Router interface {
 	// Delete removes the workload's route. A route that is already gone is
 	// not an error.
 	Delete(ctx context.Context, workload string) error
+}
+
+// Certifier is implemented by routers whose proxy holds certificates apart
+// from routes (Caddy's TLS app). The engine calls Certify before it points
+// a route at new instances: a certificate the issuer refuses then fails
+// the deploy while the route still points at the old ones, and the route
+// write that swaps blue for green never touches a certificate.
+type Certifier interface {
+	// Certify makes the proxy hold a certificate for each of route's
+	// domains (route.TLS's, or one from its issuer), keeping those the
+	// current route needs, and returns once each domain is served over
+	// HTTPS with it. A domain the issuer refuses fails it with a
+	// *CertificateError, and the proxy is put back as it was.
+	Certify(ctx context.Context, route Route) error
+}
+
+// CertificateError is a domain the proxy could not get or serve a
+// certificate for.
+type CertificateError struct {
+	Domain string
+	// Issuer names where the certificate was to come from, e.g. the ACME
+	// directory's URL.
+	Issuer string
+	// Reason is the issuer's own words (an ACME problem), or what was
+	// served instead.
+	Reason string
+}
+
+func (e *CertificateError) Error() string {
+	return fmt.Sprintf("no certificate for domain %q from %s: %s", e.Domain, e.Issuer, e.Reason)
 }
 
 // Drainer is implemented by routers whose proxy reports the requests it has

@@ -3,6 +3,7 @@ package caddy
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"slices"
 	"sync"
@@ -147,6 +148,7 @@ func (r *Router) writeBatch(ctx context.Context, batch []*change) {
 		return err
 	})
 	if err == nil {
+		r.writeBatchTLS(ctx, batch)
 		return
 	}
 	if len(batch) == 1 {
@@ -156,6 +158,40 @@ func (r *Router) writeBatch(ctx context.Context, batch []*change) {
 	for _, c := range batch {
 		c.err = nil
 		r.writeBatch(ctx, []*change{c})
+	}
+}
+
+// writeBatchTLS brings the TLS app in line with the routes just written,
+// in one conditional write: a deleted route's certificates go, an upserted
+// route's are exactly what it serves (Certify added new ones before). A
+// swap changes none, so it writes nothing here. Without HTTPS only deletes
+// look, to clear what an earlier configuration left.
+func (r *Router) writeBatchTLS(ctx context.Context, batch []*change) {
+	var workloads []string
+	routes := map[string]*proxy.Route{}
+	for _, c := range batch {
+		if c.err != nil || (r.https == nil && c.want != nil) {
+			continue
+		}
+		workloads = append(workloads, c.route.Workload)
+		routes[c.route.Workload] = nil
+		if c.want != nil {
+			routes[c.route.Workload] = &c.route
+		}
+	}
+	if len(workloads) == 0 {
+		return
+	}
+	_, err := r.updateTLS(ctx, workloads, func(app *tlsApp, w string) (owned, error) {
+		return r.want(app, w, routes[w])
+	})
+	if err == nil {
+		return
+	}
+	for _, c := range batch {
+		if c.err == nil {
+			c.err = fmt.Errorf("the route is written, but its certificates are not: %w", err)
+		}
 	}
 }
 

@@ -5,7 +5,8 @@
 // the Router touches only its own server (apps.http.servers.<Server>) and,
 // inside it, only the routes whose "@id" is "tinyforge-<workload>". It never
 // POSTs /load and never writes above its server, except to create that server
-// when it is missing.
+// when it is missing, and, with HTTPS, to keep its own entries in Caddy's
+// TLS app and its own log (see below).
 //
 // Terraform applies many workloads at once, from goroutines of one provider
 // process and possibly from several processes, and every admin API write
@@ -30,6 +31,16 @@
 // it has drained, since Caddy forgets an upstream's count as soon as no
 // loaded config holds it.
 //
+// With HTTPS (https.go) the server listens on an HTTP and an HTTPS
+// address, and the provider owns, in Caddy's TLS app, per workload an
+// automation policy naming the domains Caddy gets certificates for (with
+// those names in certificates.automate) or the workload's own certificate
+// in certificates.load_pem (tlsapp.go). Certify (certify.go) puts them
+// there before a route points at new instances and waits until Caddy
+// serves each domain with its certificate; Caddy's reasons for a refused
+// certificate come from a log of its own that the provider reads
+// (issuerlog.go). A swap writes the route only.
+//
 // caddy.go is the Router; server.go reads and writes the provider's server
 // under its Etag; batch.go writes the pending changes together; route.go is
 // a route's JSON; retry.go the rounds of one operation; admin.go the admin
@@ -41,11 +52,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/proxy"
@@ -72,11 +85,20 @@ type Config struct {
 	// Server is the key under apps.http.servers that the provider owns;
 	// default DefaultServer.
 	Server string
-	// Listen are the server's listener addresses; default DefaultListen.
+	// Listen are the server's listener addresses; default DefaultListen,
+	// or DefaultHTTPSListen with HTTPS.
 	Listen []string
-	// AutomaticHTTPS leaves Caddy's automatic HTTPS (certificates, HTTP to
-	// HTTPS redirects) on for the server; off by default.
+	// HTTPS, when set, serves the routes over HTTPS too (see HTTPS); nil
+	// serves plain HTTP. Caddy's automatic HTTPS stays off for the server:
+	// the provider says which certificates Caddy holds.
+	HTTPS *HTTPS
+	// AutomaticHTTPS, without HTTPS, leaves Caddy's automatic HTTPS on for
+	// the server (the provider's historical automatic_https); deprecated.
 	AutomaticHTTPS bool
+	// Dial opens the connections to Caddy's HTTPS listener that check a
+	// certificate is served (for a Caddy beside an ssh:// Docker host,
+	// through that connection); nil dials directly.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	// HTTPClient sends the admin API requests; a caller may wrap its
 	// transport, e.g. to count or trace calls. Default: a client with a 30 s
 	// timeout.
@@ -98,13 +120,24 @@ const DefaultRetryTimeout = 30 * time.Second
 // about the config between calls, so any number of Routers, in any number
 // of processes, may drive one Caddy at once.
 type Router struct {
-	admin          *adminClient
-	serverPath     string // /config/apps/http/servers/<server>
-	listen         []string
-	automaticHTTPS bool
-	retries        retry.Policy
-	log            func(ctx context.Context, msg string, fields map[string]any)
-	batch          batcher
+	admin      *adminClient
+	serverName string
+	serverPath string // /config/apps/http/servers/<server>
+	listen     []string
+	retries    retry.Policy
+	log        func(ctx context.Context, msg string, fields map[string]any)
+	batch      batcher
+
+	// With HTTPS: the settings, the ports of the HTTP and HTTPS listen
+	// addresses, where the HTTPS listener is reached from here, and how.
+	https               *HTTPS
+	automaticHTTPS      bool
+	httpPort, httpsPort int
+	probeAddr           string
+	dial                func(ctx context.Context, network, addr string) (net.Conn, error)
+	issuer              issuerLog
+	httpPortMu          sync.Mutex
+	httpPortOK          bool // Caddy's http_port was checked
 }
 
 var (
@@ -136,6 +169,9 @@ func New(cfg Config) (*Router, error) {
 	}
 	if len(cfg.Listen) == 0 {
 		cfg.Listen = DefaultListen
+		if cfg.HTTPS != nil {
+			cfg.Listen = DefaultHTTPSListen
+		}
 	}
 	for i, l := range cfg.Listen {
 		if strings.TrimSpace(l) == "" {
@@ -150,11 +186,22 @@ func New(cfg Config) (*Router, error) {
 		return nil, fmt.Errorf("caddy retry timeout must not be negative (got %s)", cfg.RetryTimeout)
 	}
 	r := &Router{
-		admin:          &adminClient{base: strings.TrimSuffix(u.String(), "/"), client: client},
-		serverPath:     "/config/apps/http/servers/" + cfg.Server,
-		listen:         slices.Clone(cfg.Listen),
-		automaticHTTPS: cfg.AutomaticHTTPS,
-		log:            cfg.Log,
+		admin:      &adminClient{base: strings.TrimSuffix(u.String(), "/"), client: client},
+		serverName: cfg.Server,
+		serverPath: "/config/apps/http/servers/" + cfg.Server,
+		listen:     slices.Clone(cfg.Listen),
+		log:        cfg.Log,
+		dial:       cfg.Dial,
+	}
+	r.automaticHTTPS = cfg.AutomaticHTTPS && cfg.HTTPS == nil
+	if cfg.HTTPS != nil {
+		h := *cfg.HTTPS
+		if r.httpsPort, err = h.check(r.listen); err != nil {
+			return nil, err
+		}
+		r.httpPort, _ = listenPort(r.listen[0])
+		r.https = &h
+		r.probeAddr = probeAddress(u.Hostname(), r.listen[1], r.httpsPort)
 	}
 	if r.log == nil {
 		r.log = func(context.Context, string, map[string]any) {}
@@ -169,7 +216,7 @@ func (r *Router) Calls() Calls { return r.admin.calls.snapshot() }
 // Upsert creates the workload's route, or replaces it in place: the route
 // keeps its position and "@id", and no request ever meets a missing route.
 // On the way it creates the server when missing and brings its listen and
-// automatic_https back in line with Config. Upserts and Deletes pending at
+// HTTPS settings back in line with Config. Upserts and Deletes pending at
 // the same moment in this Router are written together (see batch.go).
 func (r *Router) Upsert(ctx context.Context, route proxy.Route) error {
 	want, err := routeConfigFor(route)
@@ -191,8 +238,20 @@ func (r *Router) Routes(ctx context.Context) ([]proxy.Route, error) {
 		if err != nil {
 			return err
 		}
-		out, err = r.parseRoutes(srv)
-		return err
+		if out, err = r.parseRoutes(srv); err != nil || r.https == nil {
+			return err
+		}
+		app, err := r.readTLS(ctx)
+		if err != nil {
+			return err
+		}
+		certs := app.certificatesByWorkload()
+		for i := range out {
+			if pem, ok := certs[out[i].Workload]; ok {
+				out[i].TLS = &proxy.TLS{CertificatePEM: pem}
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list caddy routes: %w", err)
