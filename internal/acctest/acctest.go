@@ -179,3 +179,14 @@ func Eventually(t testing.TB, timeout, interval time.Duration, msg string, cond 
 		time.Sleep(interval)
 	}
 }
+
+// Acceptance skips an acceptance test that does not go through
+// resource.Test unless TF_ACC is set, as resource.Test skips its own: `go
+// test ./...` then runs the unit tests alone, and `make test` (TF_ACC=1)
+// runs everything.
+func Acceptance(t testing.TB) {
+	t.Helper()
+	if os.Getenv("TF_ACC") == "" {
+		t.Skip("acceptance test: set TF_ACC=1 to run it (make test does)")
+	}
+}

@@ -53,6 +53,7 @@ func makeInstall(t *testing.T, ctx context.Context, root, home string, args ...s
 // same source keeps valid. The binary tells its version, and TF_LOG shows
 // it.
 func TestAccInstallFromLocalMirror(t *testing.T) {
+	acctest.Acceptance(t)
 	t.Parallel()
 	env := newTestEnv(t)
 	name := env.workloadName("installed")

@@ -107,6 +107,7 @@ func (l *loadDuring) stop() acctest.Stats {
 // v2, then only v2. The same move with recreate must fail some requests:
 // that proves the load can see downtime at all.
 func TestAccBlueGreenDropsNoRequest(t *testing.T) {
+	acctest.Acceptance(t)
 	t.Parallel()
 	env := newTestEnv(t)
 	caddy := acctest.StartCaddy(t)
@@ -178,6 +179,7 @@ func TestAccBlueGreenDropsNoRequest(t *testing.T) {
 // TestAccBlueGreenFailedGateKeepsBlue: a green that fails its gate fails
 // the apply; v1 still answers through Caddy and no green container remains.
 func TestAccBlueGreenFailedGateKeepsBlue(t *testing.T) {
+	acctest.Acceptance(t)
 	t.Parallel()
 	env := newTestEnv(t)
 	caddy := acctest.StartCaddy(t)
@@ -210,6 +212,7 @@ func TestAccBlueGreenFailedGateKeepsBlue(t *testing.T) {
 // TestAccRouteDriftIsRestored: a route deleted or pointed elsewhere by hand
 // shows in the plan, and the apply restores it.
 func TestAccRouteDriftIsRestored(t *testing.T) {
+	acctest.Acceptance(t)
 	t.Parallel()
 	env := newTestEnv(t)
 	caddy := acctest.StartCaddy(t)
@@ -263,6 +266,7 @@ func TestAccRouteDriftIsRestored(t *testing.T) {
 // TestAccParallelWorkloadsAreAllRouted applies a dozen workloads at once
 // (terraform's parallelism is 10): every route must land in Caddy.
 func TestAccParallelWorkloadsAreAllRouted(t *testing.T) {
+	acctest.Acceptance(t)
 	t.Parallel()
 	env := newTestEnv(t)
 	caddy := acctest.StartCaddy(t)
@@ -312,6 +316,7 @@ resource "tinyforge_workload" "w" {
 // TestAccSwitchStrategies moves a routed workload from recreate to
 // blue-green and back, redeploying each time.
 func TestAccSwitchStrategies(t *testing.T) {
+	acctest.Acceptance(t)
 	t.Parallel()
 	env := newTestEnv(t)
 	caddy := acctest.StartCaddy(t)

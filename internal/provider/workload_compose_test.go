@@ -121,6 +121,7 @@ func stackOf(t *testing.T, project string) map[string]string {
 // file; blue-green is refused at plan; destroy leaves the named volume
 // alone and nothing else.
 func TestAccComposeStack(t *testing.T) {
+	acctest.Acceptance(t)
 	t.Parallel()
 	env := newTestEnv(t)
 	caddy := acctest.StartCaddy(t)

@@ -48,6 +48,7 @@ var afterKillAt = map[rollout.Step]afterKill{
 // afterKillAt. Requests through Caddy never fail, the next apply converges,
 // the plan after it is empty, and exactly one container remains.
 func TestAccCrashAtEveryStepLeavesTrafficOnAGatedContainer(t *testing.T) {
+	acctest.Acceptance(t)
 	t.Parallel()
 	for step := range afterKillAt {
 		if !slices.Contains(rollout.Steps, step) {

@@ -17,6 +17,7 @@ import (
 // not answer keeps the deployed commit with a warning that the plan may be
 // missing a new one.
 func TestAccRefusedGitCredentialsFailThePlan(t *testing.T) {
+	acctest.Acceptance(t)
 	t.Parallel()
 	env := newTestEnv(t)
 	app := newAppRepo(t, env)

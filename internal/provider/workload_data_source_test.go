@@ -22,6 +22,7 @@ import (
 // depends_on), one deployed by another Terraform state, and a name that is
 // not deployed, which fails the plan naming it.
 func TestAccWorkloadDataSource(t *testing.T) {
+	acctest.Acceptance(t)
 	t.Parallel()
 	env := newTestEnv(t)
 	caddy := acctest.StartCaddy(t)

@@ -81,6 +81,7 @@ func builtImagesOf(t *testing.T, workload string) []string {
 // and an escaping symlink leave the previous version serving, and destroy
 // leaves no container and no built image.
 func TestAccDockerfileDeploysThePlannedCommit(t *testing.T) {
+	acctest.Acceptance(t)
 	t.Parallel()
 	env := newTestEnv(t)
 	caddy := acctest.StartCaddy(t)
@@ -258,6 +259,7 @@ func stateCommit(sha *string) resource.TestCheckFunc {
 // TestAccDockerfileMonorepo builds an app from a subfolder, with its
 // Dockerfile in another subfolder of the context.
 func TestAccDockerfileMonorepo(t *testing.T) {
+	acctest.Acceptance(t)
 	t.Parallel()
 	env := newTestEnv(t)
 	app := newAppRepo(t, env)
@@ -291,6 +293,7 @@ resource "tinyforge_workload" "web" {
 // write-only token deploys and is found neither in the state file nor in the
 // log.
 func TestAccDockerfileTokens(t *testing.T) {
+	acctest.Acceptance(t)
 	t.Parallel()
 	env := newTestEnv(t)
 	app := newAppRepo(t, env)
@@ -400,6 +403,7 @@ output "upstream" { value = tinyforge_workload.web.upstream }
 // head. When the planned commit is force-pushed away, the apply fails
 // clearly and the running version serves on.
 func TestAccDockerfileAppliesThePlannedCommit(t *testing.T) {
+	acctest.Acceptance(t)
 	t.Parallel()
 	env := newTestEnv(t)
 	app := newAppRepo(t, env)

@@ -19,6 +19,7 @@ import (
 // answer one probe on a loaded host, and a crash-looping app that is
 // healthy in that moment would rightly pass its gate.
 func TestAccCrashLoopIsGatedByItsHealthcheck(t *testing.T) {
+	acctest.Acceptance(t)
 	t.Parallel()
 	env := newTestEnv(t)
 	const n = 4

@@ -120,6 +120,7 @@ func holdsNoComputed(t *testing.T, generated string) {
 // sensitive): left as generated, the plan redeploys without them, and
 // warns which variables it drops before the apply.
 func TestAccGeneratedConfigImage(t *testing.T) {
+	acctest.Acceptance(t)
 	t.Parallel()
 	env := newTestEnv(t)
 	caddy := acctest.StartCaddy(t)
@@ -185,6 +186,7 @@ resource "tinyforge_workload" "web" {
 // state holds none) and its env, the import changes nothing and the plan
 // after it is empty.
 func TestAccGeneratedConfigDockerfile(t *testing.T) {
+	acctest.Acceptance(t)
 	t.Parallel()
 	env := newTestEnv(t)
 	binary := acctest.ProviderBinary(t)
@@ -230,6 +232,7 @@ resource "tinyforge_workload" "web" {
 // token written back, the import changes nothing and the plan after it is
 // empty.
 func TestAccGeneratedConfigStatic(t *testing.T) {
+	acctest.Acceptance(t)
 	t.Parallel()
 	env := newTestEnv(t)
 	caddy := acctest.StartCaddy(t)
@@ -271,6 +274,7 @@ func TestAccGeneratedConfigStatic(t *testing.T) {
 // configuration: with its token written back, the import changes nothing
 // and the plan after it is empty.
 func TestAccGeneratedConfigCompose(t *testing.T) {
+	acctest.Acceptance(t)
 	t.Parallel()
 	env := newTestEnv(t)
 	caddy := acctest.StartCaddy(t)

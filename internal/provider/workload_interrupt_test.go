@@ -16,6 +16,7 @@ import (
 // provider removes green on a fresh context (the request's is cancelled),
 // the route stays on blue, and blue keeps serving every request.
 func TestAccInterruptDuringTheGateRemovesGreen(t *testing.T) {
+	acctest.Acceptance(t)
 	t.Parallel()
 	env := newTestEnv(t)
 	caddy := acctest.StartCaddy(t)
@@ -81,6 +82,7 @@ func TestAccInterruptDuringTheGateRemovesGreen(t *testing.T) {
 // retry_timeout, the apply fails naming it, green is removed, and the
 // route stays on blue, which keeps serving.
 func TestAccProxyOutageDuringTheSwap(t *testing.T) {
+	acctest.Acceptance(t)
 	t.Parallel()
 	env := newTestEnv(t)
 	caddy := acctest.StartCaddy(t)

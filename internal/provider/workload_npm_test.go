@@ -90,6 +90,7 @@ func writes(s *npmstandin.Server) []string {
 // DELETE), drops no request, and survives tokens expiring all along the
 // apply. Import finds the host; destroy removes it.
 func TestAccNPMBlueGreenSwapsInPlace(t *testing.T) {
+	acctest.Acceptance(t)
 	t.Parallel()
 	env := newTestEnv(t)
 	npm := npmstandin.New(t, npmEmail, npmPassword)
@@ -196,6 +197,7 @@ func TestAccNPMBlueGreenSwapsInPlace(t *testing.T) {
 // (nginx_online false) fails the apply with nginx's message, and leaves blue
 // routed and serving, alone.
 func TestAccNPMRefusedConfigKeepsBlue(t *testing.T) {
+	acctest.Acceptance(t)
 	t.Parallel()
 	env := newTestEnv(t)
 	npm := npmstandin.New(t, npmEmail, npmPassword)
@@ -241,6 +243,7 @@ func TestAccNPMRefusedConfigKeepsBlue(t *testing.T) {
 // twice; a host on the domain that the provider did not create is refused,
 // naming the domain.
 func TestAccNPMTraps(t *testing.T) {
+	acctest.Acceptance(t)
 	t.Parallel()
 	env := newTestEnv(t)
 	npm := npmstandin.New(t, npmEmail, npmPassword)
@@ -310,6 +313,7 @@ func npmAPI(t *testing.T, s *npmstandin.Server, method, path string, body any) {
 // TestAccNPMRouteDrift: a host edited or deleted by hand shows in the plan,
 // and the apply restores it.
 func TestAccNPMRouteDrift(t *testing.T) {
+	acctest.Acceptance(t)
 	t.Parallel()
 	env := newTestEnv(t)
 	npm := npmstandin.New(t, npmEmail, npmPassword)
@@ -352,6 +356,7 @@ func TestAccNPMRouteDrift(t *testing.T) {
 // to the container's name and port on the provider's network, as the
 // original Tinyforge does.
 func TestAccNPMForwardsOnTheNetwork(t *testing.T) {
+	acctest.Acceptance(t)
 	t.Parallel()
 	env := newTestEnv(t)
 	npm := npmstandin.New(t, npmEmail, npmPassword)

@@ -75,6 +75,7 @@ func liveIDs(t *testing.T, workload string) []string {
 // A container of another owner beside a state's own is never removed,
 // re-routed or replaced by it.
 func TestAccWorkloadBelongsToOneState(t *testing.T) {
+	acctest.Acceptance(t)
 	t.Parallel()
 	env := newTestEnv(t)
 	caddy := acctest.StartCaddy(t)
@@ -205,6 +206,7 @@ func makeForeign(t *testing.T, liveID, name, owner string) {
 // the route; a workload whose wildcard covers another's domain is refused
 // at plan; the same with Nginx Proxy Manager.
 func TestAccDomainHasOneOwner(t *testing.T) {
+	acctest.Acceptance(t)
 	t.Parallel()
 	env := newTestEnv(t)
 	caddy := acctest.StartCaddy(t)

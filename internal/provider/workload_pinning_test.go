@@ -40,6 +40,7 @@ func (p plannedImage) CheckPlan(_ context.Context, req plancheck.CheckPlanReques
 // the commit that runs changes nothing; a commit of another branch fails the
 // apply before anything changes.
 func TestAccGitPinning(t *testing.T) {
+	acctest.Acceptance(t)
 	t.Parallel()
 	env := newTestEnv(t)
 	caddy := acctest.StartCaddy(t)

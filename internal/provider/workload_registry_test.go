@@ -20,6 +20,7 @@ import (
 // naming the registry and the running version serves on; a Docker config
 // file's auths work as the docker CLI's do.
 func TestAccPrivateRegistry(t *testing.T) {
+	acctest.Acceptance(t)
 	t.Parallel()
 	env := newTestEnv(t)
 	registry := acctest.StartRegistry(t)

@@ -94,6 +94,7 @@ func answersOnHost(h *acctest.Host, path, want string) resource.TestCheckFunc {
 // that Caddy (traffic to the host's address) fails no request; destroy
 // leaves no container and no route on the host.
 func TestAccSSHEngineBlueGreen(t *testing.T) {
+	acctest.Acceptance(t)
 	t.Parallel()
 	env := newTestEnv(t)
 	hs := acctest.StartHosts(t, 1, acctest.HostsOptions{SSH: true, Caddy: true, Images: []string{env.images.V1, env.images.V2}})
@@ -186,6 +187,7 @@ func TestAccSSHEngineBlueGreen(t *testing.T) {
 // saying how to fix it; once the file holds the new key (what the message
 // says to do), the same configuration plans no change.
 func TestAccSSHHostKeyRefused(t *testing.T) {
+	acctest.Acceptance(t)
 	t.Parallel()
 	env := newTestEnv(t)
 	hs := acctest.StartHosts(t, 1, acctest.HostsOptions{SSH: true, Images: []string{env.images.V1}})
@@ -273,6 +275,7 @@ resource "tinyforge_workload" "web" {
 // saying what to do; with the host's address as publish_address it
 // deploys, the gate probing that address from here, and answers there.
 func TestAccRemoteTCPEngineNeedsAReachablePublishAddress(t *testing.T) {
+	acctest.Acceptance(t)
 	t.Parallel()
 	env := newTestEnv(t)
 	hs := acctest.StartHosts(t, 1, acctest.HostsOptions{TLS: true, Images: []string{env.images.V1}})
@@ -347,6 +350,7 @@ resource "tinyforge_workload" "web" {
 // never fails, and the next apply (if needed) converges with nothing left
 // over.
 func TestAccSSHConnectionDropsMidApply(t *testing.T) {
+	acctest.Acceptance(t)
 	t.Parallel()
 	env := newTestEnv(t)
 	hs := acctest.StartHosts(t, 1, acctest.HostsOptions{SSH: true, Caddy: true, Images: []string{env.images.V2, env.images.Slow}})

@@ -58,6 +58,7 @@ func runningIDs(t *testing.T, workload string) []string {
 // keeps the generation; more than one replica is refused with NPM and with
 // a fixed host port.
 func TestAccReplicas(t *testing.T) {
+	acctest.Acceptance(t)
 	t.Parallel()
 	env := newTestEnv(t)
 	caddy := acctest.StartCaddy(t)
@@ -175,6 +176,7 @@ func TestAccReplicas(t *testing.T) {
 // reads back (refresh and import) with no diff against the engine's
 // defaults, and a change redeploys; the provider's label keys are refused.
 func TestAccContainerSettings(t *testing.T) {
+	acctest.Acceptance(t)
 	t.Parallel()
 	env := newTestEnv(t)
 	name := env.workloadName("settings")

@@ -43,6 +43,7 @@ resource "tinyforge_workload" "web" {
 // TestAccWorkloadLifecycle walks one image workload through create, import,
 // a redeploy, drift by hand (stopped, removed, strays) and destroy.
 func TestAccWorkloadLifecycle(t *testing.T) {
+	acctest.Acceptance(t)
 	t.Parallel()
 	env := newTestEnv(t)
 	name := env.workloadName("life")
@@ -231,6 +232,7 @@ func labelsKeepSecretsOut(t *testing.T, secret string) resource.TestCheckFunc {
 // with the probe's last answer and its log lines, and nothing is left
 // running.
 func TestAccWorkloadFailedGate(t *testing.T) {
+	acctest.Acceptance(t)
 	t.Parallel()
 	env := newTestEnv(t)
 	unhealthy := env.workloadName("unhealthy")
@@ -287,6 +289,7 @@ resource "tinyforge_workload" "web" {
 // redeploy and outlives destroy; a bind mount and a fixed host port work and
 // import back.
 func TestAccWorkloadVolumesAndHostPort(t *testing.T) {
+	acctest.Acceptance(t)
 	t.Parallel()
 	env := newTestEnv(t)
 	name := env.workloadName("vol")
@@ -372,6 +375,7 @@ func TestAccWorkloadVolumesAndHostPort(t *testing.T) {
 // TestAccPullNeverNeedsTheImage: with pull = "never", a missing image fails
 // the apply clearly, before anything runs.
 func TestAccPullNeverNeedsTheImage(t *testing.T) {
+	acctest.Acceptance(t)
 	t.Parallel()
 	env := newTestEnv(t)
 	name := env.workloadName("nopull")
@@ -401,6 +405,7 @@ resource "tinyforge_workload" "web" {
 // moved in the registry; "always" pulls on every deploy and picks up the
 // moved tag.
 func TestAccPullPolicies(t *testing.T) {
+	acctest.Acceptance(t)
 	t.Parallel()
 	env := newTestEnv(t)
 	registry := acctest.StartRegistry(t)

@@ -121,6 +121,7 @@ func noBuiltImagesLeft(t *testing.T, workload string) func(*terraform.State) err
 // Caddy without failing a request, and destroy leaves no container or
 // image.
 func TestAccStaticPlainSite(t *testing.T) {
+	acctest.Acceptance(t)
 	t.Parallel()
 	env := newTestEnv(t)
 	caddy := acctest.StartCaddy(t)
@@ -216,6 +217,7 @@ func TestAccStaticPlainSite(t *testing.T) {
 // when a later build fails (its last output lines in the error) or leaves
 // no publish_directory (named in the error).
 func TestAccStaticBuiltSPA(t *testing.T) {
+	acctest.Acceptance(t)
 	t.Parallel()
 	env := newTestEnv(t)
 	caddy := acctest.StartCaddy(t)
@@ -321,6 +323,7 @@ Deno.serve({ port: Number(Deno.env.get("PORT")), hostname: "0.0.0.0" }, async (r
 // refused at plan time with the reason; import reads it back; destroy
 // leaves the volume and nothing else.
 func TestAccStaticDenoWithStorage(t *testing.T) {
+	acctest.Acceptance(t)
 	t.Parallel()
 	env := newTestEnv(t)
 	caddy := acctest.StartCaddy(t)

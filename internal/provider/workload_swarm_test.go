@@ -188,6 +188,7 @@ func emptyPlan(t *testing.T, ctx context.Context, wd *acctest.Workdir, after str
 // without an apply and the next refresh shows 3 replicas again; destroy
 // leaves no service, task container or route.
 func TestAccSwarmService(t *testing.T) {
+	acctest.Acceptance(t)
 	t.Parallel()
 	began := time.Now()
 	env := newTestEnv(t)

@@ -13,6 +13,7 @@ import (
 // TestAccPlanTimeValidation: every rule refuses bad input at plan time, with
 // an error naming the attribute and the value, before anything runs.
 func TestAccPlanTimeValidation(t *testing.T) {
+	acctest.Acceptance(t)
 	t.Parallel()
 	acctest.RequireDocker(t)
 	network := acctest.UniqueName("tf-net")
@@ -153,6 +154,7 @@ func dockerfileSource(attr string) string {
 // TestAccUnreachableEngineIsNamed: a Docker host that does not answer fails
 // the plan with its address in the message.
 func TestAccUnreachableEngineIsNamed(t *testing.T) {
+	acctest.Acceptance(t)
 	t.Parallel()
 	accTest(t, resource.TestCase{
 		ProtoV6ProviderFactories: providerFactories,
