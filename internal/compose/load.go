@@ -88,6 +88,9 @@ type Service struct {
 	// Image is the image reference: given by `image:`, or the name compose
 	// tags a build with (<project>-<service>).
 	Image string
+	// FixedName reports whether the service sets container_name: compose
+	// cannot run a second container of it (UpBeside).
+	FixedName bool
 }
 
 // Port is one `ports:` entry of a service.
@@ -367,6 +370,7 @@ func (p *Project) Services() []Service {
 			Healthcheck: s.HealthCheck != nil && !s.HealthCheck.Disable,
 			Builds:      s.Build != nil,
 			Image:       api.GetImageNameOrDefault(s, p.raw.Name),
+			FixedName:   s.ContainerName != "",
 		}
 		for _, port := range s.Ports {
 			svc.Ports = append(svc.Ports, Port{

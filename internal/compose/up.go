@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"maps"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -67,8 +68,16 @@ type Publish struct {
 // this package built for the project earlier and that nothing uses any more
 // are removed.
 func (r *Runtime) Up(ctx context.Context, p *Project, opts UpOptions) error {
-	fail := func(err error) error {
-		return fmt.Errorf("compose up %s: %w", p.Name(), p.redact.Error(err))
+	_, err := r.up(ctx, p, opts, "")
+	return err
+}
+
+// up is Up, with the service to update beside its running containers
+// (UpBeside) or none ("").
+func (r *Runtime) up(ctx context.Context, p *Project, opts UpOptions, beside string) (Beside, error) {
+	var b Beside
+	fail := func(err error) (Beside, error) {
+		return b, fmt.Errorf("compose up %s: %w", p.Name(), p.redact.Error(err))
 	}
 	timeout := opts.Timeout
 	if timeout <= 0 {
@@ -90,17 +99,42 @@ func (r *Runtime) Up(ctx context.Context, p *Project, opts UpOptions) error {
 	defer flush()
 
 	start := time.Now()
-	err = svc.Up(upCtx, project, upOptions(project, timeout))
+	up := upOptions(project, timeout)
+	if beside != "" {
+		if b.Old, err = r.planBeside(upCtx, svc, project, beside, &up); err != nil {
+			return fail(err)
+		}
+		if len(b.Old) > 0 {
+			op.log.Info("starting the new containers of a service beside its running ones", "project", p.Name(), "service", beside,
+				"running", len(b.Old))
+		}
+	}
+	err = svc.Up(upCtx, project, up)
 	// A build that the engine's cache-lookup race failed is no fault of the
 	// project: up again (it converges: what already runs stays), as the Git
 	// sources build again.
 	for attempt := 2; attempt <= upAttempts && docker.MentionsBuildCacheRace(err) && upCtx.Err() == nil; attempt++ {
 		op.log.Info("up again: the engine lost an image while it looked through its build cache", "project", p.Name(), "attempt", attempt, "of", upAttempts, "error", err.Error())
-		err = svc.Up(upCtx, project, upOptions(project, timeout))
+		err = svc.Up(upCtx, project, up)
 	}
 	// compose returns nil from a dependency wait whose context ended.
 	if err == nil {
 		err = upCtx.Err()
+	}
+	if len(b.Old) > 0 {
+		// What Up created beside the old containers, read on a context of
+		// its own: the caller must be told even when the Up's is spent.
+		listCtx, listCancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer listCancel()
+		all, listErr := r.serviceContainers(listCtx, p.Name(), beside)
+		if listErr != nil && err == nil {
+			err = listErr
+		}
+		for _, c := range all {
+			if !slices.ContainsFunc(b.Old, func(o Container) bool { return o.ID == c.ID }) {
+				b.New = append(b.New, c)
+			}
+		}
 	}
 	if err != nil {
 		// Which services did not make it, read on a context of its own: the
@@ -117,7 +151,7 @@ func (r *Runtime) Up(ctx context.Context, p *Project, opts UpOptions) error {
 	}
 	op.log.Info("compose project is up", "project", p.Name(), "took", time.Since(start).Round(time.Millisecond))
 	r.pruneBuilds(ctx, op, p.Name())
-	return nil
+	return b, nil
 }
 
 // upAttempts bounds the Ups of one Up when builds meet the engine's
