@@ -18,6 +18,9 @@
 //	PUT /file?path=/p  writes the request body to the file
 //	GET /slow?ms=N     sleeps N ms, then answers like GET / (drain tests)
 //
+// Run as `testapp task STEP...` it is a one-off instead (a release
+// command, a worker): see task.go.
+//
 // SIGTERM shuts the server down gracefully: in-flight requests finish (up to
 // 10 s) and the process exits 0, which is what a blue-green reap relies on.
 package main
@@ -51,6 +54,9 @@ const exitCodeCrash = 3
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
+	if len(os.Args) > 1 && os.Args[1] == "task" {
+		os.Exit(task(ctx, os.Args[2:], os.LookupEnv, os.Stdout, os.Stderr))
+	}
 	// One line on stderr, so that a log reader can prove it demultiplexes
 	// the container's two streams.
 	fmt.Fprintln(os.Stderr, "testapp serves GET /, /healthz, /env/<KEY>, /file?path=, /slow?ms= and PUT /file?path=")

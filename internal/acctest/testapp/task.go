@@ -1,0 +1,80 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// task is the app run as a one-off (a release command): `testapp task
+// STEP...` runs each step in order and exits 0 at the end. Steps:
+//
+//	print=TEXT     TEXT on stdout
+//	stderr=TEXT    TEXT on stderr
+//	lines=N        N lines "line 1" ... "line N" on stdout
+//	env=KEY        "KEY=<value of env KEY>" on stdout (a secret, on purpose)
+//	append=PATH    appends one line "<VERSION> <time>" to the file PATH
+//	sleep=DUR      waits a Go duration (until SIGTERM, which exits 0)
+//	exit=N         exits with code N at once
+func task(ctx context.Context, steps []string, lookupEnv func(string) (string, bool), stdout, stderr io.Writer) int {
+	for _, step := range steps {
+		key, value, _ := strings.Cut(step, "=")
+		switch key {
+		case "print":
+			fmt.Fprintln(stdout, value)
+		case "stderr":
+			fmt.Fprintln(stderr, value)
+		case "lines":
+			n, err := strconv.Atoi(value)
+			if err != nil {
+				fmt.Fprintf(stderr, "task: lines=%q is not a number\n", value)
+				return 2
+			}
+			for i := 1; i <= n; i++ {
+				fmt.Fprintf(stdout, "line %d\n", i)
+			}
+		case "env":
+			v, _ := lookupEnv(value)
+			fmt.Fprintf(stdout, "%s=%s\n", value, v)
+		case "append":
+			version, _ := lookupEnv("VERSION")
+			f, err := os.OpenFile(value, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+			if err == nil {
+				_, err = fmt.Fprintf(f, "%s %s\n", version, time.Now().UTC().Format(time.RFC3339Nano))
+				if cerr := f.Close(); err == nil {
+					err = cerr
+				}
+			}
+			if err != nil {
+				fmt.Fprintf(stderr, "task: append to %s: %v\n", value, err)
+				return 2
+			}
+		case "sleep":
+			d, err := time.ParseDuration(value)
+			if err != nil {
+				fmt.Fprintf(stderr, "task: sleep=%q is not a Go duration\n", value)
+				return 2
+			}
+			select {
+			case <-time.After(d):
+			case <-ctx.Done():
+				return 0
+			}
+		case "exit":
+			code, err := strconv.Atoi(value)
+			if err != nil {
+				fmt.Fprintf(stderr, "task: exit=%q is not a number\n", value)
+				return 2
+			}
+			return code
+		default:
+			fmt.Fprintf(stderr, "task: unknown step %q\n", step)
+			return 2
+		}
+	}
+	return 0
+}
