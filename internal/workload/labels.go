@@ -12,7 +12,8 @@ import (
 // Settings is the part of a Spec, besides the source, that a container
 // records in its LabelSettings label: enough for import to rebuild the Spec.
 // Env values are secrets and are left out; their names are kept so that
-// import can read the values back from the container itself.
+// import can read the values back from the container itself. SecretEnv's
+// values are left out too, and import does not read them back.
 type Settings struct {
 	Strategy      string   `json:"deploy_strategy,omitempty"`
 	Domains       []string `json:"domains,omitempty"`
@@ -26,6 +27,14 @@ type Settings struct {
 	// Run is how each instance runs; StopTimeout in seconds.
 	Run         Run `json:"run,omitzero"`
 	StopTimeout int `json:"stop_timeout,omitempty"`
+	// Release is the release command; ReleaseTimeout in seconds (0 when
+	// there is none).
+	Release        Release `json:"release,omitzero"`
+	ReleaseTimeout int     `json:"release_timeout,omitempty"`
+	// SecretEnvKeys are the names of the write-only env, never its values;
+	// SecretEnvVersion the version that stands for them.
+	SecretEnvKeys    []string `json:"secret_env_keys,omitempty"`
+	SecretEnvVersion int      `json:"secret_env_wo_version,omitempty"`
 	// Services are a stack's services and the replicas each asks for;
 	// Service is the one routed.
 	Services map[string]int `json:"services,omitempty"`
@@ -39,6 +48,10 @@ func (s Spec) Labels(gen int, revision string) (map[string]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode %s source config: %w", s.Source.Kind(), err)
 	}
+	releaseTimeout := 0
+	if s.Release.Set() {
+		releaseTimeout = int(s.Release.Limit() / time.Second)
+	}
 	settings, err := json.Marshal(Settings{
 		Strategy:      string(s.Strategy),
 		Domains:       s.Domains,
@@ -51,6 +64,11 @@ func (s Spec) Labels(gen int, revision string) (map[string]string, error) {
 		Replicas:      s.ReplicaCount(),
 		Run:           s.Run,
 		StopTimeout:   int(s.Run.Stop() / time.Second),
+		Release:       s.Release,
+		SecretEnvKeys: s.SecretEnvKeys(),
+		// The version alone: the values are the secret.
+		SecretEnvVersion: s.SecretEnvVersion,
+		ReleaseTimeout:   releaseTimeout,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("encode settings: %w", err)
@@ -67,6 +85,16 @@ func (s Spec) Labels(gen int, revision string) (map[string]string, error) {
 		labels[LabelCommit] = revision
 	}
 	return labels, nil
+}
+
+// ReleaseRecorded is the release command the settings record, its
+// timeout written out.
+func (set Settings) ReleaseRecorded() Release {
+	r := set.Release
+	if r.Set() {
+		r.Timeout = time.Duration(set.ReleaseTimeout) * time.Second
+	}
+	return r
 }
 
 // Recorded is what a container's labels say about the workload it belongs to.

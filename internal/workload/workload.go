@@ -74,8 +74,17 @@ type Spec struct {
 	// Replicas is how many instances serve the workload; 0 means 1.
 	Replicas int
 	// Run is how each instance runs.
-	Run    Run
-	Source plugin.Source
+	Run Run
+	// Release runs once per deploy, before any new instance starts.
+	Release Release
+	// SecretEnv is injected into the instances and the release command
+	// like Env, but its values come from write-only attributes: they
+	// reach nothing else the engine writes (labels, logs, errors).
+	SecretEnv map[string]string
+	// SecretEnvVersion stands for SecretEnv's values, which the state does
+	// not hold: a change redeploys.
+	SecretEnvVersion int
+	Source           plugin.Source
 }
 
 // ReplicaCount is Replicas with the default written out.
@@ -230,6 +239,9 @@ func (s Spec) Validate(h Host) (plugin.Strategy, error) {
 		add("health_timeout", fmt.Errorf("health_timeout must not be negative (got %s)", s.HealthTimeout))
 	}
 	s.Run.validate(add)
+	s.Release.validate(add)
+	s.validateSecrets(add)
+	s.validateWorker(add)
 	if s.Replicas != 0 {
 		add("replicas", ValidateReplicas(s.Replicas))
 	}
@@ -300,7 +312,7 @@ func (s Spec) Validate(h Host) (plugin.Strategy, error) {
 			}
 		}
 		var err error
-		routing := plugin.Routing{Proxy: h.Proxied, Domains: len(s.Domains) > 0}
+		routing := plugin.Routing{Proxy: h.Proxied, Domains: len(s.Domains) > 0, Worker: s.Worker()}
 		strategy, err = plugin.ResolveStrategy(s.Strategy, s.Source, routing, s.HostPort != 0)
 		add("deploy_strategy", err)
 	}
@@ -308,8 +320,9 @@ func (s Spec) Validate(h Host) (plugin.Strategy, error) {
 }
 
 // NeedsRedeploy reports whether going from prev to next needs a new
-// container. Routing, strategy and timing changes do not: they apply to the
-// running container, or to the next deploy.
+// container. Routing, strategy, timing and release changes do not: they
+// apply to the running container, or to the next deploy. SecretEnv's
+// values are not in the state: its version stands for them.
 func NeedsRedeploy(prev, next Spec) bool {
 	if prev.Source == nil || next.Source == nil {
 		return true
@@ -318,7 +331,8 @@ func NeedsRedeploy(prev, next Spec) bool {
 		!maps.Equal(prev.Env, next.Env) ||
 		!slices.Equal(prev.Volumes, next.Volumes) ||
 		prev.HostPort != next.HostPort ||
-		!prev.Run.Equal(next.Run)
+		!prev.Run.Equal(next.Run) ||
+		prev.SecretEnvVersion != next.SecretEnvVersion
 }
 
 // EnvKeys are the names of the Spec's env, sorted: names are not secret and

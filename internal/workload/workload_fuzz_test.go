@@ -127,6 +127,7 @@ var specAttrWord = []struct {
 	{regexp.MustCompile(`^drain_timeout$`), "drain_timeout"},
 	{regexp.MustCompile(`^source$`), "source"},
 	{regexp.MustCompile(`^source\.image$`), "image source"},
+	{regexp.MustCompile(`^source\.image\.healthcheck$`), "healthcheck"},
 	{regexp.MustCompile(`^deploy_strategy$`), "deploy_strategy"},
 }
 
@@ -219,10 +220,15 @@ func FuzzSpecValidate(f *testing.F) {
 		if s.Source == nil || s.Source.Validate() != nil {
 			t.Fatalf("Validate accepted source %#v", s.Source)
 		}
+		// A worker (no port) has nothing to route, probe or publish.
+		if port == 0 && (domain != "" || healthcheck != "" || hostPort != 0) {
+			t.Fatalf("Validate accepted a worker with domain %q, healthcheck %q, host_port %d", domain, healthcheck, hostPort)
+		}
 		switch got {
 		case plugin.StrategyRecreate:
 		case plugin.StrategyBlueGreen:
-			if !proxied || domain == "" || hostPort != 0 {
+			// A worker's blue-green overlaps instances without a route.
+			if port != 0 && (!proxied || domain == "" || hostPort != 0) {
 				t.Fatalf("blue-green resolved with proxied %v, domain %q, host_port %d", proxied, domain, hostPort)
 			}
 		default:

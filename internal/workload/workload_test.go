@@ -46,7 +46,7 @@ func TestValidateNamesEachBrokenAttribute(t *testing.T) {
 	s.Name = "Web_1"
 	s.Domains = []string{"ok.example.test", "Bad Domain"}
 	s.Volumes = []workload.Volume{{Source: "data", Target: "relative/dir"}, {Source: "../x", Target: "/a"}}
-	s.Source = &image.Config{Ref: "", Port: 0}
+	s.Source = &image.Config{Ref: "", Port: -1}
 	_, err := s.Validate(workload.Host{Proxied: true})
 	if err == nil {
 		t.Fatal("no error")
@@ -57,7 +57,7 @@ func TestValidateNamesEachBrokenAttribute(t *testing.T) {
 		"volume[0].target":  `target must be an absolute path in the container (got "relative/dir")`,
 		"volume[1].source":  `(got "../x")`,
 		"source.image":      "ref must not be empty",
-		"source.image#port": "port must be between 1 and 65535 (got 0)",
+		"source.image#port": "port must be between 1 and 65535 (got -1)",
 	}
 	got := fieldErrors(err)
 	for attr, msg := range want {
@@ -93,8 +93,11 @@ func TestNeedsRedeploy(t *testing.T) {
 	same.Domains = []string{"x.example.test"}
 	same.DrainTimeout = time.Hour
 	same.Source = &image.Config{Ref: "app:1", Port: 8080, Healthcheck: "/other", Pull: "always"}
+	same.Release = workload.Release{Command: []string{"migrate"}, Timeout: time.Minute}
+	// The state holds no secret value: only its version tells a change.
+	same.SecretEnv = map[string]string{"B": "from the configuration"}
 	if workload.NeedsRedeploy(base, same) {
-		t.Error("routing, strategy, timing, probe path and pull policy alone must not redeploy")
+		t.Error("routing, strategy, timing, probe path, pull policy, release command and secret values alone must not redeploy")
 	}
 	for name, mutate := range map[string]func(*workload.Spec){
 		"ref":       func(s *workload.Spec) { s.Source = &image.Config{Ref: "app:2", Port: 8080} },
@@ -103,6 +106,9 @@ func TestNeedsRedeploy(t *testing.T) {
 		"env key":   func(s *workload.Spec) { s.Env = map[string]string{"B": "1"} },
 		"volume":    func(s *workload.Spec) { s.Volumes[0].ReadOnly = true },
 		"host_port": func(s *workload.Spec) { s.HostPort = 8081 },
+		"secret_env_wo_version": func(s *workload.Spec) {
+			s.SecretEnv, s.SecretEnvVersion = map[string]string{"B": "x"}, 2
+		},
 	} {
 		next := validSpec()
 		mutate(&next)
@@ -205,5 +211,108 @@ func TestRunAndReplicasRules(t *testing.T) {
 	}
 	if (workload.Run{}).RestartPolicy() != "unless-stopped" || !(workload.Run{Restart: "unless-stopped", StopTimeout: 10 * time.Second}).Zero() {
 		t.Error("the defaults written out are not the defaults")
+	}
+}
+
+func TestLabelsRecordTheReleaseAndTheSecretNamesNotTheirValues(t *testing.T) {
+	s := validSpec()
+	s.Release = workload.Release{Command: []string{"migrate", "--to", "latest"}}
+	s.SecretEnv = map[string]string{"DB_PASSWORD": "canary-0b9d2f", "API_KEY": "canary-77aa1c"}
+	s.SecretEnvVersion = 3
+	labels, err := s.Labels(2, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range labels {
+		if strings.Contains(v, "canary-") {
+			t.Fatalf("label %s carries a secret value: %s", k, v)
+		}
+	}
+	rec, err := workload.ReadLabels(labels)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := rec.Settings
+	r := set.ReleaseRecorded()
+	if strings.Join(r.Command, " ") != "migrate --to latest" || r.Timeout != workload.DefaultReleaseTimeout {
+		t.Errorf("release recorded as %+v, want the command and the default timeout written out", r)
+	}
+	if strings.Join(set.SecretEnvKeys, ",") != "API_KEY,DB_PASSWORD" || set.SecretEnvVersion != 3 {
+		t.Errorf("secret env recorded as %v version %d", set.SecretEnvKeys, set.SecretEnvVersion)
+	}
+	if none := (workload.Settings{}).ReleaseRecorded(); none.Set() || none.Timeout != 0 {
+		t.Errorf("no release recorded reads back as %+v", none)
+	}
+}
+
+func TestEnvironHoldsEnvAndSecretsAndTheMaskerHidesBoth(t *testing.T) {
+	s := validSpec()
+	s.Env = map[string]string{"LEVEL": "dbg", "TOKEN": "env-value-123"}
+	s.SecretEnv = map[string]string{"DB_PASSWORD": "secret-value-456"}
+	if got := strings.Join(s.Environ(), " "); got != "DB_PASSWORD=secret-value-456 LEVEL=dbg TOKEN=env-value-123" {
+		t.Errorf("Environ() = %q", got)
+	}
+	m := s.Masker()
+	got := m.MaskLines([]string{"connect secret-value-456 with env-value-123 at level dbg", "nothing"})
+	want := []string{"connect [masked] with [masked] at level dbg", "nothing"}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("masked %q, want %q (values under 4 characters and plain words stay)", got, want)
+	}
+	// A value that holds another is masked whole.
+	if got := workload.NewMasker("abcd", "abcdefgh").Mask("x abcdefgh y abcd"); got != "x [masked] y [masked]" {
+		t.Errorf("nested values masked as %q", got)
+	}
+}
+
+func TestValidateReleaseSecretsAndWorkers(t *testing.T) {
+	tests := []struct {
+		name   string
+		mutate func(*workload.Spec)
+		attr   string
+		want   string
+	}{
+		{"empty release command", func(s *workload.Spec) { s.Release.Command = []string{} }, "release_command",
+			"release_command must hold the command"},
+		{"release timeout", func(s *workload.Spec) { s.Release = workload.Release{Command: []string{"x"}, Timeout: 25 * time.Hour} },
+			"release_timeout", "release_timeout must be between 1 and 86400 seconds (got 90000)"},
+		{"a key in env and secret_env_wo", func(s *workload.Spec) { s.SecretEnv = map[string]string{"A": "x"} }, "secret_env_wo",
+			`secret_env_wo key "A" is set in env too`},
+		{"a bad secret name", func(s *workload.Spec) { s.SecretEnv = map[string]string{"1X": "x"} }, "secret_env_wo",
+			`env name must start with a letter or underscore`},
+		{"worker with domains", func(s *workload.Spec) {
+			s.Source, s.Domains = &image.Config{Ref: "app:1"}, []string{"web.example.test"}
+		}, "domains", `domains ["web.example.test"] need a port to route to: set source.image.port`},
+		{"worker with a healthcheck", func(s *workload.Spec) { s.Source = &image.Config{Ref: "app:1", Healthcheck: "/healthz"} },
+			"source.image.healthcheck", `healthcheck "/healthz" needs a port to probe`},
+		{"worker with host_port", func(s *workload.Spec) { s.Source, s.HostPort = &image.Config{Ref: "app:1"}, 8081 },
+			"host_port", `host_port 8081 needs a port to publish`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := validSpec()
+			tt.mutate(&s)
+			_, err := s.Validate(workload.Host{Proxied: true})
+			if got := fieldErrors(err)[tt.attr]; !strings.Contains(got, tt.want) {
+				t.Errorf("on %s: got %q, want %q (all: %v)", tt.attr, got, tt.want, err)
+			}
+		})
+	}
+}
+
+func TestAWorkerDeploysBlueGreenWithoutAProxy(t *testing.T) {
+	s := validSpec()
+	s.Source = &image.Config{Ref: "app:1"}
+	s.Strategy = plugin.StrategyBlueGreen
+	if !s.Worker() {
+		t.Fatal("an image without a port is not a worker")
+	}
+	for _, proxied := range []bool{false, true} {
+		if got, err := s.Validate(workload.Host{Proxied: proxied}); err != nil || got != plugin.StrategyBlueGreen {
+			t.Errorf("proxied %v: %q %v, want blue-green (start, gate, stop the old: no route to swap)", proxied, got, err)
+		}
+	}
+	s.Strategy = ""
+	if got, err := s.Validate(workload.Host{Proxied: true}); err != nil || got != plugin.StrategyRecreate {
+		t.Errorf("the default of a worker: %q %v, want recreate", got, err)
 	}
 }

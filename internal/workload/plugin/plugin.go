@@ -246,6 +246,11 @@ type Routing struct {
 	Proxy bool
 	// Domains says whether the workload names domains for the proxy to route.
 	Domains bool
+	// Worker says the workload has no port (a queue worker): nothing routes
+	// to it, and blue-green starts the new instances beside the old ones
+	// and stops the old once the new passed their gate, with no route to
+	// swap.
+	Worker bool
 }
 
 // Routed reports whether the workload has a route to swap.
@@ -296,7 +301,7 @@ func ResolveStrategy(requested Strategy, src Source, routing Routing, hostPort b
 			return "", err
 		}
 	}
-	if effective != StrategyBlueGreen {
+	if effective != StrategyBlueGreen || routing.Worker {
 		return effective, nil
 	}
 	switch {
@@ -365,6 +370,15 @@ func ValidatePort(port int) error {
 		return fmt.Errorf("port must be between 1 and 65535 (got %d)", port)
 	}
 	return nil
+}
+
+// ValidateOptionalPort is the rule for the port of a source that may run
+// a worker: 0 (none: nothing is routed to it or probed), or a port.
+func ValidateOptionalPort(port int) error {
+	if port == 0 {
+		return nil
+	}
+	return ValidatePort(port)
 }
 
 // ValidateHealthcheck is the rule for a readiness probe path: "" (no

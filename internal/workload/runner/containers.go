@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"maps"
 	"net"
-	"sort"
 	"strconv"
 	"time"
 
@@ -156,7 +155,7 @@ func (c *Containers) Start(ctx context.Context, spec workload.Spec, art plugin.A
 	cs := docker.ContainerSpec{
 		Name:           instanceName(spec.Name, gen),
 		Image:          image,
-		Env:            envList(spec.Env),
+		Env:            spec.Environ(),
 		Labels:         all,
 		Network:        networkID,
 		Port:           spec.Source.Container().Port,
@@ -282,15 +281,6 @@ func instanceName(name string, gen int) string {
 		panic(err) // crypto/rand does not fail on Linux
 	}
 	return fmt.Sprintf("%s-%d-%s", name, gen, hex.EncodeToString(b))
-}
-
-func envList(env map[string]string) []string {
-	out := make([]string, 0, len(env))
-	for k, v := range env {
-		out = append(out, k+"="+v)
-	}
-	sort.Strings(out)
-	return out
 }
 
 // mounts are the spec's volumes, and the mounts its source asks for, as the

@@ -147,7 +147,7 @@ func (s *Services) Deploy(ctx context.Context, spec workload.Spec, strategy plug
 		return SwarmService{}, err
 	}
 	ss := docker.ServiceSpec{
-		Name: spec.Name, Image: image, Env: envList(spec.Env), Labels: labels, TaskLabels: spec.Run.Labels, Network: netID,
+		Name: spec.Name, Image: image, Env: spec.Environ(), Labels: labels, TaskLabels: spec.Run.Labels, Network: netID,
 		Replicas:        uint64(spec.ReplicaCount()),
 		Constraints:     spec.Run.Placement,
 		MemoryBytes:     int64(spec.Run.MemoryMiB) << 20,

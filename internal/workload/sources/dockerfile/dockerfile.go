@@ -100,7 +100,7 @@ func (c *Config) Validate() error {
 	if err := ValidateDockerfilePath(d.DockerfilePath); err != nil {
 		errs = append(errs, err)
 	}
-	if err := plugin.ValidatePort(d.Port); err != nil {
+	if err := plugin.ValidateOptionalPort(d.Port); err != nil {
 		errs = append(errs, err)
 	}
 	if err := plugin.ValidateHealthcheck(d.Healthcheck); err != nil {

@@ -29,6 +29,8 @@ func TestConformance(t *testing.T) {
 	explicit := validConfig()
 	explicit.Provider, explicit.Branch, explicit.ContextPath, explicit.DockerfilePath = "gitea", "release/1.x", "services/api", "deploy/Dockerfile"
 	explicit.Healthcheck, explicit.BuildArgs = "/healthz", map[string]string{"VERSION": "1"}
+	worker := validConfig()
+	worker.Port = 0
 	plugintest.Run(t, plugintest.Conformance[Config, *Config]{
 		Source:  &c,
 		Secrets: []string{sentinelToken},
@@ -42,8 +44,9 @@ func TestConformance(t *testing.T) {
 				t.Errorf("decoded %+v", *got)
 			}
 		},
-		Valid: map[string]*Config{"defaults apply to empty branch and paths": ptr(validConfig()), "explicit values": &explicit},
-		Base:  validConfig(),
+		Valid: map[string]*Config{"defaults apply to empty branch and paths": ptr(validConfig()), "explicit values": &explicit,
+			"no port: a worker": ptr(worker)},
+		Base: validConfig(),
 		Invalid: []plugintest.Invalid[Config]{
 			plugintest.Refuses("context path with ..", func(c *Config) { c.ContextPath = "services/../.." }, "context_path", `"services/../.."`,
 				`context_path must be a relative path inside the repository (got "services/../..")`),
@@ -69,7 +72,7 @@ func TestConformance(t *testing.T) {
 				`base_url must be an http:// or https:// URL with a host (got "ftp://git.example.test")`),
 			plugintest.Refuses("bad branch", func(c *Config) { c.Branch = "a..b" }, "branch", `"a..b"`,
 				`branch must be a branch name such as "main" (got "a..b")`),
-			plugintest.Refuses("port 0", func(c *Config) { c.Port = 0 }, "port", "0", "port must be between 1 and 65535 (got 0)"),
+			plugintest.Refuses("port negative", func(c *Config) { c.Port = -1 }, "port", "-1", "port must be between 1 and 65535 (got -1)"),
 			plugintest.Refuses("healthcheck relative", func(c *Config) { c.Healthcheck = "healthz" }, "healthcheck", `"healthz"`,
 				`healthcheck must be an absolute HTTP path starting with "/" (got "healthz")`),
 			plugintest.Refuses("build arg name", func(c *Config) { c.BuildArgs = map[string]string{"A=B": "x"} }, "build_args", `"A=B"`,
@@ -85,8 +88,8 @@ func ptr(c Config) *Config { return &c }
 
 func TestValidatePortMessage(t *testing.T) {
 	c := validConfig()
-	c.Port = 0
-	want := "dockerfile source: port must be between 1 and 65535 (got 0)"
+	c.Port = 70000
+	want := "dockerfile source: port must be between 1 and 65535 (got 70000)"
 	if err := c.Validate(); err == nil || err.Error() != want {
 		t.Fatalf("Validate() = %v, want %q", err, want)
 	}

@@ -58,7 +58,7 @@ func (c *Config) Validate() error {
 	if err := ValidateRef(c.Ref); err != nil {
 		errs = append(errs, err)
 	}
-	if err := plugin.ValidatePort(c.Port); err != nil {
+	if err := plugin.ValidateOptionalPort(c.Port); err != nil {
 		errs = append(errs, err)
 	}
 	if err := plugin.ValidateHealthcheck(c.Healthcheck); err != nil {
