@@ -41,6 +41,10 @@ const (
 	// they were created with; its containers carry LabelStack and LabelOwner.
 	LabelStack  = "tinyforge.stack"  // on a stack's containers: the workload name
 	LabelRecord = "tinyforge.record" // "true" on a stack's record
+	// A release command's one-off container (or Swarm job) carries
+	// LabelRelease, LabelOwner and LabelGeneration, never LabelWorkload:
+	// it is not an instance of the workload.
+	LabelRelease = "tinyforge.release" // the workload name
 )
 
 // Defaults of the optional timings.

@@ -18,6 +18,7 @@ import (
 //	lines=N        N lines "line 1" ... "line N" on stdout
 //	env=KEY        "KEY=<value of env KEY>" on stdout (a secret, on purpose)
 //	append=PATH    appends one line "<VERSION> <time>" to the file PATH
+//	cat=PATH       the file's content on stdout
 //	sleep=DUR      waits a Go duration (until SIGTERM, which exits 0)
 //	exit=N         exits with code N at once
 func task(ctx context.Context, steps []string, lookupEnv func(string) (string, bool), stdout, stderr io.Writer) int {
@@ -53,6 +54,13 @@ func task(ctx context.Context, steps []string, lookupEnv func(string) (string, b
 				fmt.Fprintf(stderr, "task: append to %s: %v\n", value, err)
 				return 2
 			}
+		case "cat":
+			b, err := os.ReadFile(value)
+			if err != nil {
+				fmt.Fprintf(stderr, "task: cat %s: %v\n", value, err)
+				return 2
+			}
+			stdout.Write(b)
 		case "sleep":
 			d, err := time.ParseDuration(value)
 			if err != nil {

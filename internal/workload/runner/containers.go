@@ -26,6 +26,7 @@ type ContainerHost interface {
 	StopContainer(ctx context.Context, id string, timeout time.Duration) error
 	RemoveContainer(ctx context.Context, id string) error
 	ContainerLogs(ctx context.Context, id string, n int) ([]string, error)
+	RunToEnd(ctx context.Context, id string, o docker.RunOptions) (docker.RunResult, error)
 }
 
 // Containers runs each instance of a workload as one container on one
