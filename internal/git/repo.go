@@ -138,6 +138,21 @@ func (r Repo) base() (string, error) {
 	return u.String(), nil
 }
 
+// HostKey names the Git host a base_url points at, for credentials that
+// serve every repository there: the web root with its host in lower case
+// and no trailing slash; "" is https://github.com.
+func HostKey(baseURL string) (string, error) {
+	u, err := Repo{BaseURL: baseURL}.baseURL()
+	if err != nil {
+		return "", err
+	}
+	if u == nil {
+		return githubURL, nil
+	}
+	u.Host = strings.ToLower(u.Host)
+	return strings.TrimRight(u.String(), "/"), nil
+}
+
 // namePart is one path segment of an owner or repository name, as the three
 // hosts allow them.
 var namePart = regexp.MustCompile(`^[A-Za-z0-9._-]+$`)

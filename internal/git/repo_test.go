@@ -105,3 +105,21 @@ func TestRepoAuth(t *testing.T) {
 		t.Errorf("no token: auth = %v, %v; want anonymous", auth, err)
 	}
 }
+
+func TestHostKey(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"":                              "https://github.com",
+		"https://github.com":            "https://github.com",
+		"https://GitHub.com/":           "https://github.com",
+		"HTTPS://git.Example.com/gitea": "https://git.example.com/gitea",
+		"http://127.0.0.1:3000/":        "http://127.0.0.1:3000",
+	} {
+		if got, err := HostKey(in); err != nil || got != want {
+			t.Errorf("HostKey(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	if _, err := HostKey("https://u:p@git.example.com"); err == nil || strings.Contains(err.Error(), "u:p") {
+		t.Errorf("HostKey of a URL with credentials: %v", err)
+	}
+}

@@ -96,6 +96,8 @@ type providerModel struct {
 	// Registries: the logins pulls use.
 	RegistryAuth     []registryAuthModel `tfsdk:"registry_auth"`
 	DockerConfigFile types.String        `tfsdk:"docker_config_file"`
+	// Git hosts: the tokens the data sources and Git sources use.
+	GitAuth []gitAuthModel `tfsdk:"git_auth"`
 }
 
 type registryAuthModel struct {
@@ -129,6 +131,12 @@ type npmModel struct {
 // process, so that every workload of a plan shares its snapshot of the host.
 type providerData struct {
 	engine *rollout.Engine
+	// gitTokens are the git_auth tokens, by Git host.
+	gitTokens gitTokens
+	// https says whether the proxy serves the workloads' domains over
+	// HTTPS, which a preview's default URL follows. Nothing does yet:
+	// issue 21 (HTTPS) sets it where it configures certificates.
+	https bool
 }
 
 func (p *tinyforgeProvider) Metadata(_ context.Context, _ provider.MetadataRequest, resp *provider.MetadataResponse) {
@@ -239,6 +247,7 @@ func (p *tinyforgeProvider) Schema(_ context.Context, _ provider.SchemaRequest, 
 			},
 		},
 		Blocks: map[string]schema.Block{
+			"git_auth": gitAuthBlock(),
 			"registry_auth": schema.ListNestedBlock{
 				MarkdownDescription: "A login to a private registry, used by every pull of an image from it (before the " +
 					"Docker config file). Errors name the registry, never the password.",
@@ -491,7 +500,12 @@ func (p *tinyforgeProvider) Configure(ctx context.Context, req provider.Configur
 		}
 		engine.Router, containers.ForwardTo, stacks.ForwardTo = router, forwardTo, forwardTo
 	}
-	data := &providerData{engine: engine}
+	tokens, diags := gitTokensOf(m.GitAuth)
+	resp.Diagnostics.Append(diags...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	data := &providerData{engine: engine, gitTokens: tokens}
 	resp.ResourceData = data
 	resp.DataSourceData = data
 }
@@ -528,6 +542,11 @@ func (m providerModel) known() bool {
 			if v.IsUnknown() {
 				return false
 			}
+		}
+	}
+	for _, a := range m.GitAuth {
+		if a.BaseURL.IsUnknown() || a.Token.IsUnknown() {
+			return false
 		}
 	}
 	for _, v := range []types.String{m.DockerHost, m.CAPEM, m.CertPEM, m.KeyPEM, m.SSHPrivateKey, m.SSHHostKey, m.SSHKnownHostsFile, m.Network, m.PublishAddress, m.DockerConfigFile} {
@@ -636,7 +655,7 @@ func (p *tinyforgeProvider) Resources(context.Context) []func() resource.Resourc
 }
 
 func (p *tinyforgeProvider) DataSources(context.Context) []func() datasource.DataSource {
-	return []func() datasource.DataSource{NewWorkloadDataSource}
+	return []func() datasource.DataSource{NewWorkloadDataSource, NewPullRequestsDataSource, NewGitBranchesDataSource}
 }
 
 func stringOr(v types.String, def string) string {

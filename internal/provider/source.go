@@ -244,8 +244,9 @@ func getResolved(ctx context.Context, p privateData) *resolved {
 // has the configuration (a new token, say) and decides: an origin that
 // could not be reached is recorded, so that the plan warns without waiting
 // for it again.
-func (m *workloadModel) refreshRevision(ctx context.Context, private privateData) diag.Diagnostics {
+func (m *workloadModel) refreshRevision(ctx context.Context, tokens gitTokens, private privateData) diag.Diagnostics {
 	spec, known, _ := m.spec(ctx, nil)
+	tokens.complete(spec)
 	resolver, ok := spec.Source.(plugin.Resolver)
 	if !ok || !known || m.Source.writeOnlyToken() {
 		return setResolved(ctx, private, nil)
@@ -268,10 +269,11 @@ func (m *workloadModel) refreshRevision(ctx context.Context, private privateData
 // sources that have one (null for the others). It is the one the refresh
 // resolved when the source still looks at the same place, else it is
 // resolved now. Refused credentials fail the plan, naming the token's
-// attribute; an origin that cannot be reached keeps a running workload on
+// attribute (viaGitAuth: the provider's git_auth block the token came
+// from, when the source sets none); an origin that cannot be reached keeps a running workload on
 // its deployed revision, with a warning that the plan may miss a new one;
 // anything else fails the plan.
-func (m *workloadModel) planRevision(ctx context.Context, spec workload.Spec, known bool, state *workloadModel, config *workloadModel, private privateData) diag.Diagnostics {
+func (m *workloadModel) planRevision(ctx context.Context, spec workload.Spec, known bool, state *workloadModel, config *workloadModel, private privateData, viaGitAuth string) diag.Diagnostics {
 	var diags diag.Diagnostics
 	resolver, ok := spec.Source.(plugin.Resolver)
 	if !ok {
@@ -296,6 +298,12 @@ func (m *workloadModel) planRevision(ctx context.Context, spec workload.Spec, kn
 	switch {
 	case err == nil:
 		m.CommitSHA = types.StringValue(rev)
+	case errors.Is(err, plugin.ErrCredentials) && viaGitAuth != "":
+		_, kind := m.Source.gitOf()
+		diags.AddAttributeError(path.Root("source").AtName(kind), "Git credentials refused",
+			fmt.Sprintf("%s\n\nThe Git host refused the token of the provider's %s, which this source uses since it sets "+
+				"no token of its own: set a token there that can read the repository. The plan cannot tell which commit "+
+				"to deploy without it.", err.Error(), viaGitAuth))
 	case errors.Is(err, plugin.ErrCredentials) && !m.Source.setsToken(config.Source):
 		diags.Append(tokenNotSet(m.Source, err))
 	case errors.Is(err, plugin.ErrCredentials):

@@ -2,10 +2,13 @@ package provider
 
 import (
 	"cmp"
+	"context"
+	"strings"
 
 	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
 	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
 	"github.com/hashicorp/terraform-plugin-framework/attr"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/booldefault"
@@ -26,6 +29,7 @@ type gitModel struct {
 	Branch               types.String `tfsdk:"branch"`
 	Ref                  types.String `tfsdk:"ref"`
 	ReportCommitStatus   types.Bool   `tfsdk:"report_commit_status"`
+	PreviewURL           types.String `tfsdk:"preview_url"`
 	AccessToken          types.String `tfsdk:"access_token"`
 	AccessTokenWO        types.String `tfsdk:"access_token_wo"`
 	AccessTokenWOVersion types.Int64  `tfsdk:"access_token_wo_version"`
@@ -75,12 +79,24 @@ func gitAttributes(own map[string]schema.Attribute) map[string]schema.Attribute 
 			Validators: []validator.String{engineRule("a tag or a full commit SHA", gitbuild.ValidateRef)},
 		},
 		"report_commit_status": schema.BoolAttribute{
-			MarkdownDescription: "Report the deploy on the built commit as the status `tinyforge/<name>` " +
-				"(pending, then success or failure) through the Git host's API. Best effort: a status the host " +
-				"refuses is a warning, never a failed deploy. Needs a token. Defaults to `false`.",
+			MarkdownDescription: "Report each deploy to the Git host: the status `tinyforge/<name>` on the built " +
+				"commit (pending, then success or failure with the reason), linking to `preview_url`; on GitHub also " +
+				"a deployment of the commit to the environment `preview/<name>` (in progress, then success with " +
+				"`preview_url` as its environment URL, which the pull request shows, or failure), made inactive " +
+				"on destroy; on GitLab the environment `preview/<name>` at `preview_url`, stopped and deleted on " +
+				"destroy; on Gitea the commit status. Best effort: what the host refuses is a warning, never a " +
+				"failed deploy. Needs a token (the source's, or the provider's `git_auth`). Defaults to `false`.",
 			Optional: true,
 			Computed: true,
 			Default:  booldefault.StaticBool(false),
+		},
+		"preview_url": schema.StringAttribute{
+			MarkdownDescription: "Where the deploy answers, told to the Git host with each report (see " +
+				"`report_commit_status`). Defaults to `http://` and the workload's first domain that is not a " +
+				"wildcard (null without one). A change redeploys nothing: the next deploy reports it.",
+			Optional:   true,
+			Computed:   true,
+			Validators: []validator.String{engineRule("an http(s) URL", gitbuild.ValidatePreviewURL)},
 		},
 		"access_token": schema.StringAttribute{
 			MarkdownDescription: "Token to clone the repository and report statuses. Stored (sensitive) in the " +
@@ -117,7 +133,7 @@ func gitAttributes(own map[string]schema.Attribute) map[string]schema.Attribute 
 
 // values are the Git attributes' values, for a known-ness check.
 func (g *gitModel) values() []attr.Value {
-	return []attr.Value{g.Provider, g.BaseURL, g.RepoOwner, g.RepoName, g.Branch, g.Ref, g.ReportCommitStatus, g.AccessToken}
+	return []attr.Value{g.Provider, g.BaseURL, g.RepoOwner, g.RepoName, g.Branch, g.Ref, g.ReportCommitStatus, g.PreviewURL, g.AccessToken}
 }
 
 // repo maps the Git attributes onto the engine's Repo. The token comes from
@@ -138,6 +154,7 @@ func (g *gitModel) repo(config *gitModel) (gitbuild.Repo, bool) {
 		Branch:             g.Branch.ValueString(),
 		Ref:                g.Ref.ValueString(),
 		ReportCommitStatus: g.ReportCommitStatus.ValueBool(),
+		PreviewURL:         g.PreviewURL.ValueString(),
 		Token:              g.AccessToken.ValueString(),
 	}
 	if config != nil && !config.AccessTokenWO.IsNull() {
@@ -157,10 +174,11 @@ func (g *gitModel) writeOnlyToken() bool {
 
 // gitModelOf rebuilds the Git attributes from a Repo read back from labels;
 // the secrets and the write-only version are not recorded there and are
-// kept from prior (nil: none). So are branch, ref and report_commit_status
-// when prior names the same repository: they say what the next deploy
-// follows, not what runs (commit_sha does), and a change of them that
-// keeps the commit deploys nothing, so the labels keep the former ones.
+// kept from prior (nil: none). So are branch, ref, report_commit_status
+// and preview_url when prior names the same repository: they say what the
+// next deploy follows and reports, not what runs (commit_sha does), and a
+// change of them that keeps the commit deploys nothing, so the labels keep
+// the former ones.
 func gitModelOf(r gitbuild.Repo, prior *gitModel) gitModel {
 	g := gitModel{
 		Provider:             optionalString(r.Provider),
@@ -170,6 +188,7 @@ func gitModelOf(r gitbuild.Repo, prior *gitModel) gitModel {
 		Branch:               types.StringValue(cmp.Or(r.Branch, gitbuild.DefaultBranch)),
 		Ref:                  optionalString(r.Ref),
 		ReportCommitStatus:   types.BoolValue(r.ReportCommitStatus),
+		PreviewURL:           optionalString(r.PreviewURL),
 		AccessToken:          types.StringNull(),
 		AccessTokenWO:        types.StringNull(),
 		AccessTokenWOVersion: types.Int64Null(),
@@ -179,7 +198,55 @@ func gitModelOf(r gitbuild.Repo, prior *gitModel) gitModel {
 		g.AccessTokenWOVersion = prior.AccessTokenWOVersion
 		if prior.RepoOwner.Equal(g.RepoOwner) && prior.RepoName.Equal(g.RepoName) && !prior.Branch.IsNull() {
 			g.Branch, g.Ref, g.ReportCommitStatus = prior.Branch, prior.Ref, prior.ReportCommitStatus
+			if !prior.PreviewURL.IsUnknown() {
+				g.PreviewURL = prior.PreviewURL
+			}
 		}
 	}
 	return g
+}
+
+// planPreviewURL plans preview_url when the configuration leaves it out:
+// defaultPreviewURL of the planned domains (unknown while they are).
+func (m *workloadModel) planPreviewURL(ctx context.Context, config *workloadModel, https bool) diag.Diagnostics {
+	var diags diag.Diagnostics
+	g, _ := m.Source.gitOf()
+	c, _ := config.Source.gitOf()
+	if g == nil || c == nil || !c.PreviewURL.IsNull() {
+		return diags
+	}
+	if m.Domains.IsUnknown() {
+		g.PreviewURL = types.StringUnknown()
+		return diags
+	}
+	var domains []types.String
+	diags.Append(m.Domains.ElementsAs(ctx, &domains, false)...)
+	for _, d := range domains {
+		if d.IsUnknown() {
+			g.PreviewURL = types.StringUnknown()
+			return diags
+		}
+	}
+	names := make([]string, 0, len(domains))
+	for _, d := range domains {
+		names = append(names, d.ValueString())
+	}
+	g.PreviewURL = optionalString(defaultPreviewURL(names, https))
+	return diags
+}
+
+// defaultPreviewURL is where a workload answers by default: its first
+// domain that is not a wildcard, over HTTPS when the proxy serves it so
+// (https), else HTTP; "" without such a domain.
+func defaultPreviewURL(domains []string, https bool) string {
+	scheme := "http://"
+	if https {
+		scheme = "https://"
+	}
+	for _, d := range domains {
+		if !strings.HasPrefix(d, "*.") {
+			return scheme + d
+		}
+	}
+	return ""
 }

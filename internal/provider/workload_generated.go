@@ -53,6 +53,7 @@ func tokenNotSet(src *sourceModel, err error) diag.Diagnostic {
 		fmt.Sprintf("%s\n\n%s sets no token (access_token_wo or access_token), and the Git host wants one to tell which "+
 			"commit to deploy. Tokens are never recorded on the Docker host, so import cannot read them back. %s "+
 			"With an import, write it into %s (never stored in the state: the import then changes nothing); "+
-			"access_token works too, and the first apply stores it in the state.",
+			"access_token works too, and the first apply stores it in the state; so does a git_auth block for the host "+
+			"in the provider configuration, which every Git source without a token of its own uses.",
 			err.Error(), block.String(), generatedConfigHint, block.AtName("access_token_wo").String()))
 }

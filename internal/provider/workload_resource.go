@@ -323,7 +323,7 @@ func (r *workloadResource) Read(ctx context.Context, req resource.ReadRequest, r
 			resp.Diagnostics.AddWarning("Workload "+name+" has containers of another state", detail)
 		}
 		resp.Diagnostics.Append(state.observe(ctx, o)...)
-		resp.Diagnostics.Append(state.refreshRevision(ctx, resp.Private)...)
+		resp.Diagnostics.Append(state.refreshRevision(ctx, r.data.gitTokens, resp.Private)...)
 	}
 	if resp.Diagnostics.HasError() {
 		return
@@ -369,6 +369,7 @@ func (r *workloadResource) apply(ctx context.Context, engine *rollout.Engine, pl
 		diags.AddError("Unknown values at apply", "Every attribute of the workload must be known at apply time.")
 		return
 	}
+	r.data.gitTokens.complete(spec)
 	intent.Revision = plan.CommitSHA.ValueString()
 	if intent.Redeploy {
 		if err := checkPrebuilt(ctx, engine, spec, plan); err != nil {
@@ -397,6 +398,7 @@ func (r *workloadResource) Delete(ctx context.Context, req resource.DeleteReques
 	spec, _, _ := state.spec(ctx, nil)
 	spec.Name = state.Name.ValueString()
 	spec.Owner = state.Owner.ValueString()
+	r.data.gitTokens.complete(spec)
 	warnings, err := engine.Teardown(ctx, spec)
 	for _, w := range warnings {
 		resp.Diagnostics.AddWarning("Teardown warning", w)
@@ -432,11 +434,13 @@ func (r *workloadResource) ModifyPlan(ctx context.Context, req resource.ModifyPl
 	if resp.Diagnostics.HasError() {
 		return
 	}
+	resp.Diagnostics.Append(plan.planPreviewURL(ctx, &config, r.data.https)...)
 	spec, known, d := plan.spec(ctx, &config)
 	resp.Diagnostics.Append(d...)
 	if resp.Diagnostics.HasError() {
 		return
 	}
+	viaGitAuth := r.data.gitTokens.complete(spec)
 	plan.EffectiveStrategy = types.StringUnknown()
 	if known {
 		strategy, err := engine.Validate(spec)
@@ -462,7 +466,7 @@ func (r *workloadResource) ModifyPlan(ctx context.Context, req resource.ModifyPl
 		resp.Diagnostics.Append(warnIfDeployed(ctx, engine, spec)...)
 	}
 	resp.Diagnostics.Append(warnEnvNotSet(state, &config)...)
-	resp.Diagnostics.Append(plan.planRevision(ctx, spec, known, state, &config, req.Private)...)
+	resp.Diagnostics.Append(plan.planRevision(ctx, spec, known, state, &config, req.Private, viaGitAuth)...)
 	if resp.Diagnostics.HasError() {
 		return
 	}
