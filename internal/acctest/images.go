@@ -461,6 +461,10 @@ var healthcheckBinary = sync.OnceValues(func() (string, error) {
 	return out, nil
 })
 
+// HealthcheckBinaryE is HealthcheckBinary for a caller without a test
+// (make bench).
+func HealthcheckBinaryE() (string, error) { return healthcheckBinary() }
+
 // HealthcheckBinary builds the health check command once per process and
 // returns its path (removed with the test images); the test fails when it
 // does not build.

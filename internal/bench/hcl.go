@@ -48,6 +48,31 @@ resource "tinyforge_workload" "w" {
 `, name, strategy, domain, image)
 }
 
+// composeWorkload is scenario 8's compose stack behind Caddy, from the
+// repository stack of the bench's Git server at gitURL.
+func (e *env) composeWorkload(name, domain, gitURL, repo, token string) string {
+	return e.tinyforgeProvider(true) + fmt.Sprintf(`
+resource "tinyforge_workload" "w" {
+  name           = %q
+  domains        = [%q]
+  drain_timeout  = 2
+  health_timeout = 60
+  source {
+    compose {
+      base_url     = %q
+      repo_owner   = "bench"
+      repo_name    = %q
+      access_token = %q
+      files        = [%q]
+      service      = "web"
+      port         = 8080
+      healthcheck  = "/healthz"
+    }
+  }
+}
+`, name, domain, gitURL, repo, token, benchStackFile)
+}
+
 // plainWorkload is one workload without a proxy: what a shell script with
 // docker run and curl does too.
 func (e *env) plainWorkload(name, image string) string {

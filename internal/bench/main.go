@@ -24,6 +24,10 @@
 //  7. push to live: a one-file commit to a dockerfile repository until Caddy
 //     answers it, versus git clone --depth 1, docker build, docker run and a
 //     probe; the layers each build rebuilt.
+//  8. compose: a compose stack (web built from the repository, db with a
+//     healthcheck) redeployed by web-only commits under load through
+//     Caddy; failed requests (floor 0) and the apply's time versus the
+//     compose library's own up of the same change.
 //
 // With -doc it rewrites the table of docs/BENCHMARKS.md from the run.
 //
@@ -88,7 +92,7 @@ func parseFlags(args []string) (options, error) {
 	ns := fs.String("n", "10,50,200", "workload counts of the refresh scenario (scenario 3)")
 	fs.IntVar(&o.PlanReps, "plan-reps", 5, "timed repetitions of each plan and no-op apply (scenarios 3, 4)")
 	fs.IntVar(&o.Parallelism, "parallelism", 10, "terraform -parallelism when creating the workloads of scenario 3")
-	fs.StringVar(&o.Scenarios, "scenarios", "1,2,3,6,7", "scenarios to run (3 includes 4 and 5)")
+	fs.StringVar(&o.Scenarios, "scenarios", "1,2,3,6,7,8", "scenarios to run (3 includes 4 and 5)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -253,6 +257,7 @@ func (b *bench) scenarios(ctx context.Context) error {
 		{"2", b.deployLatency},
 		{"6", b.fleet},
 		{"7", b.pushToLive},
+		{"8", b.composeRedeploy},
 		{"3", b.refreshAtScale},
 	} {
 		if !b.opts.runs(s.id) {
