@@ -32,15 +32,19 @@ const (
 // Schemas holds the compiled request-body and response schemas the stand-in
 // and its tests check against.
 type Schemas struct {
-	TokenRequest   *jsonschema.Schema // POST /api/tokens body
-	TokenResponse  *jsonschema.Schema // token-object.json
-	HostCreate     *jsonschema.Schema // POST /api/nginx/proxy-hosts body
-	HostUpdate     *jsonschema.Schema // PUT /api/nginx/proxy-hosts/{id} body
-	HostObject     *jsonschema.Schema // proxy-host-object.json
-	HostList       *jsonschema.Schema // proxy-host-list.json
-	ErrorResponse  *jsonschema.Schema // error.json
-	ErrorObject    *jsonschema.Schema // error-object.json
-	tokenChallenge *jsonschema.Schema
+	TokenRequest  *jsonschema.Schema // POST /api/tokens body
+	TokenResponse *jsonschema.Schema // token-object.json
+	HostCreate    *jsonschema.Schema // POST /api/nginx/proxy-hosts body
+	HostUpdate    *jsonschema.Schema // PUT /api/nginx/proxy-hosts/{id} body
+	HostObject    *jsonschema.Schema // proxy-host-object.json
+	HostList      *jsonschema.Schema // proxy-host-list.json
+	ErrorResponse *jsonschema.Schema // error.json
+	ErrorObject   *jsonschema.Schema // error-object.json
+	// CertificateCreate is the POST /api/nginx/certificates body;
+	// CertificateFiles the files of an upload (multipart, not JSON).
+	CertificateCreate *jsonschema.Schema
+	CertificateFiles  *jsonschema.Schema
+	tokenChallenge    *jsonschema.Schema
 }
 
 // LoadSchemas compiles the embedded NPM schema files.
@@ -80,6 +84,8 @@ func LoadSchemas() (*Schemas, error) {
 		{&s.HostList, "components/proxy-host-list.json"},
 		{&s.ErrorResponse, "components/error.json"},
 		{&s.ErrorObject, "components/error-object.json"},
+		{&s.CertificateCreate, "paths/nginx/certificates/post.json" + bodyPointer},
+		{&s.CertificateFiles, "common.json#/properties/certificate_files/content/multipart~1form-data/schema"},
 	} {
 		sch, err := c.Compile(schemaBase + x.loc)
 		if err != nil {

@@ -1,8 +1,9 @@
 // Package npmstandin stands in for Nginx Proxy Manager (NPM) in tests. NPM is
 // a hosted service that cannot run here, so this httptest server answers the
-// part of its REST API the provider uses (tokens and proxy hosts) the way a
-// real NPM 2.0.0 answered (see npm-behaviour.md in the shared reference), and
-// it enforces the documented request shape: every request body is validated
+// part of its REST API the provider uses (tokens, proxy hosts, certificates)
+// the way a real NPM answered (see npm-behaviour.md in the shared reference;
+// for certificates, NPM 2.15.1's code at the schema's commit), and it
+// enforces the documented request shape: every request body is validated
 // against NPM's own schema files, copied unchanged from
 // NginxProxyManager/nginx-proxy-manager backend/schema at commit
 // a62c2a6dc3ab51e6fedc34d3ea3506bc9373953f into testdata/npm-api-schema, and a
@@ -16,7 +17,9 @@
 // On HTTPURL it also plays NPM's nginx: a request is proxied by its Host header
 // to the forward target of the proxy host carrying that domain, a change goes
 // live a reload delay after the API answered, and an unknown host gets NPM's
-// default page with HTTP 200.
+// default page with HTTP 200. On HTTPSURL nginx serves each host with the
+// certificate attached to it (certificates.go), and a host with ssl_forced
+// answers HTTP with a 301 to HTTPS.
 //
 // It sits beside the other fixtures of internal/acctest and imports nothing
 // from the provider; only tests import it.
@@ -25,6 +28,7 @@ package npmstandin
 import (
 	"bytes"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -41,6 +45,8 @@ import (
 	"time"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
+
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/acctest"
 )
 
 // Request is one API request the stand-in answered.
@@ -67,6 +73,10 @@ type Host struct {
 	ForwardPort int
 	Enabled     bool
 	Meta        map[string]any
+	// CertificateID, SSLForced and HTTP2Support are what the host serves
+	// HTTPS with.
+	CertificateID           int
+	SSLForced, HTTP2Support bool
 }
 
 // Server is a running NPM stand-in: the API on URL, nginx on HTTPURL.
@@ -76,6 +86,8 @@ type Server struct {
 	URL string
 	// HTTPURL is NPM's public HTTP address, where its nginx serves the hosts.
 	HTTPURL string
+	// HTTPSURL is its public HTTPS address.
+	HTTPSURL string
 
 	email, password string
 	schemas         *Schemas
@@ -98,6 +110,12 @@ type Server struct {
 	reloadSeq      int
 	appliedSeq     int
 	live           map[string]string // domain -> upstream nginx serves now
+	liveCerts      map[string]int    // domain -> certificate nginx serves now
+	forced         map[string]bool   // domain -> ssl_forced, as nginx serves now
+	certs          map[int]*certificate
+	lastCertID     int
+	le             *acctest.TestCA   // the stand-in's Let's Encrypt
+	leRefused      map[string]string // domain -> certbot's detail
 }
 
 type host struct {
@@ -109,8 +127,10 @@ type host struct {
 }
 
 type nginxConfig struct {
-	domains  []string
-	upstream string
+	domains   []string
+	upstream  string
+	cert      int // 0: none
+	sslForced bool
 }
 
 // New starts a stand-in with one account (email, password) and stops it when
@@ -133,15 +153,24 @@ func New(t testing.TB, email, password string) *Server {
 		// Measured on NPM: the new upstream serves ~0.1 s after the API answers.
 		reloadDelay: 100 * time.Millisecond,
 		live:        map[string]string{},
+		liveCerts:   map[string]int{},
+		forced:      map[string]bool{},
+		certs:       map[int]*certificate{},
+		le:          acctest.MustTestCA(t, "npm stand-in Let's Encrypt"),
+		leRefused:   map[string]string{},
 	}
 	api := httptest.NewServer(http.HandlerFunc(s.serveAPI))
 	web := httptest.NewServer(http.HandlerFunc(s.serveNginx))
+	secure := httptest.NewUnstartedServer(http.HandlerFunc(s.serveNginx))
+	secure.TLS = &tls.Config{GetCertificate: s.tlsCertificate}
+	secure.StartTLS()
 	t.Cleanup(func() {
 		api.Close()
 		web.Close()
+		secure.Close()
 		s.proxyTransport.CloseIdleConnections()
 	})
-	s.URL, s.HTTPURL = api.URL, web.URL
+	s.URL, s.HTTPURL, s.HTTPSURL = api.URL, web.URL, secure.URL
 	return s
 }
 
@@ -245,6 +274,10 @@ func (s *Server) Hosts() []Host {
 			ForwardPort: intField(row, "forward_port"),
 			Enabled:     row["enabled"] == true,
 			Meta:        cloneMap(meta),
+
+			CertificateID: intField(row, "certificate_id"),
+			SSLForced:     row["ssl_forced"] == true,
+			HTTP2Support:  row["http2_support"] == true,
 		})
 	}
 	return out
@@ -277,8 +310,9 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	defer func() {
-		// The record never holds the password, so a test may print it.
-		body := strings.ReplaceAll(string(raw), s.password, "[redacted]")
+		// The record never holds the password or a private key, so a test
+		// may print it.
+		body := redactKeys(strings.ReplaceAll(string(raw), s.password, "[redacted]"))
 		s.requests = append(s.requests, Request{r.Method, r.URL.Path, body, rec.status, rec.errMsg})
 	}()
 
@@ -299,6 +333,15 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		} else {
 			s.create(rec, r)
 		}
+	case p == "/api/nginx/certificates" || strings.HasPrefix(p, "/api/nginx/certificates/"):
+		if !s.authorize(rec, r) {
+			return
+		}
+		var rest []string
+		if tail := strings.Trim(strings.TrimPrefix(p, "/api/nginx/certificates"), "/"); tail != "" {
+			rest = strings.Split(tail, "/")
+		}
+		s.serveCertificates(rec, r, rest)
 	case strings.HasPrefix(p, "/api/nginx/proxy-hosts/"):
 		rest := strings.Split(strings.TrimPrefix(p, "/api/nginx/proxy-hosts/"), "/")
 		id, err := strconv.Atoi(rest[0])
@@ -399,7 +442,7 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request, id int) {
 
 func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 	body, ok := s.readBody(w, r, s.schemas.HostCreate)
-	if !ok {
+	if !ok || !s.playable(w, body) {
 		return
 	}
 	if taken := s.takenDomain(body["domain_names"], 0); taken != "" {
@@ -419,7 +462,7 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) update(w http.ResponseWriter, r *http.Request, id int) {
 	body, ok := s.readBody(w, r, s.schemas.HostUpdate)
-	if !ok {
+	if !ok || !s.playable(w, body) {
 		return
 	}
 	if d, ok := body["domain_names"]; ok {
@@ -484,6 +527,24 @@ func (s *Server) setEnabled(w http.ResponseWriter, id int, enable bool) {
 		s.reload()
 	}
 	writeJSON(w, http.StatusOK, true)
+}
+
+// playable refuses what NPM accepts but the stand-in does not play:
+// certificate_id "new" (NPM requests a Let's Encrypt certificate inside
+// the host's write), and a certificate that does not exist.
+func (s *Server) playable(w http.ResponseWriter, body map[string]any) bool {
+	switch id := body["certificate_id"].(type) {
+	case string:
+		writeError(w, http.StatusBadRequest, `npm stand-in: certificate_id "new" is not played; create the certificate first`)
+		return false
+	case json.Number:
+		n, _ := id.Int64()
+		if c, ok := s.certs[int(n)]; n != 0 && (!ok || c.deleted) {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("npm stand-in: certificate %d does not exist", n))
+			return false
+		}
+	}
+	return true
 }
 
 // readBody decodes a JSON body and validates it against sch. Like NPM's
@@ -595,6 +656,11 @@ func (s *Server) configure(h *host) {
 	} else {
 		meta["nginx_online"], meta["nginx_err"] = true, nil
 		h.config = &nginxConfig{domains: slices.Clone(h.row["domain_names"].([]string)), upstream: up}
+		if id := intField(h.row, "certificate_id"); id > 0 {
+			if c, ok := s.certs[id]; ok && !c.deleted {
+				h.config.cert, h.config.sslForced = id, h.row["ssl_forced"] == true
+			}
+		}
 	}
 	h.row["meta"] = meta
 	s.reload()
@@ -603,13 +669,16 @@ func (s *Server) configure(h *host) {
 // reload schedules what nginx serves to change after the reload delay; a
 // later reload always wins over an earlier one.
 func (s *Server) reload() {
-	table := map[string]string{}
+	table, certs, forced := map[string]string{}, map[string]int{}, map[string]bool{}
 	for _, h := range s.hosts {
 		if h.deleted || h.config == nil {
 			continue
 		}
 		for _, d := range h.config.domains {
 			table[d] = h.config.upstream
+			if h.config.cert > 0 {
+				certs[d], forced[d] = h.config.cert, h.config.sslForced
+			}
 		}
 	}
 	s.reloadSeq++
@@ -618,7 +687,7 @@ func (s *Server) reload() {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		if seq > s.appliedSeq {
-			s.appliedSeq, s.live = seq, table
+			s.appliedSeq, s.live, s.liveCerts, s.forced = seq, table, certs, forced
 		}
 	})
 }
@@ -679,7 +748,12 @@ func (s *Server) view(h *host, expand []string) map[string]any {
 				"is_disabled": false, "email": s.email, "name": "Administrator", "nickname": "Admin",
 				"avatar": "", "roles": []any{"admin"},
 			}
-		case "certificate", "access_list":
+		case "certificate":
+			out[e] = nil
+			if c, ok := s.certs[intField(h.row, "certificate_id")]; ok && !c.deleted {
+				out[e] = cloneMap(c.row)
+			}
+		case "access_list":
 			out[e] = nil
 		}
 	}
@@ -702,12 +776,20 @@ func (s *Server) serveNginx(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	up, ok := s.live[name]
+	key := name
 	if !ok {
 		if _, parent, found := strings.Cut(name, "."); found {
-			up, ok = s.live["*."+parent]
+			key = "*." + parent
+			up, ok = s.live[key]
 		}
 	}
+	forced := s.forced[key]
 	s.mu.Unlock()
+	if ok && forced && r.TLS == nil && r.URL.Path != "/.well-known/acme-challenge/test-challenge" {
+		// NPM's force-ssl.conf.
+		http.Redirect(w, r, "https://"+name+r.URL.RequestURI(), http.StatusMovedPermanently)
+		return
+	}
 	if !ok {
 		w.Header().Set("Content-Type", "text/html")
 		io.WriteString(w, DefaultPage)
