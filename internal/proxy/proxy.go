@@ -51,6 +51,9 @@ type TLS struct {
 	// KeyPEM is the leaf's private key: a secret, never logged nor put in
 	// an error; empty when read back from a proxy.
 	KeyPEM string
+	// Fingerprint is the leaf's SHA-256 in hex, when read back from a
+	// proxy that keeps no copy of the PEM the provider can read (NPM).
+	Fingerprint string
 }
 
 // String never shows the key, so that a TLS printed by mistake leaks
@@ -72,11 +75,18 @@ func SameCertificate(a, b *TLS) bool {
 	if a == nil || b == nil {
 		return a == b
 	}
-	fa, fb := tlscert.Fingerprint(a.CertificatePEM), tlscert.Fingerprint(b.CertificatePEM)
+	fa, fb := a.fingerprint(), b.fingerprint()
 	if fa == "" || fb == "" {
 		return a.CertificatePEM == b.CertificatePEM
 	}
 	return fa == fb
+}
+
+func (t *TLS) fingerprint() string {
+	if t.Fingerprint != "" {
+		return t.Fingerprint
+	}
+	return tlscert.Fingerprint(t.CertificatePEM)
 }
 
 // SameHosts reports whether two lists of a route's domains, or of its

@@ -7,8 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"mime/multipart"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -43,11 +46,43 @@ type apiError struct {
 	method, path string
 	status       int
 	message      string
+	// output is what the command NPM ran printed, when its answer carries
+	// it (debug.stack, which NPM adds to the errors of the certificate
+	// routes): certbot's account of a refused certificate.
+	output string
 }
 
 func (e *apiError) Error() string {
+	if e.output != "" {
+		return fmt.Sprintf("NPM %s %s: %d %s: %s", e.method, e.path, e.status, e.message, e.output)
+	}
 	return fmt.Sprintf("NPM %s %s: %d %s", e.method, e.path, e.status, e.message)
 }
+
+// commandOutput is the command's output at the head of NPM's debug.stack:
+// the lines before the first JavaScript frame, without the error's name.
+func commandOutput(stack []string) string {
+	var lines []string
+	for _, l := range stack {
+		if strings.HasPrefix(strings.TrimSpace(l), "at ") {
+			break
+		}
+		if len(lines) == 0 {
+			_, rest, found := strings.Cut(l, "Error: ")
+			if !found {
+				return ""
+			}
+			l = rest
+		}
+		lines = append(lines, l)
+	}
+	return strings.TrimSpace(strings.Join(lines, "\n"))
+}
+
+// multipartFiles is a body sent as multipart/form-data file parts, as
+// NPM's upload route reads them (express-fileupload's req.files: plain
+// form fields are not files).
+type multipartFiles map[string]string
 
 // statusOf returns the HTTP status of an API error, 0 for any other error.
 func statusOf(err error) int {
@@ -186,12 +221,31 @@ func (c *apiClient) forget(tok string) {
 // body (it holds the password on login) or the headers (the token).
 func (c *apiClient) send(ctx context.Context, method, path, tok string, body, out any) error {
 	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
+	contentType := "application/json"
+	switch b := body.(type) {
+	case nil:
+	case multipartFiles:
+		var buf bytes.Buffer
+		mw := multipart.NewWriter(&buf)
+		for _, name := range slices.Sorted(maps.Keys(b)) {
+			part, err := mw.CreateFormFile(name, name+".pem")
+			if err == nil {
+				_, err = io.WriteString(part, b[name])
+			}
+			if err != nil {
+				return fmt.Errorf("NPM %s /api%s: encode files: %w", method, path, err)
+			}
+		}
+		if err := mw.Close(); err != nil {
+			return fmt.Errorf("NPM %s /api%s: encode files: %w", method, path, err)
+		}
+		rd, contentType = &buf, mw.FormDataContentType()
+	default:
+		j, err := json.Marshal(body)
 		if err != nil {
 			return fmt.Errorf("NPM %s /api%s: encode body: %w", method, path, err)
 		}
-		rd = bytes.NewReader(b)
+		rd = bytes.NewReader(j)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
 	if err != nil {
@@ -199,7 +253,7 @@ func (c *apiClient) send(ctx context.Context, method, path, tok string, body, ou
 	}
 	req.Header.Set("Accept", "application/json")
 	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Content-Type", contentType)
 	}
 	if tok != "" {
 		req.Header.Set("Authorization", "Bearer "+tok)
@@ -214,16 +268,28 @@ func (c *apiClient) send(ctx context.Context, method, path, tok string, body, ou
 		return fmt.Errorf("NPM %s /api%s: read answer: %w", method, path, err)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		// NPM's error object; a few routes answer {"error": "text"}.
 		var e struct {
-			Error struct {
-				Message string `json:"message"`
-			} `json:"error"`
+			Error json.RawMessage `json:"error"`
+			Debug struct {
+				Stack []string `json:"stack"`
+			} `json:"debug"`
 		}
+		var obj struct {
+			Message string `json:"message"`
+		}
+		var text string
 		msg := http.StatusText(resp.StatusCode)
-		if json.Unmarshal(raw, &e) == nil && e.Error.Message != "" {
-			msg = e.Error.Message
+		if json.Unmarshal(raw, &e) == nil {
+			switch {
+			case json.Unmarshal(e.Error, &obj) == nil && obj.Message != "":
+				msg = obj.Message
+			case json.Unmarshal(e.Error, &text) == nil && text != "":
+				msg = text
+			}
 		}
-		return &apiError{method: method, path: "/api" + path, status: resp.StatusCode, message: c.scrub(msg)}
+		return &apiError{method: method, path: "/api" + path, status: resp.StatusCode, message: c.scrub(msg),
+			output: c.scrub(commandOutput(e.Debug.Stack))}
 	}
 	if out != nil {
 		if err := json.Unmarshal(raw, out); err != nil {

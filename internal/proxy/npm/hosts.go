@@ -10,17 +10,21 @@ import (
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/retry"
 )
 
-// createHost POSTs the host. After an answer that may hide a stored host
-// (5xx, none) it looks the host up before retrying, since NPM refuses a
-// second create of the same domain. It returns the host id whenever a host
-// exists, also with an error.
-func (r *Router) createHost(ctx context.Context, route proxy.Route, target upstream) (int, error) {
+// createHost POSTs the host, with certificate (0: none) attached, HTTP
+// forced to HTTPS and HTTP/2 on when there is one. After an answer that
+// may hide a stored host (5xx, none) it looks the host up before retrying,
+// since NPM refuses a second create of the same domain. It returns the host
+// id whenever a host exists, also with an error.
+func (r *Router) createHost(ctx context.Context, route proxy.Route, target upstream, certificate int) (int, error) {
 	body := createBody{
 		DomainNames:   route.Domains,
 		ForwardScheme: "http",
 		ForwardHost:   target.host,
 		ForwardPort:   target.port,
-		Meta:          map[string]string{markKey: route.Workload},
+		CertificateID: certificate,
+		SSLForced:     certificate > 0,
+		HTTP2Support:  certificate > 0,
+		Meta:          hostMeta{}.with(route.Workload, certificate),
 	}
 	var id int
 	err := r.retries.Do(ctx, func(ctx context.Context) error {

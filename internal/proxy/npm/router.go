@@ -12,9 +12,13 @@
 // whether nginx took the config (a GET after it does), and a write answering
 // 500 may have been stored, so it is looked up before any retry.
 //
+// With a custom certificate on the route, or LetsEncrypt, the route's host
+// carries a certificate the provider made for it (certificates.go).
+//
 // router.go is the Router; hosts.go its proxy-host calls, each with its
-// retry rule (retry.go); client.go the API client and its token; route.go
-// the checks of a route; wire.go NPM's JSON; probe.go the wait for traffic.
+// retry rule (retry.go); certificates.go the route's certificate;
+// client.go the API client and its token; route.go the checks of a route;
+// wire.go NPM's JSON; probe.go the wait for traffic.
 package npm
 
 import (
@@ -72,12 +76,19 @@ type Config struct {
 	// Log receives progress, e.g. tflog.Info; nil discards it. Its fields
 	// never carry credentials or tokens.
 	Log func(ctx context.Context, msg string, fields map[string]any)
+	// LetsEncrypt asks NPM for a Let's Encrypt certificate for each route
+	// that brings none of its own (route.TLS), registered with
+	// LetsEncryptEmail: NPM 2.15 registers with the email of the user the
+	// provider logs in as, so it must be Email (empty means Email).
+	LetsEncrypt      bool
+	LetsEncryptEmail string
 }
 
 // Router implements proxy.Router on NPM proxy hosts. It is safe for
 // concurrent use; all goroutines share one token.
 type Router struct {
 	api          *apiClient
+	letsEncrypt  bool
 	retries      retry.Policy
 	httpURL      string
 	settle       time.Duration
@@ -117,11 +128,16 @@ func New(cfg Config) (*Router, error) {
 			return nil, err
 		}
 	}
+	if e := cfg.LetsEncryptEmail; cfg.LetsEncrypt && e != "" && !strings.EqualFold(e, cfg.Email) {
+		return nil, fmt.Errorf("npm: https email %q: NPM registers Let's Encrypt accounts with the email of the NPM user the provider logs in as (%q), and takes no other; set that user's email to %q in NPM and log in with it, or leave https email unset",
+			e, cfg.Email, e)
+	}
 	if cfg.SettleDelay < 0 || cfg.ProbeTimeout < 0 || cfg.RetryTimeout < 0 {
 		return nil, fmt.Errorf("npm: settle delay, probe timeout and retry timeout must not be negative (got %s, %s, %s)",
 			cfg.SettleDelay, cfg.ProbeTimeout, cfg.RetryTimeout)
 	}
 	r := &Router{
+		letsEncrypt:  cfg.LetsEncrypt,
 		httpURL:      httpURL,
 		settle:       cfg.SettleDelay,
 		probeTimeout: cfg.ProbeTimeout,
@@ -199,16 +215,26 @@ func (r *Router) Routes(ctx context.Context) ([]proxy.Route, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list routes: %w", err)
 	}
+	certs, err := r.certificatesOf(ctx, hosts)
+	if err != nil {
+		return nil, fmt.Errorf("list routes: %w", err)
+	}
 	var routes []proxy.Route
 	for _, h := range hosts {
 		if h.Meta.Workload == "" {
 			continue
 		}
-		routes = append(routes, proxy.Route{
+		route := proxy.Route{
 			Workload:  h.Meta.Workload,
 			Domains:   slices.Clone(h.DomainNames),
 			Upstreams: []string{h.upstream().String()},
-		})
+		}
+		if c, ok := certs[int(h.CertificateID)]; ok {
+			if fp := customFingerprint(h.Meta.Workload, c); fp != "" {
+				route.TLS = &proxy.TLS{Fingerprint: fp}
+			}
+		}
+		routes = append(routes, route)
 	}
 	sort.Slice(routes, func(i, j int) bool { return routes[i].Workload < routes[j].Workload })
 	return routes, nil
@@ -229,6 +255,7 @@ func (r *Router) Delete(ctx context.Context, workload string) error {
 			return fmt.Errorf("delete route of workload %q: %w", workload, err)
 		}
 		r.log(ctx, "NPM proxy host deleted", map[string]any{"workload": workload, "proxy_host": h.ID})
+		r.retire(ctx, workload, h.Meta.Certificate)
 	}
 	return nil
 }
@@ -238,7 +265,11 @@ func (r *Router) Delete(ctx context.Context, workload string) error {
 // refused, and a failed Upsert must not leave a route that Routes would
 // report.
 func (r *Router) create(ctx context.Context, route proxy.Route, target upstream) error {
-	id, err := r.createHost(ctx, route, target)
+	cert, made, err := r.certificateFor(ctx, route, nil)
+	if err != nil {
+		return err
+	}
+	id, err := r.createHost(ctx, route, target, cert)
 	if err == nil {
 		err = r.requireOnline(ctx, id)
 	}
@@ -250,21 +281,30 @@ func (r *Router) create(ctx context.Context, route proxy.Route, target upstream)
 		return nil
 	}
 	err = fmt.Errorf("create route of workload %q to %s: %w", route.Workload, target, err)
-	if id == 0 {
-		return err
-	}
 	undo, cancel := cleanupContext(ctx)
 	defer cancel()
-	if derr := r.deleteHost(undo, id); derr != nil {
-		return fmt.Errorf("%w; deleting the half-made proxy host %d failed too (the next apply updates it in place): %v", err, id, derr)
+	if id != 0 {
+		if derr := r.deleteHost(undo, id); derr != nil {
+			return fmt.Errorf("%w; deleting the half-made proxy host %d failed too (the next apply updates it in place): %v", err, id, derr)
+		}
+		err = fmt.Errorf("%w; the half-made proxy host %d was deleted", err, id)
 	}
-	return fmt.Errorf("%w; the half-made proxy host %d was deleted", err, id)
+	if made {
+		if derr := r.deleteCertificate(undo, cert); derr != nil {
+			return fmt.Errorf("%w; deleting its new certificate %d failed too: %v", err, cert, derr)
+		}
+	}
+	return err
 }
 
 // update changes the owned host in place with a partial PUT of the fields
 // that differ. On failure it puts the previous values back, so that traffic
 // stays on the container the engine still considers live.
 func (r *Router) update(ctx context.Context, route proxy.Route, own proxyHost, target upstream) error {
+	cert, made, err := r.certificateFor(ctx, route, &own)
+	if err != nil {
+		return err
+	}
 	var p hostPatch
 	if own.ForwardHost != target.host {
 		p.ForwardHost = target.host
@@ -278,6 +318,15 @@ func (r *Router) update(ctx context.Context, route proxy.Route, own proxyHost, t
 	if !proxy.SameHosts(own.DomainNames, route.Domains) {
 		p.DomainNames = route.Domains
 	}
+	if int(own.CertificateID) != cert {
+		p.CertificateID = &cert
+	}
+	if secure := cert > 0; bool(own.SSLForced) != secure || bool(own.HTTP2Support) != secure {
+		p.SSLForced, p.HTTP2Support = &secure, &secure
+	}
+	if own.Meta.Certificate != cert {
+		p.Meta = own.Meta.with(route.Workload, cert)
+	}
 	if p.empty() && bool(own.Enabled) {
 		if own.Meta.online() {
 			return nil
@@ -287,7 +336,7 @@ func (r *Router) update(ctx context.Context, route proxy.Route, own proxyHost, t
 		p.ForwardHost, p.ForwardPort = target.host, target.port
 	}
 
-	err := func() error {
+	err = func() error {
 		if !p.empty() {
 			if err := r.putHost(ctx, own.ID, p); err != nil {
 				return err
@@ -306,10 +355,21 @@ func (r *Router) update(ctx context.Context, route proxy.Route, own proxyHost, t
 		return r.awaitTraffic(ctx, route, true)
 	}()
 	if err == nil {
+		if old := own.Meta.Certificate; old != cert {
+			r.retire(ctx, route.Workload, old)
+		}
 		return nil
 	}
 	err = fmt.Errorf("update route of workload %q to %s (NPM proxy host %d): %w", route.Workload, target, own.ID, err)
-	return r.restore(ctx, own, p, err)
+	err = r.restore(ctx, own, p, err)
+	if made {
+		undo, cancel := cleanupContext(ctx)
+		defer cancel()
+		if derr := r.deleteCertificate(undo, cert); derr != nil {
+			return fmt.Errorf("%w; deleting its new certificate %d failed too: %v", err, cert, derr)
+		}
+	}
+	return err
 }
 
 // restore puts back the fields p changed on own, after cause made the
@@ -330,6 +390,17 @@ func (r *Router) restore(ctx context.Context, own proxyHost, p hostPatch, cause 
 	}
 	if p.DomainNames != nil {
 		back.DomainNames = own.DomainNames
+	}
+	if p.CertificateID != nil {
+		id := int(own.CertificateID)
+		back.CertificateID = &id
+	}
+	if p.SSLForced != nil {
+		forced, h2 := bool(own.SSLForced), bool(own.HTTP2Support)
+		back.SSLForced, back.HTTP2Support = &forced, &h2
+	}
+	if p.Meta != nil {
+		back.Meta = own.Meta.with(own.Meta.Workload, own.Meta.Certificate)
 	}
 	undo, cancel := cleanupContext(ctx)
 	defer cancel()
