@@ -28,6 +28,11 @@
 //     healthcheck) redeployed by web-only commits under load through
 //     Caddy; failed requests (floor 0) and the apply's time versus the
 //     compose library's own up of the same change.
+//  9. previews: N workloads, one per open pull request (tinyforge_pull_requests
+//     on the GitHub stand-in): a plan with nothing new versus the no-op
+//     provider's, and its Git host, engine and proxy calls; then one pull
+//     request moves: the plan, and the apply until Caddy answers, versus a
+//     script that puts that one commit live.
 //
 // With -doc it rewrites the table of docs/BENCHMARKS.md from the run.
 //
@@ -69,6 +74,7 @@ type options struct {
 	FleetN      int           `json:"fleet_n"`    // scenario 6
 	FleetReps   int           `json:"fleet_reps"` // scenario 6
 	PushReps    int           `json:"push_reps"`  // scenario 7
+	Previews    int           `json:"previews"`   // scenario 9
 	DocOut      string        `json:"-"`
 }
 
@@ -81,6 +87,7 @@ func parseFlags(args []string) (options, error) {
 	fs.IntVar(&o.FleetN, "fleet", 100, "routed workloads created and redeployed by scenario 6")
 	fs.IntVar(&o.FleetReps, "fleet-reps", 3, "repetitions of scenario 6, tinyforge and the script going first in turn")
 	fs.IntVar(&o.PushReps, "push-reps", 3, "one-file commits pushed live, and as many runs of the script (scenario 7)")
+	fs.IntVar(&o.Previews, "previews", 20, "open pull requests, one preview each (scenario 9)")
 	fs.StringVar(&o.DocOut, "doc", "", "rewrite the table of this Markdown file (docs/BENCHMARKS.md) from the run, between its bench markers")
 	fs.BoolVar(&o.Quick, "quick", false, "smoke run: N = 3,6, one repetition, one redeploy; figures are not meaningful")
 	fs.DurationVar(&o.Timeout, "timeout", 75*time.Minute, "bound on the scenarios; cleanup runs after it")
@@ -92,12 +99,12 @@ func parseFlags(args []string) (options, error) {
 	ns := fs.String("n", "10,50,200", "workload counts of the refresh scenario (scenario 3)")
 	fs.IntVar(&o.PlanReps, "plan-reps", 5, "timed repetitions of each plan and no-op apply (scenarios 3, 4)")
 	fs.IntVar(&o.Parallelism, "parallelism", 10, "terraform -parallelism when creating the workloads of scenario 3")
-	fs.StringVar(&o.Scenarios, "scenarios", "1,2,3,6,7,8", "scenarios to run (3 includes 4 and 5)")
+	fs.StringVar(&o.Scenarios, "scenarios", "1,2,3,6,7,8,9", "scenarios to run (3 includes 4 and 5)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
 	if o.Quick {
-		o.Redeploys, o.DeployReps, o.PlanReps, o.Steady, o.FleetN, o.FleetReps, o.PushReps = 1, 1, 1, time.Second, 5, 1, 1
+		o.Redeploys, o.DeployReps, o.PlanReps, o.Steady, o.FleetN, o.FleetReps, o.PushReps, o.Previews = 1, 1, 1, time.Second, 5, 1, 1, 3
 		*ns = "3,6"
 	}
 	for _, f := range strings.Split(*ns, ",") {
@@ -108,8 +115,8 @@ func parseFlags(args []string) (options, error) {
 		o.Ns = append(o.Ns, n)
 	}
 	slices.Sort(o.Ns)
-	if o.Redeploys < 1 || o.Clients < 1 || o.DeployReps < 1 || o.PlanReps < 1 || o.Parallelism < 1 || o.FleetN < 1 || o.FleetReps < 1 || o.PushReps < 1 {
-		return o, errors.New("-redeploys, -clients, -deploy-reps, -plan-reps, -parallelism, -fleet, -fleet-reps and -push-reps must be at least 1")
+	if o.Redeploys < 1 || o.Clients < 1 || o.DeployReps < 1 || o.PlanReps < 1 || o.Parallelism < 1 || o.FleetN < 1 || o.FleetReps < 1 || o.PushReps < 1 || o.Previews < 1 {
+		return o, errors.New("-redeploys, -clients, -deploy-reps, -plan-reps, -parallelism, -fleet, -fleet-reps, -push-reps and -previews must be at least 1")
 	}
 	return o, nil
 }
@@ -258,6 +265,7 @@ func (b *bench) scenarios(ctx context.Context) error {
 		{"6", b.fleet},
 		{"7", b.pushToLive},
 		{"8", b.composeRedeploy},
+		{"9", b.previews},
 		{"3", b.refreshAtScale},
 	} {
 		if !b.opts.runs(s.id) {
