@@ -480,18 +480,16 @@ func (p *tinyforgeProvider) Configure(ctx context.Context, req provider.Configur
 				"and cannot follow them. Use Caddy on the overlay network (proxy { caddy { ... } }), or set swarm = false.")
 		return
 	}
-	engine := &rollout.Engine{
-		Runtime:   containers,
-		Stacks:    stacks,
-		Images:    client,
-		Log:       log,
-		AfterStep: crashAt(os.Getenv(CrashAtEnv)),
-		// An ssh:// engine's: the gate probes ports on the host's loopback.
-		Dial: client.HostDialer(),
-	}
+	runtimes := rollout.Runtimes{Containers: containers, Stacks: stacks}
 	if onSwarm {
-		engine.Services = &runner.Services{Docker: client, Network: containers.Network, Registry: m.SwarmRegistry.ValueString()}
+		runtimes.Services = &runner.Services{Docker: client, Network: containers.Network, Registry: m.SwarmRegistry.ValueString()}
 	}
+	engine := rollout.New(runtimes)
+	engine.Images = client
+	engine.Log = log
+	engine.AfterStep = crashAt(os.Getenv(CrashAtEnv))
+	// An ssh:// engine's: the gate probes ports on the host's loopback.
+	engine.Dial = client.HostDialer()
 	if m.Proxy != nil {
 		router, forwardTo, diags := m.Proxy.router(ctx, calls, docker.LoopbackThrough(client.HostDialer()))
 		resp.Diagnostics.Append(diags...)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/acctest"
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/plugin"
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/rollout"
 )
 
@@ -22,7 +23,11 @@ type afterKill struct {
 	serves string // what Caddy answers
 }
 
-// afterKillAt is, for every step of rollout.Steps, what a kill right after
+// blueGreenSteps are the steps the containers pipeline runs for a
+// blue-green deploy: the deploy this test kills.
+var blueGreenSteps = rollout.ContainerSteps(plugin.StrategyBlueGreen)
+
+// afterKillAt is, for every step of blueGreenSteps, what a kill right after
 // it leaves: the CrashAt hook fires at the checkpoint that ends the step
 // (rollout/deploy.go). Every step must have an entry: a new step needs its
 // expectation before the test passes.
@@ -43,7 +48,7 @@ var afterKillAt = map[rollout.Step]afterKill{
 
 // TestAccCrashAtEveryStepLeavesTrafficOnAGatedContainer kills a real
 // `terraform apply` (the provider process exits abruptly through the
-// TINYFORGE_CRASH_AT hook) right after each step of rollout.Steps in a
+// TINYFORGE_CRASH_AT hook) right after each step of blueGreenSteps in a
 // blue-green move from v1 to v2, and checks what the kill left against
 // afterKillAt. Requests through Caddy never fail, the next apply converges,
 // the plan after it is empty, and exactly one container remains.
@@ -51,17 +56,17 @@ func TestAccCrashAtEveryStepLeavesTrafficOnAGatedContainer(t *testing.T) {
 	acctest.Acceptance(t)
 	t.Parallel()
 	for step := range afterKillAt {
-		if !slices.Contains(rollout.Steps, step) {
-			t.Errorf("afterKillAt has %q, which rollout.Steps no longer has: remove it", step)
+		if !slices.Contains(blueGreenSteps, step) {
+			t.Errorf("afterKillAt has %q, which blueGreenSteps no longer has: remove it", step)
 		}
 	}
 	env := newTestEnv(t)
 	binary := acctest.ProviderBinary(t)
-	for _, step := range rollout.Steps {
+	for _, step := range blueGreenSteps {
 		t.Run(string(step), func(t *testing.T) {
 			want, ok := afterKillAt[step]
 			if !ok {
-				t.Fatalf("rollout.Steps has %q, and afterKillAt does not say what a kill after it leaves: add it", step)
+				t.Fatalf("blueGreenSteps has %q, and afterKillAt does not say what a kill after it leaves: add it", step)
 			}
 			t.Parallel()
 			caddy := acctest.StartCaddy(t)

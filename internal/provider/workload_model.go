@@ -5,9 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"net"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -59,13 +57,14 @@ var serviceType = types.ObjectType{AttrTypes: map[string]attr.Type{
 // servicesOf is the services attribute of what was observed: null for a
 // workload that is not a stack.
 func servicesOf(o rollout.Observed) types.Map {
-	if o.Stack == nil {
+	services, ok := o.Services()
+	if !ok {
 		return types.MapNull(serviceType)
 	}
 	elems := map[string]attr.Value{}
-	for _, svc := range o.Stack.Services {
+	for _, svc := range services {
 		elems[svc.Name] = types.ObjectValueMust(serviceType.AttrTypes, map[string]attr.Value{
-			"state": types.StringValue(string(svc.State())), "running": types.Int64Value(int64(svc.Running())),
+			"state": types.StringValue(string(svc.State)), "running": types.Int64Value(int64(svc.Running)),
 			"desired": types.Int64Value(int64(svc.Desired)),
 		})
 	}
@@ -200,25 +199,20 @@ func (m *workloadModel) observe(ctx context.Context, o rollout.Observed) diag.Di
 			}))
 		}
 		m.Volumes = types.ListValueMust(volumeType, vols)
-		if o.Stack == nil {
+		if scale := o.Scale(); scale > 0 {
 			// Scaling does not recreate containers: their labels keep the
 			// replica count they were started with. The state's count
 			// stands; import counts what runs.
 			replicas := m.Replicas
 			m.runModel = runModelOf(set)
-			switch {
-			case !replicas.IsNull() && !replicas.IsUnknown():
+			m.Replicas = types.Int64Value(int64(scale))
+			if !replicas.IsNull() && !replicas.IsUnknown() {
 				m.Replicas = replicas
-			case o.Swarm != nil:
-				// One instance stands for a service: its spec's count.
-				m.Replicas = types.Int64Value(int64(max(o.Swarm.Desired, 1)))
-			default:
-				m.Replicas = types.Int64Value(int64(max(len(o.Live), 1)))
 			}
 		} else if m.Replicas.IsNull() || m.Replicas.IsUnknown() {
-			// The compose file sets a stack's containers up: import
-			// writes the settings' defaults, as a configuration that
-			// leaves them out has.
+			// The runtime sets the replicas (a stack: its compose file):
+			// import writes the settings' defaults, as a configuration
+			// that leaves them out has.
 			m.runModel = runModelOf(workload.Settings{})
 		}
 	}
@@ -257,11 +251,9 @@ func (m *workloadModel) live(l *runner.Instance) {
 // routedTo is what the route points at: null for a workload without domains
 // and without a route, "" for a route that is missing.
 func routedTo(o rollout.Observed, wantsRoute bool) types.String {
-	switch {
-	case o.Route != nil && o.Route.Tasks != "":
-		return types.StringValue(net.JoinHostPort(o.Route.Tasks, strconv.Itoa(o.Route.TasksPort)))
-	case o.Route != nil:
-		return types.StringValue(joinUpstreams(o.Route.Upstreams))
+	switch target, ok := o.RoutedTo(); {
+	case ok:
+		return types.StringValue(target)
 	case wantsRoute:
 		return types.StringValue("")
 	default:
@@ -270,36 +262,13 @@ func routedTo(o rollout.Observed, wantsRoute bool) types.String {
 }
 
 // joinUpstreams spells a set of upstreams in one string, sorted.
-func upstreams(ins []runner.Instance) []string {
-	var out []string
-	for _, in := range ins {
-		out = append(out, in.Upstream)
-	}
-	return out
-}
-
 func joinUpstreams(ups []string) string {
 	return strings.Join(slices.Sorted(slices.Values(ups)), ", ")
 }
 
 // liveCounts are replicas_running and upstreams of what was observed.
 func liveCounts(o rollout.Observed) (types.Int64, types.List) {
-	if o.Swarm != nil {
-		// One upstream, the tasks' DNS name; the tasks that run the
-		// service's image.
-		return types.Int64Value(int64(o.Swarm.Running)), stringList(upstreams(o.Live))
-	}
-	var running int64
-	var ups []string
-	for _, in := range o.Replicas() {
-		if in.Running() {
-			running++
-		}
-		if in.Upstream != "" {
-			ups = append(ups, in.Upstream)
-		}
-	}
-	return types.Int64Value(running), stringList(slices.Sorted(slices.Values(ups)))
+	return types.Int64Value(int64(o.ReplicasRunning())), stringList(o.Upstreams())
 }
 
 // adopt fills an imported model: everything the Docker host recorded.
@@ -368,16 +337,17 @@ func (m *workloadModel) applied(_ context.Context, res rollout.Result) diag.Diag
 // planComputed plans the computed attributes. A redeploy raises the
 // generation and leaves what the new container will be unknown; otherwise
 // the live container stays, and only the route and the strays converge.
-func (m *workloadModel) planComputed(state *workloadModel, redeploy, stacked bool) {
+func (m *workloadModel) planComputed(state *workloadModel, redeploy bool, traits rollout.Traits) {
 	m.ID = m.Name
 	m.Status = types.StringValue(string(rollout.StatusRunning))
 	m.StrayContainers = stringList(nil)
 	m.Services = types.MapNull(serviceType)
 	wantsRoute := m.Domains.IsUnknown() || len(m.Domains.Elements()) > 0
-	// A stack brought back by compose may have a new container for its
-	// routed service: what it will be is known after the apply.
-	restarted := stacked && state != nil && state.Status.ValueString() != string(rollout.StatusRunning)
-	if stacked {
+	// A workload its runtime brings back (a stack, by compose) may have a
+	// new container for its routed service: what it will be is known after
+	// the apply.
+	restarted := traits.Resumes && state != nil && state.Status.ValueString() != string(rollout.StatusRunning)
+	if traits.Services {
 		m.Services = types.MapUnknown(serviceType)
 		if !redeploy && state != nil {
 			m.Services = runningServices(state.Services)

@@ -471,10 +471,11 @@ func (r *workloadResource) ModifyPlan(ctx context.Context, req resource.ModifyPl
 		return
 	}
 
-	// A stack stopped by hand is brought back without a new generation:
-	// compose starts what is stopped and leaves the rest alone.
-	_, stacked := spec.Source.(plugin.Stack)
-	redeploy := state == nil || !known || (!stacked && state.Status.ValueString() != string(rollout.StatusRunning)) ||
+	// A workload whose runtime resumes what stopped (a stack: compose
+	// starts what is stopped and leaves the rest alone) is brought back
+	// without a new generation.
+	traits := engine.Traits(spec)
+	redeploy := state == nil || !known || (!traits.Resumes && state.Status.ValueString() != string(rollout.StatusRunning)) ||
 		!plan.CommitSHA.Equal(state.CommitSHA)
 	if !redeploy {
 		prev, prevKnown, _ := state.spec(ctx, nil)
@@ -488,7 +489,7 @@ func (r *workloadResource) ModifyPlan(ctx context.Context, req resource.ModifyPl
 			return
 		}
 	}
-	plan.planComputed(state, redeploy, stacked)
+	plan.planComputed(state, redeploy, traits)
 	if redeploy && state != nil && known {
 		resp.Diagnostics.Append(plan.planPrebuilt(ctx, engine, spec)...)
 	}

@@ -118,17 +118,14 @@ func (s Spec) Mounts() []Volume {
 func (v Volume) Bind() bool { return strings.HasPrefix(v.Source, "/") }
 
 // Host is what the engine knows about where it deploys, for validation.
+// What a runtime cannot do (a compose stack, a Swarm service) its pipeline
+// in rollout refuses.
 type Host struct {
 	// Proxied says whether a proxy is configured to route domains.
 	Proxied bool
 	// SingleUpstream says the proxy forwards a route to one upstream only
 	// (Nginx Proxy Manager), so a routed workload runs one replica.
 	SingleUpstream bool
-	// Swarm says the engine is a Swarm manager: workloads are services.
-	Swarm bool
-	// SwarmPushes says images built on the manager are pushed to a
-	// registry every node pulls from (the provider's swarm_registry).
-	SwarmPushes bool
 }
 
 // FieldError is a rule broken by one attribute. Attr is the attribute path
@@ -211,7 +208,9 @@ func ValidateHostPort(p int) error {
 
 // Validate checks the whole Spec against the rules and the host, and
 // resolves the strategy a deploy will use. Plan time and deploy time call it
-// alike. Every broken rule is reported, each as a *FieldError.
+// alike (through rollout's Engine.Validate, which adds what the runtime
+// chosen for the spec refuses). Every broken rule is reported, each as a
+// *FieldError.
 func (s Spec) Validate(h Host) (plugin.Strategy, error) {
 	var errs []error
 	add := func(attr string, err error) { errs = append(errs, fieldErr(attr, err)) }
@@ -257,26 +256,6 @@ func (s Spec) Validate(h Host) (plugin.Strategy, error) {
 			add("replicas", fmt.Errorf("replicas %d needs a proxy that balances a route over several upstreams (Caddy): Nginx Proxy Manager forwards a host to one target", s.Replicas))
 		}
 	}
-	switch {
-	case h.Swarm:
-		if h.SingleUpstream && len(s.Domains) > 0 {
-			add("domains", fmt.Errorf("domains %q on Swarm need Caddy: Nginx Proxy Manager forwards to one fixed address and cannot follow a service's tasks as Swarm reschedules them", s.Domains))
-		}
-		if s.HostPort != 0 {
-			add("host_port", fmt.Errorf("host_port %d does not apply on Swarm: the proxy reaches the tasks on the overlay network (and this engine has no ingress mesh to publish through)", s.HostPort))
-		}
-		if _, stacked := s.Source.(plugin.Stack); s.Source != nil && !stacked {
-			kind := s.Source.Kind()
-			if _, builds := s.Source.(plugin.Prebuilder); builds && !h.SwarmPushes {
-				add("source."+kind, fmt.Errorf("a %s source on Swarm needs the provider's swarm_registry: its image is built on the manager, and the other nodes pull it from that registry", kind))
-			}
-			if hc := s.Source.Container().Healthcheck; hc != "" && !plugin.HealthcheckDefaulted(s.Source) {
-				add("source."+kind+".healthcheck", fmt.Errorf("healthcheck %q does not apply on Swarm: the provider cannot probe tasks on the overlay network; Swarm gates each new task on the image's own HEALTHCHECK instead (add one to the image, with a probe program the image holds)", hc))
-			}
-		}
-	case len(s.Run.Placement) > 0:
-		add("placement", fmt.Errorf("placement %q needs a Swarm engine: this provider deploys to one Docker host (see the provider's swarm)", s.Run.Placement))
-	}
 	for i, c := range s.Run.Placement {
 		add(fmt.Sprintf("placement[%d]", i), ValidatePlacement(c))
 	}
@@ -288,24 +267,6 @@ func (s Spec) Validate(h Host) (plugin.Strategy, error) {
 		add("source", errors.New("source must hold exactly one kind of source"))
 	} else {
 		add("source."+s.Source.Kind(), s.Source.Validate())
-		if st, ok := s.Source.(plugin.Stack); ok {
-			kind := s.Source.Kind()
-			if len(s.Domains) > 0 && st.Stack().Service == "" {
-				add("source."+kind+".service", fmt.Errorf("service is required with domains %q: the %s service they route to", s.Domains, kind))
-			}
-			if s.HostPort != 0 {
-				add("host_port", fmt.Errorf("host_port %d does not apply to a %s source: publish ports in the compose file", s.HostPort, kind))
-			}
-			if len(s.Volumes) > 0 {
-				add("volume", fmt.Errorf("volume blocks do not apply to a %s source: declare volumes in the compose file (got %d)", kind, len(s.Volumes)))
-			}
-			if s.ReplicaCount() > 1 {
-				add("replicas", fmt.Errorf("replicas does not apply to a %s source: set replicas (deploy.replicas) in the compose file (got %d)", kind, s.Replicas))
-			}
-			if !s.Run.Zero() {
-				add("source."+kind, fmt.Errorf("memory, cpus, restart, command, entrypoint, user, working_dir, labels, stop_signal and stop_timeout do not apply to a %s source: set them in the compose file", kind))
-			}
-		}
 		if m, ok := s.Source.(plugin.Mounter); ok {
 			for _, sm := range m.Mounts() {
 				for i, v := range s.Volumes {

@@ -42,11 +42,13 @@ type Result struct {
 	Warnings []string
 }
 
-// Apply makes the workload match spec. With intent.Redeploy it produces the
-// image and replaces the live instances by the spec's strategy; without, it
-// converges: the route points at the live instances and strays go. A failed
-// deploy leaves the live instances serving (blue-green), or restarts them
-// (recreate), and removes what it started.
+// Apply makes the workload match spec, through the pipeline of the
+// runtime chosen for it. With intent.Redeploy it produces the artifact and
+// replaces the live instances step by step (the pipeline's steps, by the
+// spec's strategy); without, it converges: what was lost runs again, the
+// route points at the live instances and strays go. A failed deploy leaves
+// the live instances serving (blue-green), or restarts them (recreate),
+// and removes what it started.
 func (e *Engine) Apply(ctx context.Context, spec workload.Spec, intent Intent) (Result, error) {
 	strategy, err := e.Validate(spec)
 	if err != nil {
@@ -54,7 +56,11 @@ func (e *Engine) Apply(ctx context.Context, spec workload.Spec, intent Intent) (
 	}
 	defer e.invalidate()
 	res := Result{Strategy: strategy}
-	h, err := e.load(ctx, spec.Name)
+	p, err := e.choose(spec)
+	if err != nil {
+		return res, err
+	}
+	h, err := e.read(ctx, spec.Name)
 	if err != nil {
 		return res, err
 	}
@@ -70,20 +76,13 @@ func (e *Engine) Apply(ctx context.Context, spec workload.Spec, intent Intent) (
 			return res, err
 		}
 	}
-	if _, ok := spec.Source.(plugin.Stack); ok && e.Stacks == nil {
-		return res, fmt.Errorf("workload %q: this provider runs no %s source", spec.Name, spec.Source.Kind())
-	}
-	if _, stacked := spec.Source.(plugin.Stack); e.Services != nil && !stacked {
-		res.Warnings, err = e.applyService(ctx, spec, strategy, intent, cur)
-	} else if intent.Redeploy {
-		d := &deployment{Engine: e, spec: spec, strategy: strategy, intent: intent, cur: cur}
+	d := &deployment{Engine: e, pipe: p, spec: spec, strategy: strategy, intent: intent, cur: cur, lap: time.Now()}
+	if intent.Redeploy {
 		err = d.run(ctx)
-		res.Warnings = d.warnings
-	} else if _, stacked := spec.Source.(plugin.Stack); stacked {
-		err = e.convergeStack(ctx, spec, cur, intent)
 	} else {
-		err = e.converge(ctx, spec, cur, intent)
+		err = p.converge(ctx, d)
 	}
+	res.Warnings = d.warnings
 	if err != nil {
 		return res, err
 	}
@@ -91,13 +90,17 @@ func (e *Engine) Apply(ctx context.Context, spec workload.Spec, intent Intent) (
 	return res, err
 }
 
-// deployment is one run of the deploy pipeline.
+// deployment is one run of a pipeline: a deploy or a converge.
 type deployment struct {
 	*Engine
+	pipe     pipeline
 	spec     workload.Spec
 	strategy plugin.Strategy
 	intent   Intent
 	cur      Observed
+	// gen is the new instances' generation; art what produce made.
+	gen      int
+	art      plugin.Artifact
 	warnings []string
 	// timings are the steps done so far and how long each took, since
 	// lap (the end of the previous step, or the deploy's start).
@@ -105,122 +108,53 @@ type deployment struct {
 	lap     time.Time
 }
 
+// run deploys: the pipeline's steps in their order, the commit status
+// reported around them, and what follows the last step.
 func (d *deployment) run(ctx context.Context) error {
 	log := d.log().With("workload", d.spec.Name)
-	gen := d.intent.Generation
-	if gen == 0 {
-		gen = nextGeneration(d.cur)
+	d.gen = d.intent.Generation
+	if d.gen == 0 {
+		d.gen = nextGeneration(d.cur)
 	}
-	log.InfoContext(ctx, "deploy starting", "strategy", string(d.strategy), "generation", gen,
-		"source", d.spec.Source.Kind())
+	log.InfoContext(ctx, "deploy starting", "strategy", string(d.strategy), "generation", d.gen,
+		"source", d.spec.Source.Kind(), "runtime", string(d.pipe.kind()))
 	d.report(ctx, plugin.DeployPending, "deploying")
 	start := time.Now()
 	d.lap = start
-	if err := d.pipeline(ctx, gen); err != nil {
+	plan := d.pipe.plan(d)
+	if err := d.runSteps(ctx, d.pipe.steps(d.spec, d.strategy), plan); err != nil {
 		d.report(ctx, plugin.DeployFailure, reason(err))
 		return err
+	}
+	if plan.after != nil {
+		plan.after(ctx)
 	}
 	d.report(ctx, plugin.DeploySuccess, "deployed")
 	// What follows the last step: the old images pruned, the commit status.
 	d.timings = append(d.timings, stepTiming{"after", time.Since(d.lap)})
-	log.InfoContext(ctx, "deploy done", "generation", gen, "elapsed", time.Since(start).Round(time.Millisecond).String(),
+	log.InfoContext(ctx, "deploy done", "generation", d.gen, "elapsed", time.Since(start).Round(time.Millisecond).String(),
 		"steps", d.timings.String())
 	return nil
 }
 
-func (d *deployment) pipeline(ctx context.Context, gen int) error {
-	art, err := d.produce(ctx)
-	if err != nil {
-		return err
-	}
-	_, stacked := d.spec.Source.(plugin.Stack)
-	switch {
-	case stacked:
-		err = d.stack(ctx, art, gen)
-	case d.strategy == plugin.StrategyBlueGreen:
-		err = d.blueGreen(ctx, art, gen)
-	default:
-		err = d.recreate(ctx, art, gen)
-	}
-	if err != nil {
-		return err
-	}
-	d.prune(ctx, art)
-	return nil
-}
-
-// produce makes the image. Nothing running is touched yet.
-func (d *deployment) produce(ctx context.Context) (plugin.Artifact, error) {
+// produce makes the artifact (d.art). Nothing running is touched yet.
+func (d *deployment) produce(ctx context.Context) error {
 	art, err := d.spec.Source.Produce(ctx, plugin.ProduceEnv{
 		Images: d.Images, Log: d.log(), Workload: d.spec.Name, Revision: d.intent.Revision, Vars: d.spec.Env,
 	})
 	if err != nil {
-		return art, fmt.Errorf("produce the image of workload %q: %w", d.spec.Name, err)
+		return fmt.Errorf("produce the image of workload %q: %w", d.spec.Name, err)
 	}
-	d.checkpoint(ctx, d.spec.Name, StepProduce)
-	return art, nil
-}
-
-// blueGreen starts green beside blue (one instance per replica), gates
-// every green, swaps the route to all of them at once, lets blue drain,
-// then reaps blue. A kill at any instant leaves the route on instances that
-// passed their gate; a green that fails its gate, or an interrupt (a
-// cancelled ctx), removes every green before returning unless the route
-// already points at them.
-func (d *deployment) blueGreen(ctx context.Context, art plugin.Artifact, gen int) error {
-	blue := d.cur.all()
-	green, err := d.start(ctx, art, gen, d.spec.ReplicaCount())
-	if err != nil {
-		return err
-	}
-	if err := d.gateAll(ctx, green); err != nil {
-		return err
-	}
-	draining := d.toDrain(blue, green)
-	if err := d.swap(ctx, green, draining); err != nil {
-		return d.afterFailedSwap(ctx, green, err)
-	}
-	if d.cur.Status() == StatusRunning {
-		d.drain(ctx, draining)
-	}
-	d.checkpoint(ctx, d.spec.Name, StepDrain)
-	d.unpark(ctx, green, draining)
-	return d.reap(ctx, blue)
-}
-
-// recreate stops the old instances, then starts and gates the new ones: a
-// downtime window, by design. New instances that fail their gate are
-// removed and the old live ones started again.
-func (d *deployment) recreate(ctx context.Context, art plugin.Artifact, gen int) error {
-	old := d.cur.all()
-	if err := d.stop(ctx, old); err != nil {
-		return err
-	}
-	next, err := d.start(ctx, art, gen, d.spec.ReplicaCount())
-	if err != nil {
-		d.restore(ctx)
-		return err
-	}
-	if err := d.gateAll(ctx, next); err != nil {
-		d.restore(ctx)
-		return err
-	}
-	if err := d.swap(ctx, next, nil); err != nil {
-		err = d.afterFailedSwap(ctx, next, err)
-		if !d.routedTo(ctx, next) {
-			d.restore(ctx)
-		}
-		return err
-	}
-	return d.reap(ctx, old)
+	d.art = art
+	return nil
 }
 
 // start starts n new instances of generation gen. When one fails, the
 // others are removed again (the runtime removes what a failed start made).
-func (d *deployment) start(ctx context.Context, art plugin.Artifact, gen, n int) ([]runner.Instance, error) {
+func (d *deployment) start(ctx context.Context, gen, n int) ([]runner.Instance, error) {
 	var started []runner.Instance
 	for range n {
-		in, err := d.Runtime.Start(ctx, d.spec, art, gen)
+		in, err := d.containers.Start(ctx, d.spec, d.art, gen)
 		if err != nil {
 			d.discardAll(ctx, started)
 			return nil, err
@@ -235,7 +169,6 @@ func (d *deployment) start(ctx context.Context, art plugin.Artifact, gen, n int)
 			}
 		}
 	}
-	d.checkpoint(ctx, d.spec.Name, StepStart)
 	return started, nil
 }
 
@@ -256,7 +189,6 @@ func (d *deployment) gateAll(ctx context.Context, ins []runner.Instance) error {
 		d.discardAll(ctx, ins)
 		return err
 	}
-	d.checkpoint(ctx, d.spec.Name, StepGate)
 	return nil
 }
 
@@ -266,7 +198,7 @@ func (d *deployment) gateAll(ctx context.Context, ins []runner.Instance) error {
 // so exactly one apply goes on: if the other had not created its instance
 // when this one checked, the other sees this one, older, and gives up.
 func (d *deployment) claim(ctx context.Context, mine runner.Instance) error {
-	byWorkload, _, err := d.Runtime.List(ctx, d.spec.Name)
+	byWorkload, _, err := d.containers.List(ctx, d.spec.Name)
 	if err != nil {
 		return err
 	}
@@ -276,7 +208,7 @@ func (d *deployment) claim(ctx context.Context, mine runner.Instance) error {
 		}
 		// The list's times are whole seconds; the engine's own record of
 		// the other's creation is exact.
-		h, err := d.Runtime.Inspect(ctx, other)
+		h, err := d.containers.Inspect(ctx, other)
 		if errors.Is(err, docker.ErrNotFound) {
 			continue // the other apply gave up
 		}
@@ -302,7 +234,7 @@ func (d *deployment) restore(ctx context.Context) {
 		if !in.Running() {
 			continue
 		}
-		if err := d.Runtime.Resume(ctx, in); err != nil {
+		if err := d.containers.Resume(ctx, in); err != nil {
 			d.log().ErrorContext(ctx, "could not restart the previous container", "workload", d.spec.Name,
 				"container", in.Name, "error", err.Error())
 			continue
@@ -362,11 +294,7 @@ func (d *deployment) routedTo(ctx context.Context, ins []runner.Instance) bool {
 // draining are the old upstreams the proxy keeps counting requests to (see
 // toDrain).
 func (d *deployment) swap(ctx context.Context, ins []runner.Instance, draining []string) error {
-	if err := d.routeDraining(ctx, d.spec, ins, draining); err != nil {
-		return err
-	}
-	d.checkpoint(ctx, d.spec.Name, StepSwap)
-	return nil
+	return d.routeDraining(ctx, d.spec, ins, draining)
 }
 
 // stop stops the active instances among old (recreate's downtime window)
@@ -377,21 +305,11 @@ func (d *deployment) stop(ctx context.Context, old []runner.Instance) error {
 			continue
 		}
 		d.log().InfoContext(ctx, "stopping the old container", "workload", d.spec.Name, "container", in.Name)
-		if err := d.Runtime.Stop(ctx, in); err != nil {
+		if err := d.containers.Stop(ctx, in); err != nil {
 			return err
 		}
 		old[i].State = runner.StateExited
 	}
-	d.checkpoint(ctx, d.spec.Name, StepStop)
-	return nil
-}
-
-// reap retires the old instances.
-func (d *deployment) reap(ctx context.Context, old []runner.Instance) error {
-	if err := d.Engine.reap(ctx, d.spec.Name, old); err != nil {
-		return err
-	}
-	d.checkpoint(ctx, d.spec.Name, StepReap)
 	return nil
 }
 
@@ -408,7 +326,7 @@ func (d *deployment) discardAll(ctx context.Context, ins []runner.Instance) {
 func (d *deployment) discard(ctx context.Context, in runner.Instance) {
 	ctx, cancel := runner.CleanupContext(ctx)
 	defer cancel()
-	if err := runner.Retry(ctx, func(ctx context.Context) error { return d.Runtime.Remove(ctx, in) }); err != nil {
+	if err := runner.Retry(ctx, func(ctx context.Context) error { return d.containers.Remove(ctx, in) }); err != nil {
 		d.log().ErrorContext(ctx, "could not remove a failed container", "workload", d.spec.Name, "container", in.Name, "error", err.Error())
 	}
 }
@@ -441,8 +359,8 @@ func reason(err error) string {
 
 // prune lets a building source remove the workload's old images, keeping the
 // new one and the ones it replaced.
-func (d *deployment) prune(ctx context.Context, art plugin.Artifact) {
-	keep := []string{art.ImageID}
+func (d *deployment) prune(ctx context.Context) {
+	keep := []string{d.art.ImageID}
 	for _, in := range d.cur.Live {
 		keep = append(keep, in.ImageID)
 	}

@@ -14,7 +14,7 @@ import (
 )
 
 // TestBlueGreenRunsEveryStepInOrder: a create, then a blue-green redeploy
-// that goes through the steps of Steps in their order, swaps the route to
+// that goes through the steps of ContainerSteps(blue-green) in their order, swaps the route to
 // green and reaps blue; a redeploy whose green fails its gate leaves blue
 // routed, alone.
 func TestBlueGreenRunsEveryStepInOrder(t *testing.T) {
@@ -37,8 +37,8 @@ func TestBlueGreenRunsEveryStepInOrder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := f.takeSteps(); !slices.Equal(got, Steps) {
-		t.Fatalf("steps %v, want %v", got, Steps)
+	if got, want := f.takeSteps(), ContainerSteps(plugin.StrategyBlueGreen); !slices.Equal(got, want) {
+		t.Fatalf("steps %v, want %v", got, want)
 	}
 	// "deploy done" says how long each step took, in their order.
 	if !stepTimingsLogged.MatchString(f.logs.String()) {

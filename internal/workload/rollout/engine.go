@@ -1,17 +1,23 @@
-// Package rollout holds the step order of every deploy, once: observe what
-// runs, deploy (recreate or blue-green), converge, tear down. A source only
-// produces an image and says what its instances listen on; a runtime starts,
-// observes and retires the instances; the order of the steps lives here and
-// reads like the runbook it replaces.
+// Package rollout holds the step order of every deploy, once. A workload
+// runs on one runtime (containers on one engine, a compose stack, a Swarm
+// service), and each runtime has one pipeline here, in a file of its own,
+// behind one interface (pipeline.go): it deploys, converges, observes and
+// tears down. The engine chooses the pipeline once per spec and once per
+// observed name; the steps of a deploy run in one step machine (steps.go)
+// and read like the runbook they replace. A source only produces an
+// artifact and says what its instances listen on; a runner starts,
+// observes and retires the instances.
 //
-// rollout sits between the provider (above) and the runtime, the proxy and
-// the health gate (below). What it needs from them are the small Runtime
-// interface, plugin.ImageHost and proxy.Router; the real implementations are
-// internal/workload/runner, internal/docker and internal/proxy/{caddy,npm}.
+// rollout sits between the provider (above) and the runners, the proxy and
+// the health gate (below). What it needs from them are small interfaces
+// (ContainerRuntime, StackRuntime, ServiceRuntime), plugin.ImageHost and
+// proxy.Router; the real implementations are internal/workload/runner,
+// internal/docker and internal/proxy/{caddy,npm}.
 package rollout
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net"
 	"time"
@@ -22,9 +28,11 @@ import (
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/runner"
 )
 
-// Runtime starts, observes and retires the instances of workloads:
-// runner.Containers runs them as containers on one Docker engine.
-type Runtime interface {
+// ContainerRuntime starts, observes and retires containers on one Docker
+// engine (runner.Containers): the instances of the containers pipeline,
+// and the containers of a workload's name that any pipeline finds outside
+// its runtime (strays) or gates (a stack's routed container).
+type ContainerRuntime interface {
 	// List lists the instances of one workload (name), or of every
 	// workload (name ""), by workload, in one read of the host; those whose
 	// labels cannot be read come apart.
@@ -45,33 +53,21 @@ type Runtime interface {
 	Remove(ctx context.Context, in runner.Instance) error
 }
 
-// StackRuntime runs stack-managed workloads (a compose project, which
-// recreates what changed itself): runner.Stacks.
-type StackRuntime interface {
-	// List reads the stacks of one workload (name) or of every workload
-	// (name ""), by workload, in one read of the host.
-	List(ctx context.Context, name string) (map[string]runner.Stack, error)
-	// Up brings spec's stack up at art's project; the record is not
-	// written.
-	Up(ctx context.Context, spec workload.Spec, art plugin.Artifact) error
-	// Routed is the running container of spec's routed service, with its
-	// address as spec routes it.
-	Routed(ctx context.Context, spec workload.Spec) (runner.Instance, error)
-	// Record writes what generation gen deployed as the stack's record.
-	Record(ctx context.Context, spec workload.Spec, art plugin.Artifact, gen int) error
-	// Down takes spec's stack down and removes its records.
-	Down(ctx context.Context, spec workload.Spec) error
-}
-
-// Engine deploys, reconciles and tears down workloads.
-type Engine struct {
-	Runtime Runtime
-	// Stacks runs the workloads of stack sources (plugin.Stack); nil when
-	// the provider has none.
+// Runtimes are the runners an Engine deploys with.
+type Runtimes struct {
+	// Containers runs containers on the Docker engine; required.
+	Containers ContainerRuntime
+	// Stacks runs the workloads of stack sources (plugin.Stack); nil: the
+	// engine runs none.
 	Stacks StackRuntime
 	// Services, when set, runs every workload that is not a stack as a
 	// Swarm service (the engine is a Swarm manager); nil on one host.
 	Services ServiceRuntime
+}
+
+// Engine deploys, reconciles and tears down workloads, each through the
+// pipeline of the runtime it runs on. New makes one.
+type Engine struct {
 	// Images is where sources produce their images.
 	Images plugin.ImageHost
 	// Router is the proxy; nil when the provider has none.
@@ -91,7 +87,28 @@ type Engine struct {
 	// hook uses it to prove that a kill after any step is safe.
 	AfterStep func(ctx context.Context, workload string, step Step)
 
-	inv inventory
+	// containers are the Docker engine's containers: what the containers
+	// pipeline runs, and where every pipeline finds a workload's strays.
+	containers ContainerRuntime
+	// pipelines run the workloads, one per runtime, in the order they
+	// claim an observed name (host.observed).
+	pipelines []pipeline
+	inv       inventory
+}
+
+// New returns an Engine that runs workloads on r's runtimes; the caller
+// sets the rest (Images, Router, ...).
+func New(r Runtimes) *Engine {
+	e := &Engine{containers: r.Containers}
+	// A Swarm service of the name, else a stack, else containers.
+	if r.Services != nil {
+		e.pipelines = append(e.pipelines, servicePipeline{services: r.Services})
+	}
+	if r.Stacks != nil {
+		e.pipelines = append(e.pipelines, stackPipeline{stacks: r.Stacks})
+	}
+	e.pipelines = append(e.pipelines, containerPipeline{})
+	return e
 }
 
 // Defaults of the Engine's tunables.
@@ -109,8 +126,7 @@ func (e *Engine) log() *slog.Logger {
 
 func (e *Engine) host() workload.Host {
 	_, single := e.Router.(proxy.SingleTarget)
-	return workload.Host{Proxied: e.Router != nil, SingleUpstream: single, Swarm: e.Services != nil,
-		SwarmPushes: e.Services != nil && e.Services.PushesBuilt()}
+	return workload.Host{Proxied: e.Router != nil, SingleUpstream: single}
 }
 
 func (e *Engine) livenessWindow() time.Duration {
@@ -120,9 +136,24 @@ func (e *Engine) livenessWindow() time.Duration {
 	return DefaultLivenessWindow
 }
 
-// Validate checks spec against the rules and this engine's host (is there a
-// proxy?) and returns the strategy a deploy will use. The provider calls it
-// at plan time; Apply calls it again before any work.
+// Validate checks spec against the rules, this engine's host (is there a
+// proxy?) and what the runtime chosen for it can do, and returns the
+// strategy a deploy will use. The provider calls it at plan time; Apply
+// calls it again before any work. Every broken rule is a
+// *workload.FieldError.
 func (e *Engine) Validate(spec workload.Spec) (plugin.Strategy, error) {
-	return spec.Validate(e.host())
+	h := e.host()
+	strategy, err := spec.Validate(h)
+	errs := []error{err}
+	add := func(attr string, err error) {
+		if err != nil {
+			errs = append(errs, &workload.FieldError{Attr: attr, Err: err})
+		}
+	}
+	if p, err := e.choose(spec); err != nil {
+		add("source."+spec.Source.Kind(), err)
+	} else {
+		p.refuse(spec, h, add)
+	}
+	return strategy, errors.Join(errs...)
 }

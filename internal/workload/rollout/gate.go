@@ -27,7 +27,7 @@ func (d *deployment) gate(ctx context.Context, in runner.Instance, discard bool)
 	} else {
 		log.InfoContext(ctx, "gate: liveness window", "window", d.livenessWindow().String())
 		err = health.Liveness(ctx, d.livenessWindow(), 250*time.Millisecond, func(ctx context.Context) (health.State, error) {
-			h, err := d.Runtime.Inspect(ctx, in)
+			h, err := d.containers.Inspect(ctx, in)
 			if err != nil {
 				return health.State{}, err
 			}
@@ -58,7 +58,7 @@ func (d *deployment) probe(ctx context.Context, in runner.Instance, path string,
 	// A new instance has not restarted yet: any restart before it answers
 	// is a crash.
 	stillUp := func() error {
-		h, err := d.Runtime.Inspect(ctx, in)
+		h, err := d.containers.Inspect(ctx, in)
 		if err != nil {
 			return err
 		}
@@ -116,7 +116,7 @@ func (d *deployment) probe(ctx context.Context, in runner.Instance, path string,
 func (d *deployment) logTail(ctx context.Context, in runner.Instance) string {
 	ctx, cancel := runner.CleanupContext(ctx)
 	defer cancel()
-	lines, err := d.Runtime.Logs(ctx, in, logTailLines)
+	lines, err := d.containers.Logs(ctx, in, logTailLines)
 	if err != nil {
 		return fmt.Sprintf("\n(its logs could not be read: %v)", err)
 	}

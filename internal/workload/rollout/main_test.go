@@ -49,17 +49,15 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.engine = &Engine{
-		Runtime: &runner.Containers{Docker: client, Network: network, PublishAddress: "127.0.0.1",
-			ForwardTo: runner.ForwardPublished, StopTimeout: 2 * time.Second},
-		Images: client,
-		Router: router,
-		Log:    slog.New(slog.NewTextHandler(&f.logs, nil)),
-		AfterStep: func(_ context.Context, _ string, s Step) {
-			f.mu.Lock()
-			f.steps = append(f.steps, s)
-			f.mu.Unlock()
-		},
+	f.engine = New(Runtimes{Containers: &runner.Containers{Docker: client, Network: network, PublishAddress: "127.0.0.1",
+		ForwardTo: runner.ForwardPublished, StopTimeout: 2 * time.Second}})
+	f.engine.Images = client
+	f.engine.Router = router
+	f.engine.Log = slog.New(slog.NewTextHandler(&f.logs, nil))
+	f.engine.AfterStep = func(_ context.Context, _ string, s Step) {
+		f.mu.Lock()
+		f.steps = append(f.steps, s)
+		f.mu.Unlock()
 	}
 	t.Cleanup(func() {
 		acctest.DockerE("network", "rm", network)

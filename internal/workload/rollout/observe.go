@@ -3,7 +3,9 @@ package rollout
 import (
 	"context"
 	"fmt"
+	"net"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -18,7 +20,8 @@ type Observed struct {
 	Name string
 	// Live are the instances the workload is served by: those the route
 	// points at, else the running instances of the newest generation, else
-	// the newest instance; empty when the workload has none.
+	// the newest instance; every container of a stack; one instance that
+	// stands for a Swarm service. Empty when the workload has none.
 	Live []runner.Instance
 	// Strays are the workload's other instances, left by an interrupted
 	// deploy or made by hand; the next apply removes them.
@@ -29,19 +32,16 @@ type Observed struct {
 	Foreign []runner.Instance
 	// Route is the workload's proxy route; nil when there is none.
 	Route *proxy.Route
-	// Stack is the workload's stack when it is stack-managed (compose):
-	// its record and services. Live then holds every container of the
-	// stack.
-	Stack *runner.Stack
-	// Swarm is the workload's Swarm service when the engine runs services
-	// (Engine.Services). Live then holds one instance standing for it.
-	Swarm *runner.SwarmService
+	// runtime is what the runtime that runs the workload saw beyond its
+	// instances; nil reads as containers.
+	runtime observation
 }
 
-// Status sums up the live instances.
+// Status sums up what runs of a workload.
 type Status string
 
-// The statuses of Observed.Status.
+// The statuses of Observed.Status, in the order the docs list them (see
+// Statuses).
 const (
 	StatusRunning    Status = "running"
 	StatusStopped    Status = "stopped"
@@ -49,76 +49,68 @@ const (
 	StatusMissing    Status = "missing"
 )
 
-// Status sums up the live instances: running when every one runs, missing
-// when there is none. A stack is running when each of its services runs
-// the containers it asks for.
-func (o Observed) Status() Status {
-	if o.Swarm != nil {
-		return swarmStatus(o.Swarm)
+func (o Observed) rt() observation {
+	if o.runtime == nil {
+		return containerObservation{}
 	}
-	if o.Stack != nil {
-		for _, svc := range o.Stack.Services {
-			if svc.State() != runner.ServiceRunning {
-				return StatusStopped
-			}
-		}
-		if len(o.Live) == 0 {
-			return StatusMissing
-		}
-		return StatusRunning
-	}
-	if len(o.Live) == 0 {
-		return StatusMissing
-	}
-	for _, in := range o.Live {
-		switch {
-		case in.State == runner.StateRestarting:
-			return StatusRestarting
-		case !in.Running():
-			return StatusStopped
-		}
-	}
-	return StatusRunning
+	return o.runtime
 }
+
+// Status sums up the live instances: running when every one runs (for a
+// stack, when each service runs the containers it asks for), missing when
+// there is none.
+func (o Observed) Status() Status { return o.rt().status(o) }
 
 // Replicas are the live instances of what the workload serves: every live
 // instance, or for a stack its routed service's only (a stack's other
 // services are not replicas of it).
-func (o Observed) Replicas() []runner.Instance {
-	if o.Stack == nil || o.Stack.Record.Settings.Service == "" {
-		return o.Live
+func (o Observed) Replicas() []runner.Instance { return o.rt().replicas(o) }
+
+// ReplicasRunning counts the replicas that run (for a Swarm service, the
+// tasks that run its image).
+func (o Observed) ReplicasRunning() int { return o.rt().running(o) }
+
+// Upstreams are the addresses of the replicas that answer on one, sorted:
+// what a proxy balances over.
+func (o Observed) Upstreams() []string { return slices.Sorted(slices.Values(upstreams(o.Replicas()))) }
+
+// Scale is how many replicas what runs says the workload asks for: the
+// live containers, or a Swarm service's desired count; 0 when the runtime
+// sets them, not the provider (a stack: its compose file).
+func (o Observed) Scale() int { return o.rt().scale(o) }
+
+// ServiceStatus is one service of a stack as last seen.
+type ServiceStatus struct {
+	Name  string
+	State runner.ServiceState
+	// Running counts its running containers; Desired is how many the
+	// deployed project asks for.
+	Running, Desired int
+}
+
+// Services are a stack's services; ok is false for a workload that is
+// not a stack.
+func (o Observed) Services() (services []ServiceStatus, ok bool) { return o.rt().services() }
+
+// RoutedTo is where the route points, sorted and joined by ", " (the
+// tasks' DNS name and port for a Swarm service); ok is false when there is
+// no route.
+func (o Observed) RoutedTo() (target string, ok bool) {
+	switch r := o.Route; {
+	case r == nil:
+		return "", false
+	case r.Tasks != "":
+		return net.JoinHostPort(r.Tasks, strconv.Itoa(r.TasksPort)), true
+	default:
+		return strings.Join(slices.Sorted(slices.Values(r.Upstreams)), ", "), true
 	}
-	var out []runner.Instance
-	for _, in := range o.Live {
-		if in.Service == o.Stack.Record.Settings.Service {
-			out = append(out, in)
-		}
-	}
-	return out
 }
 
 // Primary is the live instance that stands for the workload where one is
 // asked for (the provider's container_id): for a stack, the routed
 // service's first running container (else its first container, else the
 // stack's first); nil when none is live.
-func (o Observed) Primary() *runner.Instance {
-	if len(o.Live) == 0 {
-		return nil
-	}
-	if o.Stack != nil {
-		routed := o.Stack.Record.Settings.Service
-		best := -1
-		for i, in := range o.Live {
-			if in.Service == routed && routed != "" && (best < 0 || (in.Running() && !o.Live[best].Running())) {
-				best = i
-			}
-		}
-		if best >= 0 {
-			return &o.Live[best]
-		}
-	}
-	return &o.Live[0]
-}
+func (o Observed) Primary() *runner.Instance { return o.rt().primary(o) }
 
 // LiveNames lists the live instances' names.
 func (o Observed) LiveNames() []string { return names(o.Live) }
@@ -155,64 +147,6 @@ func names(ins []runner.Instance) []string {
 	return out
 }
 
-// reconcile decides which of the workload's instances that owner manages
-// are live; the instances of other owners are set apart as foreign.
-func reconcile(name, owner string, all []runner.Instance, route *proxy.Route) Observed {
-	o := Observed{Name: name, Route: route}
-	var own []runner.Instance
-	for _, in := range all {
-		if in.Recorded.OwnedBy(owner) {
-			own = append(own, in)
-		} else {
-			o.Foreign = append(o.Foreign, in)
-		}
-	}
-	live := map[int]bool{}
-	if route != nil {
-		for i, in := range own {
-			if slices.ContainsFunc(route.Upstreams, in.Serves) {
-				live[i] = true
-			}
-		}
-	}
-	if len(live) == 0 && len(own) > 0 {
-		// No route says: the best candidate's generation, every running
-		// instance of it (or the candidate alone when none runs).
-		best := 0
-		for i := range own {
-			if better(own[i], own[best]) {
-				best = i
-			}
-		}
-		live[best] = true
-		for i, in := range own {
-			if in.Running() && own[best].Running() && in.Recorded.Generation == own[best].Recorded.Generation {
-				live[i] = true
-			}
-		}
-	}
-	for i, in := range own {
-		if live[i] {
-			o.Live = append(o.Live, in)
-		} else {
-			o.Strays = append(o.Strays, in)
-		}
-	}
-	return o
-}
-
-// better reports whether a is a better live candidate than b: running
-// first, then the newer generation, then the newer instance.
-func better(a, b runner.Instance) bool {
-	if a.Running() != b.Running() {
-		return a.Running()
-	}
-	if a.Recorded.Generation != b.Recorded.Generation {
-		return a.Recorded.Generation > b.Recorded.Generation
-	}
-	return a.Created.After(b.Created)
-}
-
 // inventory is one snapshot of every instance and route of the engine,
 // shared by all the workloads of a plan: one list and one route read serve
 // them all, whatever their number. A mutation invalidates it.
@@ -222,12 +156,37 @@ type inventory struct {
 	host   host
 }
 
-// host is one read of what runs: instances, stacks and routes.
+// host is one read of what runs: the containers of the workloads, what
+// each runtime runs besides, and the routes.
 type host struct {
 	byWorkload map[string][]runner.Instance
-	stacks     map[string]runner.Stack
-	services   map[string]runner.SwarmService
-	routes     map[string]proxy.Route
+	// unreadable are containers whose labels cannot be read.
+	unreadable []runner.Instance
+	// listings are the runtimes' reads, in the order of Engine.pipelines.
+	listings []listing
+	routes   map[string]proxy.Route
+}
+
+// route is the route of workload name; nil when there is none.
+func (h host) route(name string) *proxy.Route {
+	if r, ok := h.routes[name]; ok {
+		return &r
+	}
+	return nil
+}
+
+// observed is what runs for workload name as owner manages it, as the
+// first runtime that runs a workload of that name sees it (a Swarm
+// service, else a stack, else containers): the one place that asks which
+// runtime runs an observed name.
+func (h host) observed(name, owner string) Observed {
+	for _, l := range h.listings {
+		if o, ok := l.observed(h, name, owner); ok {
+			return o
+		}
+	}
+	o, _ := containerListing{}.observed(h, name, owner)
+	return o
 }
 
 func (e *Engine) snapshot(ctx context.Context) (host, error) {
@@ -236,7 +195,7 @@ func (e *Engine) snapshot(ctx context.Context) (host, error) {
 	if e.inv.loaded {
 		return e.inv.host, nil
 	}
-	h, err := e.load(ctx, "")
+	h, err := e.read(ctx, "")
 	if err != nil {
 		return host{}, err
 	}
@@ -252,26 +211,21 @@ func (e *Engine) invalidate() {
 	e.inv.mu.Unlock()
 }
 
-// load reads the host: the instances and stacks of one workload (name), or
-// of every workload (name ""), and the routes.
+// load reads the host: the containers of one workload (name), or of every
+// workload (name ""), what each runtime runs of them besides, and the
+// routes.
 func (e *Engine) load(ctx context.Context, name string) (host, error) {
-	byWorkload, unreadable, err := e.Runtime.List(ctx, name)
+	byWorkload, unreadable, err := e.containers.List(ctx, name)
 	if err != nil {
 		return host{}, err
 	}
-	for _, in := range unreadable {
-		e.log().WarnContext(ctx, "ignoring a container with unreadable labels", "container", in.Name)
-	}
-	h := host{byWorkload: byWorkload, routes: map[string]proxy.Route{}}
-	if e.Stacks != nil {
-		if h.stacks, err = e.Stacks.List(ctx, name); err != nil {
+	h := host{byWorkload: byWorkload, unreadable: unreadable, routes: map[string]proxy.Route{}}
+	for _, p := range e.pipelines {
+		l, err := p.list(ctx, name)
+		if err != nil {
 			return host{}, err
 		}
-	}
-	if e.Services != nil {
-		if h.services, err = e.Services.List(ctx, name); err != nil {
-			return host{}, err
-		}
+		h.listings = append(h.listings, l)
 	}
 	if e.Router != nil {
 		rs, err := e.Router.Routes(ctx)
@@ -283,6 +237,16 @@ func (e *Engine) load(ctx context.Context, name string) (host, error) {
 		}
 	}
 	return h, nil
+}
+
+// read is load for what observes: containers whose labels cannot be read
+// are left out, and said so.
+func (e *Engine) read(ctx context.Context, name string) (host, error) {
+	h, err := e.load(ctx, name)
+	for _, in := range h.unreadable {
+		e.log().WarnContext(ctx, "ignoring a container with unreadable labels", "container", in.Name)
+	}
+	return h, err
 }
 
 // Observe reports what runs for the workload as owner manages it ("" for
@@ -300,53 +264,17 @@ func (e *Engine) Observe(ctx context.Context, name, owner string) (Observed, err
 // this workload's instances, so that N parallel applies do not each list
 // all N workloads.
 func (e *Engine) observeNow(ctx context.Context, name, owner string) (Observed, error) {
-	h, err := e.load(ctx, name)
+	h, err := e.read(ctx, name)
 	if err != nil {
 		return Observed{}, err
 	}
 	return h.observed(name, owner), nil
 }
 
-// observed is what runs for workload name as owner manages it. A stack is
-// observed as a whole: every container of it is live (compose, not a
-// route, decides which run), those of another owner are foreign, and
-// containers of the name outside the stack (left by a deploy from another
-// kind of source) are strays.
-func (h host) observed(name, owner string) Observed {
-	var route *proxy.Route
-	if r, ok := h.routes[name]; ok {
-		route = &r
-	}
-	if svc, ok := h.services[name]; ok {
-		return observedService(name, owner, svc, route, reconcile(name, owner, h.byWorkload[name], nil))
-	}
-	st, stacked := h.stacks[name]
-	if !stacked {
-		return reconcile(name, owner, h.byWorkload[name], route)
-	}
-	o := Observed{Name: name, Route: route, Stack: &st}
-	recordOwned := !st.HasRecord || st.Record.OwnedBy(owner)
-	for _, in := range st.Instances() {
-		if in.Recorded.OwnedBy(owner) && recordOwned {
-			o.Live = append(o.Live, in)
-		} else {
-			o.Foreign = append(o.Foreign, in)
-		}
-	}
-	if !recordOwned && len(st.Instances()) == 0 {
-		// A record alone still says whose the name is.
-		o.Foreign = append(o.Foreign, runner.Instance{Name: st.Records[0], Recorded: st.Record})
-	}
-	others := reconcile(name, owner, h.byWorkload[name], nil)
-	o.Strays = others.all()
-	o.Foreign = append(o.Foreign, others.Foreign...)
-	return o
-}
-
-// Adopt observes a workload for import, and reads back from its primary
-// live instance the values of the env names its labels record. Import
-// adopts the owner the live instance records: the importing state manages
-// what that owner deployed.
+// Adopt observes a workload for import, and reads back from what runs the
+// values of the env names its labels record. Import adopts the owner the
+// primary live instance records: the importing state manages what that
+// owner deployed.
 func (e *Engine) Adopt(ctx context.Context, name string) (Observed, map[string]string, error) {
 	o, err := e.Observe(ctx, name, "")
 	if err != nil {
@@ -356,13 +284,8 @@ func (e *Engine) Adopt(ctx context.Context, name string) (Observed, map[string]s
 	if live == nil {
 		return o, nil, fmt.Errorf("no workload named %q on the Docker host (no container labelled %s=%s)", name, workload.LabelWorkload, name)
 	}
-	if o.Stack != nil && !o.Stack.HasRecord {
-		return o, nil, fmt.Errorf("workload %q is a stack without a record of what was deployed (its deploy did not finish); apply it again from the state that deployed it", name)
-	}
-	if o.Stack != nil {
-		// A stack's env is its interpolation environment: it is in no
-		// container, so import cannot read it back.
-		return o, map[string]string{}, nil
+	if holdsEnv, err := o.rt().importable(o); err != nil || !holdsEnv {
+		return o, map[string]string{}, err
 	}
 	if owner := live.Recorded.Owner; owner != "" {
 		if o, err = e.Observe(ctx, name, owner); err != nil {
@@ -370,10 +293,8 @@ func (e *Engine) Adopt(ctx context.Context, name string) (Observed, map[string]s
 		}
 		live = o.Primary()
 	}
-	var vars []string
-	if o.Swarm != nil {
-		vars = o.Swarm.Env
-	} else if vars, err = e.Runtime.Env(ctx, *live); err != nil {
+	vars, err := o.rt().env(ctx, e, o)
+	if err != nil {
 		return o, nil, err
 	}
 	want := map[string]bool{}

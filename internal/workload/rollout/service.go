@@ -35,25 +35,253 @@ type ServiceRuntime interface {
 	Remove(ctx context.Context, name string) error
 }
 
-// Statuses of a Swarm workload whose last update Swarm undid or stopped.
-const (
-	StatusRolledBack Status = "rolled_back"
-	StatusPaused     Status = "paused"
-)
+// servicePipeline runs each workload as a Swarm service (ServiceRuntime):
+// the engine hands the rollout of a workload to Swarm itself, a
+// start-first update gated on the image's health check that rolls itself
+// back, instead of driving blue-green containers on one host; the domains
+// route to the tasks' DNS name, which the proxy follows as Swarm
+// reschedules them.
+type servicePipeline struct {
+	services ServiceRuntime
+}
 
-// swarmStatus sums up a service: running while its tasks run and its last
-// update went through. Fewer tasks than desired is still running: Swarm is
-// rescheduling them (replicas_running tells).
-func swarmStatus(s *runner.SwarmService) Status {
-	switch {
-	case s.Update.RolledBack():
-		return StatusRolledBack
-	case s.Update == runner.UpdatePaused:
-		return StatusPaused
-	case s.Running == 0:
-		return StatusStopped
+func (servicePipeline) kind() Kind { return KindService }
+
+func (servicePipeline) traits() Traits { return Traits{} }
+
+// ServiceSteps are the steps of a deploy of a Swarm service: Swarm's own
+// update is its gate, and the route moves only when it must (the tasks'
+// DNS name follows the update by itself).
+var ServiceSteps = []Step{StepProduce, StepGate, StepSwap, StepReap}
+
+func (servicePipeline) steps(workload.Spec, plugin.Strategy) []Step { return ServiceSteps }
+
+// refuse: on Swarm the proxy reaches the tasks on the overlay network, the
+// other nodes pull the image from a registry, and Swarm gates the tasks
+// on the image's own HEALTHCHECK.
+func (p servicePipeline) refuse(s workload.Spec, h workload.Host, add func(string, error)) {
+	if h.SingleUpstream && len(s.Domains) > 0 {
+		add("domains", fmt.Errorf("domains %q on Swarm need Caddy: Nginx Proxy Manager forwards to one fixed address and cannot follow a service's tasks as Swarm reschedules them", s.Domains))
 	}
-	return StatusRunning
+	if s.HostPort != 0 {
+		add("host_port", fmt.Errorf("host_port %d does not apply on Swarm: the proxy reaches the tasks on the overlay network (and this engine has no ingress mesh to publish through)", s.HostPort))
+	}
+	if s.Source == nil {
+		return
+	}
+	kind := s.Source.Kind()
+	if _, builds := s.Source.(plugin.Prebuilder); builds && !p.services.PushesBuilt() {
+		add("source."+kind, fmt.Errorf("a %s source on Swarm needs the provider's swarm_registry: its image is built on the manager, and the other nodes pull it from that registry", kind))
+	}
+	if hc := s.Source.Container().Healthcheck; hc != "" && !plugin.HealthcheckDefaulted(s.Source) {
+		add("source."+kind+".healthcheck", fmt.Errorf("healthcheck %q does not apply on Swarm: the provider cannot probe tasks on the overlay network; Swarm gates each new task on the image's own HEALTHCHECK instead (add one to the image, with a probe program the image holds)", hc))
+	}
+}
+
+// serviceUpdate is one update of a service: the image it runs, pinned by digest.
+type serviceUpdate struct {
+	image, revision string
+	gen             int
+}
+
+// plan: produce the image and pin it by digest, let Swarm roll the service
+// to it (start-first and gated on the health check for blue-green,
+// stop-first for recreate; rolled back by Swarm on a failing task), then
+// route the domains to the tasks' DNS name, and remove the containers of
+// the name outside the service (a deploy before Swarm).
+func (p servicePipeline) plan(d *deployment) deployPlan {
+	prev := d.cur
+	r := serviceUpdate{gen: d.gen}
+	return deployPlan{do: map[Step]func(context.Context) error{
+		StepProduce: func(ctx context.Context) (err error) {
+			if err := d.produce(ctx); err != nil {
+				return err
+			}
+			r.image, err = p.pin(ctx, d)
+			r.revision = d.art.Revision
+			return err
+		},
+		StepGate: func(ctx context.Context) error { return p.update(ctx, d, r) },
+		StepSwap: func(ctx context.Context) error { return p.routeIfDrifted(ctx, d) },
+		StepReap: func(ctx context.Context) error { return d.reap(ctx, d.spec.Name, d.cur.Strays) },
+	}, after: func(ctx context.Context) {
+		if d.art.Built {
+			d.pruneService(ctx, prev)
+		}
+	}}
+}
+
+// pin is the reference the service runs: art's image pinned by digest,
+// pushed to the swarm's registry first when it was built on the manager.
+func (p servicePipeline) pin(ctx context.Context, d *deployment) (string, error) {
+	log := d.log().With("workload", d.spec.Name)
+	art := d.art
+	if art.Built {
+		log.InfoContext(ctx, "pushing the built image to the swarm's registry", "image", art.Image)
+	}
+	started := time.Now()
+	image, err := p.services.Image(ctx, art)
+	if err != nil {
+		return "", fmt.Errorf("workload %q: %w", d.spec.Name, err)
+	}
+	log.InfoContext(ctx, "image pinned by digest", "image", image, "elapsed", time.Since(started).Round(time.Millisecond).String())
+	// Swarm gates on the image's HEALTHCHECK alone.
+	if img, err := d.Images.InspectImage(ctx, cmp.Or(art.ImageID, art.Image)); err == nil && !img.Healthcheck {
+		msg := fmt.Sprintf("image %s declares no HEALTHCHECK: Swarm counts each new task of workload %q ready as soon as it runs, "+
+			"so the update is not gated on the app answering; add a HEALTHCHECK to the image", art.Image, d.spec.Name)
+		log.WarnContext(ctx, msg)
+		d.warnings = append(d.warnings, msg)
+	}
+	return image, nil
+}
+
+// update rolls the service out to r and waits for Swarm; d.cur then
+// observes the updated service.
+func (p servicePipeline) update(ctx context.Context, d *deployment, r serviceUpdate) error {
+	log := d.log().With("workload", d.spec.Name)
+	log.InfoContext(ctx, "swarm service rolling out", "image", r.image, "generation", r.gen, "replicas", d.spec.ReplicaCount())
+	start := time.Now()
+	svc, err := p.services.Deploy(ctx, d.spec, d.strategy, r.image, r.revision, r.gen, serviceTimeout(d.spec))
+	if err != nil {
+		return fmt.Errorf("workload %q: %w", d.spec.Name, err)
+	}
+	log.InfoContext(ctx, "swarm service rolled out", "running", svc.Running, "elapsed", time.Since(start).Round(time.Millisecond).String())
+	d.cur.runtime = serviceObservation{svc: svc, p: p}
+	d.cur.Live = []runner.Instance{serviceInstance(svc)}
+	return nil
+}
+
+// converge brings a service in line with spec without a new generation:
+// one that is gone is deployed again, one scaled by hand (or by a change
+// of replicas) gets spec's count of the same image and generation; then
+// the route and the strays.
+func (p servicePipeline) converge(ctx context.Context, d *deployment) error {
+	svc, ok := serviceOf(d.cur)
+	switch {
+	case !ok:
+		d.gen = cmp.Or(d.intent.Generation, nextGeneration(d.cur))
+		plan := p.plan(d)
+		if err := d.runSteps(ctx, []Step{StepProduce, StepGate}, plan); err != nil {
+			return err
+		}
+		plan.after(ctx)
+	case svc.Desired != d.spec.ReplicaCount():
+		// A scale: the same image and generation.
+		r := serviceUpdate{image: svc.Image, revision: svc.Recorded.Revision, gen: svc.Recorded.Generation}
+		err := d.runSteps(ctx, []Step{StepGate}, deployPlan{do: map[Step]func(context.Context) error{
+			StepGate: func(ctx context.Context) error { return p.update(ctx, d, r) },
+		}})
+		if err != nil {
+			return err
+		}
+	}
+	if err := p.routeIfDrifted(ctx, d); err != nil {
+		return err
+	}
+	// Containers of the name on the manager, outside the service: a
+	// deploy before Swarm.
+	return d.reap(ctx, d.spec.Name, d.cur.Strays)
+}
+
+// serviceTimeout bounds a rollout: each replica in turn gets the health
+// timeout, and Swarm's monitor window.
+func serviceTimeout(spec workload.Spec) time.Duration {
+	per := spec.HealthTimeout
+	if per <= 0 {
+		per = workload.DefaultHealthTimeout
+	}
+	return time.Duration(spec.ReplicaCount())*(per+runner.DefaultMonitor) + 30*time.Second
+}
+
+// routeIfDrifted points the domains at the service's tasks by DNS, unless
+// the route does already: the proxy, on the same overlay network, follows
+// Swarm's rescheduling by itself.
+func (p servicePipeline) routeIfDrifted(ctx context.Context, d *deployment) error {
+	svc, _ := serviceOf(d.cur)
+	spec := d.spec
+	if len(spec.Domains) == 0 {
+		if d.cur.Route == nil {
+			return nil
+		}
+	} else if r := d.cur.Route; r != nil && svc.Name != "" && r.Tasks == svc.Tasks() &&
+		r.TasksPort == spec.Source.Container().Port && proxy.SameHosts(r.Domains, spec.Domains) {
+		return nil
+	}
+	r := proxy.Route{Workload: spec.Name, Domains: spec.Domains, Tasks: svc.Tasks(), TasksPort: spec.Source.Container().Port}
+	written, err := d.writeRoute(ctx, r, r.Tasks)
+	if written {
+		d.log().InfoContext(ctx, "route points at the service's tasks", "workload", spec.Name, "tasks", r.Tasks)
+	}
+	return err
+}
+
+// pruneService removes the workload's older builds from the manager,
+// keeping the new one and the build of the commit prev ran (the service
+// records the image it ran by digest, which the manager may not hold).
+// Swarm keeps stopped task containers as the service's history, and an
+// image one of them uses stays until a later deploy or the destroy:
+// logged, not a warning.
+func (d *deployment) pruneService(ctx context.Context, prev Observed) {
+	keep := []string{d.art.ImageID}
+	if svc, ok := serviceOf(prev); ok && svc.Recorded.Revision != "" {
+		if p, ok := d.spec.Source.(plugin.Prebuilder); ok {
+			if id, err := p.Built(ctx, d.Images, d.spec.Name, svc.Recorded.Revision); err == nil && id != "" {
+				keep = append(keep, id)
+			}
+		}
+	}
+	if err := d.pruneImages(ctx, d.spec, keep); err != nil {
+		d.log().InfoContext(ctx, "older builds kept on the manager for now", "workload", d.spec.Name, "why", err.Error())
+	}
+}
+
+// teardown removes the route, then the service (its tasks on every node),
+// then containers of the name outside it, then the images built for it.
+func (p servicePipeline) teardown(ctx context.Context, d *deployment, _ host) ([]string, error) {
+	spec, o := d.spec, d.cur
+	if len(o.Foreign) > 0 {
+		return []string{fmt.Sprintf("service %q records another owner (%s): it belongs to another Terraform state and was left "+
+			"alone, with its route", spec.Name, strings.Join(o.ForeignOwners(), ", "))}, nil
+	}
+	if err := d.deleteRoute(ctx, spec.Name); err != nil {
+		return nil, err
+	}
+	if err := p.services.Remove(ctx, spec.Name); err != nil {
+		return nil, fmt.Errorf("workload %q: %w", spec.Name, err)
+	}
+	if err := d.reap(ctx, spec.Name, o.Strays); err != nil {
+		return nil, err
+	}
+	return append(d.pruneAll(ctx, spec), d.retire(ctx, spec)...), nil
+}
+
+func (p servicePipeline) list(ctx context.Context, name string) (listing, error) {
+	services, err := p.services.List(ctx, name)
+	return serviceListing{p: p, services: services}, err
+}
+
+type serviceListing struct {
+	p        servicePipeline
+	services map[string]runner.SwarmService
+}
+
+// observed: one live instance stands for the service; containers of the
+// name outside it are strays.
+func (l serviceListing) observed(h host, name, owner string) (Observed, bool) {
+	svc, ok := l.services[name]
+	if !ok {
+		return Observed{}, false
+	}
+	o := Observed{Name: name, Route: h.route(name), runtime: serviceObservation{svc: svc, p: l.p}}
+	if svc.Recorded.OwnedBy(owner) {
+		o.Live = []runner.Instance{serviceInstance(svc)}
+	} else {
+		o.Foreign = []runner.Instance{serviceInstance(svc)}
+	}
+	others := reconcile(name, owner, h.byWorkload[name], nil)
+	o.Strays = others.all()
+	o.Foreign = append(o.Foreign, others.Foreign...)
+	return o, true
 }
 
 // serviceInstance is the one live instance that stands for a service: the
@@ -70,158 +298,61 @@ func serviceInstance(s runner.SwarmService) runner.Instance {
 	}
 }
 
-// applyService deploys (intent.Redeploy) or converges a workload on Swarm:
-// produce the image and pin it by digest, let Swarm roll the service to it
-// (start-first and gated on the health check for blue-green, stop-first
-// for recreate; rolled back by Swarm on a failing task), then route the
-// domains to the tasks' DNS name.
-func (e *Engine) applyService(ctx context.Context, spec workload.Spec, strategy plugin.Strategy, intent Intent, cur Observed) (warnings []string, err error) {
-	log := e.log().With("workload", spec.Name)
-	if intent.Redeploy || cur.Swarm == nil || cur.Swarm.Desired != spec.ReplicaCount() {
-		gen := intent.Generation
-		if gen == 0 {
-			gen = nextGeneration(cur)
-		}
-		d := &deployment{Engine: e, spec: spec, strategy: strategy, intent: intent, cur: cur}
-		var image, revision string
-		var built *plugin.Artifact
-		if intent.Redeploy || cur.Swarm == nil {
-			art, err := d.produce(ctx)
-			if err != nil {
-				return nil, err
-			}
-			if art.Built {
-				built = &art
-			}
-			if art.Built {
-				log.InfoContext(ctx, "pushing the built image to the swarm's registry", "image", art.Image)
-			}
-			started := time.Now()
-			if image, err = e.Services.Image(ctx, art); err != nil {
-				return nil, fmt.Errorf("workload %q: %w", spec.Name, err)
-			}
-			log.InfoContext(ctx, "image pinned by digest", "image", image, "elapsed", time.Since(started).Round(time.Millisecond).String())
-			// Swarm gates on the image's HEALTHCHECK alone.
-			if img, err := e.Images.InspectImage(ctx, cmp.Or(art.ImageID, art.Image)); err == nil && !img.Healthcheck {
-				msg := fmt.Sprintf("image %s declares no HEALTHCHECK: Swarm counts each new task of workload %q ready as soon as it runs, "+
-					"so the update is not gated on the app answering; add a HEALTHCHECK to the image", art.Image, spec.Name)
-				log.WarnContext(ctx, msg)
-				warnings = append(warnings, msg)
-			}
-			revision = art.Revision
-		} else {
-			// A scale: the same image and generation.
-			image, revision, gen = cur.Swarm.Image, cur.Swarm.Recorded.Revision, cur.Swarm.Recorded.Generation
-		}
-		log.InfoContext(ctx, "swarm service rolling out", "image", image, "generation", gen, "replicas", spec.ReplicaCount())
-		start := time.Now()
-		svc, err := e.Services.Deploy(ctx, spec, strategy, image, revision, gen, serviceTimeout(spec))
-		if err != nil {
-			return warnings, fmt.Errorf("workload %q: %w", spec.Name, err)
-		}
-		log.InfoContext(ctx, "swarm service rolled out", "running", svc.Running, "elapsed", time.Since(start).Round(time.Millisecond).String())
-		d.checkpoint(ctx, spec.Name, StepGate)
-		if built != nil {
-			e.pruneService(ctx, spec, *built, cur)
-		}
-		cur.Swarm = &svc
-		cur.Live = []runner.Instance{serviceInstance(svc)}
-	}
-	if serviceRouteDrifted(spec, cur) {
-		if err := e.routeTasks(ctx, spec, *cur.Swarm); err != nil {
-			return warnings, err
-		}
-	}
-	// Containers of the name on the manager, outside the service: a
-	// deploy before Swarm.
-	return warnings, e.reap(ctx, spec.Name, cur.Strays)
+// serviceObservation is a Swarm service as the manager reports it.
+type serviceObservation struct {
+	svc runner.SwarmService
+	p   servicePipeline
 }
 
-// serviceTimeout bounds a rollout: each replica in turn gets the health
-// timeout, and Swarm's monitor window.
-func serviceTimeout(spec workload.Spec) time.Duration {
-	per := spec.HealthTimeout
-	if per <= 0 {
-		per = workload.DefaultHealthTimeout
-	}
-	return time.Duration(spec.ReplicaCount())*(per+runner.DefaultMonitor) + 30*time.Second
+// serviceOf is the service o observed, if o observed one.
+func serviceOf(o Observed) (runner.SwarmService, bool) {
+	s, ok := o.runtime.(serviceObservation)
+	return s.svc, ok
 }
 
-func serviceRouteDrifted(spec workload.Spec, cur Observed) bool {
-	if len(spec.Domains) == 0 {
-		return cur.Route != nil
+func (s serviceObservation) pipeline() pipeline { return s.p }
+
+// Statuses of a Swarm workload whose last update Swarm undid or stopped.
+const (
+	StatusRolledBack Status = "rolled_back"
+	StatusPaused     Status = "paused"
+)
+
+// status: running while its tasks run and its last update went through.
+// Fewer tasks than desired is still running: Swarm is rescheduling them
+// (replicas_running tells).
+func (s serviceObservation) status(Observed) Status {
+	switch {
+	case s.svc.Update.RolledBack():
+		return StatusRolledBack
+	case s.svc.Update == runner.UpdatePaused:
+		return StatusPaused
+	case s.svc.Running == 0:
+		return StatusStopped
 	}
-	return cur.Route == nil || cur.Swarm == nil || cur.Route.Tasks != cur.Swarm.Tasks() ||
-		cur.Route.TasksPort != spec.Source.Container().Port || !proxy.SameHosts(cur.Route.Domains, spec.Domains)
+	return StatusRunning
 }
 
-// pruneService removes the workload's older builds from the manager,
-// keeping the new one and the previous commit's (the service records the
-// image it ran by digest, which the manager may not hold). Swarm keeps
-// stopped task containers as the service's history, and an image one of
-// them uses stays until a later deploy or the destroy: logged, not a
-// warning.
-func (e *Engine) pruneService(ctx context.Context, spec workload.Spec, art plugin.Artifact, cur Observed) {
-	if err := e.pruneImages(ctx, spec, append([]string{art.ImageID}, e.previousBuild(ctx, spec, cur)...)); err != nil {
-		e.log().InfoContext(ctx, "older builds kept on the manager for now", "workload", spec.Name, "why", err.Error())
-	}
-}
+func (serviceObservation) replicas(o Observed) []runner.Instance { return o.Live }
 
-// previousBuild is the image ID of the build of the commit the service ran
-// before, when the manager still holds it.
-func (e *Engine) previousBuild(ctx context.Context, spec workload.Spec, cur Observed) []string {
-	p, ok := spec.Source.(plugin.Prebuilder)
-	if !ok || cur.Swarm == nil || cur.Swarm.Recorded.Revision == "" {
+func (serviceObservation) primary(o Observed) *runner.Instance {
+	if len(o.Live) == 0 {
 		return nil
 	}
-	id, err := p.Built(ctx, e.Images, spec.Name, cur.Swarm.Recorded.Revision)
-	if err != nil || id == "" {
-		return nil
-	}
-	return []string{id}
+	return &o.Live[0]
 }
 
-// routeTasks points the domains at the service's tasks by DNS: the proxy,
-// on the same overlay network, follows Swarm's rescheduling by itself.
-func (e *Engine) routeTasks(ctx context.Context, spec workload.Spec, svc runner.SwarmService) error {
-	r := proxy.Route{Workload: spec.Name, Domains: spec.Domains, Tasks: svc.Tasks(), TasksPort: spec.Source.Container().Port}
-	written, err := e.writeRoute(ctx, r, r.Tasks)
-	if written {
-		e.log().InfoContext(ctx, "route points at the service's tasks", "workload", spec.Name, "tasks", r.Tasks)
-	}
-	return err
-}
+// running counts the tasks that run the service's image.
+func (s serviceObservation) running(Observed) int { return s.svc.Running }
 
-// teardownService removes the route, then the service (its tasks on every
-// node), then containers of the name outside it.
-func (e *Engine) teardownService(ctx context.Context, spec workload.Spec, o Observed) ([]string, error) {
-	if len(o.Foreign) > 0 {
-		return []string{fmt.Sprintf("service %q records another owner (%s): it belongs to another Terraform state and was left "+
-			"alone, with its route", spec.Name, strings.Join(o.ForeignOwners(), ", "))}, nil
-	}
-	if e.Router != nil {
-		if err := e.Router.Delete(ctx, spec.Name); err != nil {
-			return nil, fmt.Errorf("remove the route of workload %q: %w", spec.Name, err)
-		}
-	}
-	if err := e.Services.Remove(ctx, spec.Name); err != nil {
-		return nil, fmt.Errorf("workload %q: %w", spec.Name, err)
-	}
-	if err := e.reap(ctx, spec.Name, o.Strays); err != nil {
-		return nil, err
-	}
-	return append(e.pruneAll(ctx, spec), e.retire(ctx, spec)...), nil
-}
+// scale: one instance stands for a service: its spec's count.
+func (s serviceObservation) scale(Observed) int { return max(s.svc.Desired, 1) }
 
-// observedService is what runs for a workload that is a Swarm service.
-func observedService(name, owner string, svc runner.SwarmService, route *proxy.Route, others Observed) Observed {
-	o := Observed{Name: name, Route: route, Swarm: &svc}
-	if svc.Recorded.OwnedBy(owner) {
-		o.Live = []runner.Instance{serviceInstance(svc)}
-	} else {
-		o.Foreign = []runner.Instance{serviceInstance(svc)}
-	}
-	o.Strays = others.all()
-	o.Foreign = append(o.Foreign, others.Foreign...)
-	return o
+func (serviceObservation) services() ([]ServiceStatus, bool) { return nil, false }
+
+func (serviceObservation) importable(Observed) (bool, error) { return true, nil }
+
+// env is the tasks' environment, from the service's spec.
+func (s serviceObservation) env(context.Context, *Engine, Observed) ([]string, error) {
+	return s.svc.Env, nil
 }

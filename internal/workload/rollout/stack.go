@@ -3,81 +3,310 @@ package rollout
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload"
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/plugin"
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/runner"
 )
 
-// stack deploys a stack-managed workload: the stack comes up at the new
-// project (compose recreates what changed, in place: a downtime window for
-// those services, by design), its routed service passes its gate, the route
-// points at it, and only then is the new generation recorded. A deploy from
-// another kind of source leaves containers outside the stack: they go last.
-// A gate that fails leaves the stack as compose made it, and the record on
-// the previous generation, so that the next plan offers the deploy again.
-func (d *deployment) stack(ctx context.Context, art plugin.Artifact, gen int) error {
-	if err := d.Stacks.Up(ctx, d.spec, art); err != nil {
-		return fmt.Errorf("workload %q: %w", d.spec.Name, err)
-	}
-	d.checkpoint(ctx, d.spec.Name, StepStart)
-	if d.spec.Source.(plugin.Stack).Stack().Service != "" {
-		routed, err := d.Stacks.Routed(ctx, d.spec)
-		if err != nil {
-			return err
-		}
-		if err := d.gate(ctx, routed, false); err != nil {
-			return err
-		}
-		d.checkpoint(ctx, d.spec.Name, StepGate)
-		if err := d.swap(ctx, []runner.Instance{routed}, nil); err != nil {
-			return err
-		}
-	}
-	if err := d.Stacks.Record(ctx, d.spec, art, gen); err != nil {
-		return err
-	}
-	d.checkpoint(ctx, d.spec.Name, StepDrain)
-	// Containers of the name outside the stack: a deploy from another kind
-	// of source before this one.
-	return d.reap(ctx, d.cur.Strays)
+// StackRuntime runs stack-managed workloads (a compose project, which
+// recreates what changed itself): runner.Stacks.
+type StackRuntime interface {
+	// List reads the stacks of one workload (name) or of every workload
+	// (name ""), by workload, in one read of the host.
+	List(ctx context.Context, name string) (map[string]runner.Stack, error)
+	// Up brings spec's stack up at art's project; the record is not
+	// written.
+	Up(ctx context.Context, spec workload.Spec, art plugin.Artifact) error
+	// Routed is the running container of spec's routed service, with its
+	// address as spec routes it.
+	Routed(ctx context.Context, spec workload.Spec) (runner.Instance, error)
+	// Record writes what generation gen deployed as the stack's record.
+	Record(ctx context.Context, spec workload.Spec, art plugin.Artifact, gen int) error
+	// Down takes spec's stack down and removes its records.
+	Down(ctx context.Context, spec workload.Spec) error
 }
 
-// convergeStack brings a stack back to what its record says without a new
+// stackPipeline runs the workloads of stack sources (compose) as a stack
+// that recreates what changed itself (StackRuntime): the whole stack comes
+// up at the new project, its routed service passes its gate, the route
+// points at it, and two generations never run side by side. Since compose
+// leaves the containers it did not recreate alone, with their labels, what
+// a deploy deployed is kept on a record that the swap writes.
+type stackPipeline struct {
+	stacks StackRuntime
+}
+
+func (stackPipeline) kind() Kind { return KindStack }
+
+// traits: compose starts what stopped and leaves the rest alone, and a
+// stack reports its services.
+func (stackPipeline) traits() Traits { return Traits{Resumes: true, Services: true} }
+
+// StackSteps are the steps of a deploy of a stack; one without a routed
+// service has no gate.
+func StackSteps(routed bool) []Step {
+	if routed {
+		return []Step{StepProduce, StepStart, StepGate, StepSwap, StepReap}
+	}
+	return []Step{StepProduce, StepStart, StepSwap, StepReap}
+}
+
+func (stackPipeline) steps(spec workload.Spec, _ plugin.Strategy) []Step {
+	return StackSteps(stackOf(spec).Service != "")
+}
+
+// stackOf is the stack source's configuration.
+func stackOf(spec workload.Spec) plugin.StackConfig {
+	if st, ok := spec.Source.(plugin.Stack); ok {
+		return st.Stack()
+	}
+	return plugin.StackConfig{}
+}
+
+// refuse: the compose file, not the workload, says how a stack's
+// containers run, where and how many.
+func (stackPipeline) refuse(s workload.Spec, _ workload.Host, add func(string, error)) {
+	kind := s.Source.Kind()
+	if len(s.Domains) > 0 && stackOf(s).Service == "" {
+		add("source."+kind+".service", fmt.Errorf("service is required with domains %q: the %s service they route to", s.Domains, kind))
+	}
+	if s.HostPort != 0 {
+		add("host_port", fmt.Errorf("host_port %d does not apply to a %s source: publish ports in the compose file", s.HostPort, kind))
+	}
+	if len(s.Volumes) > 0 {
+		add("volume", fmt.Errorf("volume blocks do not apply to a %s source: declare volumes in the compose file (got %d)", kind, len(s.Volumes)))
+	}
+	if s.ReplicaCount() > 1 {
+		add("replicas", fmt.Errorf("replicas does not apply to a %s source: set replicas (deploy.replicas) in the compose file (got %d)", kind, s.Replicas))
+	}
+	if !s.Run.Zero() {
+		add("source."+kind, fmt.Errorf("memory, cpus, restart, command, entrypoint, user, working_dir, labels, stop_signal and stop_timeout do not apply to a %s source: set them in the compose file", kind))
+	}
+	if len(s.Run.Placement) > 0 {
+		add("placement", fmt.Errorf("placement %q does not apply to a %s source: the stack runs on the Docker host the provider talks to", s.Run.Placement, kind))
+	}
+}
+
+// plan: the stack comes up at the new project (compose recreates what
+// changed, in place: a downtime window for those services, by design),
+// its routed service passes its gate, the route points at it, and only
+// then is the new generation recorded. A gate that fails leaves the stack
+// as compose made it, and the record on the previous generation, so that
+// the next plan offers the deploy again. A deploy from another kind of
+// source left containers outside the stack: they go last.
+func (p stackPipeline) plan(d *deployment) deployPlan {
+	var routed runner.Instance
+	return deployPlan{do: map[Step]func(context.Context) error{
+		StepProduce: d.produce,
+		StepStart:   func(ctx context.Context) error { return p.up(ctx, d) },
+		StepGate: func(ctx context.Context) (err error) {
+			if routed, err = p.stacks.Routed(ctx, d.spec); err != nil {
+				return err
+			}
+			return d.gate(ctx, routed, false)
+		},
+		StepSwap: func(ctx context.Context) error {
+			if stackOf(d.spec).Service != "" {
+				if err := d.swap(ctx, []runner.Instance{routed}, nil); err != nil {
+					return err
+				}
+			}
+			return p.stacks.Record(ctx, d.spec, d.art, d.gen)
+		},
+		StepReap: func(ctx context.Context) error { return d.reap(ctx, d.spec.Name, d.cur.Strays) },
+	}, after: d.prune}
+}
+
+func (p stackPipeline) up(ctx context.Context, d *deployment) error {
+	if err := p.stacks.Up(ctx, d.spec, d.art); err != nil {
+		return fmt.Errorf("workload %q: %w", d.spec.Name, err)
+	}
+	return nil
+}
+
+// converge brings a stack back to what its record says without a new
 // generation: a service stopped or removed by hand is started again by an
 // up of the deployed project (compose leaves the healthy ones alone), and
 // the route points at the routed service again.
-func (e *Engine) convergeStack(ctx context.Context, spec workload.Spec, cur Observed, intent Intent) error {
+func (p stackPipeline) converge(ctx context.Context, d *deployment) error {
+	spec, cur := d.spec, d.cur
 	if cur.Status() != StatusRunning {
-		d := &deployment{Engine: e, spec: spec, intent: intent, cur: cur}
-		art, err := d.produce(ctx)
+		err := d.runSteps(ctx, []Step{StepProduce}, deployPlan{do: map[Step]func(context.Context) error{StepProduce: d.produce}})
 		if err != nil {
 			return err
 		}
-		if err := e.Stacks.Up(ctx, spec, art); err != nil {
-			return fmt.Errorf("workload %q: %w", spec.Name, err)
+		if err := p.up(ctx, d); err != nil {
+			return err
 		}
-		if !cur.Stack.HasRecord {
-			gen := intent.Generation
-			if gen == 0 {
-				gen = 1
-			}
-			if err := e.Stacks.Record(ctx, spec, art, gen); err != nil {
+		if st, ok := cur.runtime.(stackObservation); !ok || !st.HasRecord {
+			gen := max(d.intent.Generation, 1)
+			if err := p.stacks.Record(ctx, spec, d.art, gen); err != nil {
 				return err
 			}
 		}
-		if cur, err = e.observeNow(ctx, spec.Name, spec.Owner); err != nil {
+		if cur, err = d.observeNow(ctx, spec.Name, spec.Owner); err != nil {
 			return err
 		}
 	}
-	if spec.Source.(plugin.Stack).Stack().Service != "" && routeDrifted(spec, cur) {
-		routed, err := e.Stacks.Routed(ctx, spec)
+	if stackOf(spec).Service != "" && routeDrifted(spec, cur) {
+		routed, err := p.stacks.Routed(ctx, spec)
 		if err != nil {
 			return err
 		}
-		if err := e.route(ctx, spec, []runner.Instance{routed}); err != nil {
+		if err := d.route(ctx, spec, []runner.Instance{routed}); err != nil {
 			return err
 		}
 	}
-	return e.reap(ctx, spec.Name, cur.Strays)
+	return d.reap(ctx, spec.Name, cur.Strays)
 }
+
+// teardown takes a stack down: its route, compose down (containers,
+// networks, the images it built; named volumes only with the source's
+// remove_volumes), its records, the source's checkout, and the workload's
+// containers outside the stack. A stack another owner deployed is left
+// alone.
+func (p stackPipeline) teardown(ctx context.Context, d *deployment, _ host) ([]string, error) {
+	spec, o := d.spec, d.cur
+	if len(o.Foreign) > 0 {
+		return []string{fmt.Sprintf("workload %q records another owner (%s): it belongs to another Terraform state and was left "+
+			"alone, with its route", spec.Name, strings.Join(o.ForeignOwners(), ", "))}, nil
+	}
+	if err := d.deleteRoute(ctx, spec.Name); err != nil {
+		return nil, err
+	}
+	if err := p.stacks.Down(ctx, spec); err != nil {
+		return nil, fmt.Errorf("workload %q: %w", spec.Name, err)
+	}
+	if err := d.reap(ctx, spec.Name, o.Strays); err != nil {
+		return nil, err
+	}
+	var warnings []string
+	if f, ok := spec.Source.(interface{ Forget(workload string) error }); ok {
+		if err := f.Forget(spec.Name); err != nil {
+			warnings = append(warnings, err.Error())
+		}
+	}
+	return append(warnings, d.retire(ctx, spec)...), nil
+}
+
+func (p stackPipeline) list(ctx context.Context, name string) (listing, error) {
+	stacks, err := p.stacks.List(ctx, name)
+	return stackListing{p: p, stacks: stacks}, err
+}
+
+type stackListing struct {
+	p      stackPipeline
+	stacks map[string]runner.Stack
+}
+
+// observed: a stack is observed as a whole. Every container of it is live
+// (compose, not a route, decides which run), those of another owner are
+// foreign, and containers of the name outside the stack (left by a deploy
+// from another kind of source) are strays.
+func (l stackListing) observed(h host, name, owner string) (Observed, bool) {
+	st, ok := l.stacks[name]
+	if !ok {
+		return Observed{}, false
+	}
+	o := Observed{Name: name, Route: h.route(name), runtime: stackObservation{Stack: st, p: l.p}}
+	recordOwned := !st.HasRecord || st.Record.OwnedBy(owner)
+	for _, in := range st.Instances() {
+		if in.Recorded.OwnedBy(owner) && recordOwned {
+			o.Live = append(o.Live, in)
+		} else {
+			o.Foreign = append(o.Foreign, in)
+		}
+	}
+	if !recordOwned && len(st.Instances()) == 0 {
+		// A record alone still says whose the name is.
+		o.Foreign = append(o.Foreign, runner.Instance{Name: st.Records[0], Recorded: st.Record})
+	}
+	others := reconcile(name, owner, h.byWorkload[name], nil)
+	o.Strays = others.all()
+	o.Foreign = append(o.Foreign, others.Foreign...)
+	return o, true
+}
+
+// stackObservation is a stack's record and services.
+type stackObservation struct {
+	runner.Stack
+	p stackPipeline
+}
+
+func (s stackObservation) pipeline() pipeline { return s.p }
+
+// status: a stack is running when each of its services runs the
+// containers it asks for.
+func (s stackObservation) status(o Observed) Status {
+	for _, svc := range s.Services {
+		if svc.State() != runner.ServiceRunning {
+			return StatusStopped
+		}
+	}
+	if len(o.Live) == 0 {
+		return StatusMissing
+	}
+	return StatusRunning
+}
+
+// replicas are the routed service's containers: a stack's other services
+// are not replicas of it.
+func (s stackObservation) replicas(o Observed) []runner.Instance {
+	routed := s.Record.Settings.Service
+	if routed == "" {
+		return o.Live
+	}
+	var out []runner.Instance
+	for _, in := range o.Live {
+		if in.Service == routed {
+			out = append(out, in)
+		}
+	}
+	return out
+}
+
+// primary is the routed service's first running container, else its
+// first container, else the stack's first.
+func (s stackObservation) primary(o Observed) *runner.Instance {
+	if len(o.Live) == 0 {
+		return nil
+	}
+	routed := s.Record.Settings.Service
+	best := -1
+	for i, in := range o.Live {
+		if in.Service == routed && routed != "" && (best < 0 || (in.Running() && !o.Live[best].Running())) {
+			best = i
+		}
+	}
+	if best >= 0 {
+		return &o.Live[best]
+	}
+	return &o.Live[0]
+}
+
+func (s stackObservation) running(o Observed) int { return countRunning(s.replicas(o)) }
+
+// scale: the compose file sets a stack's replicas.
+func (stackObservation) scale(Observed) int { return 0 }
+
+func (s stackObservation) services() ([]ServiceStatus, bool) {
+	out := make([]ServiceStatus, 0, len(s.Services))
+	for _, svc := range s.Services {
+		out = append(out, ServiceStatus{Name: svc.Name, State: svc.State(), Running: svc.Running(), Desired: svc.Desired})
+	}
+	return out, true
+}
+
+// importable: a stack without a record (its deploy did not finish)
+// cannot be imported; a stack's env is its interpolation environment, in
+// no container, so import cannot read it back.
+func (s stackObservation) importable(o Observed) (bool, error) {
+	if !s.HasRecord {
+		return false, fmt.Errorf("workload %q is a stack without a record of what was deployed (its deploy did not finish); apply it again from the state that deployed it", o.Name)
+	}
+	return false, nil
+}
+
+func (stackObservation) env(context.Context, *Engine, Observed) ([]string, error) { return nil, nil }

@@ -7,8 +7,9 @@ import (
 	"time"
 )
 
-// Step names a step of a deploy. Engine.AfterStep is called when the named
-// step has just completed, so that a kill there leaves:
+// Step names a step of a deploy: the vocabulary every pipeline shares.
+// Engine.AfterStep is called when the named step has just completed, so
+// that a kill there leaves (a blue-green deploy of containers):
 //
 //	produce: the image is on the host; nothing runs that did not before
 //	start:   green runs beside blue, not gated, not routed
@@ -19,17 +20,47 @@ import (
 type Step string
 
 const (
-	StepProduce Step = "produce" // the image is on the Docker host
+	StepProduce Step = "produce" // the artifact is made: the image on the Docker host, a stack's project checked out
+	StepRelease Step = "release" // a one-off run of the new artifact (migrations) passed; no pipeline runs it yet
 	StepStop    Step = "stop"    // recreate only: the old instances are stopped
-	StepStart   Step = "start"   // the new instance runs
-	StepGate    Step = "gate"    // the new instance passed its gate
-	StepSwap    Step = "swap"    // the route points at the new instance
+	StepStart   Step = "start"   // the new instances run
+	StepGate    Step = "gate"    // the new instances passed their gate
+	StepSwap    Step = "swap"    // the route points at the new instances, and they are the record
 	StepDrain   Step = "drain"   // the old instances had time to finish their requests
 	StepReap    Step = "reap"    // the old instances are gone
 )
 
-// Steps lists the steps in the order a blue-green deploy runs them.
-var Steps = []Step{StepProduce, StepStart, StepGate, StepSwap, StepDrain, StepReap}
+// Steps is the vocabulary in its one order. A pipeline may skip a step,
+// never reorder: each pipeline's list (ContainerSteps, StackSteps,
+// ServiceSteps) is a subsequence of it. Release runs once before any new
+// instance starts, so that its failure changes nothing that runs.
+var Steps = []Step{StepProduce, StepRelease, StepStop, StepStart, StepGate, StepSwap, StepDrain, StepReap}
+
+// A deployPlan is what one deploy does at each of its steps, and once
+// every step passed.
+type deployPlan struct {
+	do map[Step]func(ctx context.Context) error
+	// after follows the last step: old images pruned (best effort).
+	after func(ctx context.Context)
+}
+
+// runSteps is the step machine: it runs steps in their order, each as
+// plan says, marks the end of each (checkpoint), and stops at the first
+// that fails. What a failed step started it removes itself, before it
+// returns.
+func (d *deployment) runSteps(ctx context.Context, steps []Step, plan deployPlan) error {
+	for _, s := range steps {
+		do, ok := plan.do[s]
+		if !ok {
+			return fmt.Errorf("workload %q: the %s pipeline lists step %q but has no plan for it", d.spec.Name, d.pipe.kind(), s)
+		}
+		if err := do(ctx); err != nil {
+			return err
+		}
+		d.checkpoint(ctx, d.spec.Name, s)
+	}
+	return nil
+}
 
 // checkpoint marks the end of a step in the log, and calls the AfterStep
 // hook.

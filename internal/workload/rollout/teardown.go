@@ -3,7 +3,6 @@ package rollout
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload"
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/plugin"
@@ -17,47 +16,13 @@ import (
 // uses it) is a warning: what the workload ran is gone.
 func (e *Engine) Teardown(ctx context.Context, spec workload.Spec) (warnings []string, err error) {
 	defer e.invalidate()
-	if e.Services != nil || e.Stacks != nil {
-		h, err := e.load(ctx, spec.Name)
-		if err != nil {
-			return nil, err
-		}
-		switch o := h.observed(spec.Name, spec.Owner); {
-		case o.Swarm != nil:
-			return e.teardownService(ctx, spec, o)
-		case o.Stack != nil:
-			return e.teardownStack(ctx, spec, o)
-		}
-	}
-	// Only the instances are needed: the route goes whatever it says, and
-	// Router.Delete finds it itself.
-	byWorkload, unreadable, err := e.Runtime.List(ctx, spec.Name)
+	h, err := e.load(ctx, spec.Name)
 	if err != nil {
 		return nil, err
 	}
-	o := reconcile(spec.Name, spec.Owner, byWorkload[spec.Name], nil)
-	own := o.all()
-	for _, in := range unreadable {
-		e.log().WarnContext(ctx, "removing a container with unreadable labels", "container", in.Name)
-		own = append(own, in)
-	}
-	if len(o.Foreign) > 0 {
-		warnings = append(warnings, fmt.Sprintf("containers %s of workload %q record another owner (%s): they belong to another "+
-			"Terraform state and were left alone, with the workload's route", strings.Join(o.ForeignNames(), ", "), spec.Name,
-			strings.Join(o.ForeignOwners(), ", ")))
-	} else if e.Router != nil {
-		if err := e.Router.Delete(ctx, spec.Name); err != nil {
-			return nil, fmt.Errorf("remove the route of workload %q: %w", spec.Name, err)
-		}
-	}
-	if err := e.reap(ctx, spec.Name, own); err != nil {
-		return warnings, err
-	}
-	if len(o.Foreign) == 0 {
-		warnings = append(warnings, e.pruneAll(ctx, spec)...)
-		warnings = append(warnings, e.retire(ctx, spec)...)
-	}
-	return warnings, nil
+	o := h.observed(spec.Name, spec.Owner)
+	p := o.rt().pipeline()
+	return p.teardown(ctx, &deployment{Engine: e, pipe: p, spec: spec, cur: o}, h)
 }
 
 // retire tells the source's origin that the workload is gone (its preview
@@ -92,34 +57,4 @@ func (e *Engine) pruneImages(ctx context.Context, spec workload.Spec, keep []str
 		return nil
 	}
 	return p.Prune(ctx, plugin.ProduceEnv{Images: e.Images, Log: e.log(), Workload: spec.Name}, keep)
-}
-
-// teardownStack takes a stack down: its route, compose down (containers,
-// networks, the images it built; named volumes only with the source's
-// remove_volumes), its records, the source's checkout, and the workload's
-// containers outside the stack. A stack another owner deployed is left
-// alone.
-func (e *Engine) teardownStack(ctx context.Context, spec workload.Spec, o Observed) ([]string, error) {
-	if len(o.Foreign) > 0 {
-		return []string{fmt.Sprintf("workload %q records another owner (%s): it belongs to another Terraform state and was left "+
-			"alone, with its route", spec.Name, strings.Join(o.ForeignOwners(), ", "))}, nil
-	}
-	if e.Router != nil {
-		if err := e.Router.Delete(ctx, spec.Name); err != nil {
-			return nil, fmt.Errorf("remove the route of workload %q: %w", spec.Name, err)
-		}
-	}
-	if err := e.Stacks.Down(ctx, spec); err != nil {
-		return nil, fmt.Errorf("workload %q: %w", spec.Name, err)
-	}
-	if err := e.reap(ctx, spec.Name, o.Strays); err != nil {
-		return nil, err
-	}
-	var warnings []string
-	if f, ok := spec.Source.(interface{ Forget(workload string) error }); ok {
-		if err := f.Forget(spec.Name); err != nil {
-			warnings = append(warnings, err.Error())
-		}
-	}
-	return append(warnings, e.retire(ctx, spec)...), nil
 }

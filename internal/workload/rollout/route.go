@@ -4,65 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/proxy"
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload"
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/runner"
 )
-
-// converge brings the workload in line with spec without a new
-// generation: replicas that died are replaced (by instances of the live
-// generation, gated before they take traffic; the healthy ones are not
-// touched), the route points at the live instances, and strays go.
-func (e *Engine) converge(ctx context.Context, spec workload.Spec, cur Observed, intent Intent) error {
-	live := cur.Primary()
-	if live == nil {
-		return fmt.Errorf("workload %q has no container any more (it was removed after the plan); run terraform apply again to redeploy it", spec.Name)
-	}
-	var running, dead []runner.Instance
-	for _, in := range cur.Live {
-		if in.Running() {
-			running = append(running, in)
-		} else {
-			dead = append(dead, in)
-		}
-	}
-	if len(running) > 0 {
-		want := spec.ReplicaCount()
-		if len(running) > want {
-			// Scaled down: the newest go, once the route has left them.
-			slices.SortFunc(running, func(a, b runner.Instance) int { return a.Created.Compare(b.Created) })
-			cur.Strays = append(cur.Strays, running[want:]...)
-			running = running[:want]
-		}
-		if missing := want - len(running); missing > 0 {
-			e.log().InfoContext(ctx, "starting the replicas that are missing", "workload", spec.Name, "missing", missing)
-			d := &deployment{Engine: e, spec: spec, intent: intent, cur: cur}
-			art, err := d.produce(ctx)
-			if err != nil {
-				return err
-			}
-			more, err := d.start(ctx, art, running[0].Recorded.Generation, missing)
-			if err != nil {
-				return err
-			}
-			if err := d.gateAll(ctx, more); err != nil {
-				return err
-			}
-			running = append(running, more...)
-		}
-		cur.Live = running
-		cur.Strays = append(cur.Strays, dead...)
-	}
-	if routeDrifted(spec, cur) {
-		e.log().InfoContext(ctx, "restoring the route", "workload", spec.Name, "upstreams", upstreams(cur.Live))
-		if err := e.route(ctx, spec, cur.Live); err != nil {
-			return err
-		}
-	}
-	return e.reap(ctx, spec.Name, cur.Strays)
-}
 
 // routeDrifted reports whether the proxy's route differs from what spec and
 // the live instances call for.
@@ -112,15 +58,23 @@ func (e *Engine) writeRoute(ctx context.Context, r proxy.Route, target string) (
 		return false, nil
 	}
 	if len(r.Domains) == 0 {
-		if err := e.Router.Delete(ctx, r.Workload); err != nil {
-			return false, fmt.Errorf("remove the route of workload %q: %w", r.Workload, err)
-		}
-		return false, nil
+		return false, e.deleteRoute(ctx, r.Workload)
 	}
 	if err := e.Router.Upsert(ctx, r); err != nil {
 		return false, fmt.Errorf("route %v to %s: %w", r.Domains, target, err)
 	}
 	return true, nil
+}
+
+// deleteRoute removes the workload's route, if there is a proxy.
+func (e *Engine) deleteRoute(ctx context.Context, name string) error {
+	if e.Router == nil {
+		return nil
+	}
+	if err := e.Router.Delete(ctx, name); err != nil {
+		return fmt.Errorf("remove the route of workload %q: %w", name, err)
+	}
+	return nil
 }
 
 // reap retires instances: stopped gracefully (SIGTERM first, so that they
@@ -129,7 +83,7 @@ func (e *Engine) reap(ctx context.Context, name string, old []runner.Instance) e
 	var errs []error
 	for _, in := range old {
 		e.log().InfoContext(ctx, "removing container", "workload", name, "container", in.Name, "generation", in.Recorded.Generation)
-		if err := e.Runtime.Remove(ctx, in); err != nil {
+		if err := e.containers.Remove(ctx, in); err != nil {
 			errs = append(errs, err)
 		}
 	}
