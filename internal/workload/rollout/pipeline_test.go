@@ -1,0 +1,331 @@
+package rollout
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload"
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/plugin"
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/runner"
+)
+
+// The fast tests of each pipeline's step order, against the world of
+// fake_test.go: what each deploy starts, routes and removes, in which
+// order, when it goes through, when a gate or a route write fails, and
+// when it is interrupted after each of its steps. No Docker, no proxy:
+// they run without TF_ACC, in milliseconds. The real-engine tests beside
+// them (deploy_test.go, the provider's acceptance tests) prove the same
+// pipelines on Docker and Caddy.
+
+// fakeSpec is a routed workload "web" of the fake source at ref.
+func fakeSpec(ref string, strategy plugin.Strategy) workload.Spec {
+	return workload.Spec{
+		Name: "web", Owner: "me", Strategy: strategy, Domains: []string{"web.test"},
+		HealthTimeout: 300 * time.Millisecond, DrainTimeout: time.Millisecond,
+		Source: &fakeSource{Ref: ref, Healthcheck: "/healthz"},
+	}
+}
+
+// fakeStackSpec is a stack workload "shop" whose web service is routed.
+func fakeStackSpec(ref string) workload.Spec {
+	return workload.Spec{
+		Name: "shop", Owner: "me", Domains: []string{"shop.test"}, HealthTimeout: 300 * time.Millisecond,
+		Source: &fakeStackSource{fakeSource{Ref: ref, Healthcheck: "/healthz"}},
+	}
+}
+
+// fakeServiceSpec is a routed Swarm workload "api" (Swarm gates on the
+// image's own health check: no probe path).
+func fakeServiceSpec(ref string) workload.Spec {
+	return workload.Spec{Name: "api", Owner: "me", Domains: []string{"api.test"}, Source: &fakeSource{Ref: ref}}
+}
+
+// pipelineCase is one pipeline and strategy: the world's engine, the
+// first deploy (v1) and the redeploy under test (v2 or a bad one).
+type pipelineCase struct {
+	name            string
+	stacks, service bool
+	spec            func(ref string) workload.Spec
+	steps           []Step
+}
+
+var pipelineCases = []pipelineCase{
+	{name: "containers blue-green", spec: func(ref string) workload.Spec { return fakeSpec(ref, plugin.StrategyBlueGreen) },
+		steps: ContainerSteps(plugin.StrategyBlueGreen)},
+	{name: "containers recreate", spec: func(ref string) workload.Spec { return fakeSpec(ref, plugin.StrategyRecreate) },
+		steps: ContainerSteps(plugin.StrategyRecreate)},
+	{name: "stack", stacks: true, spec: fakeStackSpec, steps: StackSteps(true)},
+	{name: "service", service: true, spec: fakeServiceSpec, steps: ServiceSteps},
+}
+
+// deployed is a world whose workload of c runs v1, and its engine.
+func (c pipelineCase) deployed(t *testing.T) (*world, *Engine) {
+	t.Helper()
+	w := newWorld(t)
+	e := w.engine(c.stacks, c.service)
+	if _, err := e.Apply(context.Background(), c.spec("v1"), Intent{Redeploy: true, Generation: 1, Create: true}); err != nil {
+		t.Fatalf("deploy v1: %v", err)
+	}
+	w.takeEvents()
+	return w, e
+}
+
+// TestEveryPipelineListsItsStepsInTheOrderOfSteps: a pipeline may skip a
+// step, never reorder one; and the engine picks each list for its spec.
+func TestEveryPipelineListsItsStepsInTheOrderOfSteps(t *testing.T) {
+	lists := map[string][]Step{"stack without a routed service": StackSteps(false)}
+	for _, c := range pipelineCases {
+		lists[c.name] = c.steps
+	}
+	for name, list := range lists {
+		i := 0
+		for _, s := range list {
+			j := slices.Index(Steps[i:], s)
+			if j < 0 {
+				t.Errorf("%s: steps %v are not in the order of %v", name, list, Steps)
+				break
+			}
+			i += j + 1
+		}
+	}
+	for _, c := range pipelineCases {
+		w := newWorld(t)
+		got, err := w.engine(c.stacks, c.service).StepsOf(c.spec("v1"))
+		if err != nil || !slices.Equal(got, c.steps) {
+			t.Errorf("%s: StepsOf = %v %v, want %v", c.name, got, err, c.steps)
+		}
+	}
+}
+
+// TestEachPipelineRunsItsStepsInOrder: a redeploy from v1 to v2 runs the
+// pipeline's steps, in their order, doing at each what the runbook says.
+func TestEachPipelineRunsItsStepsInOrder(t *testing.T) {
+	want := map[string][]string{
+		"containers blue-green": {"step produce", "start web-2-2", "step start", "step gate", "route web -> [web-2-2:80]",
+			"step swap", "step drain", "remove web-1-1", "step reap"},
+		"containers recreate": {"step produce", "stop web-1-1", "step stop", "start web-2-2", "step start", "step gate",
+			"route web -> [web-2-2:80]", "step swap", "remove web-1-1", "step reap"},
+		// compose recreates what changed in place; the route already
+		// points at the routed service's container.
+		"stack": {"step produce", "remove shop-db", "remove shop-web", "start shop-db", "start shop-web", "step start",
+			"step gate", "route shop -> [shop-web:80]", "record shop 2", "step swap", "step reap"},
+		// Swarm's update is the gate; the route follows the tasks' DNS
+		// name by itself.
+		"service": {"step produce", "update api v2@sha256:0", "step gate", "step swap", "step reap"},
+	}
+	for _, c := range pipelineCases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			w, e := c.deployed(t)
+			res, err := e.Apply(context.Background(), c.spec("v2"), Intent{Redeploy: true, Generation: 2})
+			if err != nil {
+				t.Fatal(err)
+			}
+			events := w.takeEvents()
+			if !slices.Equal(events, want[c.name]) {
+				t.Errorf("events\n  %q\nwant\n  %q", events, want[c.name])
+			}
+			if got := steps(events); !slices.Equal(got, c.steps) {
+				t.Errorf("steps %v, want the pipeline's %v", got, c.steps)
+			}
+			if res.Status() != StatusRunning || res.Primary().Recorded.Generation != 2 || len(res.Strays) != 0 {
+				t.Errorf("after the redeploy: status %s, %+v", res.Status(), res.Observed)
+			}
+		})
+	}
+}
+
+// TestAFailedGateKeepsWhatServes: a v2 that fails its gate changes
+// nothing that serves (recreate starts v1 again), removes what it started
+// (a stack's container is compose's to keep; Swarm rolls back itself), and
+// says why.
+func TestAFailedGateKeepsWhatServes(t *testing.T) {
+	want := map[string]struct {
+		events []string
+		err    []string
+	}{
+		"containers blue-green": {
+			[]string{"step produce", "start web-2-2", "step start", "remove web-2-2"},
+			[]string{"container web-2-2 of workload \"web\" failed its gate", `HTTP 500`, "log line of web-2-2"},
+		},
+		"containers recreate": {
+			[]string{"step produce", "stop web-1-1", "step stop", "start web-2-2", "step start", "remove web-2-2", "resume web-1-1"},
+			[]string{"container web-2-2 of workload \"web\" failed its gate", `HTTP 500`},
+		},
+		"stack": {
+			[]string{"step produce", "remove shop-db", "remove shop-web", "start shop-db", "start shop-web", "step start"},
+			[]string{"container shop-web of workload \"shop\" failed its gate", `HTTP 500`, "log line of shop-web"},
+		},
+		"service": {
+			[]string{"step produce", "roll back api"},
+			[]string{"swarm rolled the update of service api back", "task 1: unhealthy"},
+		},
+	}
+	for _, c := range pipelineCases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			w, e := c.deployed(t)
+			w.rollBack = true
+			before := w.routed(c.spec("").Name)
+			_, err := e.Apply(context.Background(), c.spec("bad"), Intent{Redeploy: true, Generation: 2})
+			if err == nil {
+				t.Fatal("the deploy of a bad version succeeded")
+			}
+			for _, s := range want[c.name].err {
+				if !strings.Contains(err.Error(), s) {
+					t.Errorf("the error does not say %q: %v", s, err)
+				}
+			}
+			if events := w.takeEvents(); !slices.Equal(events, want[c.name].events) {
+				t.Errorf("events\n  %q\nwant\n  %q", events, want[c.name].events)
+			}
+			if got := w.routed(c.spec("").Name); got != before {
+				t.Errorf("the route moved from %s to %s", before, got)
+			}
+			o, err := e.Observe(context.Background(), c.spec("").Name, "me")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.stacks {
+				// The record stays on generation 1: the next plan offers
+				// the deploy again.
+				if o.Primary().Recorded.Generation != 1 {
+					t.Errorf("the stack records generation %d", o.Primary().Recorded.Generation)
+				}
+				return
+			}
+			if o.Status() != StatusRunning && !c.service || o.Primary().Recorded.Generation != 1 || len(o.Strays) != 0 {
+				t.Errorf("after the failed gate: status %s, %+v", o.Status(), o)
+			}
+		})
+	}
+}
+
+// TestAFailedRouteWriteKeepsWhatServes: the proxy refuses the swap; the
+// new instances go and the old serve (recreate starts them again); a
+// stack keeps its record; the error names the route.
+func TestAFailedRouteWriteKeepsWhatServes(t *testing.T) {
+	want := map[string][]string{
+		"containers blue-green": {"step produce", "start web-2-2", "step start", "step gate", "remove web-2-2"},
+		"containers recreate": {"step produce", "stop web-1-1", "step stop", "start web-2-2", "step start", "step gate",
+			"remove web-2-2", "resume web-1-1"},
+		"stack": {"step produce", "remove shop-db", "remove shop-web", "start shop-db", "start shop-web", "step start", "step gate"},
+	}
+	for _, c := range pipelineCases {
+		if c.service {
+			continue // a redeploy keeps the tasks' route: see TestAServiceWhoseRouteCannotBeWritten
+		}
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			w, e := c.deployed(t)
+			name := c.spec("").Name
+			before := w.routed(name)
+			w.failUpsert = errors.New("proxy down")
+			_, err := e.Apply(context.Background(), c.spec("v2"), Intent{Redeploy: true, Generation: 2})
+			if err == nil || !strings.Contains(err.Error(), "proxy down") || !strings.Contains(err.Error(), "route [") {
+				t.Fatalf("a refused swap: %v", err)
+			}
+			if events := w.takeEvents(); !slices.Equal(events, want[c.name]) {
+				t.Errorf("events\n  %q\nwant\n  %q", events, want[c.name])
+			}
+			o, err := e.Observe(context.Background(), name, "me")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if w.routed(name) != before || o.Status() != StatusRunning || o.Primary().Recorded.Generation != 1 || len(o.Strays) != 0 {
+				t.Errorf("after the refused swap: route %s (was %s), status %s, %+v", w.routed(name), before, o.Status(), o)
+			}
+		})
+	}
+}
+
+// TestAServiceWhoseRouteCannotBeWritten: Swarm runs the new service, the
+// proxy refuses its first route; the apply fails naming the route, and
+// the next apply, with the proxy back, routes the tasks.
+func TestAServiceWhoseRouteCannotBeWritten(t *testing.T) {
+	w := newWorld(t)
+	e := w.engine(false, true)
+	w.failUpsert = errors.New("proxy down")
+	spec := fakeServiceSpec("v1")
+	_, err := e.Apply(context.Background(), spec, Intent{Redeploy: true, Generation: 1, Create: true})
+	if err == nil || !strings.Contains(err.Error(), "proxy down") || !strings.Contains(err.Error(), "tasks.api") {
+		t.Fatalf("a refused route: %v", err)
+	}
+	if got, want := w.takeEvents(), []string{"step produce", "update api v1@sha256:0", "step gate"}; !slices.Equal(got, want) {
+		t.Errorf("events %q, want %q", got, want)
+	}
+	w.failUpsert = nil
+	if _, err := e.Apply(context.Background(), spec, Intent{Generation: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := w.takeEvents(), []string{"route api -> tasks.api"}; !slices.Equal(got, want) {
+		t.Errorf("the converge: events %q, want %q", got, want)
+	}
+}
+
+// interrupted is what an interrupt (the deploy's context cancelled) right
+// after a step leaves: the workload's containers, where the route points.
+type interrupted struct {
+	names  []string
+	routed string
+}
+
+// TestAnInterruptAfterEachStep cancels a redeploy from v1 to v2 right
+// after each of its pipeline's steps; the steps after it run on until
+// one needs the context. Until the swap, the deploy removes what it
+// started and v1 serves (recreate starts it again); from the swap on, the
+// route stays on v2, which passed its gate, and what the interrupt kept
+// from being reaped is a stray for the next apply. Every such apply fails
+// with the interrupt.
+func TestAnInterruptAfterEachStep(t *testing.T) {
+	v1, v2 := interrupted{[]string{"web-1-1"}, "web-1-1:80"}, interrupted{[]string{"web-2-2"}, "web-2-2:80"}
+	both := interrupted{[]string{"web-1-1", "web-2-2"}, "web-2-2:80"}
+	shop := interrupted{[]string{"shop-db", "shop-web"}, "shop-web:80"}
+	api := interrupted{nil, "tasks.api"}
+	want := map[string]map[Step]interrupted{
+		"containers blue-green": {StepProduce: v1, StepStart: v1, StepGate: v1, StepSwap: both, StepDrain: both, StepReap: v2},
+		"containers recreate":   {StepProduce: v1, StepStop: v1, StepStart: v1, StepGate: v1, StepSwap: both, StepReap: v2},
+		"stack":                 {StepProduce: shop, StepStart: shop, StepGate: shop, StepSwap: shop, StepReap: shop},
+		"service":               {StepProduce: api, StepGate: api, StepSwap: api, StepReap: api},
+	}
+	for _, c := range pipelineCases {
+		for _, step := range c.steps {
+			t.Run(c.name+"/"+string(step), func(t *testing.T) {
+				t.Parallel()
+				w, e := c.deployed(t)
+				name := c.spec("").Name
+				ctx, cancel := context.WithCancel(context.Background())
+				defer cancel()
+				e.AfterStep = func(_ context.Context, _ string, s Step) {
+					w.event("step %s", s)
+					if s == step {
+						cancel()
+					}
+				}
+				_, err := e.Apply(ctx, c.spec("v2"), Intent{Redeploy: true, Generation: 2})
+				if !errors.Is(err, context.Canceled) && (err == nil || !strings.Contains(err.Error(), context.Canceled.Error())) {
+					t.Fatalf("the interrupted deploy: %v", err)
+				}
+				// The steps after it run on until one needs the context.
+				events := w.takeEvents()
+				if got := steps(events); !slices.Contains(got, step) || !slices.Equal(got, c.steps[:len(got)]) {
+					t.Errorf("steps %v after an interrupt at %s", got, step)
+				}
+				got := interrupted{w.names(name), w.routed(name)}
+				if !slices.Equal(got.names, want[c.name][step].names) || got.routed != want[c.name][step].routed {
+					t.Errorf("after an interrupt at %s: containers %v routed to %q, want %v routed to %q (events %q)",
+						step, got.names, got.routed, want[c.name][step].names, want[c.name][step].routed, events)
+				}
+				for _, n := range got.names {
+					if in := w.instances[n]; in.State != runner.StateRunning && n == strings.Split(got.routed, ":")[0] {
+						t.Errorf("after an interrupt at %s the routed %s is %s", step, n, in.State)
+					}
+				}
+			})
+		}
+	}
+}
