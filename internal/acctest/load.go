@@ -3,6 +3,8 @@ package acctest
 import (
 	"cmp"
 	"context"
+	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -11,6 +13,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -42,6 +46,25 @@ type Load struct {
 	// Sequence; requests past it are still counted. 0 means
 	// DefaultMaxSamples.
 	MaxSamples int
+
+	// TLS, for an https URL, is the clients' TLS config: the roots they
+	// trust (never InsecureSkipVerify). The server name is the Host (or
+	// the URL's host).
+	TLS *tls.Config
+	// Addr, when set, is where every connection goes ("127.0.0.1:port"),
+	// so that URL can name the domain: https://<domain>/ with its SNI.
+	Addr string
+	// NewConnectionEvery, when > 0, closes each client's connection after
+	// that many requests, so that the load keeps making new connections
+	// (over HTTPS, new TLS handshakes) while a keep-alive client would
+	// hold one.
+	NewConnectionEvery int
+	// RetryResets sends a request once more when its connection was reset
+	// before any answer came, as a browser does: Caddy 2.6 opens new
+	// listening sockets on every config load (SO_REUSEPORT) and closes the
+	// old ones, resetting the connections still queued on them. The
+	// retries are counted apart (Stats.Retried), never hidden.
+	RetryResets bool
 }
 
 // failureBackoff is the least pause after a failed request: a refused
@@ -83,23 +106,36 @@ func (l *Load) Start(ctx context.Context) *Run {
 	ctx, cancel := context.WithCancel(ctx)
 	r := &Run{cancel: cancel, start: time.Now(), live: map[string]int{}}
 	for range clients {
+		dialer := &net.Dialer{Timeout: timeout}
+		c := &loadClient{
+			load:       l,
+			run:        r,
+			maxSamples: max(maxSamples/clients, 1),
+			bodies:     map[string]int{},
+			bodyIDs:    map[string]int16{},
+		}
 		transport := &http.Transport{
-			Proxy:               nil, // test traffic goes to 127.0.0.1, never through $HTTP_PROXY
-			DialContext:         (&net.Dialer{Timeout: timeout}).DialContext,
+			Proxy: nil, // test traffic goes to 127.0.0.1, never through $HTTP_PROXY
+			DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+				conn, err := dialer.DialContext(ctx, network, cmp.Or(l.Addr, addr))
+				if err == nil {
+					c.connections.Add(1)
+				}
+				return conn, err
+			},
 			MaxIdleConns:        1,
 			MaxIdleConnsPerHost: 1,
 			IdleConnTimeout:     90 * time.Second,
 			DisableCompression:  true,
 		}
-		c := &loadClient{
-			load:       l,
-			run:        r,
-			http:       &http.Client{Transport: transport, Timeout: timeout},
-			transport:  transport,
-			maxSamples: max(maxSamples/clients, 1),
-			bodies:     map[string]int{},
-			bodyIDs:    map[string]int16{},
+		if l.TLS != nil {
+			cfg := l.TLS.Clone()
+			if cfg.ServerName == "" {
+				cfg.ServerName = l.Host
+			}
+			transport.TLSClientConfig = cfg
 		}
+		c.http, c.transport = &http.Client{Transport: transport, Timeout: timeout}, transport
 		r.clients = append(r.clients, c)
 		r.wg.Add(1)
 		go func() {
@@ -153,6 +189,8 @@ func (r *Run) merge() Stats {
 		c.transport.CloseIdleConnections()
 		s.Total += c.total
 		s.Failed += c.failed
+		s.Connections += int(c.connections.Load())
+		s.Retried += c.retried
 		s.Dropped += c.dropped
 		remap := make([]int16, len(c.bodyNames))
 		for i, name := range c.bodyNames {
@@ -192,6 +230,8 @@ type loadClient struct {
 	maxSamples int
 
 	total, failed, dropped int
+	retried                int
+	connections            atomic.Int64 // connections opened
 	bodies                 map[string]int
 	bodyIDs                map[string]int16
 	bodyNames              []string
@@ -249,7 +289,16 @@ func (c *loadClient) get(ctx context.Context) (body, failure string) {
 	if c.load.Host != "" {
 		req.Host = c.load.Host
 	}
+	if n := c.load.NewConnectionEvery; n > 0 && (c.total+1)%n == 0 {
+		// The last request of this connection: the server gets
+		// "Connection: close" and the next one dials again.
+		req.Close = true
+	}
 	resp, err := c.http.Do(req)
+	if err != nil && c.load.RetryResets && ctx.Err() == nil && (errors.Is(err, syscall.ECONNRESET) || errors.Is(err, io.EOF)) {
+		c.retried++
+		resp, err = c.http.Do(req)
+	}
 	if err != nil {
 		return "", err.Error()
 	}
@@ -310,6 +359,12 @@ func (c *loadClient) record(at, latency time.Duration, body, failure string) {
 type Stats struct {
 	Total  int // requests finished
 	Failed int // transport errors and non-2xx answers
+	// Connections is how many connections the clients opened: over
+	// HTTPS, how many TLS handshakes they began.
+	Connections int
+	// Retried is how many requests were sent again after a reset
+	// (Load.RetryResets).
+	Retried int
 	// Bodies counts the ok (2xx) answers by trimmed body.
 	Bodies map[string]int
 	// FirstFailures are the earliest failure messages ("+1.2s: status 502:

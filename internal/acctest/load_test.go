@@ -2,6 +2,9 @@ package acctest
 
 import (
 	"context"
+	"crypto/tls"
+	"errors"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -232,5 +235,51 @@ func TestStatsPercentilesAndWindow(t *testing.T) {
 	}
 	if seq := s.Sequence(); !slices.Equal(seq, []string{"v1", "v2", "v1"}) {
 		t.Errorf("Sequence = %v, want [v1 v2 v1]", seq)
+	}
+}
+
+// TestLoadOverHTTPSMakesNewHandshakes: over HTTPS the clients verify the
+// server against the roots given (a server under another CA fails every
+// request), send the Host as server name, and with NewConnectionEvery they
+// open a connection per that many requests, each a new TLS handshake.
+func TestLoadOverHTTPSMakesNewHandshakes(t *testing.T) {
+	t.Parallel()
+	ca := MustTestCA(t, "load test CA")
+	leaf := ca.MustIssue(t, LeafOptions{DNSNames: []string{"secure.example.test"}})
+	pair, err := tls.X509KeyPair([]byte(leaf.CertPEM), []byte(leaf.KeyPEM))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var handshakes atomic.Int64
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
+	srv.TLS = &tls.Config{GetCertificate: func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+		if hello.ServerName != "secure.example.test" {
+			return nil, errors.New("unknown name")
+		}
+		handshakes.Add(1)
+		return &pair, nil
+	}}
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	addr := strings.TrimPrefix(srv.URL, "https://")
+
+	l := &Load{URL: "https://secure.example.test/", Host: "secure.example.test", Addr: addr, Clients: 2, Interval: time.Millisecond,
+		TLS: &tls.Config{RootCAs: ca.Pool()}, NewConnectionEvery: 5}
+	run := l.Start(context.Background())
+	Eventually(t, 5*time.Second, 10*time.Millisecond, "no answers", func() bool { return run.Answers() >= 100 })
+	st := run.Stop()
+	if st.Failed != 0 || st.Bodies["ok"] != st.Total {
+		t.Fatalf("stats %+v, want every request ok", st)
+	}
+	if st.Connections < st.Total/5 || st.Connections > st.Total/5+2 || int64(st.Connections) != handshakes.Load() {
+		t.Fatalf("%d requests made %d connections and %d handshakes, want one of each per 5 requests", st.Total, st.Connections, handshakes.Load())
+	}
+
+	other := MustTestCA(t, "another CA")
+	l.TLS = &tls.Config{RootCAs: other.Pool()}
+	run = l.Start(context.Background())
+	time.Sleep(200 * time.Millisecond)
+	if st := run.Stop(); st.Total == 0 || st.Failed != st.Total || !strings.Contains(strings.Join(st.FirstFailures, " "), "certificate signed by unknown authority") {
+		t.Fatalf("a server under another CA: %+v", st)
 	}
 }

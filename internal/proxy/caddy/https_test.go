@@ -2,6 +2,7 @@ package caddy_test
 
 import (
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
@@ -290,7 +291,20 @@ func TestHTTPSCustomCertificate(t *testing.T) {
 		t.Fatal("Caddy was asked to get a certificate for names that bring their own")
 	}
 
+	// The rotation under load: clients that open a new connection every
+	// third request, so that handshakes go on throughout, each verified
+	// against the CA; a connection Caddy resets as it loads a config is
+	// tried again, and counted.
+	load := (&acctest.Load{URL: "https://shop.example.test/", Host: "shop.example.test", Addr: c.HTTPSListen()[1],
+		Clients: 4, Interval: 2 * time.Millisecond, NewConnectionEvery: 3, RetryResets: true, TLS: &tls.Config{RootCAs: ca.Pool()}}).Start(ctx)
+	acctest.Eventually(t, 5*time.Second, 10*time.Millisecond, "the load gets no answer", func() bool { return load.Answers() > 50 })
 	deploy(second)
+	time.Sleep(300 * time.Millisecond)
+	st := load.Stop()
+	t.Logf("rotation under load: %d requests over %d new TLS connections, %d failed, %d retried after a reset", st.Total, st.Connections, st.Failed, st.Retried)
+	if st.Failed != 0 || st.Connections < 20 {
+		t.Fatalf("rotation under load: %d of %d requests failed over %d handshakes: %v", st.Failed, st.Total, st.Connections, st.FirstFailures)
+	}
 	if !served("shop.example.test").Equal(second.Cert) {
 		t.Fatal("after rotation Caddy does not serve the new certificate")
 	}
