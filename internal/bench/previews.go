@@ -1,18 +1,14 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/acctest"
-	"github.com/tinyforge/terraform-provider-tinyforge/internal/docker"
 )
 
 type previewsDetail struct {
@@ -60,37 +56,14 @@ func (b *bench) previews(ctx context.Context) error {
 		return err
 	}
 	defer stop()
-	app, err := os.ReadFile(e.images.Binary)
+	repos, err := e.appRepos(srv, "preview", []string{"previews", "script"}, "main")
 	if err != nil {
 		return err
-	}
-	repos := map[string]*acctest.GitRepo{}
-	for _, who := range []string{"previews", "script"} {
-		work := filepath.Join(e.tmp, "git-work-"+who)
-		if err := os.Mkdir(work, 0o755); err != nil {
-			return err
-		}
-		r, err := srv.NewRepo("bench", who, work)
-		if err != nil {
-			return err
-		}
-		// Each repository's build label is its own: the script's build
-		// finds none of the previews' layers, and the cleanup removes both.
-		dockerfile := fmt.Sprintf("FROM scratch\n%s\nCOPY testapp /testapp\nCOPY site/ /site/\nENV VERSION=preview\nENTRYPOINT [\"/testapp\"]\n",
-			acctest.BuildLabel(e.prefix+"-pv-"+who))
-		if _, err := r.Push("main", map[string]acctest.File{
-			"Dockerfile":       {Content: []byte(dockerfile)},
-			"testapp":          {Content: app, Executable: true},
-			"site/version.txt": {Content: []byte("main")},
-		}, "main"); err != nil {
-			return err
-		}
-		repos[who] = r
 	}
 	project := "bench/previews"
 	for i := 1; i <= n; i++ {
 		branch := fmt.Sprintf("pr-%d", i)
-		if _, err := repos["previews"].Push(branch, map[string]acctest.File{"site/version.txt": {Content: []byte(branch)}}, branch); err != nil {
+		if _, err := repos["previews"].Push(branch, map[string]acctest.File{versionPath: {Content: []byte(branch)}}, branch); err != nil {
 			return err
 		}
 		srv.GitHub.OpenPullRequest(project, acctest.PullRequest{Number: int64(i), Title: branch, Author: "bench", HeadBranch: branch})
@@ -150,43 +123,18 @@ func (b *bench) previews(ctx context.Context) error {
 
 	// The script's repository, cloned and built once: its cache is as
 	// warm as the previews'.
-	script := filepath.Join(e.tmp, "previews-floor.sh")
-	if err := os.WriteFile(script, []byte(pushFloorScript), 0o755); err != nil {
-		return err
-	}
-	cloneURL, err := url.Parse(repos["script"].CloneURL)
+	floor, err := e.newLiveScript(srv, repos["script"], e.prefix+"-pv-floor")
 	if err != nil {
 		return err
 	}
-	cloneURL.User = url.UserPassword("bench", srv.Token)
-	floor := func(i int, want string) (time.Duration, docker.BuildSteps, error) {
-		dir := filepath.Join(e.tmp, fmt.Sprintf("previews-floor-%d", i))
-		cmd := exec.CommandContext(ctx, "bash", script, cloneURL.String(), dir, fmt.Sprintf("%s-pv-floor:%d", e.prefix, i),
-			fmt.Sprintf("%s-pv-floor-%d", e.prefix, i), e.network, acctest.LabelTestRun+"="+acctest.RunID(), want)
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		start := time.Now()
-		err := cmd.Run()
-		took := time.Since(start)
-		var steps docker.BuildSteps
-		if out, rerr := os.ReadFile(dir + ".build"); rerr == nil {
-			for _, line := range strings.Split(string(out), "\n") {
-				steps.Observe(line)
-			}
-		}
-		if err != nil {
-			return 0, steps, fmt.Errorf("previews floor script: %v: %s", err, strings.TrimSpace(stderr.String()))
-		}
-		return took, steps, nil
-	}
-	if _, _, err := floor(0, "main"); err != nil {
+	if _, _, _, err := floor.run(ctx, 0, "main"); err != nil {
 		return err
 	}
 
 	// One pull request moves by a one-file commit.
 	moved := (n + 1) / 2
 	want := fmt.Sprintf("pr-%d moved", moved)
-	if _, err := repos["previews"].Push(fmt.Sprintf("pr-%d", moved), map[string]acctest.File{"site/version.txt": {Content: []byte(want)}}, "move"); err != nil {
+	if _, err := repos["previews"].Push(fmt.Sprintf("pr-%d", moved), map[string]acctest.File{versionPath: {Content: []byte(want)}}, "move"); err != nil {
 		return err
 	}
 	for range b.opts.PlanReps {
@@ -200,30 +148,9 @@ func (b *bench) previews(ctx context.Context) error {
 	applyLog := filepath.Join(e.tmp, "calls-previews-apply")
 	domain := fmt.Sprintf("pr-%d.%s.preview.bench.test", moved, e.prefix)
 	from := time.Now()
-	p, err := w.Start(ctx, []string{"apply", "-auto-approve", "-input=false", "-no-color"}, append(logEnv, "TINYFORGE_CALL_LOG="+applyLog)...)
+	_, at, err := e.applyUntilServed(ctx, w, append(logEnv, "TINYFORGE_CALL_LOG="+applyLog), domain, want)
 	if err != nil {
 		return err
-	}
-	answered := make(chan time.Time, 1)
-	pollCtx, stopPoll := context.WithCancel(ctx)
-	defer stopPoll()
-	go func() {
-		for pollCtx.Err() == nil {
-			if code, body, err := e.caddy.GetE(domain, "/file?path=/site/version.txt"); err == nil && code == 200 && body == want {
-				answered <- time.Now()
-				return
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}()
-	if _, err := p.Wait(); err != nil {
-		return fmt.Errorf("apply after the move: %w", err)
-	}
-	var at time.Time
-	select {
-	case at = <-answered:
-	case <-time.After(5 * time.Second):
-		return fmt.Errorf("the apply after the move succeeded but Caddy did not answer %q on %s within 5 s", want, domain)
 	}
 	d.ApplySeconds = at.Sub(from).Seconds()
 	d.GitHubCalls = srv.GitHub.Calls()[github:]
@@ -232,15 +159,14 @@ func (b *bench) previews(ctx context.Context) error {
 	if d.ApplyCalls, err = ReadCallLog(applyLog); err != nil {
 		return err
 	}
-	if _, err := repos["script"].Push("main", map[string]acctest.File{"site/version.txt": {Content: []byte(want)}}, "move"); err != nil {
+	if _, err := repos["script"].Push("main", map[string]acctest.File{versionPath: {Content: []byte(want)}}, "move"); err != nil {
 		return err
 	}
-	took, steps, err := floor(1, want)
+	took, _, steps, err := floor.run(ctx, 1, want)
 	if err != nil {
 		return err
 	}
 	d.ScriptSeconds, d.ScriptRebuilt = took.Seconds(), steps.Rebuilt()
-	acctest.DockerE("container", "rm", "--force", e.prefix+"-pv-floor-0", e.prefix+"-pv-floor-1")
 	if v := append(srv.GitHub.TakeViolations(), srv.Gitea.TakeViolations()...); len(v) > 0 {
 		b.finding("previews: the Git host stand-ins refused requests of the provider: %s", strings.Join(v, "; "))
 	}

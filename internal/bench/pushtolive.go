@@ -1,19 +1,15 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/acctest"
-	"github.com/tinyforge/terraform-provider-tinyforge/internal/docker"
 )
 
 type pushDetail struct {
@@ -50,33 +46,9 @@ func (b *bench) pushToLive(ctx context.Context) error {
 		return err
 	}
 	defer stop()
-	app, err := os.ReadFile(e.images.Binary)
+	repos, err := e.appRepos(srv, "push", []string{"tinyforge", "script"}, "0")
 	if err != nil {
 		return err
-	}
-	repos := map[string]*acctest.GitRepo{}
-	for _, who := range []string{"tinyforge", "script"} {
-		work := filepath.Join(e.tmp, "git-work-"+who)
-		if err := os.Mkdir(work, 0o755); err != nil {
-			return err
-		}
-		r, err := srv.NewRepo("bench", who, work)
-		if err != nil {
-			return err
-		}
-		// The build label is the repository's own: the two builds share
-		// no layer, and the run's cleanup removes both.
-		dockerfile := fmt.Sprintf("FROM scratch\n%s\nCOPY testapp /testapp\nCOPY site/ /site/\nENV VERSION=push\nENTRYPOINT [\"/testapp\"]\n",
-			acctest.BuildLabel(e.prefix+"-ptl-"+who))
-		if _, err := r.Push("main", map[string]acctest.File{
-			"Dockerfile":       {Content: []byte(dockerfile)},
-			"testapp":          {Content: app, Executable: true},
-			"site/index.html":  {Content: []byte("<h1>bench</h1>\n")},
-			"site/version.txt": {Content: []byte("0")},
-		}, "first"); err != nil {
-			return err
-		}
-		repos[who] = r
 	}
 
 	name := e.prefix + "-ptl"
@@ -99,39 +71,13 @@ func (b *bench) pushToLive(ctx context.Context) error {
 		}
 	}()
 
-	script := filepath.Join(e.tmp, "push-floor.sh")
-	if err := os.WriteFile(script, []byte(pushFloorScript), 0o755); err != nil {
-		return err
-	}
-	cloneURL, err := url.Parse(repos["script"].CloneURL)
+	floor, err := e.newLiveScript(srv, repos["script"], e.prefix+"-ptl-floor")
 	if err != nil {
 		return err
 	}
-	cloneURL.User = url.UserPassword("bench", srv.Token)
-	floor := func(i int, want string) (time.Duration, map[string]float64, docker.BuildSteps, error) {
-		dir := filepath.Join(e.tmp, fmt.Sprintf("push-floor-%d", i))
-		cname := fmt.Sprintf("%s-ptl-floor-%d", e.prefix, i)
-		cmd := exec.CommandContext(ctx, "bash", script, cloneURL.String(), dir, fmt.Sprintf("%s-ptl-floor:%d", e.prefix, i),
-			cname, e.network, acctest.LabelTestRun+"="+acctest.RunID(), want)
-		var stdout, stderr bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		start := time.Now()
-		err := cmd.Run()
-		took := time.Since(start)
-		var steps docker.BuildSteps
-		if out, rerr := os.ReadFile(dir + ".build"); rerr == nil {
-			for _, line := range strings.Split(string(out), "\n") {
-				steps.Observe(line)
-			}
-		}
-		if err != nil {
-			return 0, nil, steps, fmt.Errorf("push floor script: %v: %s", err, strings.TrimSpace(stderr.String()))
-		}
-		return took, scriptPhases(stdout.String()), steps, nil
-	}
 	// The script's warm-up: its first commit built, as tinyforge's create
 	// built its own.
-	if _, _, _, err := floor(0, "0"); err != nil {
+	if _, _, _, err := floor.run(ctx, 0, "0"); err != nil {
 		return err
 	}
 
@@ -139,38 +85,14 @@ func (b *bench) pushToLive(ctx context.Context) error {
 	for i := 1; i <= b.opts.PushReps; i++ {
 		want := strconv.Itoa(i)
 		// tinyforge: push, apply, until Caddy answers the new content.
-		if _, err := repos["tinyforge"].Push("main", map[string]acctest.File{"site/version.txt": {Content: []byte(want)}}, "bump "+want); err != nil {
+		if _, err := repos["tinyforge"].Push("main", map[string]acctest.File{versionPath: {Content: []byte(want)}}, "bump "+want); err != nil {
 			return err
 		}
 		from := time.Now()
-		p, err := w.Start(ctx, []string{"apply", "-auto-approve", "-input=false", "-no-color"}, logEnv...)
+		res, at, err := e.applyUntilServed(ctx, w, logEnv, domain, want)
 		if err != nil {
 			return err
 		}
-		answered := make(chan time.Time, 1)
-		pollCtx, stopPoll := context.WithCancel(ctx)
-		go func() {
-			for pollCtx.Err() == nil {
-				if code, body, err := e.caddy.GetE(domain, "/file?path=/site/version.txt"); err == nil && code == 200 && body == want {
-					answered <- time.Now()
-					return
-				}
-				time.Sleep(20 * time.Millisecond)
-			}
-		}()
-		res, err := p.Wait()
-		if err != nil {
-			stopPoll()
-			return fmt.Errorf("apply of commit %s: %w", want, err)
-		}
-		var at time.Time
-		select {
-		case at = <-answered:
-		case <-time.After(5 * time.Second):
-			stopPoll()
-			return fmt.Errorf("commit %s: the apply succeeded but Caddy did not answer its content within 5 s", want)
-		}
-		stopPoll()
 		toLive := at.Sub(from)
 		live = append(live, toLive)
 		d.ToLive, d.Apply = append(d.ToLive, toLive.Seconds()), append(d.Apply, res.Duration.Seconds())
@@ -180,10 +102,10 @@ func (b *bench) pushToLive(ctx context.Context) error {
 
 		// The script: push to its own repository, then clone, build, run,
 		// probe.
-		if _, err := repos["script"].Push("main", map[string]acctest.File{"site/version.txt": {Content: []byte(want)}}, "bump "+want); err != nil {
+		if _, err := repos["script"].Push("main", map[string]acctest.File{versionPath: {Content: []byte(want)}}, "bump "+want); err != nil {
 			return err
 		}
-		took, phases, steps, err := floor(i, want)
+		took, phases, steps, err := floor.run(ctx, i, want)
 		if err != nil {
 			return err
 		}
@@ -193,8 +115,6 @@ func (b *bench) pushToLive(ctx context.Context) error {
 		b.logf("push %d: tinyforge answered through Caddy after %s (apply %s, %d layers rebuilt, %d cached); script %s (%d rebuilt, %d cached)",
 			i, toLive.Round(time.Millisecond), res.Duration.Round(time.Millisecond), dl.Rebuilt, dl.Cached,
 			took.Round(time.Millisecond), steps.Rebuilt(), steps.Cached)
-		// The script's container is not the scenario's any more.
-		acctest.DockerE("container", "rm", "--force", fmt.Sprintf("%s-ptl-floor-%d", e.prefix, i-1))
 	}
 
 	target := maxRatio(1.2)
