@@ -17,6 +17,7 @@ import (
 // token of a git_auth block; a refused or missing token fails the plan,
 // naming where the token is written and never the token.
 func TestAccGitDataSources(t *testing.T) {
+	acctest.Acceptance(t)
 	t.Parallel()
 	env := newTestEnv(t)
 	srv := acctest.StartGitServer(t)

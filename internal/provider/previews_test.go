@@ -100,7 +100,7 @@ func (a *appRepo) pushVersion(t *testing.T, branch, version string) string {
 // containers, images) and marks its deployment inactive. A fork's pull
 // request is left out unless asked for.
 func TestAccPreviewsFollowThePullRequests(t *testing.T) {
-	accOnly(t)
+	acctest.Acceptance(t)
 	t.Parallel()
 	began := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
@@ -386,13 +386,4 @@ func containerIDs(state map[string]map[string]any, addrs ...string) map[string]s
 		out[a], _ = state[a]["container_id"].(string)
 	}
 	return out
-}
-
-// accOnly skips a test that drives terraform itself unless TF_ACC is set,
-// as resource.Test does for the others: the unit run stays fast.
-func accOnly(t *testing.T) {
-	t.Helper()
-	if os.Getenv("TF_ACC") == "" {
-		t.Skip("an acceptance test: set TF_ACC=1")
-	}
 }
