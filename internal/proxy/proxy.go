@@ -133,12 +133,23 @@ type Router interface {
 // the deploy while the route still points at the old ones, and the route
 // write that swaps blue for green never touches a certificate.
 type Certifier interface {
+	// Certifies reports whether route gets certificates at all: the proxy
+	// serves HTTPS, or the route brings its own certificate.
+	Certifies(route Route) bool
 	// Certify makes the proxy hold a certificate for each of route's
 	// domains (route.TLS's, or one from its issuer), keeping those the
 	// current route needs, and returns once each domain is served over
 	// HTTPS with it. A domain the issuer refuses fails it with a
 	// *CertificateError, and the proxy is put back as it was.
 	Certify(ctx context.Context, route Route) error
+}
+
+// TLSChecker is implemented by routers with rules of their own for a
+// route's certificates (an ACME CA validates a wildcard only by DNS-01; a
+// custom certificate needs a proxy that serves HTTPS): the engine checks
+// them at plan time and before any work.
+type TLSChecker interface {
+	CheckTLS(route Route) error
 }
 
 // CertificateError is a domain the proxy could not get or serve a

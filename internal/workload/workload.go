@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/proxy"
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/tlscert"
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/plugin"
 )
 
@@ -88,7 +89,11 @@ type Spec struct {
 	// SecretEnvVersion stands for SecretEnv's values, which the state does
 	// not hold: a change redeploys.
 	SecretEnvVersion int
-	Source           plugin.Source
+	// TLS, when set, is the certificate the domains are served with over
+	// HTTPS, instead of one from the proxy's issuer. Its key is a secret
+	// like SecretEnv's values: it reaches the proxy and nothing else.
+	TLS    *proxy.TLS
+	Source plugin.Source
 }
 
 // ReplicaCount is Replicas with the default written out.
@@ -126,6 +131,9 @@ type Host struct {
 	// SingleUpstream says the proxy forwards a route to one upstream only
 	// (Nginx Proxy Manager), so a routed workload runs one replica.
 	SingleUpstream bool
+	// CheckTLS, when set, is the proxy's own rule for a route's
+	// certificates (proxy.TLSChecker).
+	CheckTLS func(proxy.Route) error
 }
 
 // FieldError is a rule broken by one attribute. Attr is the attribute path
@@ -245,6 +253,7 @@ func (s Spec) Validate(h Host) (plugin.Strategy, error) {
 	s.Release.validate(add)
 	s.validateSecrets(add)
 	s.validateWorker(add)
+	s.validateTLS(h, add)
 	if s.Replicas != 0 {
 		add("replicas", ValidateReplicas(s.Replicas))
 	}
@@ -282,6 +291,37 @@ func (s Spec) Validate(h Host) (plugin.Strategy, error) {
 		add("deploy_strategy", err)
 	}
 	return strategy, errors.Join(errs...)
+}
+
+// validateTLS checks the workload's certificate (tlscert's rules: the PEM
+// parses, the key is its key, it covers every domain, it is valid now),
+// and what the proxy says of the route's certificates. A key the plan does
+// not see (write-only) is checked at deploy.
+func (s Spec) validateTLS(h Host, add func(string, error)) {
+	if s.TLS != nil {
+		if len(s.Domains) == 0 {
+			add("tls", errors.New("tls: a certificate needs domains to serve"))
+			return
+		}
+		c, err := tlscert.Parse(s.TLS.CertificatePEM)
+		if err != nil {
+			add("tls.certificate_pem", err)
+			return
+		}
+		if s.TLS.KeyPEM != "" {
+			add("tls.private_key_pem_wo", c.MatchKey(s.TLS.KeyPEM))
+		}
+		add("tls.certificate_pem", c.CheckDomains(s.Domains))
+		_, err = c.CheckValidity(time.Now())
+		add("tls.certificate_pem", err)
+	}
+	if h.CheckTLS != nil && len(s.Domains) > 0 {
+		attr := "domains"
+		if s.TLS != nil {
+			attr = "tls"
+		}
+		add(attr, h.CheckTLS(proxy.Route{Workload: s.Name, Domains: s.Domains, TLS: s.TLS}))
+	}
 }
 
 // NeedsRedeploy reports whether going from prev to next needs a new

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/acctest"
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/proxy"
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload"
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/plugin"
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/sources/image"
@@ -314,5 +316,53 @@ func TestAWorkerDeploysBlueGreenWithoutAProxy(t *testing.T) {
 	s.Strategy = ""
 	if got, err := s.Validate(workload.Host{Proxied: true}); err != nil || got != plugin.StrategyRecreate {
 		t.Errorf("the default of a worker: %q %v, want recreate", got, err)
+	}
+}
+
+// TestValidateTLS: a workload's own certificate is checked at the
+// attribute that is wrong (tlscert's rules), and the proxy's own rule is
+// asked, at domains for its issuer's certificates and at tls for the
+// workload's; no message carries the key.
+func TestValidateTLS(t *testing.T) {
+	ca := acctest.MustTestCA(t, "workload test CA")
+	leaf := ca.MustIssue(t, acctest.LeafOptions{DNSNames: []string{"web.example.test"}})
+	other := ca.MustIssue(t, acctest.LeafOptions{DNSNames: []string{"web.example.test"}})
+	refuseWildcards := func(r proxy.Route) error {
+		if r.TLS == nil && strings.HasPrefix(r.Domains[0], "*.") {
+			return errors.New("no wildcard from this issuer")
+		}
+		return nil
+	}
+	for name, tc := range map[string]struct {
+		domains []string
+		tls     *proxy.TLS
+		attr    string
+		want    string
+	}{
+		"a certificate without domains": {tls: &proxy.TLS{CertificatePEM: leaf.CertPEM}, attr: "tls", want: "needs domains"},
+		"a domain it misses":            {domains: []string{"web.example.test", "api.example.test"}, tls: &proxy.TLS{CertificatePEM: leaf.CertPEM}, attr: "tls.certificate_pem", want: `does not cover domain "api.example.test"`},
+		"another certificate's key":     {domains: []string{"web.example.test"}, tls: &proxy.TLS{CertificatePEM: leaf.CertPEM, KeyPEM: other.KeyPEM}, attr: "tls.private_key_pem_wo", want: "is not the key"},
+		"not a certificate":             {domains: []string{"web.example.test"}, tls: &proxy.TLS{CertificatePEM: "nope"}, attr: "tls.certificate_pem", want: "no PEM certificate"},
+		"the proxy's rule":              {domains: []string{"*.example.test"}, attr: "domains", want: "no wildcard from this issuer"},
+		"a good one, key unseen":        {domains: []string{"web.example.test"}, tls: &proxy.TLS{CertificatePEM: leaf.CertPEM}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			s := validSpec()
+			s.Domains, s.TLS = tc.domains, tc.tls
+			_, err := s.Validate(workload.Host{Proxied: true, CheckTLS: refuseWildcards})
+			got := fieldErrors(err)
+			if tc.attr == "" {
+				if err != nil {
+					t.Fatalf("Validate = %v", err)
+				}
+				return
+			}
+			if !strings.Contains(got[tc.attr], tc.want) {
+				t.Fatalf("errors %v, want %q at %s", got, tc.want, tc.attr)
+			}
+			if strings.Contains(err.Error(), other.KeyPEM[40:80]) {
+				t.Fatal("an error carries the key")
+			}
+		})
 	}
 }

@@ -141,8 +141,10 @@ type Router struct {
 }
 
 var (
-	_ proxy.Router  = (*Router)(nil)
-	_ proxy.Drainer = (*Router)(nil)
+	_ proxy.Router     = (*Router)(nil)
+	_ proxy.Drainer    = (*Router)(nil)
+	_ proxy.Certifier  = (*Router)(nil)
+	_ proxy.TLSChecker = (*Router)(nil)
 )
 
 // serverName keeps the server key a single, unescaped admin API path segment.

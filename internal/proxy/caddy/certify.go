@@ -35,16 +35,10 @@ const probeInterval = 200 * time.Millisecond
 // the TLS app is put back as it was and a *proxy.CertificateError names
 // the domain.
 func (r *Router) Certify(ctx context.Context, route proxy.Route) error {
-	if len(route.Domains) == 0 {
+	if len(route.Domains) == 0 || !r.Certifies(route) {
 		return nil
 	}
-	if r.https == nil {
-		if route.TLS != nil {
-			return fmt.Errorf("caddy route %q: a certificate of its own needs the provider's https settings (proxy { caddy { https { ... } } }), which make Caddy listen for HTTPS", IDPrefix+route.Workload)
-		}
-		return nil
-	}
-	if err := r.https.CheckDomains(automated(route)); err != nil {
+	if err := r.CheckTLS(route); err != nil {
 		return fmt.Errorf("caddy route %q: %w", IDPrefix+route.Workload, err)
 	}
 	var custom *tlscert.Certificate
@@ -90,6 +84,22 @@ func (r *Router) Certify(ctx context.Context, route proxy.Route) error {
 		"route": IDPrefix + route.Workload, "domains": route.Domains, "elapsed": time.Since(start).Round(time.Millisecond).String(),
 	})
 	return nil
+}
+
+// Certifies implements proxy.Certifier: with HTTPS every route gets
+// certificates; without, a route that brings one is refused by Certify.
+func (r *Router) Certifies(route proxy.Route) bool { return r.https != nil || route.TLS != nil }
+
+// CheckTLS implements proxy.TLSChecker: a certificate of the route's own
+// needs the HTTPS listener, and an ACME CA cannot certify a wildcard.
+func (r *Router) CheckTLS(route proxy.Route) error {
+	if r.https == nil {
+		if route.TLS != nil {
+			return fmt.Errorf("a certificate of its own needs the provider's https settings (proxy { caddy { https { ... } } }), which make Caddy listen for HTTPS")
+		}
+		return nil
+	}
+	return r.https.CheckDomains(automated(route))
 }
 
 // awaitCertificates polls a TLS handshake with each domain until Caddy

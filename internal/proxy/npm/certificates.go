@@ -65,6 +65,20 @@ func (r *Router) wantCertificate(route proxy.Route) *wantCertificate {
 	return nil
 }
 
+// CheckTLS implements proxy.TLSChecker: certbot validates over HTTP-01,
+// which cannot certify a wildcard.
+func (r *Router) CheckTLS(route proxy.Route) error {
+	if route.TLS != nil || !r.letsEncrypt {
+		return nil
+	}
+	for _, d := range route.Domains {
+		if strings.HasPrefix(d, "*.") {
+			return fmt.Errorf("domain %q: NPM's Let's Encrypt certificates are validated over HTTP-01, which cannot certify a wildcard; give the workload a certificate of its own (tls)", d)
+		}
+	}
+	return nil
+}
+
 // fits reports whether c is the certificate want asks for.
 func (w *wantCertificate) fits(workload string, c certificateObject) bool {
 	if w.custom != nil {

@@ -100,6 +100,7 @@ type Router struct {
 var (
 	_ proxy.Router       = (*Router)(nil)
 	_ proxy.SingleTarget = (*Router)(nil)
+	_ proxy.TLSChecker   = (*Router)(nil)
 )
 
 // SingleTarget implements proxy.SingleTarget: NPM forwards a proxy host to

@@ -165,6 +165,9 @@ func (containerPipeline) converge(ctx context.Context, d *deployment) error {
 		cur.Strays = append(cur.Strays, dead...)
 	}
 	if routeDrifted(spec, cur) {
+		if err := d.certify(ctx, spec); err != nil {
+			return err
+		}
 		d.log().InfoContext(ctx, "restoring the route", "workload", spec.Name, "upstreams", upstreams(cur.Live))
 		if err := d.route(ctx, spec, cur.Live); err != nil {
 			return err

@@ -122,7 +122,12 @@ func (d *deployment) run(ctx context.Context) error {
 	start := time.Now()
 	d.lap = start
 	plan := d.pipe.plan(d)
-	if err := d.runSteps(ctx, d.pipe.steps(d.spec, d.strategy), plan); err != nil {
+	steps := d.pipe.steps(d.spec, d.strategy)
+	if d.certifies(d.spec) {
+		steps = withStep(steps, StepCertify)
+		plan.do[StepCertify] = func(ctx context.Context) error { return d.certify(ctx, d.spec) }
+	}
+	if err := d.runSteps(ctx, steps, plan); err != nil {
 		d.report(ctx, plugin.DeployFailure, reason(err))
 		return err
 	}

@@ -126,7 +126,11 @@ func (e *Engine) log() *slog.Logger {
 
 func (e *Engine) host() workload.Host {
 	_, single := e.Router.(proxy.SingleTarget)
-	return workload.Host{Proxied: e.Router != nil, SingleUpstream: single}
+	h := workload.Host{Proxied: e.Router != nil, SingleUpstream: single}
+	if c, ok := e.Router.(proxy.TLSChecker); ok {
+		h.CheckTLS = c.CheckTLS
+	}
+	return h
 }
 
 func (e *Engine) livenessWindow() time.Duration {

@@ -140,5 +140,9 @@ func (e *Engine) StepsOf(spec workload.Spec) ([]Step, error) {
 	if err != nil {
 		return nil, err
 	}
-	return p.steps(spec, strategy), nil
+	steps := p.steps(spec, strategy)
+	if e.certifies(spec) {
+		steps = withStep(steps, StepCertify)
+	}
+	return steps, nil
 }

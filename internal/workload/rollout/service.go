@@ -204,10 +204,13 @@ func (p servicePipeline) routeIfDrifted(ctx context.Context, d *deployment) erro
 			return nil
 		}
 	} else if r := d.cur.Route; r != nil && svc.Name != "" && r.Tasks == svc.Tasks() &&
-		r.TasksPort == spec.Source.Container().Port && proxy.SameHosts(r.Domains, spec.Domains) {
+		r.TasksPort == spec.Source.Container().Port && proxy.SameHosts(r.Domains, spec.Domains) && proxy.SameCertificate(r.TLS, spec.TLS) {
 		return nil
 	}
-	r := proxy.Route{Workload: spec.Name, Domains: spec.Domains, Tasks: svc.Tasks(), TasksPort: spec.Source.Container().Port}
+	if err := d.certify(ctx, spec); err != nil {
+		return err
+	}
+	r := proxy.Route{Workload: spec.Name, Domains: spec.Domains, Tasks: svc.Tasks(), TasksPort: spec.Source.Container().Port, TLS: spec.TLS}
 	written, err := d.writeRoute(ctx, r, r.Tasks)
 	if written {
 		d.log().InfoContext(ctx, "route points at the service's tasks", "workload", spec.Name, "tasks", r.Tasks)

@@ -155,6 +155,9 @@ func (p stackPipeline) converge(ctx context.Context, d *deployment) error {
 		if err != nil {
 			return err
 		}
+		if err := d.certify(ctx, spec); err != nil {
+			return err
+		}
 		if err := d.route(ctx, spec, []runner.Instance{routed}); err != nil {
 			return err
 		}

@@ -3,6 +3,7 @@ package rollout
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -22,6 +23,7 @@ type Step string
 const (
 	StepProduce Step = "produce" // the artifact is made: the image on the Docker host, a stack's project checked out
 	StepRelease Step = "release" // a one-off run of the new artifact (migrations) passed; no pipeline runs it yet
+	StepCertify Step = "certify" // the proxy serves a certificate for every domain; the route is as it was
 	StepStop    Step = "stop"    // recreate only: the old instances are stopped
 	StepStart   Step = "start"   // the new instances run
 	StepGate    Step = "gate"    // the new instances passed their gate
@@ -33,8 +35,23 @@ const (
 // Steps is the vocabulary in its one order. A pipeline may skip a step,
 // never reorder: each pipeline's list (ContainerSteps, StackSteps,
 // ServiceSteps) is a subsequence of it. Release runs once before any new
-// instance starts, so that its failure changes nothing that runs.
-var Steps = []Step{StepProduce, StepRelease, StepStop, StepStart, StepGate, StepSwap, StepDrain, StepReap}
+// instance starts, so that its failure changes nothing that runs; so does
+// certify, which the engine adds to any pipeline's steps when the proxy
+// holds certificates for the workload's domains (see withCertify).
+var Steps = []Step{StepProduce, StepRelease, StepCertify, StepStop, StepStart, StepGate, StepSwap, StepDrain, StepReap}
+
+// withStep inserts step into steps at its place in Steps.
+func withStep(steps []Step, step Step) []Step {
+	at := slices.Index(Steps, step)
+	out := make([]Step, 0, len(steps)+1)
+	for i, s := range steps {
+		if slices.Index(Steps, s) > at {
+			return append(append(out, step), steps[i:]...)
+		}
+		out = append(out, s)
+	}
+	return append(out, step)
+}
 
 // A deployPlan is what one deploy does at each of its steps, and once
 // every step passed.
