@@ -98,12 +98,17 @@ type Service struct {
 	Version uint64
 	// Replicas is the desired number of tasks.
 	Replicas uint64
+	// TaskLabels are the task template's container labels: every task
+	// started from the current spec carries them.
+	TaskLabels map[string]string
 	// Update is the state of the last update ("" when there was none):
 	// updating, paused, completed, rollback_started, rollback_paused,
-	// rollback_completed; UpdateMessage is Swarm's word on it.
-	Update        string
-	UpdateMessage string
-	Created       time.Time
+	// rollback_completed; UpdateMessage is Swarm's word on it, and
+	// UpdateStarted and UpdateCompleted (zero until it ends) its times.
+	Update                         string
+	UpdateMessage                  string
+	UpdateStarted, UpdateCompleted time.Time
+	Created                        time.Time
 }
 
 // Task is one task of a service.
@@ -113,6 +118,9 @@ type Task struct {
 	Image        string
 	State        string // new ... running, complete, failed, shutdown, rejected
 	DesiredState string
+	// Labels are the container labels of the spec the task was started
+	// from.
+	Labels map[string]string
 	// Err is the task's error, as Swarm reports it ("task: non-zero exit (1)").
 	Err       string
 	Message   string
@@ -253,13 +261,19 @@ func (c *Client) InspectService(ctx context.Context, name string) (svc Service, 
 func service(s swarm.Service) Service {
 	out := Service{ID: s.ID, Name: s.Spec.Name, Labels: s.Spec.Labels, Version: s.Version.Index, Created: s.CreatedAt}
 	if cs := s.Spec.TaskTemplate.ContainerSpec; cs != nil {
-		out.Image, out.Env = cs.Image, cs.Env
+		out.Image, out.Env, out.TaskLabels = cs.Image, cs.Env, cs.Labels
 	}
 	if r := s.Spec.Mode.Replicated; r != nil && r.Replicas != nil {
 		out.Replicas = *r.Replicas
 	}
 	if u := s.UpdateStatus; u != nil {
 		out.Update, out.UpdateMessage = string(u.State), u.Message
+		if u.StartedAt != nil {
+			out.UpdateStarted = *u.StartedAt
+		}
+		if u.CompletedAt != nil {
+			out.UpdateCompleted = *u.CompletedAt
+		}
 	}
 	return out
 }
@@ -288,7 +302,7 @@ func (c *Client) Tasks(ctx context.Context) (map[string][]Task, error) {
 		task := Task{ID: t.ID, NodeID: t.NodeID, State: string(t.Status.State), DesiredState: string(t.DesiredState),
 			Err: t.Status.Err, Message: t.Status.Message, Updated: t.Status.Timestamp}
 		if cs := t.Spec.ContainerSpec; cs != nil {
-			task.Image = cs.Image
+			task.Image, task.Labels = cs.Image, cs.Labels
 		}
 		if st := t.Status.ContainerStatus; st != nil {
 			task.Container, task.ExitCode = st.ContainerID, st.ExitCode

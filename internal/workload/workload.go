@@ -46,6 +46,10 @@ const (
 	// LabelRelease, LabelOwner and LabelGeneration, never LabelWorkload:
 	// it is not an instance of the workload.
 	LabelRelease = "tinyforge.release" // the workload name
+	// A Swarm service keeps the labels above on the service; its task
+	// template carries the generation under a key of its own, so that a
+	// task container never reads as a container the provider runs itself.
+	LabelTaskGeneration = "tinyforge.task.generation" // on a service's tasks: the deploy that started them
 )
 
 // Defaults of the optional timings.

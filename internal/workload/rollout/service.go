@@ -145,7 +145,13 @@ func (p servicePipeline) update(ctx context.Context, d *deployment, r serviceUpd
 	if err != nil {
 		return fmt.Errorf("workload %q: %w", d.spec.Name, err)
 	}
-	log.InfoContext(ctx, "swarm service rolled out", "running", svc.Running, "elapsed", time.Since(start).Round(time.Millisecond).String())
+	rolled := []any{"running", svc.Running, "elapsed", time.Since(start).Round(time.Millisecond).String()}
+	if !svc.UpdateCompleted.IsZero() {
+		// Swarm's own time for this update (the update call clears the
+		// previous one's), beside the wait above.
+		rolled = append(rolled, "swarm_update", svc.UpdateCompleted.Sub(svc.UpdateStarted).Round(time.Millisecond).String())
+	}
+	log.InfoContext(ctx, "swarm service rolled out", rolled...)
 	d.cur.runtime = serviceObservation{svc: svc, p: p}
 	d.cur.Live = []runner.Instance{serviceInstance(svc)}
 	return nil
@@ -345,7 +351,7 @@ func (serviceObservation) primary(o Observed) *runner.Instance {
 	return &o.Live[0]
 }
 
-// running counts the tasks that run the service's image.
+// running counts the tasks that run the service's current spec.
 func (s serviceObservation) running(Observed) int { return s.svc.Running }
 
 // scale: one instance stands for a service: its spec's count.

@@ -5,8 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -67,13 +69,18 @@ type SwarmService struct {
 	// Env is the tasks' environment ("KEY=value"), for import: secrets.
 	Env []string
 	// Desired is the replica count asked for; Running counts the tasks
-	// that run the service's current image; Nodes are the nodes they run
-	// on.
+	// that run the service's current spec (its image and the generation
+	// on its task template); Nodes are the nodes they run on.
 	Desired, Running int
 	Nodes            []string
 	Update           UpdateState
 	UpdateMessage    string
-	Created          time.Time
+	// UpdateStarted and UpdateCompleted are Swarm's times of the last
+	// update (zero until it ends): Swarm's own rollout time.
+	UpdateStarted, UpdateCompleted time.Time
+	Created                        time.Time
+	// spec is what the service's tasks should run now.
+	spec release
 }
 
 // Tasks is the DNS name whose A records are the service's running tasks.
@@ -128,11 +135,33 @@ func (s *Services) Pushed(tag string) string {
 // are pushed to Registry.
 func (s *Services) PushesBuilt() bool { return s.Registry != "" }
 
+// release is what one Deploy rolls out: the image, and the generation on
+// the task template. Every task started from that spec carries both, so
+// that the rollout of any change (env, limits, mounts, command as well as
+// the image) is told from the tasks it replaces, and a rollback from the
+// template going back.
+type release struct{ image, generation string }
+
+func releaseOf(image string, gen int) release { return release{image, strconv.Itoa(gen)} }
+
+// specRelease is what a service's current spec runs.
+func specRelease(d docker.Service) release {
+	return release{d.Image, d.TaskLabels[workload.LabelTaskGeneration]}
+}
+
+// runs reports whether task t was started from r.
+func (r release) runs(t docker.Task) bool {
+	return t.Image == r.image && t.Labels[workload.LabelTaskGeneration] == r.generation
+}
+
+func (r release) String() string { return "generation " + r.generation + " (" + r.image + ")" }
+
 // Deploy creates the workload's service, or updates it to spec and image
-// (an Image reference), generation gen, and waits until Swarm is done: every
-// task runs the new image, or Swarm rolled the update back, which fails the
-// deploy with the failing task's error while the old tasks serve. A new
-// service whose tasks never run is removed again.
+// (an Image reference), generation gen, and waits until Swarm is done with
+// this update: every task runs the new spec (the generation on the task
+// template tells), or Swarm rolled the update back, which fails the deploy
+// with the failing task's error while the old tasks serve. A new service
+// whose tasks never run is removed again.
 func (s *Services) Deploy(ctx context.Context, spec workload.Spec, strategy plugin.Strategy, image, revision string, gen int, timeout time.Duration) (SwarmService, error) {
 	labels, err := spec.Labels(gen, revision)
 	if err != nil {
@@ -146,8 +175,16 @@ func (s *Services) Deploy(ctx context.Context, spec workload.Spec, strategy plug
 	if err != nil {
 		return SwarmService{}, err
 	}
+	// The user's labels first: the provider's win. The generation on the
+	// task template makes every deploy a rolling update of the tasks, and
+	// marks the tasks it started.
+	taskLabels := maps.Clone(spec.Run.Labels)
+	if taskLabels == nil {
+		taskLabels = map[string]string{}
+	}
+	taskLabels[workload.LabelTaskGeneration] = strconv.Itoa(gen)
 	ss := docker.ServiceSpec{
-		Name: spec.Name, Image: image, Env: spec.Environ(), Labels: labels, TaskLabels: spec.Run.Labels, Network: netID,
+		Name: spec.Name, Image: image, Env: spec.Environ(), Labels: labels, TaskLabels: taskLabels, Network: netID,
 		Replicas:        uint64(spec.ReplicaCount()),
 		Constraints:     spec.Run.Placement,
 		MemoryBytes:     int64(spec.Run.MemoryMiB) << 20,
@@ -168,7 +205,7 @@ func (s *Services) Deploy(ctx context.Context, spec workload.Spec, strategy plug
 	if _, err := s.Docker.UpsertService(ctx, ss); err != nil {
 		return SwarmService{}, err
 	}
-	svc, err := s.wait(ctx, spec.Name, image, timeout)
+	svc, err := s.wait(ctx, spec.Name, releaseOf(image, gen), timeout)
 	if err != nil && !existed {
 		cctx, cancel := CleanupContext(ctx)
 		defer cancel()
@@ -202,9 +239,12 @@ func (e *RollbackError) Error() string {
 	return fmt.Sprintf("swarm rolled the update of service %s back, the previous version serves: %s; the new task: %s", e.Service, e.Message, e.Task)
 }
 
-// wait polls the service until every desired task runs image, or Swarm
-// rolled back, or timeout passes.
-func (s *Services) wait(ctx context.Context, name, image string, timeout time.Duration) (SwarmService, error) {
+// wait polls the service until every desired task runs want, or Swarm
+// rolled back, or timeout passes. Right after the update call the old
+// tasks still run and Swarm may still show the previous update's state;
+// neither passes for want's rollout, since the old tasks do not carry its
+// generation.
+func (s *Services) wait(ctx context.Context, name string, want release, timeout time.Duration) (SwarmService, error) {
 	deadline := time.Now().Add(timeout)
 	var last SwarmService
 	var lastTasks []docker.Task
@@ -218,16 +258,19 @@ func (s *Services) wait(ctx context.Context, name, image string, timeout time.Du
 		}
 		last, lastTasks = svc, tasks
 		switch {
-		case svc.Image != image:
-			// A rollback puts the previous spec back: wait until its tasks
-			// serve again, then fail with the new task's error.
+		case svc.spec != want:
+			// A rollback puts the previous spec back: wait until Swarm is
+			// done and every task of it runs again (Swarm may call the
+			// rollback completed while a replacement task still starts),
+			// then fail with the new task's error.
 			if why == "" && svc.Update.RolledBack() && svc.UpdateMessage != "rollback completed" {
 				why = svc.UpdateMessage
 			}
-			if f := s.culprit(ctx, tasks, image, why); failing == "" && f != "" {
+			if f := s.culprit(ctx, tasks, want, why); failing == "" && f != "" {
 				failing = f
 			}
-			if svc.Update == UpdateRollbackCompleted || time.Now().After(deadline) {
+			served := svc.Update == UpdateRollbackCompleted && svc.Running == svc.Desired && allRun(tasks, svc.spec)
+			if served || time.Now().After(deadline) {
 				if why == "" {
 					why = svc.UpdateMessage
 				}
@@ -236,14 +279,14 @@ func (s *Services) wait(ctx context.Context, name, image string, timeout time.Du
 				}
 				return svc, &RollbackError{Service: name, Message: why, Task: failing}
 			}
-		case svc.Update != UpdateUpdating && svc.Update != UpdatePaused && svc.Running == svc.Desired && allRun(tasks, image):
+		case svc.Update != UpdateUpdating && svc.Update != UpdatePaused && svc.Running == svc.Desired && allRun(tasks, want):
 			return svc, nil
 		case svc.Update == UpdatePaused:
-			return svc, fmt.Errorf("service %s: Swarm paused the update: %s; the new task: %s", name, svc.UpdateMessage, cmp.Or(failedTask(tasks, image), "none failed"))
+			return svc, fmt.Errorf("service %s: Swarm paused the update: %s; the new task: %s", name, svc.UpdateMessage, cmp.Or(failedTask(tasks, want), "none failed"))
 		}
 		if time.Now().After(deadline) {
 			return last, fmt.Errorf("service %s: %d of %d tasks run %s after %s; the last task error: %s",
-				name, last.Running, last.Desired, image, timeout, cmp.Or(failedTask(lastTasks, image), "none"))
+				name, last.Running, last.Desired, want, timeout, cmp.Or(failedTask(lastTasks, want), "none"))
 		}
 		select {
 		case <-ctx.Done():
@@ -253,10 +296,10 @@ func (s *Services) wait(ctx context.Context, name, image string, timeout time.Du
 	}
 }
 
-// allRun reports whether no task meant to run runs another image than image.
-func allRun(tasks []docker.Task, image string) bool {
+// allRun reports whether every task meant to run runs want.
+func allRun(tasks []docker.Task, want release) bool {
 	for _, t := range tasks {
-		if t.DesiredState == "running" && (t.Image != image || t.State != "running") {
+		if t.DesiredState == "running" && (!want.runs(t) || t.State != "running") {
 			return false
 		}
 	}
@@ -270,7 +313,7 @@ var taskInMessage = regexp.MustCompile(`task ([a-z0-9]{25})`)
 // log lines. A task Swarm stopped because its health check failed ends
 // "complete" (the app exits cleanly on SIGTERM) without an error of its
 // own: its state says it stopped before it passed.
-func (s *Services) culprit(ctx context.Context, tasks []docker.Task, image, message string) string {
+func (s *Services) culprit(ctx context.Context, tasks []docker.Task, want release, message string) string {
 	var t *docker.Task
 	if m := taskInMessage.FindStringSubmatch(message); m != nil {
 		for i := range tasks {
@@ -281,7 +324,7 @@ func (s *Services) culprit(ctx context.Context, tasks []docker.Task, image, mess
 	}
 	if t == nil {
 		for i := range tasks { // newest first
-			if tasks[i].Image == image && (tasks[i].Err != "" || tasks[i].State == "failed" || tasks[i].State == "rejected") {
+			if want.runs(tasks[i]) && (tasks[i].Err != "" || tasks[i].State == "failed" || tasks[i].State == "rejected") {
 				t = &tasks[i]
 				break
 			}
@@ -301,11 +344,11 @@ func (s *Services) culprit(ctx context.Context, tasks []docker.Task, image, mess
 	return out
 }
 
-// failedTask describes the newest task of image that failed, "" when none
+// failedTask describes the newest task of want that failed, "" when none
 // did.
-func failedTask(tasks []docker.Task, image string) string {
+func failedTask(tasks []docker.Task, want release) string {
 	for _, t := range tasks { // newest first
-		if t.Image == image && (t.Err != "" || t.State == "failed" || t.State == "rejected") {
+		if want.runs(t) && (t.Err != "" || t.State == "failed" || t.State == "rejected") {
 			msg := t.Err
 			if msg == "" {
 				msg = t.Message
@@ -336,15 +379,16 @@ func (s *Services) observe(ctx context.Context, name string) (SwarmService, []do
 	return serviceOf(d, tasks, ready), tasks, nil
 }
 
-// serviceOf sums up a service: its running tasks are those of its image
-// on a node the manager sees ready (a node that went away keeps its last
-// word, "running", until it comes back).
+// serviceOf sums up a service: its running tasks are those of its current
+// spec on a node the manager sees ready (a node that went away keeps its
+// last word, "running", until it comes back).
 func serviceOf(d docker.Service, tasks []docker.Task, ready map[string]bool) SwarmService {
 	rec, _ := workload.ReadLabels(d.Labels)
 	out := SwarmService{ID: d.ID, Name: d.Name, Recorded: rec, Image: d.Image, Env: d.Env, Desired: int(d.Replicas),
-		Update: UpdateState(d.Update), UpdateMessage: d.UpdateMessage, Created: d.Created}
+		Update: UpdateState(d.Update), UpdateMessage: d.UpdateMessage, UpdateStarted: d.UpdateStarted,
+		UpdateCompleted: d.UpdateCompleted, Created: d.Created, spec: specRelease(d)}
 	for _, t := range tasks {
-		if t.Running() && t.Image == d.Image && ready[t.NodeID] {
+		if t.Running() && out.spec.runs(t) && ready[t.NodeID] {
 			out.Running++
 			out.Nodes = append(out.Nodes, t.NodeID)
 		}
