@@ -211,7 +211,8 @@ func TestPushImageSendsTheRegistryLogin(t *testing.T) {
 	}
 	repo, _, _ := strings.Cut(remote, ":c0ffee")
 	digests := acctest.Docker(t, "image", "inspect", "--format", "{{json .RepoDigests}}", local)
-	if !strings.HasPrefix(pinned, repo+"@sha256:") || !strings.Contains(digests, `"`+pinned+`"`) {
-		t.Fatalf("pinned %q: want %s@sha256:... among the image's repo digests %s", pinned, repo, digests)
+	tagged, dgst, _ := strings.Cut(pinned, "@")
+	if tagged != remote || !strings.HasPrefix(dgst, "sha256:") || !strings.Contains(digests, `"`+repo+"@"+dgst+`"`) {
+		t.Fatalf("pinned %q: want %s@sha256:... with a digest among the image's repo digests %s", pinned, remote, digests)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
+	"github.com/distribution/reference"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/mount"
@@ -325,9 +326,12 @@ func (c *Client) RemoveService(ctx context.Context, name string) error {
 	return nil
 }
 
-// ImageDigestRef is ref pinned to the digest its registry serves now
-// (<repository>@sha256:...), asked of the registry through the engine with
-// ref's login: every node then runs the same bytes.
+// ImageDigestRef is ref pinned to the digest its registry serves now,
+// asked of the registry through the engine with ref's login: every node
+// then runs the same bytes. The tag stays in the reference
+// (<repository>:<tag>@sha256:..., "latest" when ref names none), as the
+// docker CLI writes it, so that `docker service ls` shows what runs; a ref
+// that already names a digest is returned as it is.
 func (c *Client) ImageDigestRef(ctx context.Context, ref string) (string, error) {
 	var auth string
 	login, found, err := c.registries.For(ref)
@@ -343,14 +347,24 @@ func (c *Client) ImageDigestRef(ctx context.Context, ref string) (string, error)
 	if err != nil {
 		return "", fmt.Errorf("resolve %s to a digest at its registry (Swarm services run images from a registry every node reaches): %w", ref, err)
 	}
-	repo := ref
-	if i := strings.Index(repo, "@"); i >= 0 {
-		repo = repo[:i]
+	return pinDigest(ref, string(d.Descriptor.Digest))
+}
+
+// pinDigest is ref with the digest dgst ("sha256:..."):
+// <repository>:<tag>@<digest>, in the short form (no docker.io/library/).
+func pinDigest(ref, dgst string) (string, error) {
+	named, err := reference.ParseNormalizedNamed(ref)
+	if err != nil {
+		return "", fmt.Errorf("image %q: %w", ref, err)
 	}
-	if i := strings.LastIndex(repo, ":"); i > strings.LastIndex(repo, "/") {
-		repo = repo[:i]
+	if _, pinned := named.(reference.Canonical); pinned {
+		return ref, nil
 	}
-	return repo + "@" + string(d.Descriptor.Digest), nil
+	withDigest, err := reference.ParseNormalizedNamed(reference.FamiliarString(reference.TagNameOnly(named)) + "@" + dgst)
+	if err != nil {
+		return "", fmt.Errorf("image %q at digest %q: %w", ref, dgst, err)
+	}
+	return reference.FamiliarString(withDigest), nil
 }
 
 // TaskLogs returns the last n lines of a task's output, wherever it ran,

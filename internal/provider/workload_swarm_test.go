@@ -219,8 +219,8 @@ func TestAccSwarmService(t *testing.T) {
 	if nodes := f.taskNodes(t, name); len(nodes) != 3 {
 		t.Fatalf("the service's running tasks are on nodes %v, want one on each of the 3", nodes)
 	}
-	if spec := m.Docker(t, "service", "inspect", "--format", "{{.Spec.EndpointSpec.Mode}} {{.Spec.TaskTemplate.ContainerSpec.Image}} {{.Spec.UpdateConfig.Order}} {{.Spec.UpdateConfig.FailureAction}}", name); !regexp.MustCompile(`^dnsrr \S+@sha256:[0-9a-f]{64} start-first rollback$`).MatchString(spec) {
-		t.Fatalf("service spec %q: want dnsrr, an image by digest, start-first, rollback", spec)
+	if spec := m.Docker(t, "service", "inspect", "--format", "{{.Spec.EndpointSpec.Mode}} {{.Spec.TaskTemplate.ContainerSpec.Image}} {{.Spec.UpdateConfig.Order}} {{.Spec.UpdateConfig.FailureAction}}", name); !regexp.MustCompile(`^dnsrr ` + regexp.QuoteMeta(f.refs["v1"]) + `@sha256:[0-9a-f]{64} start-first rollback$`).MatchString(spec) {
+		t.Fatalf("service spec %q: want dnsrr, the image by its tag and digest (%s@sha256:...), start-first, rollback", spec, f.refs["v1"])
 	}
 	f.serves(t, domain, "v1")
 	if got := output(t, ctx, wd, "replicas_running"); got != "3" {
@@ -481,7 +481,7 @@ func (f *swarmFixture) builtOnSwarm(t *testing.T, ctx context.Context, env *test
       port         = 8080
     }
   }`, git.URL, repo.Owner, repo.Name, git.Token))))
-	pinned := regexp.MustCompile(`^` + regexp.QuoteMeta(f.registry.Addr+"/built/"+name) + `@sha256:[0-9a-f]{64}$`)
+	pinned := regexp.MustCompile(`^` + regexp.QuoteMeta(f.registry.Addr+"/built/"+name) + `:[\w.-]+@sha256:[0-9a-f]{64}$`)
 	image := func() string {
 		return f.sw.Manager.Docker(t, "service", "inspect", "--format", "{{.Spec.TaskTemplate.ContainerSpec.Image}}", name)
 	}
@@ -494,7 +494,7 @@ func (f *swarmFixture) builtOnSwarm(t *testing.T, ctx context.Context, env *test
 		f.serves(t, domain, version)
 		img := image()
 		if !pinned.MatchString(img) {
-			t.Fatalf("the service runs %q, want the pushed image by digest, %s@sha256:...", img, f.registry.Addr+"/built/"+name)
+			t.Fatalf("the service runs %q, want the pushed image by its tag and digest, %s:<tag>@sha256:...", img, f.registry.Addr+"/built/"+name)
 		}
 		if nodes := f.taskNodes(t, name); len(nodes) != 2 {
 			t.Fatalf("after apply %d the running tasks are on nodes %v, want one on each of 2", i+1, nodes)
