@@ -16,6 +16,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -59,11 +60,18 @@ type Option func(*options)
 type options struct {
 	wrapTransport []func(http.RoundTripper) http.RoundTripper
 	registries    *Registries
+	log           *slog.Logger
 }
 
 // WithRegistries gives the logins pulls use (see Registries).
 func WithRegistries(r *Registries) Option {
 	return func(o *options) { o.registries = r }
+}
+
+// WithLog gives the logger of what the client says at info: for an ssh://
+// host, each connection it opens, loses and opens again.
+func WithLog(log *slog.Logger) Option {
+	return func(o *options) { o.log = log }
 }
 
 // WithTransport wraps the HTTP transport every Engine API request goes
@@ -121,6 +129,9 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 			return nil, fmt.Errorf("docker host %q: %w", host, err)
 		}
 		c.tunnel.onDrop = func() { c.transport.CloseIdleConnections() }
+		if o.log != nil {
+			c.tunnel.log = o.log
+		}
 		apiHost = "unix://" + target.socket
 		dial = func(ctx context.Context) (net.Conn, error) { return c.tunnel.DialContext(ctx, "unix", target.socket) }
 	}

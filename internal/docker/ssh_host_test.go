@@ -4,11 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -21,8 +23,9 @@ import (
 // The SSH engine against Debian's sshd on a test host with its own
 // dockerd: the engine is the host's, not this machine's; a container's
 // port on the host's loopback is reached through the connection; a
-// dropped connection is replaced on the next call; unknown, changed and
-// wrong keys are refused with what to do; the SSH agent's key works.
+// dropped connection is replaced on the next call, and the log says so
+// (host, fingerprint, attempt); unknown, changed and wrong keys are
+// refused with what to do; the SSH agent's key works.
 func TestSSHEngine(t *testing.T) {
 	t.Parallel()
 	images := acctest.TestImages(t)
@@ -31,10 +34,22 @@ func TestSSHEngine(t *testing.T) {
 	s := h.SSH
 	knownHosts := s.KnownHostsFile(t)
 
-	c := newSSHClient(t, Config{Host: s.DockerHost(), SSHPrivateKey: s.ClientKey, SSHKnownHostsFile: knownHosts})
+	var logMu sync.Mutex
+	var logged strings.Builder
+	logs := func() string {
+		logMu.Lock()
+		defer logMu.Unlock()
+		return logged.String()
+	}
+	log := slog.New(slog.NewTextHandler(lockedWriter{mu: &logMu, w: &logged}, nil))
+	c := newSSHClient(t, Config{Host: s.DockerHost(), SSHPrivateKey: s.ClientKey, SSHKnownHostsFile: knownHosts}, WithLog(log))
 	ctx := testContext(t)
 	if err := c.Ping(ctx); err != nil {
 		t.Fatalf("Ping over SSH: %v\nsshd log:\n%s", err, s.Log())
+	}
+	host := s.User + "@" + s.Addr
+	if want := fmt.Sprintf(`level=INFO msg="ssh connected" host=%s fingerprint=%s connection=1 attempt=1`, host, s.HostKeyFingerprint); !strings.Contains(logs(), want) {
+		t.Fatalf("the log of the first connection does not say %q:\n%s", want, logs())
 	}
 	// The host's engine: its ID, not the shared engine's.
 	info, err := c.api.Info(ctx)
@@ -91,6 +106,15 @@ func TestSSHEngine(t *testing.T) {
 	if now := strings.Count(s.Log(), "Accepted publickey"); now != accepted+1 {
 		t.Fatalf("%d logins after the drop, want %d: one new connection", now, accepted+1)
 	}
+	for _, want := range []string{
+		fmt.Sprintf(`level=INFO msg="ssh connection dropped; the next call reconnects" host=%s fingerprint=%s connection=1 lived=`, host, s.HostKeyFingerprint),
+		fmt.Sprintf(`level=INFO msg="ssh reconnected" host=%s fingerprint=%s connection=2 attempt=1`, host, s.HostKeyFingerprint),
+	} {
+		if !strings.Contains(logs(), want) {
+			t.Fatalf("the log after the drop does not say %q:\n%s", want, logs())
+		}
+	}
+	t.Logf("what the log said of the drop:\n%s", logs())
 	// A call in flight when the connection drops fails at once, and
 	// cleanly; the next call connects again.
 	waitCh, errCh := c.api.ContainerWait(ctx, id, "not-running")
@@ -110,6 +134,9 @@ func TestSSHEngine(t *testing.T) {
 	})
 	if err := c.RemoveContainer(ctx, id); err != nil {
 		t.Fatalf("RemoveContainer after the drop: %v", err)
+	}
+	if strings.Contains(logs(), "PRIVATE KEY") || strings.Count(logs(), "ssh reconnected") != 2 {
+		t.Fatalf("the log after two drops (want two reconnects, no key material):\n%s", logs())
 	}
 	if out := h.Docker(t, "ps", "-aq"); out != "" {
 		t.Fatalf("containers left on the host: %s", out)
@@ -196,9 +223,9 @@ func TestSSHEngineWithTheAgentsKey(t *testing.T) {
 	}
 }
 
-func newSSHClient(t *testing.T, cfg Config) *Client {
+func newSSHClient(t *testing.T, cfg Config, opts ...Option) *Client {
 	t.Helper()
-	c, err := New(cfg)
+	c, err := New(cfg, opts...)
 	if err != nil {
 		t.Fatalf("New(%s): %v", cfg.Host, err)
 	}

@@ -6,9 +6,11 @@ import (
 	"crypto/rand"
 	"encoding/pem"
 	"errors"
+	"log/slog"
 	"net"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"golang.org/x/crypto/ssh"
@@ -232,4 +234,37 @@ func newKeyPEM(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return string(pem.EncodeToMemory(block))
+}
+
+// TestSSHConnectFailuresAreLogged: a host that cannot be reached is
+// logged at info per attempt, with the host, and never a key.
+func TestSSHConnectFailuresAreLogged(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var logged strings.Builder
+	key := newKeyPEM(t)
+	c, err := New(Config{Host: "ssh://deploy@127.0.0.1:1", SSHPrivateKey: key, SSHHostKey: publicKeyLine(t)},
+		WithLog(slog.New(slog.NewTextHandler(lockedWriter{mu: &mu, w: &logged}, nil))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for range 2 {
+		if err := c.Ping(testContext(t)); err == nil {
+			t.Fatal("Ping reached a port nothing listens on")
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, want := range []string{
+		`level=INFO msg="ssh connect failed" host=deploy@127.0.0.1:1 attempt=1 error=`,
+		`level=INFO msg="ssh connect failed" host=deploy@127.0.0.1:1 attempt=2 error=`,
+	} {
+		if !strings.Contains(logged.String(), want) {
+			t.Errorf("the log does not say %q:\n%s", want, logged.String())
+		}
+	}
+	if strings.Contains(logged.String(), "PRIVATE") || strings.Contains(logged.String(), strings.Split(key, "\n")[1]) {
+		t.Errorf("the log holds key material:\n%s", logged.String())
+	}
 }

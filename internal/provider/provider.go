@@ -416,7 +416,7 @@ func (p *tinyforgeProvider) Configure(ctx context.Context, req provider.Configur
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	dockerOpts = append(dockerOpts, docker.WithRegistries(registries))
+	dockerOpts = append(dockerOpts, docker.WithRegistries(registries), docker.WithLog(newEngineLogger()))
 	client, err := docker.New(cfg, dockerOpts...)
 	if err != nil {
 		resp.Diagnostics.AddAttributeError(path.Root("docker_host"), "Invalid Docker engine configuration", err.Error())
