@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -84,6 +85,7 @@ provider "tinyforge" {
 
 func swarmWorkload(name, domain, strategy, ref string, replicas int) string {
 	return swarmWorkloadOf(name, domain, strategy, replicas, fmt.Sprintf(`
+  env = { GREETING = "hello" }
   volume {
     source = "%s-data"
     target = "/data"
@@ -96,8 +98,8 @@ func swarmWorkload(name, domain, strategy, ref string, replicas int) string {
   }`, name, ref))
 }
 
-// swarmWorkloadOf is a workload resource "web" with body (its source and
-// volumes) and the outputs the test reads.
+// swarmWorkloadOf is a workload resource "web" with body (its source, env,
+// volumes, limits) and the outputs the test reads.
 func swarmWorkloadOf(name, domain, strategy string, replicas int, body string) string {
 	return fmt.Sprintf(`
 resource "tinyforge_workload" "web" {
@@ -106,12 +108,12 @@ resource "tinyforge_workload" "web" {
   domains         = [%q]
   replicas        = %d
   health_timeout  = 30
-  env             = { GREETING = "hello" }
 %s
 }
 
 output "replicas_running" { value = tinyforge_workload.web.replicas_running }
 output "status" { value = tinyforge_workload.web.status }
+output "generation" { value = tinyforge_workload.web.generation }
 `, name, strategy, domain, replicas, body)
 }
 
@@ -177,22 +179,42 @@ func emptyPlan(t *testing.T, ctx context.Context, wd *acctest.Workdir, after str
 	}
 }
 
-// TestAccSwarmService deploys a workload as a Swarm service on a 3-node
-// swarm, routed by a Caddy on the overlay network through tasks.<name>:
-// 3 replicas on 3 nodes; a redeploy under load (Swarm's start-first
-// update gated on the image's health check) fails no request; a new
-// version whose health check fails is rolled back by Swarm, the apply
-// fails with the task's error and the old version serves on; a plain
-// Swarm update (stop-first, no health check) under the same load is
-// measured for comparison; a worker that crashes is followed by Caddy
-// without an apply and the next refresh shows 3 replicas again; destroy
-// leaves no service, task container or route.
+// TestAccSwarmService runs its subtests side by side on one 3-node swarm
+// (startSwarmFixture): Service, then UpdateThatKeepsTheImage
+// (workload_swarm_update_test.go). Service's worker crash comes after the
+// other subtests are done with the swarm. One alone:
+// -run 'TestAccSwarmService/UpdateThatKeepsTheImage'.
 func TestAccSwarmService(t *testing.T) {
 	acctest.Acceptance(t)
 	t.Parallel()
 	began := time.Now()
 	env := newTestEnv(t)
 	f := startSwarmFixture(t, env)
+	t.Cleanup(func() { t.Logf("TestAccSwarmService took %s", time.Since(began).Round(time.Millisecond)) })
+	var others sync.WaitGroup
+	t.Run("Service", func(t *testing.T) {
+		t.Parallel()
+		f.service(t, env, &others)
+	})
+	t.Run("UpdateThatKeepsTheImage", func(t *testing.T) {
+		others.Add(1)
+		t.Parallel()
+		defer others.Done()
+		f.updateThatKeepsTheImage(t, env)
+	})
+}
+
+// service deploys a workload as a Swarm service on the 3-node swarm,
+// routed by a Caddy on the overlay network through tasks.<name>: 3
+// replicas on 3 nodes; a redeploy under load (Swarm's start-first update
+// gated on the image's health check) fails no request; a new version
+// whose health check fails is rolled back by Swarm, the apply fails with
+// the task's error and the old version serves on; a plain Swarm update
+// (stop-first, no health check) under the same load is measured for
+// comparison; once the others are done with the swarm, a worker that
+// crashes is followed by Caddy without an apply and the next refresh shows
+// 3 replicas again; destroy leaves no service, task container or route.
+func (f *swarmFixture) service(t *testing.T, env *testEnv, others *sync.WaitGroup) {
 	m := f.sw.Manager
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
@@ -348,6 +370,7 @@ func TestAccSwarmService(t *testing.T) {
 
 	// 5. A worker crashes: Caddy follows without an apply; Swarm brings the
 	// replicas back to 3.
+	others.Wait()
 	run = load()
 	time.Sleep(time.Second)
 	// The worker with the most tasks (start-first updates place the new
@@ -437,7 +460,6 @@ func TestAccSwarmService(t *testing.T) {
 	if resp.StatusCode != http.StatusNotFound {
 		t.Fatalf("after destroy the route tinyforge-%s is still in Caddy's config: %s", name, resp.Status)
 	}
-	t.Logf("TestAccSwarmService took %s", time.Since(began).Round(time.Millisecond))
 }
 
 // builtOnSwarm deploys a dockerfile source on the swarm: the manager's
@@ -472,6 +494,7 @@ func (f *swarmFixture) builtOnSwarm(t *testing.T, ctx context.Context, env *test
 	wd := acctest.NewWorkdir(t, acctest.ProviderBinary(t))
 	t.Cleanup(func() { wd.Destroy(context.Background()) })
 	wd.WriteConfig(tfConfig(f.provider() + swarmWorkloadOf(name, domain, "blue-green", 2, fmt.Sprintf(`
+  env = { GREETING = "hello" }
   source {
     dockerfile {
       base_url     = %q
