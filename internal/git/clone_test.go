@@ -175,6 +175,7 @@ func TestCloneChecksOutTheCommitAndRefusesEscapingPaths(t *testing.T) {
 		"app/run.sh":     {Content: []byte("#!/bin/sh\n"), Executable: true},
 		"docker":         {SymlinkTo: "app"},
 		"etc":            {SymlinkTo: "/etc"},
+		"escape":         {SymlinkTo: "/etc/ssl"},
 		"up":             {SymlinkTo: "../.."},
 		"app/passwd":     {SymlinkTo: "../../../../../../etc/passwd"},
 	}, "app")
@@ -206,18 +207,25 @@ func TestCloneChecksOutTheCommitAndRefusesEscapingPaths(t *testing.T) {
 	if got, err := Within(co.Dir, "."); err != nil || got != realDir {
 		t.Errorf("Within(.) = %q, %v; want %s", got, err, realDir)
 	}
-	for _, rel := range []string{"up", "app/passwd"} {
+	// Every way out names the symlink and its target as the repository has
+	// it. go-git's checkout re-roots an absolute symlink target inside the
+	// clone ("/etc" becomes <clone>/etc, here a loop; "/etc/ssl" one that
+	// does not exist): whatever it becomes, it must not lead to the host's
+	// /etc, and the error says it leads out, not that it is missing.
+	for rel, want := range map[string]string{
+		"up":             `path "up" leads out of the clone: "up" is a symlink to "../.."`,
+		"app/passwd":     `path "app/passwd" leads out of the clone: "app/passwd" is a symlink to "../../../../../../etc/passwd"`,
+		"etc":            `path "etc" leads out of the clone: "etc" is a symlink to "/etc"`,
+		"etc/passwd":     `path "etc/passwd" leads out of the clone: "etc" is a symlink to "/etc"`,
+		"escape":         `path "escape" leads out of the clone: "escape" is a symlink to "/etc/ssl"`,
+		"escape/certs":   `path "escape/certs" leads out of the clone: "escape" is a symlink to "/etc/ssl"`,
+		"docker/missing": `path "docker/missing" does not exist in the repository`,
+	} {
 		got, err := Within(co.Dir, rel)
-		if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("path %q resolves outside the repository", rel)) {
-			t.Errorf("Within(%q) = %q, %v; want it refused", rel, got, err)
-		}
-	}
-	// go-git's checkout re-roots an absolute symlink target inside the
-	// clone ("/etc" becomes <clone>/etc, here a loop): whatever it becomes,
-	// it must not lead to the host's /etc.
-	for _, rel := range []string{"etc", "etc/passwd"} {
-		if got, err := Within(co.Dir, rel); err == nil {
-			t.Errorf("Within(%q) = %q; want it refused", rel, got)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Within(%q) = %q, %v; want an error with %s", rel, got, err, want)
+		} else if strings.Contains(err.Error(), co.Dir) {
+			t.Errorf("Within(%q): the error names this host's clone directory: %v", rel, err)
 		}
 	}
 	if _, err := Within(co.Dir, "../x"); err == nil || !strings.Contains(err.Error(), `(got "../x")`) {

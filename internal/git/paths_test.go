@@ -1,6 +1,7 @@
 package git
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -82,9 +83,16 @@ func TestWithinRefusesSymlinksOutOfTheRoot(t *testing.T) {
 			t.Errorf("Within(%q): error does not name the path: %v", rel, err)
 		}
 	}
-	for _, rel := range []string{"etc", "up", "sibling"} {
-		if _, err := Within(root, rel); err == nil || !strings.Contains(err.Error(), "resolves outside the repository") {
-			t.Errorf("Within(%q): %v; want 'resolves outside the repository'", rel, err)
+	for rel, link := range map[string][2]string{
+		"etc":              {"etc", "/etc"},
+		"up":               {"up", "../.."},
+		"up/etc":           {"up", "../.."},
+		"sibling":          {"sibling", "../outside"},
+		"app/self/sibling": {"sibling", "../outside"},
+	} {
+		want := fmt.Sprintf("path %q leads out of the clone: %q is a symlink to %q", rel, link[0], link[1])
+		if _, err := Within(root, rel); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Within(%q): %v; want %s", rel, err, want)
 		}
 	}
 	for rel, want := range map[string]string{

@@ -315,11 +315,11 @@ func TestProduceRefusesPathsOutOfTheClone(t *testing.T) {
 		want                []string
 		builds              int32 // BuildImage calls: the build starts only once the paths are safe
 	}{
-		{"escape", "", []string{`context_path "escape"`, "resolves outside the repository"}, 0},
+		{"escape", "", []string{`context_path "escape"`, `leads out of the clone: "escape" is a symlink to "` + escape + `etc"`}, 0},
 		// go-git re-roots an absolute target inside the clone; either way
-		// it must not reach the host's /etc.
-		{"absolute", "", []string{`context_path "absolute"`}, 0},
-		{"", "Dockerfile.host", []string{`dockerfile_path "Dockerfile.host"`, "resolves outside the repository"}, 0},
+		// it must not reach the host's /etc, and the error says it leads out.
+		{"absolute", "", []string{`context_path "absolute"`, `leads out of the clone: "absolute" is a symlink to "/etc"`}, 0},
+		{"", "Dockerfile.host", []string{`dockerfile_path "Dockerfile.host"`, `leads out of the clone: "Dockerfile.host" is a symlink to "` + escape + `etc/hostname"`}, 0},
 		{"app", "Dockerfile.up", []string{`dockerfile_path "Dockerfile.up" resolves outside context_path "app"`, "inside the build context"}, 0},
 		{"missing", "", []string{`context_path "missing"`, "does not exist"}, 0},
 		{"", "missing/Dockerfile", []string{`dockerfile_path "missing/Dockerfile"`, "does not exist"}, 0},
