@@ -203,6 +203,12 @@ func wrapped(parts ...string) *regexp.Regexp {
 	return regexp.MustCompile(`(?s)` + strings.Join(quoted, ".*"))
 }
 
+// wrappedAlone is wrapped whose last part ends the error: nothing follows
+// it (no builder's output, no echo of a generated command).
+func wrappedAlone(parts ...string) *regexp.Regexp {
+	return regexp.MustCompile(wrapped(parts...).String() + `\s*$`)
+}
+
 // httpGet fetches a URL on 127.0.0.1 and returns status and trimmed body.
 func httpGet(url string) (int, string, error) {
 	c := &http.Client{Timeout: 5 * time.Second}

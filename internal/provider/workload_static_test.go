@@ -214,8 +214,9 @@ func TestAccStaticPlainSite(t *testing.T) {
 
 // TestAccStaticBuiltSPA builds the site with build_command at the planned
 // commit into dist, serves it as a single-page app, and keeps it serving
-// when a later build fails (its last output lines in the error) or leaves
-// no publish_directory (named in the error).
+// when a later build fails (its last output lines in the error), leaves no
+// publish_directory (named in the error, in the attribute's words alone)
+// or root_directory is a symlink out of the clone.
 func TestAccStaticBuiltSPA(t *testing.T) {
 	acctest.Acceptance(t)
 	t.Parallel()
@@ -230,14 +231,15 @@ func TestAccStaticBuiltSPA(t *testing.T) {
 		"web/src/index.html": "<h1>app shell</h1>",
 		"web/VERSION":        "one",
 	}, "one")
-	cfg := func(publish string) string {
+	cfgAt := func(root, publish string) string {
 		return env.provider(caddyBlock(caddy)) + site.workload(name, domain, "", fmt.Sprintf(`%s
-      root_directory    = "web"
+      root_directory    = %q
       build_image       = %q
       build_command     = %q
       publish_directory = %q
-      spa               = true`, server, buildImage, build, publish))
+      spa               = true`, server, root, buildImage, build, publish))
 	}
+	cfg := func(publish string) string { return cfgAt("web", publish) }
 	var pushed time.Time
 	accTest(t, resource.TestCase{
 		ProtoV6ProviderFactories: providerFactories,
@@ -279,8 +281,17 @@ func TestAccStaticBuiltSPA(t *testing.T) {
 					}
 					site.repo.CommitFiles(t, map[string]acctest.File{"web/BROKEN": {Delete: true}}, "fixed")
 				},
-				Config:      cfg("public"),
-				ExpectError: wrapped(`publish_directory "public" does not exist after build_command`),
+				Config: cfg("public"),
+				// In the user's words alone: not the builder's echo of the
+				// generated check, nor its output.
+				ExpectError: wrappedAlone(`static source: at commit`, `publish_directory "public" does not exist after build_command`),
+			},
+			{ // a root_directory that is a symlink to /etc: it leads out of the clone
+				PreConfig: func() {
+					site.repo.CommitFiles(t, map[string]acctest.File{"escape": {SymlinkTo: "/etc"}}, "escape")
+				},
+				Config:      cfgAt("escape", "dist"),
+				ExpectError: wrapped(`root_directory "escape": path "escape" leads out of the clone: "escape" is a symlink to "/etc"`),
 			},
 			{
 				PreConfig: func() {

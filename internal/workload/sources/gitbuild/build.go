@@ -44,6 +44,10 @@ type Build struct {
 	Context func(root string) (Context, error)
 	// BuildArgs are the Dockerfile's ARG values.
 	BuildArgs map[string]string
+	// Diagnose, when set, reads the error of a failed build and returns the
+	// source's own words for a failure it recognises (a step it generated),
+	// which replace the builder's; nil leaves the builder's error as it is.
+	Diagnose func(build error) error
 }
 
 // Context is what a build sends to the engine.
@@ -224,6 +228,11 @@ func (b Build) buildOnce(ctx context.Context, images plugin.ImageHost, log *slog
 		return "", fmt.Errorf("%s: send the build context of %s at commit %s: %w", b.Kind, bc.Describe, commit, sendErr)
 	}
 	if err != nil {
+		if b.Diagnose != nil {
+			if why := b.Diagnose(err); why != nil {
+				return "", fmt.Errorf("%s: at commit %s: %w", b.Kind, commit, why)
+			}
+		}
 		return "", fmt.Errorf("%s: build %s at commit %s: %w", b.Kind, bc.Describe, commit, err)
 	}
 	return id, nil

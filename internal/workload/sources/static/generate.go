@@ -49,8 +49,8 @@ func (c Config) generate(name string) files {
 		line("WORKDIR /src")
 		line("RUN %s", jsonArray("/bin/sh", "-c", c.BuildCommand))
 		if c.Deno == nil {
-			check := fmt.Sprintf("test -d %s || { echo %s >&2; exit 1; }", shellQuote(c.PublishDirectory),
-				shellQuote(fmt.Sprintf("publish_directory %q does not exist after build_command", c.PublishDirectory)))
+			dir := shellQuote(c.PublishDirectory)
+			check := fmt.Sprintf(`test -d %s || { printf '%%s "%%s" %%s\n' publish_directory %s 'does not exist after build_command' >&2; exit 1; }`, dir, dir)
 			line("RUN %s", jsonArray("/bin/sh", "-c", check))
 		}
 		line("")
@@ -111,6 +111,16 @@ func (c Config) caddyfile() string {
 	b.WriteString("\t\thandle @notfound {\n\t\t\trewrite * /404.html\n\t\t\tfile_server\n\t\t}\n")
 	b.WriteString("\t}\n}\n")
 	return b.String()
+}
+
+// publishMissing is the line the check after build_command prints when the
+// build left no publish_directory. printf assembles it from its parts, so
+// that only the check's output holds the whole line, never a builder's echo
+// of the failed command (either builder quotes the command in its error, and
+// the classic one prints each step before it runs): a failed build whose
+// output holds it failed that check, whatever the builder's words.
+func publishMissing(dir string) string {
+	return `publish_directory "` + dir + `" does not exist after build_command`
 }
 
 // jsonArray is the exec (JSON) form of a Dockerfile instruction's

@@ -309,11 +309,22 @@ func (c *Config) build(workload string) gitbuild.Build {
 	d := c.withDefaults()
 	gen := d.generate(workload)
 	return gitbuild.Build{
-		Kind:    "static source",
-		Repo:    d.Repo,
-		Inputs:  gen,
-		Context: func(root string) (gitbuild.Context, error) { return d.locate(root, gen) },
+		Kind:     "static source",
+		Repo:     d.Repo,
+		Inputs:   gen,
+		Context:  func(root string) (gitbuild.Context, error) { return d.locate(root, gen) },
+		Diagnose: d.diagnose,
 	}
+}
+
+// diagnose says why a build failed when the generated check did: the
+// build_command left no publish_directory. The builder's own words (the
+// generated shell line, its exit code) say nothing the user wrote.
+func (c Config) diagnose(build error) error {
+	if c.BuildCommand == "" || c.Deno != nil || !strings.Contains(build.Error(), publishMissing(c.PublishDirectory)) {
+		return nil
+	}
+	return fmt.Errorf("publish_directory %q does not exist after build_command", c.PublishDirectory)
 }
 
 // Produce implements plugin.Source: build exactly env.Revision unless its

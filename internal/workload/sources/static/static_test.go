@@ -1,6 +1,12 @@
 package static
 
 import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -87,7 +93,7 @@ func TestGeneratedBuildFollowsTheAttributes(t *testing.T) {
 	for _, want := range []string{
 		"FROM node:22-alpine AS build\nLABEL tinyforge.workload=\"web\"",
 		`RUN ["/bin/sh","-c","npm ci \u0026\u0026 npm run build"]`,
-		`test -d 'dist' || { echo 'publish_directory \"dist\" does not exist after build_command' \u003e\u00262; exit 1; }`,
+		`test -d 'dist' || { printf '%s \"%s\" %s\\n' publish_directory 'dist' 'does not exist after build_command' \u003e\u00262; exit 1; }`,
 		"FROM example/caddy:1",
 		`COPY --from=build ["/src/dist/","/srv/"]`,
 		`COPY [".tinyforge/Caddyfile","/etc/caddy/Caddyfile"]`,
@@ -119,6 +125,79 @@ func TestGeneratedBuildFollowsTheAttributes(t *testing.T) {
 	if g.Caddyfile != "" {
 		t.Errorf("a Deno site got a Caddyfile")
 	}
+}
+
+// TestMissingPublishDirectoryIsSaidInTheUsersWords runs the generated
+// check with /bin/sh, as either builder runs a RUN step: without the
+// directory it prints the one line the source looks for, which its own
+// command text never holds whole (so neither builder's echo of the command
+// can be taken for it); with the directory it prints nothing. A failed
+// build is then reported in the attribute's words alone, whichever builder
+// printed the line and however it framed it.
+func TestMissingPublishDirectoryIsSaidInTheUsersWords(t *testing.T) {
+	for _, dir := range []string{"dist", "my site/out", "it's"} {
+		c := site()
+		c.RootDirectory, c.PublishDirectory = "web", dir
+		c.BuildCommand, c.BuildImage = "make", "example/build:1"
+		d := c.withDefaults()
+		check := generatedCheck(t, d.generate("web").Dockerfile)
+		line := publishMissing(dir)
+		if strings.Contains(check, line) {
+			t.Fatalf("the check's command holds its own message %q whole: a builder's echo of it would be taken for its output:\n%s", line, check)
+		}
+
+		work := t.TempDir()
+		run := func() (stdout, stderr string, err error) {
+			cmd := exec.Command("/bin/sh", "-c", check)
+			cmd.Dir = work
+			var out, errOut strings.Builder
+			cmd.Stdout, cmd.Stderr = &out, &errOut
+			err = cmd.Run()
+			return out.String(), errOut.String(), err
+		}
+		if stdout, stderr, err := run(); err == nil || stderr != line+"\n" || stdout != "" {
+			t.Fatalf("without %q the check ended %v with stderr %q, stdout %q; want a failure and the line %q", dir, err, stderr, stdout, line)
+		}
+		if err := os.MkdirAll(filepath.Join(work, dir), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if stdout, stderr, err := run(); err != nil || stderr != "" || stdout != "" {
+			t.Fatalf("with %q the check ended %v with stderr %q, stdout %q; want it to pass quietly", dir, err, stderr, stdout)
+		}
+
+		want := fmt.Sprintf("publish_directory %q does not exist after build_command", dir)
+		step := "RUN " + jsonArray("/bin/sh", "-c", check)
+		for builder, failure := range map[string]string{
+			"classic": "The command '/bin/sh -c " + check + "' returned a non-zero code: 1\nlast build output:\n  Step 6/13 : " + step +
+				"\n  ---> Running in 83a0e12eb5ce\n  \x1b[91m" + line + "\n  \x1b[0m\n  Removing intermediate container 83a0e12eb5ce",
+			"buildkit": `process "/bin/sh -c ` + check + `" did not complete successfully: exit code: 1` + "\nlast build output:\n  #9 [build 4/4] " + step + "\n  #9 0.231 " + line + "\n  #9 ERROR: exit code: 1",
+		} {
+			if got := d.diagnose(errors.New(failure)); got == nil || got.Error() != want {
+				t.Errorf("%s builder, publish_directory %q: diagnose = %v; want %s", builder, dir, got, want)
+			}
+		}
+		// A later step failed (the server image cannot be pulled): the
+		// check's step is in the output, its message is not.
+		later := "The command ... returned a non-zero code: 1\nlast build output:\n  Step 6/13 : " + step + "\n  Step 8/13 : FROM example/caddy:1\n  pull access denied"
+		if got := d.diagnose(errors.New(later)); got != nil {
+			t.Errorf("publish_directory %q: a later step's failure was taken for the check's: %v", dir, got)
+		}
+	}
+}
+
+// generatedCheck is the command of the RUN step that checks
+// publish_directory in a generated Dockerfile.
+func generatedCheck(t *testing.T, dockerfile string) string {
+	t.Helper()
+	for _, l := range strings.Split(dockerfile, "\n") {
+		var run []string
+		if after, ok := strings.CutPrefix(l, "RUN "); ok && json.Unmarshal([]byte(after), &run) == nil &&
+			len(run) == 3 && strings.HasPrefix(run[2], "test -d ") {
+			return run[2]
+		}
+	}
+	t.Fatalf("no check of publish_directory in:\n%s", dockerfile)
+	return ""
 }
 
 func TestFingerprintChangesWithWhatMakesTheImage(t *testing.T) {
