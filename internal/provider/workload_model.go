@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"slices"
 	"strings"
 	"time"
@@ -66,26 +65,6 @@ func servicesOf(o rollout.Observed) types.Map {
 		elems[svc.Name] = types.ObjectValueMust(serviceType.AttrTypes, map[string]attr.Value{
 			"state": types.StringValue(string(svc.State)), "running": types.Int64Value(int64(svc.Running)),
 			"desired": types.Int64Value(int64(svc.Desired)),
-		})
-	}
-	return types.MapValueMust(serviceType, elems)
-}
-
-// runningServices is services with every service running what it asks
-// for: what an apply brings a stack back to.
-func runningServices(services types.Map) types.Map {
-	if services.IsNull() || services.IsUnknown() {
-		return services
-	}
-	elems := map[string]attr.Value{}
-	for name, v := range services.Elements() {
-		o, ok := v.(types.Object)
-		if !ok {
-			return types.MapUnknown(serviceType)
-		}
-		desired, _ := o.Attributes()["desired"].(types.Int64)
-		elems[name] = types.ObjectValueMust(serviceType.AttrTypes, map[string]attr.Value{
-			"state": types.StringValue("running"), "running": types.Int64Value(max(desired.ValueInt64(), 1)), "desired": desired,
 		})
 	}
 	return types.MapValueMust(serviceType, elems)
@@ -334,70 +313,6 @@ func (m *workloadModel) applied(_ context.Context, res rollout.Result) diag.Diag
 	return diags
 }
 
-// planComputed plans the computed attributes. A redeploy raises the
-// generation and leaves what the new container will be unknown; otherwise
-// the live container stays, and only the route and the strays converge.
-func (m *workloadModel) planComputed(state *workloadModel, redeploy bool, traits rollout.Traits) {
-	m.ID = m.Name
-	m.Status = types.StringValue(string(rollout.StatusRunning))
-	m.StrayContainers = stringList(nil)
-	m.Services = types.MapNull(serviceType)
-	wantsRoute := m.Domains.IsUnknown() || len(m.Domains.Elements()) > 0
-	// A workload its runtime brings back (a stack, by compose) may have a
-	// new container for its routed service: what it will be is known after
-	// the apply.
-	restarted := traits.Resumes && state != nil && state.Status.ValueString() != string(rollout.StatusRunning)
-	if traits.Services {
-		m.Services = types.MapUnknown(serviceType)
-		if !redeploy && state != nil {
-			m.Services = runningServices(state.Services)
-		}
-	}
-	m.ReplicasRunning = m.Replicas
-	scaled := !redeploy && state != nil && (!m.Replicas.Equal(state.Replicas) || !state.ReplicasRunning.Equal(m.Replicas))
-	if redeploy || restarted {
-		gen := int64(1)
-		switch {
-		case redeploy && state != nil:
-			gen = state.Generation.ValueInt64() + 1
-		case state != nil:
-			gen = state.Generation.ValueInt64()
-		}
-		m.Generation = types.Int64Value(gen)
-		m.ContainerID = types.StringUnknown()
-		m.ContainerName = types.StringUnknown()
-		m.ImageID = types.StringUnknown()
-		m.Upstream = types.StringUnknown()
-		m.Upstreams = types.ListUnknown(types.StringType)
-		m.RoutedTo = types.StringNull()
-		if wantsRoute {
-			m.RoutedTo = types.StringUnknown()
-		}
-		return
-	}
-	m.Generation = state.Generation
-	m.ContainerID = state.ContainerID
-	m.ContainerName = state.ContainerName
-	m.ImageID = state.ImageID
-	m.Upstream = state.Upstream
-	m.Upstreams = state.Upstreams
-	m.RoutedTo = types.StringNull()
-	switch {
-	case scaled:
-		// Replicas started or reaped: their addresses come with them; the
-		// primary container may be one that goes.
-		m.Upstreams = types.ListUnknown(types.StringType)
-		m.ContainerID, m.ContainerName, m.Upstream = types.StringUnknown(), types.StringUnknown(), types.StringUnknown()
-		if wantsRoute {
-			m.RoutedTo = types.StringUnknown()
-		}
-	case wantsRoute:
-		var ups []string
-		state.Upstreams.ElementsAs(context.Background(), &ups, false)
-		m.RoutedTo = types.StringValue(joinUpstreams(ups))
-	}
-}
-
 // newOwner makes the owner ID of a workload this state creates: 64 random
 // bits, so that no two states ever draw the same.
 func newOwner() string {
@@ -408,29 +323,11 @@ func newOwner() string {
 	return hex.EncodeToString(b)
 }
 
-// fieldErrors lists the rules an engine error reports as broken.
-func fieldErrors(err error) []*workload.FieldError {
-	var out []*workload.FieldError
-	var walk func(error)
-	walk = func(err error) {
-		if err == nil {
-			return
-		}
-		var fe *workload.FieldError
-		if errors.As(err, &fe) && fe == err {
-			out = append(out, fe)
-			return
-		}
-		if joined, ok := err.(interface{ Unwrap() []error }); ok {
-			for _, e := range joined.Unwrap() {
-				walk(e)
-			}
-			return
-		}
-		if errors.As(err, &fe) {
-			out = append(out, fe)
-		}
+// stringList is a known list of strings, never null.
+func stringList(ss []string) types.List {
+	elems := make([]attr.Value, 0, len(ss))
+	for _, s := range ss {
+		elems = append(elems, types.StringValue(s))
 	}
-	walk(err)
-	return out
+	return types.ListValueMust(types.StringType, elems)
 }
