@@ -8,17 +8,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
-	"path/filepath"
-	"strings"
-	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
 	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
 	"github.com/hashicorp/terraform-plugin-framework/datasource"
-	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/provider"
 	"github.com/hashicorp/terraform-plugin-framework/provider/schema"
@@ -27,44 +21,12 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/types"
 	"github.com/hashicorp/terraform-plugin-log/tflog"
 
-	"github.com/tinyforge/terraform-provider-tinyforge/internal/compose"
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/docker"
-	"github.com/tinyforge/terraform-provider-tinyforge/internal/proxy"
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/proxy/caddy"
-	"github.com/tinyforge/terraform-provider-tinyforge/internal/proxy/npm"
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/engine"
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/rollout"
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/runner"
 )
-
-// CrashAtEnv names the test hook that makes the provider exit abruptly when a
-// deploy has completed a step (see rollout.Steps). Tests use it to prove that
-// a kill at any instant leaves traffic on a gated container.
-const CrashAtEnv = "TINYFORGE_CRASH_AT"
-
-// crashAt is the engine's AfterStep hook for CrashAtEnv: the provider
-// process exits abruptly, as in a power cut, once a deploy has completed
-// step; nil (no hook) when step is "".
-func crashAt(step string) func(context.Context, string, rollout.Step) {
-	if step == "" {
-		return nil
-	}
-	return func(ctx context.Context, workload string, done rollout.Step) {
-		if string(done) == step {
-			tflog.Warn(ctx, CrashAtEnv+": exiting abruptly", map[string]any{"workload": workload, "step": step})
-			os.Exit(75)
-		}
-	}
-}
-
-// Defaults of the provider configuration.
-const (
-	defaultNetwork        = "tinyforge"
-	defaultPublishAddress = "127.0.0.1"
-	defaultCaddyAdminURL  = "http://127.0.0.1:2019"
-	defaultCaddyServer    = "tinyforge"
-)
-
-var defaultCaddyListen = []string{":80"}
 
 var (
 	_ provider.Provider                   = (*tinyforgeProvider)(nil)
@@ -78,53 +40,6 @@ type tinyforgeProvider struct {
 // New returns the provider factory for providerserver.
 func New(version string) func() provider.Provider {
 	return func() provider.Provider { return &tinyforgeProvider{version: version} }
-}
-
-type providerModel struct {
-	DockerHost        types.String `tfsdk:"docker_host"`
-	CAPEM             types.String `tfsdk:"ca_pem"`
-	CertPEM           types.String `tfsdk:"cert_pem"`
-	KeyPEM            types.String `tfsdk:"key_pem"`
-	SSHPrivateKey     types.String `tfsdk:"ssh_private_key"`
-	SSHHostKey        types.String `tfsdk:"ssh_host_key"`
-	SSHKnownHostsFile types.String `tfsdk:"ssh_known_hosts_file"`
-	Network           types.String `tfsdk:"network"`
-	PublishAddress    types.String `tfsdk:"publish_address"`
-	Swarm             types.Bool   `tfsdk:"swarm"`
-	SwarmRegistry     types.String `tfsdk:"swarm_registry"`
-	Proxy             *proxyModel  `tfsdk:"proxy"`
-	// Registries: the logins pulls use.
-	RegistryAuth     []registryAuthModel `tfsdk:"registry_auth"`
-	DockerConfigFile types.String        `tfsdk:"docker_config_file"`
-	// Git hosts: the tokens the data sources and Git sources use.
-	GitAuth []gitAuthModel `tfsdk:"git_auth"`
-}
-
-type registryAuthModel struct {
-	Address  types.String `tfsdk:"address"`
-	Username types.String `tfsdk:"username"`
-	Password types.String `tfsdk:"password"`
-}
-
-type proxyModel struct {
-	RetryTimeout types.Int64 `tfsdk:"retry_timeout"`
-	Caddy        *caddyModel `tfsdk:"caddy"`
-	NPM          *npmModel   `tfsdk:"npm"`
-}
-
-type caddyModel struct {
-	AdminURL       types.String `tfsdk:"admin_url"`
-	Server         types.String `tfsdk:"server"`
-	Listen         types.List   `tfsdk:"listen"`
-	AutomaticHTTPS types.Bool   `tfsdk:"automatic_https"`
-}
-
-type npmModel struct {
-	URL       types.String `tfsdk:"url"`
-	Email     types.String `tfsdk:"email"`
-	Password  types.String `tfsdk:"password"`
-	ForwardTo types.String `tfsdk:"forward_to"`
-	HTTPURL   types.String `tfsdk:"http_url"`
 }
 
 // providerData is what Configure hands to resources: one engine per provider
@@ -207,7 +122,7 @@ func (p *tinyforgeProvider) Schema(_ context.Context, _ provider.SchemaRequest, 
 			"network": schema.StringAttribute{
 				MarkdownDescription: "User-defined bridge network that every workload joins. Created, with the label " +
 					"`tinyforge.managed=true`, when it does not exist; never removed by a workload's destroy. " +
-					"Defaults to `" + defaultNetwork + "`.",
+					"Defaults to `" + engine.DefaultNetwork + "`.",
 				Optional:   true,
 				Validators: []validator.String{stringvalidator.LengthAtLeast(1)},
 			},
@@ -238,7 +153,7 @@ func (p *tinyforgeProvider) Schema(_ context.Context, _ provider.SchemaRequest, 
 			},
 			"publish_address": schema.StringAttribute{
 				MarkdownDescription: "Host IP address on which container ports are published. Defaults to `" +
-					defaultPublishAddress + "`, so that workloads are reached only through the proxy on the Docker host. " +
+					engine.DefaultPublishAddress + "`, so that workloads are reached only through the proxy on the Docker host. " +
 					"With a remote `tcp://` engine the provider probes published ports from here, so a loopback (or " +
 					"`0.0.0.0`) address is refused at plan time: set an address of the Docker host that is reachable from " +
 					"here, or use `ssh://`, which probes through the SSH connection.",
@@ -291,14 +206,14 @@ func (p *tinyforgeProvider) Schema(_ context.Context, _ provider.SchemaRequest, 
 							"Caddy's configuration.",
 						Attributes: map[string]schema.Attribute{
 							"admin_url": schema.StringAttribute{
-								MarkdownDescription: "URL of Caddy's admin API. Defaults to `" + defaultCaddyAdminURL + "`. With an " +
+								MarkdownDescription: "URL of Caddy's admin API. Defaults to `" + caddy.DefaultAdminURL + "`. With an " +
 									"`ssh://` `docker_host`, a loopback address here is the Docker host's loopback, reached through " +
 									"the SSH connection.",
 								Optional: true,
 							},
 							"server": schema.StringAttribute{
 								MarkdownDescription: "Name of the Caddy HTTP server the provider owns (created when missing). " +
-									"Defaults to `" + defaultCaddyServer + "`.",
+									"Defaults to `" + caddy.DefaultServer + "`.",
 								Optional: true,
 							},
 							"listen": schema.ListAttribute{
@@ -390,262 +305,36 @@ func (p *tinyforgeProvider) Configure(ctx context.Context, req provider.Configur
 		// Configure again with known values before anything is applied.
 		return
 	}
-	cfg := docker.Config{
-		Host:              m.DockerHost.ValueString(),
-		CAPEM:             m.CAPEM.ValueString(),
-		CertPEM:           m.CertPEM.ValueString(),
-		KeyPEM:            m.KeyPEM.ValueString(),
-		SSHPrivateKey:     m.SSHPrivateKey.ValueString(),
-		SSHHostKey:        m.SSHHostKey.ValueString(),
-		SSHKnownHostsFile: m.SSHKnownHostsFile.ValueString(),
-	}
-	var calls *callLog
-	var dockerOpts []docker.Option
-	if path := os.Getenv(CallLogEnv); path != "" {
-		var err error
-		if calls, err = openCallLog(path); err != nil {
-			resp.Diagnostics.AddError("Cannot open the call log", err.Error())
-			return
-		}
-		dockerOpts = append(dockerOpts, docker.WithTransport(func(next http.RoundTripper) http.RoundTripper {
-			return calls.wrap("docker", next)
-		}))
-	}
-	registries, diags := m.registries()
+	cfg, diags := m.engineConfig(ctx)
 	resp.Diagnostics.Append(diags...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	dockerOpts = append(dockerOpts, docker.WithRegistries(registries), docker.WithLog(newEngineLogger()))
-	client, err := docker.New(cfg, dockerOpts...)
-	if err != nil {
-		resp.Diagnostics.AddAttributeError(path.Root("docker_host"), "Invalid Docker engine configuration", err.Error())
-		return
-	}
-	publishAddress := stringOr(m.PublishAddress, defaultPublishAddress)
-	// On Swarm nothing is published: the proxy reaches the tasks on the
-	// overlay network.
-	if err := client.CheckPublishAddress(publishAddress); err != nil && !m.Swarm.ValueBool() {
-		resp.Diagnostics.AddAttributeError(path.Root("publish_address"), "publish_address unreachable on a remote engine", err.Error())
-		return
-	}
-	if err := client.Ping(ctx); err != nil {
-		var hostKey *docker.HostKeyError
-		if errors.As(err, &hostKey) {
-			attr := "ssh_known_hosts_file"
-			if hostKey.Pinned {
-				attr = "ssh_host_key"
-			}
-			resp.Diagnostics.AddAttributeError(path.Root(attr), "SSH host key refused", err.Error())
-			return
-		}
-		resp.Diagnostics.AddAttributeError(path.Root("docker_host"), "Docker engine unreachable", err.Error())
-		return
-	}
-	containers := &runner.Containers{
-		Docker:         client,
-		Network:        stringOr(m.Network, defaultNetwork),
-		PublishAddress: publishAddress,
-		ForwardTo:      runner.ForwardPublished,
-	}
-	log := newEngineLogger()
-	stacks := &runner.Stacks{
-		Docker:         client,
-		Compose:        compose.New(client.EngineAPI()),
-		PublishAddress: containers.PublishAddress,
-		ForwardTo:      runner.ForwardPublished,
-		Log:            log,
-	}
-	onSwarm := m.Swarm.ValueBool()
-	if !onSwarm && !m.SwarmRegistry.IsNull() {
-		resp.Diagnostics.AddAttributeError(path.Root("swarm_registry"), "swarm_registry needs swarm = true",
-			fmt.Sprintf("swarm_registry = %q is where images built for Swarm services are pushed; without swarm = true workloads are containers on one engine and nothing is pushed", m.SwarmRegistry.ValueString()))
-		return
-	}
-	if onSwarm {
-		swarmManager, err := client.SwarmManager(ctx)
-		if err != nil {
-			resp.Diagnostics.AddAttributeError(path.Root("docker_host"), "Docker engine unreachable", err.Error())
-			return
-		}
-		if !swarmManager {
-			resp.Diagnostics.AddAttributeError(path.Root("swarm"), "The engine is not a Swarm manager",
-				fmt.Sprintf("swarm = true, but the engine at %s is not a manager of a Swarm (docker swarm init, or point docker_host at a manager)", stringOr(m.DockerHost, "the default socket")))
-			return
-		}
-	}
-	if onSwarm && m.Proxy != nil && m.Proxy.NPM != nil {
-		resp.Diagnostics.AddAttributeError(path.Root("proxy").AtName("npm"), "Nginx Proxy Manager cannot route Swarm services",
-			"The engine is a Swarm manager, so workloads are Swarm services whose tasks Swarm moves between nodes; Nginx Proxy Manager forwards to one fixed address "+
-				"and cannot follow them. Use Caddy on the overlay network (proxy { caddy { ... } }), or set swarm = false.")
-		return
-	}
-	runtimes := rollout.Runtimes{Containers: containers, Stacks: stacks}
-	if onSwarm {
-		runtimes.Services = &runner.Services{Docker: client, Network: containers.Network, Registry: m.SwarmRegistry.ValueString()}
-	}
-	engine := rollout.New(runtimes)
-	engine.Images = client
-	engine.Log = log
-	engine.AfterStep = crashAt(os.Getenv(CrashAtEnv))
-	// An ssh:// engine's: the gate probes ports on the host's loopback.
-	engine.Dial = client.HostDialer()
-	if m.Proxy != nil {
-		router, forwardTo, diags := m.Proxy.router(ctx, calls, docker.LoopbackThrough(client.HostDialer()))
-		resp.Diagnostics.Append(diags...)
-		if resp.Diagnostics.HasError() {
-			return
-		}
-		engine.Router, containers.ForwardTo, stacks.ForwardTo = router, forwardTo, forwardTo
-	}
 	tokens, diags := gitTokensOf(m.GitAuth)
 	resp.Diagnostics.Append(diags...)
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	data := &providerData{engine: engine, gitTokens: tokens}
+	if path := os.Getenv(CallLogEnv); path != "" {
+		calls, err := openCallLog(path)
+		if err != nil {
+			resp.Diagnostics.AddError("Cannot open the call log", err.Error())
+			return
+		}
+		cfg.Transport = calls.wrap
+	}
+	cfg.Log = newEngineLogger()
+	cfg.AfterStep = crashAt(os.Getenv(CrashAtEnv))
+	e, err := engine.Open(ctx, cfg)
+	if err != nil {
+		var bad *engine.Error
+		if errors.As(err, &bad) {
+			resp.Diagnostics.AddAttributeError(attrPath(bad.Attr), bad.Summary, bad.Err.Error())
+		} else {
+			resp.Diagnostics.AddError("Cannot open the Docker engine", err.Error())
+		}
+		return
+	}
+	data := &providerData{engine: e, gitTokens: tokens}
 	resp.ResourceData = data
 	resp.DataSourceData = data
-}
-
-// registries are the logins pulls use: the registry_auth blocks, then the
-// Docker config file.
-func (m providerModel) registries() (*docker.Registries, diag.Diagnostics) {
-	var diags diag.Diagnostics
-	r := &docker.Registries{}
-	for i, a := range m.RegistryAuth {
-		addr := strings.TrimSuffix(strings.TrimPrefix(strings.TrimPrefix(a.Address.ValueString(), "https://"), "http://"), "/")
-		if _, err := docker.RegistryOf(addr + "/image"); err != nil || addr == "" || strings.Contains(addr, "/") {
-			diags.AddAttributeError(path.Root("registry_auth").AtListIndex(i).AtName("address"), "Invalid registry address",
-				fmt.Sprintf("address must be a registry host[:port] such as \"ghcr.io\" (got %q)", a.Address.ValueString()))
-			continue
-		}
-		r.Logins = append(r.Logins, docker.RegistryLogin{Address: a.Address.ValueString(), Username: a.Username.ValueString(), Password: a.Password.ValueString()})
-	}
-	switch {
-	case !m.DockerConfigFile.IsNull():
-		r.ConfigFile = m.DockerConfigFile.ValueString()
-	default:
-		if home, err := os.UserHomeDir(); err == nil {
-			r.ConfigFile = filepath.Join(home, ".docker", "config.json")
-		}
-	}
-	return r, diags
-}
-
-// known reports whether every configured value is known.
-func (m providerModel) known() bool {
-	for _, a := range m.RegistryAuth {
-		for _, v := range []types.String{a.Address, a.Username, a.Password} {
-			if v.IsUnknown() {
-				return false
-			}
-		}
-	}
-	for _, a := range m.GitAuth {
-		if a.BaseURL.IsUnknown() || a.Token.IsUnknown() {
-			return false
-		}
-	}
-	for _, v := range []types.String{m.DockerHost, m.CAPEM, m.CertPEM, m.KeyPEM, m.SSHPrivateKey, m.SSHHostKey, m.SSHKnownHostsFile, m.Network, m.PublishAddress, m.DockerConfigFile} {
-		if v.IsUnknown() {
-			return false
-		}
-	}
-	if m.Swarm.IsUnknown() || m.Proxy != nil && m.Proxy.RetryTimeout.IsUnknown() {
-		return false
-	}
-	if m.Proxy != nil && m.Proxy.Caddy != nil {
-		c := m.Proxy.Caddy
-		if c.AdminURL.IsUnknown() || c.Server.IsUnknown() || c.Listen.IsUnknown() || c.AutomaticHTTPS.IsUnknown() {
-			return false
-		}
-	}
-	if m.Proxy != nil && m.Proxy.NPM != nil {
-		n := m.Proxy.NPM
-		for _, v := range []types.String{n.URL, n.Email, n.Password, n.ForwardTo, n.HTTPURL} {
-			if v.IsUnknown() {
-				return false
-			}
-		}
-	}
-	return true
-}
-
-// router builds the configured proxy backend, and says which address of a
-// container it forwards to. dial, when not nil, opens the connections to
-// the proxy's API (see proxyClient).
-func (m *proxyModel) router(ctx context.Context, calls *callLog, dial docker.DialFunc) (proxy.Router, runner.ForwardTo, diag.Diagnostics) {
-	var diags diag.Diagnostics
-	retryTimeout := time.Duration(m.RetryTimeout.ValueInt64()) * time.Second // 0: the backend's default
-	log := func(ctx context.Context, msg string, fields map[string]any) { tflog.Info(ctx, msg, fields) }
-	switch {
-	case m.Caddy != nil && m.NPM == nil:
-		c := m.Caddy
-		listen := defaultCaddyListen
-		if !c.Listen.IsNull() {
-			listen = nil
-			diags.Append(c.Listen.ElementsAs(ctx, &listen, false)...)
-		}
-		r, err := caddy.New(caddy.Config{
-			AdminURL:       stringOr(c.AdminURL, defaultCaddyAdminURL),
-			Server:         stringOr(c.Server, defaultCaddyServer),
-			Listen:         listen,
-			AutomaticHTTPS: c.AutomaticHTTPS.ValueBool(),
-			HTTPClient:     proxyClient(calls, dial),
-			RetryTimeout:   retryTimeout,
-			Log:            log,
-		})
-		if err != nil {
-			diags.AddAttributeError(path.Root("proxy").AtName("caddy"), "Invalid Caddy configuration", err.Error())
-			return nil, "", diags
-		}
-		// Caddy runs on the host: it reaches the published port.
-		return r, runner.ForwardPublished, diags
-	case m.NPM != nil && m.Caddy == nil:
-		n := m.NPM
-		r, err := npm.New(npm.Config{
-			URL:          n.URL.ValueString(),
-			Email:        n.Email.ValueString(),
-			Password:     n.Password.ValueString(),
-			HTTPURL:      n.HTTPURL.ValueString(),
-			HTTPClient:   proxyClient(calls, dial),
-			Dial:         dial,
-			RetryTimeout: retryTimeout,
-			Log:          log,
-		})
-		if err != nil {
-			diags.AddAttributeError(path.Root("proxy").AtName("npm"), "Invalid Nginx Proxy Manager configuration", err.Error())
-			return nil, "", diags
-		}
-		return r, runner.ForwardTo(stringOr(n.ForwardTo, string(runner.ForwardNetwork))), diags
-	}
-	diags.AddAttributeError(path.Root("proxy"), "Invalid proxy", "proxy must hold exactly one of caddy, npm")
-	return nil, "", diags
-}
-
-// proxyClient is the HTTP client of a proxy backend; nil lets the backend
-// choose, unless calls are being logged or dial says how to connect: for
-// an ssh:// engine, docker.LoopbackThrough, which reaches an API on a
-// loopback address through the SSH connection (the proxy beside the
-// engine) and any other address directly.
-func proxyClient(calls *callLog, dial docker.DialFunc) *http.Client {
-	if calls == nil && dial == nil {
-		return nil
-	}
-	var next http.RoundTripper
-	if dial != nil {
-		next = &http.Transport{
-			DialContext:     dial,
-			Proxy:           http.ProxyFromEnvironment, // never used for loopback
-			MaxIdleConns:    6,
-			IdleConnTimeout: 30 * time.Second,
-		}
-	}
-	if calls != nil {
-		next = calls.wrap("proxy", next)
-	}
-	return &http.Client{Timeout: 30 * time.Second, Transport: next}
 }
 
 func (p *tinyforgeProvider) Resources(context.Context) []func() resource.Resource {
@@ -654,21 +343,4 @@ func (p *tinyforgeProvider) Resources(context.Context) []func() resource.Resourc
 
 func (p *tinyforgeProvider) DataSources(context.Context) []func() datasource.DataSource {
 	return []func() datasource.DataSource{NewWorkloadDataSource, NewPullRequestsDataSource, NewGitBranchesDataSource}
-}
-
-func stringOr(v types.String, def string) string {
-	if v.IsNull() || v.IsUnknown() || v.ValueString() == "" {
-		return def
-	}
-	return v.ValueString()
-}
-
-// ipAddress validates an IP address attribute.
-func ipAddress() validator.String {
-	return engineRule("must be an IP address", func(s string) error {
-		if net.ParseIP(s) == nil {
-			return fmt.Errorf("must be an IP address (got %q)", s)
-		}
-		return nil
-	})
 }

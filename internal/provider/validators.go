@@ -2,6 +2,8 @@ package provider
 
 import (
 	"context"
+	"fmt"
+	"net"
 
 	"github.com/hashicorp/terraform-plugin-framework-validators/objectvalidator"
 	"github.com/hashicorp/terraform-plugin-framework/path"
@@ -64,4 +66,14 @@ func (v intRule) ValidateInt64(_ context.Context, req validator.Int64Request, re
 	if err := v.rule(int(req.ConfigValue.ValueInt64())); err != nil {
 		resp.Diagnostics.AddAttributeError(req.Path, "Invalid "+req.Path.String(), err.Error())
 	}
+}
+
+// ipAddress validates an IP address attribute.
+func ipAddress() validator.String {
+	return engineRule("must be an IP address", func(s string) error {
+		if net.ParseIP(s) == nil {
+			return fmt.Errorf("must be an IP address (got %q)", s)
+		}
+		return nil
+	})
 }
