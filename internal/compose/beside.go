@@ -41,8 +41,9 @@ type Beside struct {
 // containers keep running until the caller retires them, or retires the new
 // ones, which leaves the service as it was. Builds run before anything is
 // created, so that the choice sees the new image. When Up fails, Beside
-// still lists the new containers it created. The service must not set
-// container_name (see Service.FixedName).
+// still lists the new containers it created. A service that sets
+// container_name cannot run twice: compose recreates it in place, with a
+// warning in the log (see Service.FixedName).
 func (r *Runtime) UpBeside(ctx context.Context, p *Project, opts UpOptions, service string) (Beside, error) {
 	if _, ok := p.raw.Services[service]; !ok {
 		return Beside{}, fmt.Errorf("compose up %s: the project has no service %q", p.Name(), service)
@@ -56,11 +57,11 @@ func (r *Runtime) UpBeside(ctx context.Context, p *Project, opts UpOptions, serv
 // out of the recreated services. It returns the old containers; none when
 // Up should do what compose does.
 func (r *Runtime) planBeside(ctx context.Context, svc api.Compose, project *types.Project, service string, up *api.UpOptions) ([]Container, error) {
-	running, err := r.serviceContainers(ctx, project.Name, service)
+	all, err := r.serviceContainers(ctx, project.Name, service)
 	if err != nil {
 		return nil, err
 	}
-	running = slices.DeleteFunc(running, func(c Container) bool { return c.State != ContainerRunning })
+	running := slices.DeleteFunc(slices.Clone(all), func(c Container) bool { return c.State != ContainerRunning })
 	if len(running) == 0 {
 		return nil, nil
 	}
@@ -68,9 +69,6 @@ func (r *Runtime) planBeside(ctx context.Context, svc api.Compose, project *type
 		return nil, err
 	}
 	s := project.Services[service]
-	if s.ContainerName != "" {
-		return nil, fmt.Errorf("service %s sets container_name: compose cannot run a second container of it", service)
-	}
 	hash, err := composelib.ServiceHash(s)
 	if err != nil {
 		return nil, fmt.Errorf("service %s: config hash: %w", service, err)
@@ -83,6 +81,15 @@ func (r *Runtime) planBeside(ctx context.Context, svc api.Compose, project *type
 		return c.ConfigHash != hash || image == "" || c.Labels[api.ImageDigestLabel] != image
 	}) {
 		return nil, nil
+	}
+	// A stopped container of the service serves nothing, and compose
+	// would start it again with the old configuration: it goes.
+	for _, c := range all {
+		if c.State != ContainerRunning {
+			if err := r.api.ContainerRemove(ctx, c.ID, container.RemoveOptions{RemoveVolumes: true, Force: true}); err != nil && !cerrdefs.IsNotFound(err) {
+				return nil, fmt.Errorf("remove the stopped container %s of service %s: %w", c.Name, service, err)
+			}
+		}
 	}
 	scale := len(running) + s.GetScale()
 	s.Scale = &scale

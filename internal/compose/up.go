@@ -100,7 +100,10 @@ func (r *Runtime) up(ctx context.Context, p *Project, opts UpOptions, beside str
 
 	start := time.Now()
 	up := upOptions(project, timeout)
-	if beside != "" {
+	if beside != "" && project.Services[beside].ContainerName != "" {
+		op.log.Warn("service "+beside+" sets container_name: compose cannot run its new container beside the old one, "+
+			"so it recreates it in place (a downtime window)", "project", p.Name())
+	} else if beside != "" {
 		if b.Old, err = r.planBeside(upCtx, svc, project, beside, &up); err != nil {
 			return fail(err)
 		}

@@ -34,6 +34,13 @@ const (
 	// StrategyBlueGreen starts the new container beside the old one, gates
 	// it, swaps the proxy route, then retires the old one: no downtime.
 	StrategyBlueGreen Strategy = "blue-green"
+	// StrategyStartFirst is a compose stack's own update of its routed
+	// service (the compose spec's update_config order of that name): the
+	// service's new container starts beside the old one within the stack,
+	// is gated, takes the route, and the old one drains and goes; the
+	// stack's other services are recreated in place by compose. A source's
+	// default, never written by a user.
+	StrategyStartFirst Strategy = "start-first"
 )
 
 // Strategies are the values a user may write, in the order documented.

@@ -1,6 +1,7 @@
 package rollout
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -50,6 +51,8 @@ type world struct {
 type fakeInstance struct {
 	runner.Instance
 	image string
+	// number is a stack instance's container number.
+	number int
 }
 
 type fakeStack struct {
@@ -350,12 +353,24 @@ func (s fakeStacks) List(ctx context.Context, name string) (map[string]runner.St
 }
 
 func (s fakeStacks) Up(ctx context.Context, spec workload.Spec, art plugin.Artifact) error {
+	_, err := s.up(ctx, spec, art, false)
+	return err
+}
+
+func (s fakeStacks) UpBeside(ctx context.Context, spec workload.Spec, art plugin.Artifact) (runner.Beside, error) {
+	return s.up(ctx, spec, art, true)
+}
+
+// up recreates the instances of each service whose image changed, and
+// starts those missing; beside, the routed service's changed instances
+// stay and its new ones start beside them (numbered after them).
+func (s fakeStacks) up(ctx context.Context, spec workload.Spec, art plugin.Artifact, beside bool) (runner.Beside, error) {
 	if err := ctx.Err(); err != nil {
-		return err
+		return runner.Beside{}, err
 	}
 	project, ok := art.Project.(fakeProject)
 	if !ok {
-		return errors.New("no project to bring up")
+		return runner.Beside{}, errors.New("no project to bring up")
 	}
 	s.w.mu.Lock()
 	defer s.w.mu.Unlock()
@@ -365,40 +380,91 @@ func (s fakeStacks) Up(ctx context.Context, spec workload.Spec, art plugin.Artif
 		s.w.stacks[spec.Name] = st
 	}
 	st.services = project.Replicas()
-	for _, name := range slices.Sorted(maps.Keys(s.w.instances)) {
-		if in := s.w.instances[name]; in.Recorded.Workload == spec.Name && in.Service != "" && in.image != project.image {
-			delete(s.w.instances, name)
-			s.w.events = append(s.w.events, "remove "+name)
-		}
-	}
+	routed := stackOf(spec).Service
+	var b runner.Beside
 	for _, svc := range slices.Sorted(maps.Keys(st.services)) {
-		name := spec.Name + "-" + svc
-		if _, ok := s.w.instances[name]; ok {
+		image := project.imageOf(svc)
+		var running []*fakeInstance
+		next := 1
+		for _, name := range slices.Sorted(maps.Keys(s.w.instances)) {
+			in := s.w.instances[name]
+			if in.Recorded.Workload != spec.Name || in.Service != svc {
+				continue
+			}
+			next = max(next, in.number+1)
+			switch {
+			case beside && svc == routed && in.Running():
+				running = append(running, in)
+			case in.image != image:
+				delete(s.w.instances, name)
+				s.w.events = append(s.w.events, "remove "+name)
+			}
+		}
+		if beside && svc == routed && slices.ContainsFunc(running, func(in *fakeInstance) bool { return in.image != image }) {
+			for _, in := range running {
+				b.Old = append(b.Old, in.Instance)
+			}
+			b.New = append(b.New, s.start(spec, svc, image, next))
+			b.Healthchecked = project.healthchecked
+			if project.healthchecked && image == "bad" {
+				// compose's wait for the healthcheck fails the Up.
+				return b, fmt.Errorf("container %s is unhealthy", b.New[0].Name)
+			}
 			continue
 		}
-		s.w.seq++
-		in := &fakeInstance{image: project.image, Instance: runner.Instance{ID: name, Name: name, State: runner.StateRunning,
-			Recorded: workload.Recorded{Workload: spec.Name, Owner: spec.Owner}, Service: svc, Created: time.Unix(int64(s.w.seq), 0)}}
-		if svc == stackOf(spec).Service {
-			in.Published, in.Upstream = name+":80", name+":80"
+		if !slices.ContainsFunc(slices.Collect(maps.Values(s.w.instances)), func(in *fakeInstance) bool {
+			return in.Recorded.Workload == spec.Name && in.Service == svc
+		}) {
+			s.start(spec, svc, image, next)
 		}
-		s.w.instances[name] = in
-		s.w.events = append(s.w.events, "start "+name)
 	}
-	return nil
+	return b, nil
 }
 
-func (s fakeStacks) Routed(ctx context.Context, spec workload.Spec) (runner.Instance, error) {
+// start starts instance number n of a stack's service; w.mu is held.
+func (s fakeStacks) start(spec workload.Spec, svc, image string, n int) runner.Instance {
+	s.w.seq++
+	name := fmt.Sprintf("%s-%s-%d", spec.Name, svc, n)
+	in := &fakeInstance{image: image, number: n, Instance: runner.Instance{ID: name, Name: name, State: runner.StateRunning,
+		Recorded: workload.Recorded{Workload: spec.Name, Owner: spec.Owner}, Service: svc, Created: time.Unix(int64(s.w.seq), 0)}}
+	if svc == stackOf(spec).Service {
+		in.Published, in.Upstream = name+":80", name+":80"
+		in.Recorded.Settings.Port = stackOf(spec).Port
+	}
+	s.w.instances[name] = in
+	s.w.events = append(s.w.events, "start "+name)
+	return in.Instance
+}
+
+func (s fakeStacks) Routed(ctx context.Context, spec workload.Spec) ([]runner.Instance, error) {
 	if err := ctx.Err(); err != nil {
-		return runner.Instance{}, err
+		return nil, err
 	}
 	s.w.mu.Lock()
 	defer s.w.mu.Unlock()
-	in, ok := s.w.instances[spec.Name+"-"+stackOf(spec).Service]
-	if !ok {
-		return runner.Instance{}, fmt.Errorf("workload %q: service %q of the stack runs no container", spec.Name, stackOf(spec).Service)
+	var out []runner.Instance
+	for _, name := range slices.Sorted(maps.Keys(s.w.instances)) {
+		if in := s.w.instances[name]; in.Recorded.Workload == spec.Name && in.Service == stackOf(spec).Service && in.Running() {
+			out = append(out, in.Instance)
+		}
 	}
-	return in.Instance, nil
+	if len(out) == 0 {
+		return nil, fmt.Errorf("workload %q: service %q of the stack runs no container", spec.Name, stackOf(spec).Service)
+	}
+	return out, nil
+}
+
+func (s fakeStacks) Retire(ctx context.Context, spec workload.Spec, ins []runner.Instance) error {
+	for _, in := range ins {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		s.w.mu.Lock()
+		delete(s.w.instances, in.Name)
+		s.w.mu.Unlock()
+		s.w.event("retire %s", in.Name)
+	}
+	return nil
 }
 
 func (s fakeStacks) Record(ctx context.Context, spec workload.Spec, art plugin.Artifact, gen int) error {
@@ -541,16 +607,26 @@ func (s *fakeSource) Produce(ctx context.Context, _ plugin.ProduceEnv) (plugin.A
 	return plugin.Artifact{Image: s.Ref, ImageID: "id-" + s.Ref}, nil
 }
 
-// fakeStackSource is a stack of two services, web (routed) and db, both
-// running the ref.
-type fakeStackSource struct{ fakeSource }
+// fakeStackSource is a stack of two services, web (routed) running the
+// ref and db running DB ("db1" by default).
+type fakeStackSource struct {
+	fakeSource
+	DB string `json:"db,omitempty"`
+	// Healthchecked gives web a compose healthcheck: the Up waits for it.
+	Healthchecked bool `json:"healthchecked,omitempty"`
+}
 
-func (s *fakeStackSource) Kind() string                         { return "fakestack" }
-func (s *fakeStackSource) DefaultStrategy(bool) plugin.Strategy { return plugin.StrategyRecreate }
+func (s *fakeStackSource) Kind() string { return "fakestack" }
+func (s *fakeStackSource) DefaultStrategy(routed bool) plugin.Strategy {
+	if routed {
+		return plugin.StrategyStartFirst
+	}
+	return plugin.StrategyRecreate
+}
 func (s *fakeStackSource) Stack() plugin.StackConfig {
 	return plugin.StackConfig{Service: "web", Port: 80}
 }
-func (s *fakeStackSource) Fingerprint() string { return "fakestack|" + s.Ref }
+func (s *fakeStackSource) Fingerprint() string { return "fakestack|" + s.Ref + "|" + s.DB }
 func (s *fakeStackSource) Public() any         { return s }
 func (s *fakeStackSource) RefuseStrategy(st plugin.Strategy) error {
 	if st == plugin.StrategyBlueGreen {
@@ -562,10 +638,21 @@ func (s *fakeStackSource) Produce(ctx context.Context, _ plugin.ProduceEnv) (plu
 	if err := ctx.Err(); err != nil {
 		return plugin.Artifact{}, err
 	}
-	return plugin.Artifact{Project: fakeProject{image: s.Ref}}, nil
+	return plugin.Artifact{Project: fakeProject{image: s.Ref, db: cmp.Or(s.DB, "db1"), healthchecked: s.Healthchecked}}, nil
 }
 
 // fakeProject is a stack's project: web and db, one replica each.
-type fakeProject struct{ image string }
+type fakeProject struct {
+	image, db     string
+	healthchecked bool
+}
 
 func (fakeProject) Replicas() map[string]int { return map[string]int{"web": 1, "db": 1} }
+
+// imageOf is the image service runs.
+func (p fakeProject) imageOf(service string) string {
+	if service == "db" {
+		return p.db
+	}
+	return p.image
+}

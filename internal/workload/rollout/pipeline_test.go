@@ -30,11 +30,12 @@ func fakeSpec(ref string, strategy plugin.Strategy) workload.Spec {
 	}
 }
 
-// fakeStackSpec is a stack workload "shop" whose web service is routed.
-func fakeStackSpec(ref string) workload.Spec {
+// fakeStackSpec is a stack workload "shop" whose web service is routed
+// and runs ref, by strategy.
+func fakeStackSpec(ref string, strategy plugin.Strategy) workload.Spec {
 	return workload.Spec{
-		Name: "shop", Owner: "me", Domains: []string{"shop.test"}, HealthTimeout: 300 * time.Millisecond,
-		Source: &fakeStackSource{fakeSource{Ref: ref, Healthcheck: "/healthz"}},
+		Name: "shop", Owner: "me", Strategy: strategy, Domains: []string{"shop.test"}, HealthTimeout: 300 * time.Millisecond,
+		Source: &fakeStackSource{fakeSource: fakeSource{Ref: ref, Healthcheck: "/healthz"}},
 	}
 }
 
@@ -58,7 +59,10 @@ var pipelineCases = []pipelineCase{
 		steps: ContainerSteps(plugin.StrategyBlueGreen)},
 	{name: "containers recreate", spec: func(ref string) workload.Spec { return fakeSpec(ref, plugin.StrategyRecreate) },
 		steps: ContainerSteps(plugin.StrategyRecreate)},
-	{name: "stack", stacks: true, spec: fakeStackSpec, steps: StackSteps(true)},
+	{name: "stack", stacks: true, spec: func(ref string) workload.Spec { return fakeStackSpec(ref, plugin.StrategyDefault) },
+		steps: StackSteps(true, plugin.StrategyStartFirst)},
+	{name: "stack recreate", stacks: true, spec: func(ref string) workload.Spec { return fakeStackSpec(ref, plugin.StrategyRecreate) },
+		steps: StackSteps(true, plugin.StrategyRecreate)},
 	{name: "service", service: true, spec: fakeServiceSpec, steps: ServiceSteps},
 }
 
@@ -77,7 +81,7 @@ func (c pipelineCase) deployed(t *testing.T) (*world, *Engine) {
 // TestEveryPipelineListsItsStepsInTheOrderOfSteps: a pipeline may skip a
 // step, never reorder one; and the engine picks each list for its spec.
 func TestEveryPipelineListsItsStepsInTheOrderOfSteps(t *testing.T) {
-	lists := map[string][]Step{"stack without a routed service": StackSteps(false)}
+	lists := map[string][]Step{"stack without a routed service": StackSteps(false, plugin.StrategyRecreate)}
 	for _, c := range pipelineCases {
 		lists[c.name] = c.steps
 	}
@@ -109,10 +113,14 @@ func TestEachPipelineRunsItsStepsInOrder(t *testing.T) {
 			"step swap", "step drain", "remove web-1-1", "step reap"},
 		"containers recreate": {"step produce", "stop web-1-1", "step stop", "start web-2-2", "step start", "step gate",
 			"route web -> [web-2-2:80]", "step swap", "remove web-1-1", "step reap"},
-		// compose recreates what changed in place; the route already
-		// points at the routed service's container.
-		"stack": {"step produce", "remove shop-db", "remove shop-web", "start shop-db", "start shop-web", "step start",
-			"step gate", "route shop -> [shop-web:80]", "record shop 2", "step swap", "step reap"},
+		// The routed service's new container starts beside the old one,
+		// takes the route once gated, and the old one goes after its
+		// drain.
+		"stack": {"step produce", "start shop-web-2", "step start", "step gate", "route shop -> [shop-web-2:80]",
+			"record shop 2", "step swap", "step drain", "retire shop-web-1", "step reap"},
+		// compose recreates what changed in place.
+		"stack recreate": {"step produce", "remove shop-web-1", "start shop-web-2", "step start", "step gate",
+			"route shop -> [shop-web-2:80]", "record shop 2", "step swap", "step reap"},
 		// Swarm's update is the gate; the route follows the tasks' DNS
 		// name by itself.
 		"service": {"step produce", "update api v2@sha256:0", "step gate", "step swap", "step reap"},
@@ -157,8 +165,12 @@ func TestAFailedGateKeepsWhatServes(t *testing.T) {
 			[]string{"container web-2-2 of workload \"web\" failed its gate", `HTTP 500`},
 		},
 		"stack": {
-			[]string{"step produce", "remove shop-db", "remove shop-web", "start shop-db", "start shop-web", "step start"},
-			[]string{"container shop-web of workload \"shop\" failed its gate", `HTTP 500`, "log line of shop-web"},
+			[]string{"step produce", "start shop-web-2", "step start", "remove shop-web-2"},
+			[]string{"container shop-web-2 of workload \"shop\" failed its gate", `HTTP 500`, "log line of shop-web-2"},
+		},
+		"stack recreate": {
+			[]string{"step produce", "remove shop-web-1", "start shop-web-2", "step start"},
+			[]string{"container shop-web-2 of workload \"shop\" failed its gate", `HTTP 500`, "log line of shop-web-2"},
 		},
 		"service": {
 			[]string{"step produce", "roll back api"},
@@ -213,7 +225,8 @@ func TestAFailedRouteWriteKeepsWhatServes(t *testing.T) {
 		"containers blue-green": {"step produce", "start web-2-2", "step start", "step gate", "remove web-2-2"},
 		"containers recreate": {"step produce", "stop web-1-1", "step stop", "start web-2-2", "step start", "step gate",
 			"remove web-2-2", "resume web-1-1"},
-		"stack": {"step produce", "remove shop-db", "remove shop-web", "start shop-db", "start shop-web", "step start", "step gate"},
+		"stack":          {"step produce", "start shop-web-2", "step start", "step gate", "remove shop-web-2"},
+		"stack recreate": {"step produce", "remove shop-web-1", "start shop-web-2", "step start", "step gate"},
 	}
 	for _, c := range pipelineCases {
 		if c.service {
@@ -284,13 +297,20 @@ type interrupted struct {
 func TestAnInterruptAfterEachStep(t *testing.T) {
 	v1, v2 := interrupted{[]string{"web-1-1"}, "web-1-1:80"}, interrupted{[]string{"web-2-2"}, "web-2-2:80"}
 	both := interrupted{[]string{"web-1-1", "web-2-2"}, "web-2-2:80"}
-	shop := interrupted{[]string{"shop-db", "shop-web"}, "shop-web:80"}
+	shop1 := interrupted{[]string{"shop-db-1", "shop-web-1"}, "shop-web-1:80"}
+	shopBoth := interrupted{[]string{"shop-db-1", "shop-web-1", "shop-web-2"}, "shop-web-2:80"}
+	shop2 := interrupted{[]string{"shop-db-1", "shop-web-2"}, "shop-web-2:80"}
+	// Recreate: compose replaced web in place before the gate.
+	shop2Unrouted := interrupted{[]string{"shop-db-1", "shop-web-2"}, "shop-web-1:80"}
 	api := interrupted{nil, "tasks.api"}
 	want := map[string]map[Step]interrupted{
 		"containers blue-green": {StepProduce: v1, StepStart: v1, StepGate: v1, StepSwap: both, StepDrain: both, StepReap: v2},
 		"containers recreate":   {StepProduce: v1, StepStop: v1, StepStart: v1, StepGate: v1, StepSwap: both, StepReap: v2},
-		"stack":                 {StepProduce: shop, StepStart: shop, StepGate: shop, StepSwap: shop, StepReap: shop},
-		"service":               {StepProduce: api, StepGate: api, StepSwap: api, StepReap: api},
+		"stack": {StepProduce: shop1, StepStart: shop1, StepGate: shop1, StepSwap: shopBoth, StepDrain: shopBoth,
+			StepReap: shop2},
+		"stack recreate": {StepProduce: shop1, StepStart: shop2Unrouted, StepGate: shop2Unrouted, StepSwap: shop2,
+			StepReap: shop2},
+		"service": {StepProduce: api, StepGate: api, StepSwap: api, StepReap: api},
 	}
 	for _, c := range pipelineCases {
 		for _, step := range c.steps {

@@ -2,9 +2,13 @@ package rollout
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 	"strings"
+	"sync"
 
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/proxy"
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload"
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/plugin"
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/runner"
@@ -19,9 +23,15 @@ type StackRuntime interface {
 	// Up brings spec's stack up at art's project; the record is not
 	// written.
 	Up(ctx context.Context, spec workload.Spec, art plugin.Artifact) error
-	// Routed is the running container of spec's routed service, with its
-	// address as spec routes it.
-	Routed(ctx context.Context, spec workload.Spec) (runner.Instance, error)
+	// UpBeside is Up, except that the routed service's new containers,
+	// when it changed, start beside its running ones: Beside says which
+	// are which, also when the Up fails.
+	UpBeside(ctx context.Context, spec workload.Spec, art plugin.Artifact) (runner.Beside, error)
+	// Routed are the running containers of spec's routed service, with
+	// their addresses as spec routes them.
+	Routed(ctx context.Context, spec workload.Spec) ([]runner.Instance, error)
+	// Retire stops and removes containers of spec's stack.
+	Retire(ctx context.Context, spec workload.Spec, ins []runner.Instance) error
 	// Record writes what generation gen deployed as the stack's record.
 	Record(ctx context.Context, spec workload.Spec, art plugin.Artifact, gen int) error
 	// Down takes spec's stack down and removes its records.
@@ -31,9 +41,11 @@ type StackRuntime interface {
 // stackPipeline runs the workloads of stack sources (compose) as a stack
 // that recreates what changed itself (StackRuntime): the whole stack comes
 // up at the new project, its routed service passes its gate, the route
-// points at it, and two generations never run side by side. Since compose
-// leaves the containers it did not recreate alone, with their labels, what
-// a deploy deployed is kept on a record that the swap writes.
+// points at it, and two generations never run side by side. The routed
+// service is updated start-first: its new containers start beside the old
+// ones, within the stack. Since compose leaves the containers it did not
+// recreate alone, with their labels, what a deploy deployed is kept on a
+// record that the swap writes.
 type stackPipeline struct {
 	stacks StackRuntime
 }
@@ -44,17 +56,21 @@ func (stackPipeline) kind() Kind { return KindStack }
 // stack reports its services.
 func (stackPipeline) traits() Traits { return Traits{Resumes: true, Services: true} }
 
-// StackSteps are the steps of a deploy of a stack; one without a routed
-// service has no gate.
-func StackSteps(routed bool) []Step {
-	if routed {
-		return []Step{StepProduce, StepStart, StepGate, StepSwap, StepReap}
+// StackSteps are the steps of a deploy of a stack by strategy: one
+// without a routed service has no gate; a start-first update drains the
+// routed service's old containers before it reaps them.
+func StackSteps(routed bool, strategy plugin.Strategy) []Step {
+	switch {
+	case !routed:
+		return []Step{StepProduce, StepStart, StepSwap, StepReap}
+	case strategy == plugin.StrategyStartFirst:
+		return []Step{StepProduce, StepStart, StepGate, StepSwap, StepDrain, StepReap}
 	}
-	return []Step{StepProduce, StepStart, StepSwap, StepReap}
+	return []Step{StepProduce, StepStart, StepGate, StepSwap, StepReap}
 }
 
-func (stackPipeline) steps(spec workload.Spec, _ plugin.Strategy) []Step {
-	return StackSteps(stackOf(spec).Service != "")
+func (stackPipeline) steps(spec workload.Spec, strategy plugin.Strategy) []Step {
+	return StackSteps(stackOf(spec).Service != "", strategy)
 }
 
 // stackOf is the stack source's configuration.
@@ -97,7 +113,10 @@ func (stackPipeline) refuse(s workload.Spec, _ workload.Host, add func(string, e
 // the next plan offers the deploy again. A deploy from another kind of
 // source left containers outside the stack: they go last.
 func (p stackPipeline) plan(d *deployment) deployPlan {
-	var routed runner.Instance
+	if stackOf(d.spec).Service != "" && d.strategy == plugin.StrategyStartFirst {
+		return p.startFirst(d)
+	}
+	var routed []runner.Instance
 	return deployPlan{do: map[Step]func(context.Context) error{
 		StepProduce: d.produce,
 		StepStart:   func(ctx context.Context) error { return p.up(ctx, d) },
@@ -105,17 +124,98 @@ func (p stackPipeline) plan(d *deployment) deployPlan {
 			if routed, err = p.stacks.Routed(ctx, d.spec); err != nil {
 				return err
 			}
-			return d.gate(ctx, routed, false)
+			return d.gateEach(ctx, routed)
 		},
 		StepSwap: func(ctx context.Context) error {
 			if stackOf(d.spec).Service != "" {
-				if err := d.swap(ctx, []runner.Instance{routed}, nil); err != nil {
+				if err := d.swap(ctx, routed, nil); err != nil {
 					return err
 				}
 			}
 			return p.stacks.Record(ctx, d.spec, d.art, d.gen)
 		},
 		StepReap: func(ctx context.Context) error { return d.reap(ctx, d.spec.Name, d.cur.Strays) },
+	}, after: d.prune}
+}
+
+// startFirst: the stack comes up as compose brings it up, except for its
+// routed service. When that changed, its new containers start beside the
+// running ones (compose's own create, in the same project: its labels,
+// network aliases and volumes), pass their gate (the service's compose
+// healthcheck, which the Up waited for; else the workload's), take the
+// route, and the old ones drain and go. A new container that fails its
+// gate goes and the old ones serve on; the record stays on the previous
+// generation. An unchanged routed service is gated and routed as it runs.
+// Containers of the routed service that an interrupted deploy left
+// unrouted go first.
+func (p stackPipeline) startFirst(d *deployment) deployPlan {
+	var b runner.Beside
+	var next []runner.Instance
+	var draining []string
+	return deployPlan{do: map[Step]func(context.Context) error{
+		StepProduce: d.produce,
+		StepStart: func(ctx context.Context) (err error) {
+			if st, ok := d.cur.runtime.(stackObservation); ok && len(st.unrouted) > 0 {
+				if err := p.stacks.Retire(ctx, d.spec, st.unrouted); err != nil {
+					return fmt.Errorf("workload %q: %w", d.spec.Name, err)
+				}
+				d.cur.Strays = slices.DeleteFunc(slices.Clone(d.cur.Strays), func(in runner.Instance) bool {
+					return slices.ContainsFunc(st.unrouted, func(u runner.Instance) bool { return u.ID == in.ID })
+				})
+			}
+			b, err = p.stacks.UpBeside(ctx, d.spec, d.art)
+			if err != nil && len(b.New) > 0 {
+				// The Up waited for the new containers' compose healthcheck.
+				err = fmt.Errorf("container %s of workload %q failed its gate: %w%s", b.New[0].Name, d.spec.Name, err, d.logTail(ctx, b.New[0]))
+				d.discardAll(ctx, b.New)
+				return err
+			}
+			if err != nil {
+				return fmt.Errorf("workload %q: %w", d.spec.Name, err)
+			}
+			if len(b.New) > 0 {
+				next = b.New
+				d.log().InfoContext(ctx, "the routed service's new containers run beside the old ones", "workload", d.spec.Name,
+					"containers", names(b.New), "old", names(b.Old))
+				return nil
+			}
+			next, err = p.stacks.Routed(ctx, d.spec)
+			return err
+		},
+		StepGate: func(ctx context.Context) error {
+			switch {
+			case len(b.New) == 0:
+				return d.gateEach(ctx, next)
+			case b.Healthchecked:
+				d.log().InfoContext(ctx, "gate passed: the compose healthcheck of the new containers", "workload", d.spec.Name,
+					"containers", names(next))
+				return nil
+			}
+			return d.gateAll(ctx, next)
+		},
+		StepSwap: func(ctx context.Context) error {
+			draining = d.toDrain(b.Old, next)
+			if err := d.swap(ctx, next, draining); err != nil {
+				if len(b.New) > 0 {
+					return d.afterFailedSwap(ctx, next, err)
+				}
+				return err
+			}
+			return p.stacks.Record(ctx, d.spec, d.art, d.gen)
+		},
+		StepDrain: func(ctx context.Context) error {
+			if len(b.Old) > 0 && d.cur.Status() == StatusRunning {
+				d.drain(ctx, draining)
+			}
+			return nil
+		},
+		StepReap: func(ctx context.Context) error {
+			d.unpark(ctx, next, draining)
+			if err := p.stacks.Retire(ctx, d.spec, b.Old); err != nil {
+				return fmt.Errorf("workload %q: %w", d.spec.Name, err)
+			}
+			return d.reap(ctx, d.spec.Name, d.cur.Strays)
+		},
 	}, after: d.prune}
 }
 
@@ -155,10 +255,20 @@ func (p stackPipeline) converge(ctx context.Context, d *deployment) error {
 		if err != nil {
 			return err
 		}
+		// Never back onto what the route had left: a deploy's old or
+		// ungated containers, reaped below.
+		if st, ok := cur.runtime.(stackObservation); ok {
+			routed = slices.DeleteFunc(routed, func(in runner.Instance) bool {
+				return slices.ContainsFunc(st.unrouted, func(u runner.Instance) bool { return u.ID == in.ID })
+			})
+		}
+		if len(routed) == 0 {
+			return fmt.Errorf("workload %q: service %q of the stack runs no container the route may point at", spec.Name, stackOf(spec).Service)
+		}
 		if err := d.certify(ctx, spec); err != nil {
 			return err
 		}
-		if err := d.route(ctx, spec, []runner.Instance{routed}); err != nil {
+		if err := d.route(ctx, spec, routed); err != nil {
 			return err
 		}
 	}
@@ -213,29 +323,60 @@ func (l stackListing) observed(h host, name, owner string) (Observed, bool) {
 	if !ok {
 		return Observed{}, false
 	}
-	o := Observed{Name: name, Route: h.route(name), runtime: stackObservation{Stack: st, p: l.p}}
+	o := Observed{Name: name, Route: h.route(name)}
+	obs := stackObservation{Stack: st, p: l.p}
 	recordOwned := !st.HasRecord || st.Record.OwnedBy(owner)
+	unrouted := unroutedOf(st, o.Route)
 	for _, in := range st.Instances() {
-		if in.Recorded.OwnedBy(owner) && recordOwned {
-			o.Live = append(o.Live, in)
-		} else {
+		switch {
+		case !in.Recorded.OwnedBy(owner) || !recordOwned:
 			o.Foreign = append(o.Foreign, in)
+		case slices.ContainsFunc(unrouted, func(u runner.Instance) bool { return u.ID == in.ID }):
+			obs.unrouted = append(obs.unrouted, in)
+		default:
+			o.Live = append(o.Live, in)
 		}
 	}
+	o.runtime = obs
 	if !recordOwned && len(st.Instances()) == 0 {
 		// A record alone still says whose the name is.
 		o.Foreign = append(o.Foreign, runner.Instance{Name: st.Records[0], Recorded: st.Record})
 	}
 	others := reconcile(name, owner, h.byWorkload[name], nil)
-	o.Strays = others.all()
+	o.Strays = append(others.all(), obs.unrouted...)
 	o.Foreign = append(o.Foreign, others.Foreign...)
 	return o, true
+}
+
+// unroutedOf are the containers of st's routed service that route does
+// not point at, while it points at one of them that runs: what a deploy
+// started and never routed (it was killed between its start and its
+// swap), or routed away from and did not reap.
+func unroutedOf(st runner.Stack, route *proxy.Route) []runner.Instance {
+	service := st.Record.Settings.Service
+	if route == nil || service == "" {
+		return nil
+	}
+	var mine []runner.Instance
+	for _, svc := range st.Services {
+		if svc.Name == service {
+			mine = svc.Instances
+		}
+	}
+	served := func(in runner.Instance) bool { return slices.ContainsFunc(route.Upstreams, in.Serves) }
+	if !slices.ContainsFunc(mine, func(in runner.Instance) bool { return in.Running() && served(in) }) {
+		return nil
+	}
+	return slices.DeleteFunc(slices.Clone(mine), served)
 }
 
 // stackObservation is a stack's record and services.
 type stackObservation struct {
 	runner.Stack
 	p stackPipeline
+	// unrouted are the routed service's containers the route left
+	// (unroutedOf): strays, not live.
+	unrouted []runner.Instance
 }
 
 func (s stackObservation) pipeline() pipeline { return s.p }
@@ -313,3 +454,16 @@ func (s stackObservation) importable(o Observed) (bool, error) {
 }
 
 func (stackObservation) env(context.Context, *Engine, Observed) ([]string, error) { return nil, nil }
+
+// gateEach gates the routed service's containers that compose created or
+// kept in place, at once; one that fails stays (it is compose's), and the
+// route is left where it is.
+func (d *deployment) gateEach(ctx context.Context, ins []runner.Instance) error {
+	errs := make([]error, len(ins))
+	var wg sync.WaitGroup
+	for i, in := range ins {
+		wg.Go(func() { errs[i] = d.gate(ctx, in, false) })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}

@@ -27,6 +27,8 @@ type StackHost interface {
 // Compose is what Stacks needs of the compose runtime (internal/compose).
 type Compose interface {
 	Up(ctx context.Context, p *compose.Project, opts compose.UpOptions) error
+	UpBeside(ctx context.Context, p *compose.Project, opts compose.UpOptions, service string) (compose.Beside, error)
+	Retire(ctx context.Context, projectName string, ids []string) error
 	Down(ctx context.Context, projectName string, removeVolumes bool, log *slog.Logger) error
 }
 
@@ -219,26 +221,31 @@ func (s *Stacks) instanceRouting(ct docker.Container, st Stack, service, routedS
 	return in
 }
 
-// Routed is the running container of spec's routed service, with its
-// address as spec routes it (the record may say otherwise until the deploy
-// is recorded). An error when the stack routes no service or the service
-// runs no container.
-func (s *Stacks) Routed(ctx context.Context, spec workload.Spec) (Instance, error) {
+// Routed are the running containers of spec's routed service, with their
+// addresses as spec routes them (the record may say otherwise until the
+// deploy is recorded). An error when the stack routes no service or the
+// service runs no container.
+func (s *Stacks) Routed(ctx context.Context, spec workload.Spec) ([]Instance, error) {
 	cfg := stackConfig(spec)
 	if cfg.Service == "" {
-		return Instance{}, fmt.Errorf("workload %q routes no service of its stack", spec.Name)
+		return nil, fmt.Errorf("workload %q routes no service of its stack", spec.Name)
 	}
 	containers, err := s.Docker.ListContainers(ctx, workload.LabelStack+"="+spec.Name)
 	if err != nil {
-		return Instance{}, fmt.Errorf("list stack containers: %w", err)
+		return nil, fmt.Errorf("list stack containers: %w", err)
 	}
 	st := Stack{Name: spec.Name}
+	var out []Instance
 	for _, ct := range containers {
 		if ct.Labels[compose.ServiceLabel] == cfg.Service && ct.State == string(StateRunning) {
-			return s.instanceRouting(ct, st, cfg.Service, cfg.Service, cfg.Port), nil
+			out = append(out, s.instanceRouting(ct, st, cfg.Service, cfg.Service, cfg.Port))
 		}
 	}
-	return Instance{}, fmt.Errorf("workload %q: service %q of the stack runs no container", spec.Name, cfg.Service)
+	if len(out) == 0 {
+		return nil, fmt.Errorf("workload %q: service %q of the stack runs no container", spec.Name, cfg.Service)
+	}
+	slices.SortFunc(out, func(a, b Instance) int { return strings.Compare(a.Name, b.Name) })
+	return out, nil
 }
 
 // Up brings the stack of spec up at art's project: builds, recreates what
@@ -251,6 +258,12 @@ func (s *Stacks) Up(ctx context.Context, spec workload.Spec, art plugin.Artifact
 	if !ok || project == nil {
 		return fmt.Errorf("workload %q: no compose project to bring up", spec.Name)
 	}
+	return s.Compose.Up(ctx, project, s.upOptions(ctx, spec))
+}
+
+// upOptions label what the stack of spec creates with its workload and
+// owner, and publish its routed service's port.
+func (s *Stacks) upOptions(ctx context.Context, spec workload.Spec) compose.UpOptions {
 	cfg := stackConfig(spec)
 	opts := compose.UpOptions{
 		Labels: map[string]string{workload.LabelStack: spec.Name, workload.LabelOwner: spec.Owner},
@@ -259,7 +272,7 @@ func (s *Stacks) Up(ctx context.Context, spec workload.Spec, art plugin.Artifact
 	if cfg.Service != "" {
 		opts.Publish = []compose.Publish{{Service: cfg.Service, Port: cfg.Port, HostIP: s.PublishAddress}}
 	}
-	return s.Compose.Up(ctx, project, opts)
+	return opts
 }
 
 // Record writes what generation gen of spec deployed from art as the

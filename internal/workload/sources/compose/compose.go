@@ -3,8 +3,9 @@
 // up` (services, build:, depends_on with health conditions, named volumes,
 // networks, env interpolation) through the compose project's own Go
 // packages (internal/compose). It is stack-managed: compose recreates what
-// changed, so a deploy never runs two generations side by side, and
-// blue-green is refused.
+// changed, except the routed service, whose new container starts beside
+// the old one (start-first); two generations of the stack never run side
+// by side, and blue-green is refused.
 //
 // What every Git source shares is in gitbuild; this package says what is
 // special here: which compose files and profiles make the project, which
@@ -136,17 +137,25 @@ func ValidateFile(i int, f string) error {
 	return git.ValidateRelPath(fmt.Sprintf("files[%d]", i), f)
 }
 
-// DefaultStrategy implements plugin.Source: a stack is managed by compose,
-// which recreates what changed.
-func (c *Config) DefaultStrategy(bool) plugin.Strategy { return plugin.StrategyRecreate }
+// DefaultStrategy implements plugin.Source: a routed stack updates its
+// routed service start-first (its new container gated beside the old one
+// before it takes the route); otherwise compose recreates what changed.
+func (c *Config) DefaultStrategy(routed bool) plugin.Strategy {
+	if routed && c.Service != "" {
+		return plugin.StrategyStartFirst
+	}
+	return plugin.StrategyRecreate
+}
 
-// RefuseStrategy implements plugin.StrategyRefuser: compose recreates the
-// services that changed in place, so blue and green cannot run side by side.
+// RefuseStrategy implements plugin.StrategyRefuser: a stack is one compose
+// project, not two generations side by side.
 func (c *Config) RefuseStrategy(s plugin.Strategy) error {
 	if s == plugin.StrategyBlueGreen {
-		return fmt.Errorf("deploy_strategy %q cannot be used with a compose source: the stack is managed by compose, which "+
-			"recreates the services that changed in place (as `docker compose up` does); leave deploy_strategy empty or "+
-			"use %q", string(s), string(plugin.StrategyRecreate))
+		return fmt.Errorf("deploy_strategy %q cannot be used with a compose source: the stack is one compose project, "+
+			"whose services other than the routed one run once and are recreated in place by compose; leave "+
+			"deploy_strategy empty for the stack's own start-first update of its routed service (its new container "+
+			"gated beside the old one before the route moves), or use %q to let compose recreate it in place",
+			string(s), string(plugin.StrategyRecreate))
 	}
 	return nil
 }

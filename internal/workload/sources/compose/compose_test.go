@@ -43,17 +43,32 @@ func TestConformance(t *testing.T) {
 	})
 }
 
-// TestStackRefusesBlueGreen: the stack is compose's, so blue-green is
-// refused, asked or not. (What else a stack refuses, the stack pipeline
-// says: rollout's TestStackRules.)
+// TestStackRefusesBlueGreen: the stack is one compose project, so
+// blue-green is refused, asked or not; a routed stack updates its routed
+// service start-first by default, an unrouted one lets compose recreate,
+// and recreate may be asked for. (What else a stack refuses, the stack
+// pipeline says: rollout's TestStackRules.)
 func TestStackRefusesBlueGreen(t *testing.T) {
 	c := stack()
 	routed := plugin.Routing{Proxy: true, Domains: true}
-	if _, err := plugin.ResolveStrategy(plugin.StrategyBlueGreen, &c, routed, false); err == nil || !strings.Contains(err.Error(), "managed by compose") {
+	if _, err := plugin.ResolveStrategy(plugin.StrategyBlueGreen, &c, routed, false); err == nil || !strings.Contains(err.Error(), "one compose project") {
 		t.Fatalf("blue-green: %v", err)
 	}
-	if got, err := plugin.ResolveStrategy(plugin.StrategyDefault, &c, routed, false); err != nil || got != plugin.StrategyRecreate {
-		t.Fatalf("the default: %v %v", got, err)
+	for _, tc := range []struct {
+		requested plugin.Strategy
+		routing   plugin.Routing
+		want      plugin.Strategy
+	}{
+		{plugin.StrategyDefault, routed, plugin.StrategyStartFirst},
+		{plugin.StrategyDefault, plugin.Routing{}, plugin.StrategyRecreate},
+		{plugin.StrategyRecreate, routed, plugin.StrategyRecreate},
+	} {
+		if got, err := plugin.ResolveStrategy(tc.requested, &c, tc.routing, false); err != nil || got != tc.want {
+			t.Errorf("%q with %+v: %v %v, want %q", tc.requested, tc.routing, got, err, tc.want)
+		}
+	}
+	if err := plugin.CheckStrategy(string(plugin.StrategyStartFirst)); err == nil {
+		t.Errorf("start-first is a default, not a value to write, yet CheckStrategy accepts it")
 	}
 }
 
