@@ -61,8 +61,9 @@ func composeBlock() schema.Block {
 			"compose Go packages: services, `build:` (rebuilt at every deploy), `depends_on` with health conditions, " +
 			"named volumes, networks; the workload's `env` is the interpolation environment of the compose files (like a " +
 			"`.env`). The plan loads and validates the compose files at the resolved commit: a compose error fails the " +
-			"plan, naming the file. The stack is managed by compose, which recreates only the services that changed: " +
-			"`blue-green` is refused. Refresh reports each service (`services`); a service stopped or removed by hand is " +
+			"plan, naming the file. The stack is managed by compose, which recreates only the services that changed; " +
+			"the routed `service` is updated start-first (its new container gated beside the old one before the route " +
+			"moves) unless `deploy_strategy = \"recreate\"`, and `blue-green` is refused. Refresh reports each service (`services`); a service stopped or removed by hand is " +
 			"brought back by the next apply without touching the others.",
 		Validators: []validator.Object{requiredInBlock(gitRequired...)},
 		Attributes: gitAttributes(map[string]schema.Attribute{

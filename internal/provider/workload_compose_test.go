@@ -1,9 +1,9 @@
 package provider
 
 import (
-	"context"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -24,7 +24,11 @@ import (
 // web.env beside the compose file and mounts the repository's conf folder,
 // and waits for db to be healthy; db builds too (the test app and a health
 // check command, FROM scratch) and keeps a named volume.
-func stackCompose(webVersion, dbVersion string) string {
+func stackCompose(webVersion, dbVersion string, webEnv ...string) string {
+	extra := ""
+	for _, e := range webEnv {
+		extra += "      " + e + "\n"
+	}
 	return fmt.Sprintf(`services:
   web:
     build: ../web
@@ -32,7 +36,7 @@ func stackCompose(webVersion, dbVersion string) string {
     environment:
       VERSION: web-%s
       GREETING: ${GREETING:-hello}
-    volumes:
+%s    volumes:
       - ../conf:/conf:ro
     ports:
       - "8080"
@@ -53,7 +57,7 @@ func stackCompose(webVersion, dbVersion string) string {
       - data:/data
 volumes:
   data: {}
-`, webVersion, dbVersion)
+`, webVersion, extra, dbVersion)
 }
 
 // stackFile is where the test stack's compose file sits in its repository.
@@ -85,6 +89,32 @@ func stackFiles(t *testing.T, webVersion, dbVersion string) map[string]acctest.F
 	}
 }
 
+// stackWorkload is the test stack of site's repository as a routed
+// workload, by strategy.
+func stackWorkload(name, domain, strategy string, site *siteRepo) string {
+	return fmt.Sprintf(`
+resource "tinyforge_workload" "web" {
+  name            = %q
+  deploy_strategy = %q
+  domains         = [%q]
+  health_timeout  = 30
+  drain_timeout   = 2
+  source {
+    compose {
+      base_url     = %q
+      repo_owner   = %q
+      repo_name    = %q
+      access_token = %q
+      files        = [%q]
+      service      = "web"
+      port         = 8080
+      healthcheck  = "/healthz"
+    }
+  }
+}
+`, name, strategy, domain, site.git.URL, site.repo.Owner, site.repo.Name, site.git.Token, stackFile)
+}
+
 // throughPath checks that Caddy answers GET path on domain with want.
 func throughPath(c *acctest.Caddy, domain, path, want string) resource.TestCheckFunc {
 	return func(*terraform.State) error {
@@ -114,12 +144,15 @@ func stackOf(t *testing.T, project string) map[string]string {
 // Caddy: web builds from the repository and waits for db to be healthy;
 // its compose file sits in a subfolder and its relative paths (a ".."
 // build context, env_file, a bind mount) resolve from there. Import reads
-// it back with an empty plan; a commit changing only db
-// recreates only db; db stopped by hand shows in the plan and comes back
-// without a new generation, web untouched; a commit changing web is
-// measured under load; a broken compose file fails the plan naming the
-// file; blue-green is refused at plan; destroy leaves the named volume
-// alone and nothing else.
+// it back with an empty plan; a commit changing only db recreates only db;
+// db stopped by hand shows in the plan and comes back without a new
+// generation, web untouched. Under load through Caddy: a commit changing
+// web updates it start-first with no failed request, one web container
+// left; a web that fails its gate fails the apply with its log lines, no
+// request failed and the old web serves on; a commit changing db and web
+// is measured (db restarts in place). A broken compose file fails the
+// plan naming the file; blue-green is refused at plan; destroy leaves the
+// named volume alone and nothing else.
 func TestAccComposeStack(t *testing.T) {
 	acctest.Acceptance(t)
 	t.Parallel()
@@ -129,38 +162,11 @@ func TestAccComposeStack(t *testing.T) {
 	name := env.workloadName("stack")
 	domain := name + ".test"
 	volume := name + "_data"
-	t.Cleanup(func() {
-		// Down by hand if a failed test left the stack (its containers
-		// carry the stack label, not tinyforge.workload).
-		if ids := acctest.Docker(t, "ps", "-aq", "--filter", "label=com.docker.compose.project="+name); ids != "" {
-			acctest.DockerE(append([]string{"rm", "-f"}, strings.Fields(ids)...)...)
-		}
-		acctest.DockerE("network", "rm", name+"_default")
-		acctest.DockerE("volume", "rm", "-f", volume)
-	})
+	removeStack(t, name)
 	push := func(files map[string]acctest.File, msg string) string { return site.repo.CommitFiles(t, files, msg) }
 	push(stackFiles(t, "one", "one"), "one")
 	cfg := func(strategy string) string {
-		return env.provider(caddyBlock(caddy)) + fmt.Sprintf(`
-resource "tinyforge_workload" "web" {
-  name            = %q
-  deploy_strategy = %q
-  domains         = [%q]
-  health_timeout  = 60
-  source {
-    compose {
-      base_url     = %q
-      repo_owner   = %q
-      repo_name    = %q
-      access_token = %q
-      files        = [%q]
-      service      = "web"
-      port         = 8080
-      healthcheck  = "/healthz"
-    }
-  }
-}
-`, name, strategy, domain, site.git.URL, site.repo.Owner, site.repo.Name, site.git.Token, stackFile)
+		return env.provider(caddyBlock(caddy)) + stackWorkload(name, domain, strategy, site)
 	}
 	running := func(svc string) statecheck.StateCheck {
 		return statecheck.ExpectKnownValue(web, tfjsonpath.New("services").AtMapKey(svc), knownvalue.ObjectExact(map[string]knownvalue.Check{
@@ -194,7 +200,7 @@ resource "tinyforge_workload" "web" {
 			{
 				Config: cfg(""),
 				ConfigPlanChecks: emptyPlanAfterApply(
-					plancheck.ExpectKnownValue(web, tfjsonpath.New("effective_strategy"), knownvalue.StringExact("recreate")),
+					plancheck.ExpectKnownValue(web, tfjsonpath.New("effective_strategy"), knownvalue.StringExact("start-first")),
 				),
 				ConfigStateChecks: []statecheck.StateCheck{running("web"), running("db"),
 					statecheck.ExpectKnownValue(web, tfjsonpath.New("generation"), knownvalue.Int64Exact(1))},
@@ -254,31 +260,63 @@ resource "tinyforge_workload" "web" {
 					return through(caddy, domain, "web-one")(nil)
 				},
 			},
-			{ // a commit that changes web, under load through Caddy: measured, not a target
+			{ // a commit that changes web, under load through Caddy: start-first, no request fails
 				PreConfig: func() {
 					push(map[string]acctest.File{stackFile: {Content: []byte(stackCompose("two", "two"))}}, "web two")
 					load.start()
 					pushed = time.Now()
 				},
-				Config:           cfg(""),
-				ConfigPlanChecks: emptyPlanAfterApply(),
+				Config:            cfg(""),
+				ConfigPlanChecks:  emptyPlanAfterApply(),
+				ConfigStateChecks: []statecheck.StateCheck{running("web"), running("db")},
 				Check: func(*terraform.State) error {
-					took := time.Since(pushed)
-					stats := load.stop()
-					longest := time.Duration(0)
-					var from time.Time
-					for _, s := range stats.Samples() {
-						if !s.OK && from.IsZero() {
-							from = s.Start
-						}
-						if s.OK && !from.IsZero() {
-							longest = max(longest, s.Start.Sub(from))
-							from = time.Time{}
-						}
+					stats := measured(t, load, pushed, "web")
+					if stats.Failed != 0 || stats.Total == 0 {
+						return fmt.Errorf("%d of %d requests failed during the web-only redeploy: %v", stats.Failed, stats.Total, stats.FirstFailures)
 					}
-					t.Logf("compose redeploy of web under load: live in %s; %d requests, %d failed, longest unavailable window %s, answers %v",
-						took.Round(time.Millisecond), stats.Total, stats.Failed, longest.Round(time.Millisecond), stats.Bodies)
-					return through(caddy, domain, "web-two")(nil)
+					if err := through(caddy, domain, "web-two")(nil); err != nil {
+						return err
+					}
+					return oneWebBeside(t, name, before, "web two")
+				},
+			},
+			{ // a web that fails its gate, under load: the apply fails with its log lines, the old web serves on
+				PreConfig: func() {
+					before = stackOf(t, name)
+					push(map[string]acctest.File{stackFile: {Content: []byte(stackCompose("bad", "two", "HEALTH: fail"))}}, "web fails")
+					load.start()
+				},
+				Config:      cfg(""),
+				ExpectError: wrapped("failed its gate", "HTTP 500", "last log lines of", "testapp serves GET /"),
+			},
+			{ // ... and nothing that served was touched; then a commit that changes db and web, under load: measured
+				PreConfig: func() {
+					stats := load.stop()
+					t.Logf("compose redeploy of a web that fails its gate, under load: %d requests, %d failed, answers %v",
+						stats.Total, stats.Failed, stats.Bodies)
+					if stats.Failed != 0 || stats.Total == 0 || len(stats.Bodies) != 1 {
+						t.Fatalf("during the failed deploy %d of %d requests failed, answers %v: want none failed, web-two alone",
+							stats.Failed, stats.Total, stats.Bodies)
+					}
+					if now := stackOf(t, name); now["web"] != before["web"] || len(webContainers(t, name)) != 1 {
+						t.Fatalf("after the failed gate the stack runs %v (web containers %v), want web %s alone", now, webContainers(t, name), before["web"])
+					}
+					if err := through(caddy, domain, "web-two")(nil); err != nil {
+						t.Fatal(err)
+					}
+					push(map[string]acctest.File{stackFile: {Content: []byte(stackCompose("three", "three"))}}, "db and web three")
+					load.start()
+					pushed = time.Now()
+				},
+				Config:            cfg(""),
+				ConfigPlanChecks:  emptyPlanAfterApply(),
+				ConfigStateChecks: []statecheck.StateCheck{running("web"), running("db")},
+				Check: func(*terraform.State) error {
+					measured(t, load, pushed, "db and web")
+					if now := stackOf(t, name); now["db"] == before["db"] {
+						return fmt.Errorf("db's environment changed, yet db was not recreated")
+					}
+					return through(caddy, domain, "web-three")(nil)
 				},
 			},
 			{ // a broken compose file fails the plan, naming the file
@@ -291,13 +329,82 @@ resource "tinyforge_workload" "web" {
 			},
 			{ // blue-green is refused at plan
 				PreConfig: func() {
-					push(map[string]acctest.File{stackFile: {Content: []byte(stackCompose("two", "two"))}}, "fixed")
+					push(map[string]acctest.File{stackFile: {Content: []byte(stackCompose("three", "three"))}}, "fixed")
 				},
 				Config:      cfg("blue-green"),
 				PlanOnly:    true,
-				ExpectError: wrapped(`deploy_strategy "blue-green" cannot be used with a compose source`),
+				ExpectError: wrapped(`deploy_strategy "blue-green" cannot be used with a compose source`, "start-first"),
 			},
 		},
 	})
-	_ = context.Background
+}
+
+// measured ends the load of a redeploy of what (pushed when), logs what
+// it saw and returns it.
+func measured(t *testing.T, load *loadDuring, pushed time.Time, what string) acctest.Stats {
+	took := time.Since(pushed)
+	stats := load.stop()
+	t.Logf("compose redeploy of %s under load: live in %s; %d requests, %d failed, longest unavailable window %s, answers %v",
+		what, took.Round(time.Millisecond), stats.Total, stats.Failed, unavailable(stats).Round(time.Millisecond), stats.Bodies)
+	return stats
+}
+
+// removeStack removes what a failed test left of the stack project (its
+// containers carry the stack label, not tinyforge.workload), when the
+// test ends.
+func removeStack(t *testing.T, project string) {
+	t.Cleanup(func() {
+		if ids := acctest.Docker(t, "ps", "-aq", "--filter", "label=com.docker.compose.project="+project); ids != "" {
+			acctest.DockerE(append([]string{"rm", "-f"}, strings.Fields(ids)...)...)
+		}
+		acctest.DockerE("network", "rm", project+"_default")
+		acctest.DockerE("volume", "rm", "-f", project+"_data")
+	})
+}
+
+// unavailable is the longest span of a load run from a failed request to
+// the next one that succeeded.
+func unavailable(stats acctest.Stats) time.Duration {
+	longest := time.Duration(0)
+	var from time.Time
+	for _, s := range stats.Samples() {
+		if !s.OK && from.IsZero() {
+			from = s.Start
+		}
+		if s.OK && !from.IsZero() {
+			longest = max(longest, s.Start.Sub(from))
+			from = time.Time{}
+		}
+	}
+	return longest
+}
+
+// webContainers are the IDs of the stack's web containers, as `docker
+// compose ps` finds them: by compose's project and service labels.
+func webContainers(t *testing.T, project string) []string {
+	t.Helper()
+	return strings.Fields(acctest.Docker(t, "ps", "-aq", "--no-trunc", "--filter", "label=com.docker.compose.project="+project,
+		"--filter", "label=com.docker.compose.service=web"))
+}
+
+// oneWebBeside checks what a start-first update of web left: one web
+// container, not the one before, created by compose within the project
+// (its project, service and container-number labels, the service name as
+// its network alias), db untouched.
+func oneWebBeside(t *testing.T, project string, before map[string]string, what string) error {
+	ids := webContainers(t, project)
+	if len(ids) != 1 {
+		return fmt.Errorf("after %s the stack has web containers %v, want one", what, ids)
+	}
+	now := stackOf(t, project)
+	if strings.HasPrefix(ids[0], before["web"]) || now["db"] != before["db"] {
+		return fmt.Errorf("containers %v -> %v after %s: want a new web, db untouched", before, now, what)
+	}
+	got := acctest.Docker(t, "inspect", "--format",
+		`{{index .Config.Labels "com.docker.compose.container-number"}} {{range .NetworkSettings.Networks}}{{join .Aliases ","}}{{end}}`, ids[0])
+	number, aliases, _ := strings.Cut(got, " ")
+	if number == "1" || !slices.Contains(strings.Split(aliases, ","), "web") {
+		return fmt.Errorf("the new web container: number %s, aliases %s; want a number after 1 and the alias web", number, aliases)
+	}
+	return nil
 }

@@ -110,39 +110,7 @@ func TestAccCrashAtEveryStepLeavesTrafficOnAGatedContainer(t *testing.T) {
 				t.Fatalf("the apply failed, but not by the provider exiting:\n%s\n%s", res.Stdout, res.Stderr)
 			}
 
-			// What the kill left: which containers, where the route points,
-			// what answers.
-			var green string
-			blueThere := false
-			for _, id := range containerIDsOf(t, name) {
-				switch {
-				case id == blue:
-					blueThere = true
-				case green == "":
-					green = id
-				default:
-					t.Fatalf("after the kill at %s the workload has more than blue and one green: %v", step, containersOf(t, name))
-				}
-			}
-			if blueThere != want.blue || (green != "") != want.green {
-				t.Fatalf("after the kill at %s: blue there %v, green there %v (containers %v); want blue %v, green %v",
-					step, blueThere, green != "", containersOf(t, name), want.blue, want.green)
-			}
-			dial := strings.Trim(caddy.AdminGet(t, "/id/tinyforge-"+name+"/handle/0/upstreams/0/dial"), `"`)
-			routed := "elsewhere"
-			switch {
-			case blueThere && samePort(dial, publishedAt(t, blue)):
-				routed = "blue"
-			case green != "" && samePort(dial, publishedAt(t, green)):
-				routed = "green"
-			}
-			if routed != want.routed {
-				t.Fatalf("after the kill at %s the route dials %s (%s), want %s", step, dial, routed, want.routed)
-			}
-			time.Sleep(300 * time.Millisecond)
-			if status, body, err := caddy.GetE(domain, "/"); err != nil || status != 200 || strings.TrimSpace(body) != want.serves {
-				t.Fatalf("after the kill at %s, Caddy answered %d %q %v, want %s", step, status, body, err, want.serves)
-			}
+			checkKillLeft(t, caddy, domain, name, step, blue, containerIDsOf(t, name), want, want.serves)
 
 			if res, err := wd.Apply(ctx); err != nil {
 				t.Fatalf("the apply after the kill did not converge: %v\n%s", err, res.Stdout)
@@ -172,6 +140,46 @@ func TestAccCrashAtEveryStepLeavesTrafficOnAGatedContainer(t *testing.T) {
 			}
 		})
 	}
+}
+
+// checkKillLeft checks what a kill right after step left of a move away
+// from blue, whose containers are now ids, against want: blue or not, one
+// green or none, the route on the one want says, Caddy answering serves.
+// It returns the green, if any.
+func checkKillLeft(t *testing.T, caddy *acctest.Caddy, domain, workload string, step rollout.Step, blue string, ids []string,
+	want afterKill, serves string) (green string) {
+	t.Helper()
+	blueThere := false
+	for _, id := range ids {
+		switch {
+		case id == blue:
+			blueThere = true
+		case green == "":
+			green = id
+		default:
+			t.Fatalf("after the kill at %s the workload has more than blue and one green: %v", step, ids)
+		}
+	}
+	if blueThere != want.blue || (green != "") != want.green {
+		t.Fatalf("after the kill at %s: blue there %v, green there %v (containers %v); want blue %v, green %v",
+			step, blueThere, green != "", ids, want.blue, want.green)
+	}
+	dial := strings.Trim(caddy.AdminGet(t, "/id/tinyforge-"+workload+"/handle/0/upstreams/0/dial"), `"`)
+	routed := "elsewhere"
+	switch {
+	case blueThere && samePort(dial, publishedAt(t, blue)):
+		routed = "blue"
+	case green != "" && samePort(dial, publishedAt(t, green)):
+		routed = "green"
+	}
+	if routed != want.routed {
+		t.Fatalf("after the kill at %s the route dials %s (%s), want %s", step, dial, routed, want.routed)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if status, body, err := caddy.GetE(domain, "/"); err != nil || status != 200 || strings.TrimSpace(body) != serves {
+		t.Fatalf("after the kill at %s, Caddy answered %d %q %v, want %s", step, status, body, err, serves)
+	}
+	return green
 }
 
 // containerIDsOf lists the full IDs of the workload's containers.

@@ -125,7 +125,8 @@ func (d *workloadDataSource) Schema(_ context.Context, _ datasource.SchemaReques
 				Computed:            true,
 			},
 			"effective_strategy": schema.StringAttribute{
-				MarkdownDescription: "The strategy a redeploy of it uses (`recreate` or `blue-green`): its recorded " +
+				MarkdownDescription: "The strategy a redeploy of it uses (`recreate`, `blue-green`, or `start-first` for a routed " +
+					"`compose` stack): its recorded " +
 					"`deploy_strategy`, with `\"\"` resolved to its source's default under this provider's configuration.",
 				Computed: true,
 			},

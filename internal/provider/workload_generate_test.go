@@ -282,38 +282,14 @@ func TestAccGeneratedConfigCompose(t *testing.T) {
 	site := newSiteRepo(t)
 	name := env.workloadName("gen-stack")
 	domain := name + ".test"
-	t.Cleanup(func() {
-		if ids := acctest.Docker(t, "ps", "-aq", "--filter", "label=com.docker.compose.project="+name); ids != "" {
-			acctest.DockerE(append([]string{"rm", "-f"}, strings.Fields(ids)...)...)
-		}
-		acctest.DockerE("network", "rm", name+"_default")
-		acctest.DockerE("volume", "rm", "-f", name+"_data")
-	})
+	removeStack(t, name)
 	site.repo.CommitFiles(t, stackFiles(t, "one", "one"), "one")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	provider := env.provider(caddyBlock(caddy))
 
 	deployer := acctest.NewWorkdir(t, binary)
-	deployer.WriteConfig(tfConfig(provider + fmt.Sprintf(`
-resource "tinyforge_workload" "web" {
-  name           = %q
-  domains        = [%q]
-  health_timeout = 60
-  source {
-    compose {
-      base_url     = %q
-      repo_owner   = %q
-      repo_name    = %q
-      access_token = %q
-      files        = [%q]
-      service      = "web"
-      port         = 8080
-      healthcheck  = "/healthz"
-    }
-  }
-}
-`, name, domain, site.git.URL, site.repo.Owner, site.repo.Name, site.git.Token, stackFile)))
+	deployer.WriteConfig(tfConfig(provider + stackWorkload(name, domain, "", site)))
 	res, err := deployer.Apply(ctx)
 	mustSucceed(t, "deploy", res, err)
 	before := stackOf(t, name)

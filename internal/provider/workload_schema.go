@@ -46,7 +46,9 @@ func workloadSchema() schema.Schema {
 				MarkdownDescription: "How a redeploy replaces the running container: `recreate` (stop, then start: a short " +
 					"downtime), `blue-green` (start beside, gate, swap the route, retire: no downtime; needs a proxy and " +
 					"`domains`, and no `host_port`), or `\"\"` (default) for the source's default: `image` deploys " +
-					"blue-green when the workload is routed by a proxy, else recreate.",
+					"blue-green when the workload is routed by a proxy, else recreate; a routed `compose` stack updates its " +
+					"routed service `start-first` (its new container gated beside the old one, within the stack, before " +
+					"the route moves), and refuses `blue-green`.",
 				Optional:   true,
 				Computed:   true,
 				Default:    stringdefault.StaticString(""),
@@ -128,8 +130,9 @@ func workloadSchema() schema.Schema {
 				Computed:            true,
 			},
 			"effective_strategy": schema.StringAttribute{
-				MarkdownDescription: "The strategy a redeploy uses, with `\"\"` resolved to the source's default.",
-				Computed:            true,
+				MarkdownDescription: "The strategy a redeploy uses, with `\"\"` resolved to the source's default: " +
+					"`recreate`, `blue-green`, or `start-first` (a routed `compose` stack's own update of its routed service).",
+				Computed: true,
 			},
 			"commit_sha": schema.StringAttribute{
 				MarkdownDescription: "Git sources: the commit deployed. The plan resolves the branch head, so a new " +

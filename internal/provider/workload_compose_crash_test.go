@@ -1,0 +1,102 @@
+package provider
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/acctest"
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/plugin"
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/rollout"
+)
+
+// startFirstSteps are the steps the stack pipeline runs for a start-first
+// update of a routed stack's web: the deploy this test kills.
+var startFirstSteps = rollout.StackSteps(true, plugin.StrategyStartFirst)
+
+// TestAccComposeCrashAtEveryStep kills a real `terraform apply` (the
+// provider exits abruptly through the TINYFORGE_CRASH_AT hook) right after
+// each step of startFirstSteps, one after the other on one stack, each in
+// a move of web to a new version, and checks what the kill left against
+// afterKillAt (blue is the old web container, green the new one): the
+// route only ever points at a web that passed its gate. Requests through
+// Caddy never fail, the next apply converges, the plan after it is empty,
+// and one web container remains, answering the new version.
+func TestAccComposeCrashAtEveryStep(t *testing.T) {
+	acctest.Acceptance(t)
+	t.Parallel()
+	for _, step := range startFirstSteps {
+		if _, ok := afterKillAt[step]; !ok {
+			t.Fatalf("startFirstSteps has %q, and afterKillAt does not say what a kill after it leaves: add it", step)
+		}
+	}
+	env := newTestEnv(t)
+	binary := acctest.ProviderBinary(t)
+	caddy := acctest.StartCaddy(t)
+	site := newSiteRepo(t)
+	name := env.workloadName("crash-stack")
+	domain := name + ".test"
+	removeStack(t, name)
+	site.repo.CommitFiles(t, stackFiles(t, "0", "one"), "web 0")
+	wd := acctest.NewWorkdir(t, binary)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancel()
+	wd.WriteConfig(tfConfig(env.provider(caddyBlock(caddy)) + stackWorkload(name, domain, "", site)))
+	res, err := wd.Apply(ctx)
+	mustSucceed(t, "deploy web 0", res, err)
+	t.Cleanup(func() {
+		if res, err := wd.Destroy(context.Background()); err != nil {
+			t.Errorf("destroy: %v\n%s", err, res.Stdout)
+		}
+	})
+	load := (&acctest.Load{URL: caddy.HTTPURL + "/", Host: domain, Clients: 2, Interval: 10 * time.Millisecond}).Start(ctx)
+	defer load.Stop()
+
+	for i, step := range startFirstSteps {
+		from, to := fmt.Sprintf("web-%d", i), fmt.Sprintf("web-%d", i+1)
+		want := afterKillAt[step]
+		serves := map[string]string{"v1": from, "v2": to}[want.serves]
+		ids := webContainers(t, name)
+		if len(ids) != 1 {
+			t.Fatalf("before the kill at %s the stack has web containers %v, want one", step, ids)
+		}
+		blue := ids[0]
+		site.repo.CommitFiles(t, map[string]acctest.File{stackFile: {Content: []byte(stackCompose(fmt.Sprint(i+1), "one"))}}, to)
+		res, err := wd.Apply(ctx, CrashAtEnv+"="+string(step))
+		if err == nil {
+			t.Fatalf("the apply with %s=%s did not fail:\n%s", CrashAtEnv, step, res.Stdout)
+		}
+		if !regexp.MustCompile(`(?i)plugin`).MatchString(res.Stdout + res.Stderr) {
+			t.Fatalf("the apply failed, but not by the provider exiting:\n%s\n%s", res.Stdout, res.Stderr)
+		}
+
+		green := checkKillLeft(t, caddy, domain, name, step, blue, webContainers(t, name), want, serves)
+
+		if res, err := wd.Apply(ctx); err != nil {
+			t.Fatalf("the apply after the kill at %s did not converge: %v\n%s", step, err, res.Stdout)
+		}
+		if plan, err := wd.Plan(ctx); err != nil || plan.HasChanges {
+			t.Fatalf("the plan after converging from the kill at %s is not empty (%v):\n%s", step, err, plan.Stdout)
+		}
+		if ids := webContainers(t, name); len(ids) != 1 {
+			t.Fatalf("after converging from the kill at %s the stack has web containers %v, want one", step, ids)
+		}
+		if status, body, _ := caddy.GetE(domain, "/"); status != 200 || strings.TrimSpace(body) != to {
+			t.Fatalf("after converging from the kill at %s Caddy answered %d %q, want %s", step, status, body, to)
+		}
+		t.Logf("kill at %s: old web there %v, new web there %v, route on %s; converged", step, want.blue, green != "", want.routed)
+	}
+	stats := load.Stop()
+	t.Logf("%d requests through Caddy across the kills, %d failed, answers %v", stats.Total, stats.Failed, stats.Bodies)
+	if stats.Failed != 0 || stats.Total == 0 {
+		t.Fatalf("%d of %d requests failed: %v", stats.Failed, stats.Total, stats.FirstFailures)
+	}
+	for body := range stats.Bodies {
+		if !regexp.MustCompile(`^web-[0-9]+$`).MatchString(body) {
+			t.Fatalf("an answer was not one of web's versions: %q", body)
+		}
+	}
+}
