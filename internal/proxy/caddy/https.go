@@ -1,10 +1,16 @@
 package caddy
 
 import (
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"net"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -48,7 +54,7 @@ type HTTPS struct {
 	// ACMECARootFile is a file on Caddy's machine holding the root
 	// certificate (PEM) that Caddy's ACME client trusts for ACMECA, for a
 	// private CA: Caddy 2.6 takes such a root from a file only. The caller
-	// writes it.
+	// writes it (WriteRootFile).
 	ACMECARootFile string
 	// Email is the ACME account's contact; optional.
 	Email string
@@ -204,4 +210,47 @@ func automated(route proxy.Route) []string {
 		return nil
 	}
 	return route.Domains
+}
+
+// WriteRootFile writes an ACME CA's root certificate (PEM, public) where a
+// Caddy on this machine reads it, dir/acme-ca-root-<sha256>.pem, readable
+// by every user (Caddy runs as its own), and returns the path. The name
+// comes from the content: the same root is the same file, and a changed
+// root a new file, so a Caddy that resumes an older config still finds
+// the file it names.
+func WriteRootFile(dir, rootPEM string) (string, error) {
+	block, _ := pem.Decode([]byte(rootPEM))
+	if block == nil || block.Type != "CERTIFICATE" {
+		return "", fmt.Errorf("acme_ca_root_pem holds no PEM certificate")
+	}
+	if _, err := x509.ParseCertificate(block.Bytes); err != nil {
+		return "", fmt.Errorf("acme_ca_root_pem: %w", err)
+	}
+	sum := sha256.Sum256([]byte(rootPEM))
+	path := filepath.Join(dir, "acme-ca-root-"+hex.EncodeToString(sum[:8])+".pem")
+	if have, err := os.ReadFile(path); err == nil && string(have) == rootPEM {
+		return path, nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("write the ACME CA's root for Caddy: %w", err)
+	}
+	tmp, err := os.CreateTemp(dir, ".acme-ca-root-*")
+	if err != nil {
+		return "", fmt.Errorf("write the ACME CA's root for Caddy: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	_, err = tmp.WriteString(rootPEM)
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(tmp.Name(), 0o644)
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		return "", fmt.Errorf("write the ACME CA's root for Caddy: %w", err)
+	}
+	return path, nil
 }

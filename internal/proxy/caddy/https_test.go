@@ -422,3 +422,29 @@ func TestHTTPSSettingsAreChecked(t *testing.T) {
 	}
 	_ = r
 }
+
+// TestWriteRootFile: the root lands in a file named by its content,
+// readable by all, written once; junk is refused.
+func TestWriteRootFile(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "state")
+	ca := acctest.MustTestCA(t, "a private ACME CA")
+	path, err := caddy.WriteRootFile(dir, ca.CertPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := os.Stat(path)
+	if err != nil || info.Mode().Perm() != 0o644 {
+		t.Fatalf("%s: %v %v", path, info, err)
+	}
+	if again, err := caddy.WriteRootFile(dir, ca.CertPEM); err != nil || again != path {
+		t.Fatalf("again: %s %v", again, err)
+	}
+	other := acctest.MustTestCA(t, "another")
+	if p2, err := caddy.WriteRootFile(dir, other.CertPEM); err != nil || p2 == path {
+		t.Fatalf("another root: %s %v", p2, err)
+	}
+	if _, err := caddy.WriteRootFile(dir, "junk"); err == nil {
+		t.Fatal("junk accepted")
+	}
+}
