@@ -51,6 +51,10 @@ type HTTPS struct {
 	Issuer string
 	// ACMECA is the ACME directory URL; default DefaultACMECA.
 	ACMECA string
+	// ACMECARootPEM is the root certificate (PEM) of a private ACME CA, as
+	// the user gave it. Whoever assembles the Router writes it where Caddy
+	// reads it (WriteRootFile) and sets ACMECARootFile.
+	ACMECARootPEM string
 	// ACMECARootFile is a file on Caddy's machine holding the root
 	// certificate (PEM) that Caddy's ACME client trusts for ACMECA, for a
 	// private CA: Caddy 2.6 takes such a root from a file only. The caller
@@ -88,6 +92,9 @@ func (h *HTTPS) check(listen []string) (httpsPort int, err error) {
 		if u, err := url.Parse(h.ACMECA); err != nil || u.Scheme != "https" || u.Host == "" {
 			return 0, fmt.Errorf("caddy https acme_ca %q: want the https:// URL of an ACME directory", h.ACMECA)
 		}
+	}
+	if h.ACMECARootPEM != "" && h.ACMECARootFile == "" {
+		return 0, fmt.Errorf("caddy https acme_ca_root_pem: Caddy reads the root from a file, which is not written (WriteRootFile)")
 	}
 	if h.CertificateTimeout <= 0 {
 		h.CertificateTimeout = DefaultCertificateTimeout

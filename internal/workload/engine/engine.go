@@ -16,7 +16,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/compose"
@@ -57,6 +61,9 @@ type Config struct {
 	Log *slog.Logger
 	// AfterStep is rollout.Engine.AfterStep: the caller's hook.
 	AfterStep func(ctx context.Context, workload string, step rollout.Step)
+	// StateDir is where the engine keeps files on this machine (a private
+	// ACME CA's root that Caddy reads); "": DefaultStateDir().
+	StateDir string
 	// Transport, when set, wraps the HTTP transport of the Docker client
 	// (what = "docker") and of the proxy's API client ("proxy"), to count
 	// or trace the calls.
@@ -153,7 +160,7 @@ func Open(ctx context.Context, cfg Config) (*rollout.Engine, error) {
 	// An ssh:// engine's: the gate probes ports on the host's loopback.
 	e.Dial = client.HostDialer()
 	if cfg.Proxy != nil {
-		router, forwardTo, err := cfg.Proxy.router(cfg.Transport, docker.LoopbackThrough(client.HostDialer()))
+		router, forwardTo, err := cfg.Proxy.router(cfg.Transport, docker.LoopbackThrough(client.HostDialer()), cmp.Or(cfg.StateDir, DefaultStateDir()))
 		if err != nil {
 			return nil, err
 		}
@@ -164,12 +171,19 @@ func Open(ctx context.Context, cfg Config) (*rollout.Engine, error) {
 
 // router builds the proxy backend, and says which address of an instance
 // it forwards to. dial, when not nil, opens the connections to the
-// proxy's API (see httpClient).
-func (p *Proxy) router(transport func(string, http.RoundTripper) http.RoundTripper, dial docker.DialFunc) (proxy.Router, runner.ForwardTo, error) {
+// proxy's API (see httpClient) and to Caddy's HTTPS listener.
+func (p *Proxy) router(transport func(string, http.RoundTripper) http.RoundTripper, dial docker.DialFunc, stateDir string) (proxy.Router, runner.ForwardTo, error) {
 	switch {
 	case p.Caddy != nil && p.NPM == nil:
 		c := *p.Caddy
-		c.HTTPClient = httpClient(transport, dial)
+		c.HTTPClient, c.Dial = httpClient(transport, dial), dial
+		if c.HTTPS != nil {
+			h, err := caddyHTTPS(*c.HTTPS, c.AdminURL, dial == nil, stateDir)
+			if err != nil {
+				return nil, "", err
+			}
+			c.HTTPS = h
+		}
 		r, err := caddy.New(c)
 		if err != nil {
 			return nil, "", &Error{Attr: "proxy.caddy", Summary: "Invalid Caddy configuration", Err: err}
@@ -186,6 +200,50 @@ func (p *Proxy) router(transport func(string, http.RoundTripper) http.RoundTripp
 		return r, runner.ForwardTo(cmp.Or(string(p.ForwardTo), string(runner.ForwardNetwork))), nil
 	}
 	return nil, "", &Error{Attr: "proxy", Summary: "Invalid proxy", Err: errors.New("proxy must hold exactly one of caddy, npm")}
+}
+
+// caddyHTTPS completes Caddy's HTTPS settings for where Caddy runs: on
+// this machine (its admin API on a loopback address, and no ssh:// engine,
+// whose loopback is the Docker host's) Caddy's certificate errors reach the
+// provider (caddy.HTTPS.IssuerLog), and a private ACME CA's root is written
+// to a file in stateDir that Caddy reads; elsewhere such a root is refused,
+// since Caddy 2.6 reads it from a file only.
+func caddyHTTPS(h caddy.HTTPS, adminURL string, direct bool, stateDir string) (*caddy.HTTPS, error) {
+	u, err := url.Parse(cmp.Or(adminURL, caddy.DefaultAdminURL))
+	if err != nil {
+		return nil, &Error{Attr: "proxy.caddy", Summary: "Invalid Caddy configuration", Err: err}
+	}
+	ip := net.ParseIP(u.Hostname())
+	here := direct && (u.Hostname() == "localhost" || ip != nil && ip.IsLoopback())
+	h.IssuerLog = here
+	if h.ACMECARootPEM == "" {
+		return &h, nil
+	}
+	if !here {
+		return nil, &Error{Attr: "proxy.caddy.https.acme_ca_root_pem", Summary: "A private ACME root needs Caddy on this machine",
+			Err: fmt.Errorf("Caddy 2.6 trusts a private ACME CA's root only from a file, which the provider writes on the machine that runs Terraform; Caddy at %s does not run here (put the root where that Caddy reads it and trust it there, or run Terraform beside Caddy)", u.Host)}
+	}
+	if h.ACMECARootFile, err = caddy.WriteRootFile(stateDir, h.ACMECARootPEM); err != nil {
+		return nil, &Error{Attr: "proxy.caddy.https.acme_ca_root_pem", Summary: "Cannot write the ACME CA's root for Caddy", Err: err}
+	}
+	return &h, nil
+}
+
+// DefaultStateDir is where the engine keeps files on this machine:
+// $XDG_STATE_HOME/tinyforge, else /var/lib/tinyforge for root, else
+// ~/.local/state/tinyforge. Caddy must be able to read what is there.
+func DefaultStateDir() string {
+	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
+		return filepath.Join(d, "tinyforge")
+	}
+	if os.Geteuid() == 0 {
+		return "/var/lib/tinyforge"
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return filepath.Join(os.TempDir(), "tinyforge")
+	}
+	return filepath.Join(home, ".local", "state", "tinyforge")
 }
 
 // httpClient is the HTTP client of a proxy backend; nil lets the backend
