@@ -49,8 +49,7 @@ type providerData struct {
 	// gitTokens are the git_auth tokens, by Git host.
 	gitTokens gitTokens
 	// https says whether the proxy serves the workloads' domains over
-	// HTTPS, which a preview's default URL follows. Nothing does yet:
-	// issue 21 (HTTPS) sets it where it configures certificates.
+	// HTTPS (its https block), which a preview's default URL follows.
 	https bool
 }
 
@@ -217,16 +216,22 @@ func (p *tinyforgeProvider) Schema(_ context.Context, _ provider.SchemaRequest, 
 								Optional: true,
 							},
 							"listen": schema.ListAttribute{
-								MarkdownDescription: "Addresses the provider's Caddy server listens on. Defaults to `[\":80\"]`.",
-								ElementType:         types.StringType,
-								Optional:            true,
+								MarkdownDescription: "Addresses the provider's Caddy server listens on. Defaults to `[\":80\"]`, " +
+									"or with `https` to `[\":80\", \":443\"]`: then give two, the HTTP address first and the HTTPS " +
+									"one second.",
+								ElementType: types.StringType,
+								Optional:    true,
 							},
 							"automatic_https": schema.BoolAttribute{
-								MarkdownDescription: "Let Caddy obtain certificates and redirect HTTP to HTTPS for the " +
-									"workloads' domains. Defaults to `false`.",
-								Optional: true,
+								MarkdownDescription: "Removed: `true` is refused at plan, saying what to write instead (an " +
+									"`https` block), and `false`, what the provider does without `https`, draws a warning. Caddy's " +
+									"automatic HTTPS stays off for the provider's server: the provider says which certificates " +
+									"Caddy holds.",
+								Optional:           true,
+								DeprecationMessage: "automatic_https is removed: write an https block instead (see the provider's docs, HTTPS).",
 							},
 						},
+						Blocks: map[string]schema.Block{"https": caddyHTTPSBlock()},
 					},
 					"npm": schema.SingleNestedBlock{
 						MarkdownDescription: "Nginx Proxy Manager, driven through its REST API: one proxy host per " +
@@ -269,6 +274,7 @@ func (p *tinyforgeProvider) Schema(_ context.Context, _ provider.SchemaRequest, 
 								Optional: true,
 							},
 						},
+						Blocks: map[string]schema.Block{"https": npmHTTPSBlock()},
 					},
 				},
 			},
@@ -290,6 +296,18 @@ func (p *tinyforgeProvider) ValidateConfig(ctx context.Context, req provider.Val
 		}
 		resp.Diagnostics.AddAttributeError(path.Root("proxy"), "Invalid proxy",
 			"proxy must hold exactly one of caddy, npm (got "+got+")")
+	}
+	if c := m.Proxy.Caddy; c != nil && !c.AutomaticHTTPS.IsNull() && !c.AutomaticHTTPS.IsUnknown() {
+		at := path.Root("proxy").AtName("caddy").AtName("automatic_https")
+		if c.AutomaticHTTPS.ValueBool() {
+			resp.Diagnostics.AddAttributeError(at, "automatic_https is removed",
+				"automatic_https = true is removed: remove it and write an https block in proxy { caddy { ... } }: "+
+					"https {} serves every workload over HTTPS with certificates from Let's Encrypt (listen defaults to "+
+					"[\":80\", \":443\"]), https { issuer = \"internal\" } with Caddy's own CA.")
+		} else {
+			resp.Diagnostics.AddAttributeWarning(at, "automatic_https is removed",
+				"automatic_https = false is what the provider does without an https block: remove the attribute.")
+		}
 	}
 }
 
@@ -332,7 +350,7 @@ func (p *tinyforgeProvider) Configure(ctx context.Context, req provider.Configur
 		}
 		return
 	}
-	data := &providerData{engine: e, gitTokens: tokens}
+	data := &providerData{engine: e, gitTokens: tokens, https: m.servesHTTPS()}
 	resp.ResourceData = data
 	resp.DataSourceData = data
 }

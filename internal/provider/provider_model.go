@@ -54,18 +54,20 @@ type proxyModel struct {
 }
 
 type caddyModel struct {
-	AdminURL       types.String `tfsdk:"admin_url"`
-	Server         types.String `tfsdk:"server"`
-	Listen         types.List   `tfsdk:"listen"`
-	AutomaticHTTPS types.Bool   `tfsdk:"automatic_https"`
+	AdminURL       types.String     `tfsdk:"admin_url"`
+	Server         types.String     `tfsdk:"server"`
+	Listen         types.List       `tfsdk:"listen"`
+	AutomaticHTTPS types.Bool       `tfsdk:"automatic_https"`
+	HTTPS          *caddyHTTPSModel `tfsdk:"https"`
 }
 
 type npmModel struct {
-	URL       types.String `tfsdk:"url"`
-	Email     types.String `tfsdk:"email"`
-	Password  types.String `tfsdk:"password"`
-	ForwardTo types.String `tfsdk:"forward_to"`
-	HTTPURL   types.String `tfsdk:"http_url"`
+	URL       types.String   `tfsdk:"url"`
+	Email     types.String   `tfsdk:"email"`
+	Password  types.String   `tfsdk:"password"`
+	ForwardTo types.String   `tfsdk:"forward_to"`
+	HTTPURL   types.String   `tfsdk:"http_url"`
+	HTTPS     *npmHTTPSModel `tfsdk:"https"`
 }
 
 // engineConfig maps the configuration onto the engine's; engine.Open
@@ -108,12 +110,14 @@ func (m *proxyModel) config(ctx context.Context) (*engine.Proxy, diag.Diagnostic
 			diags.Append(c.Listen.ElementsAs(ctx, &listen, false)...)
 		}
 		p.Caddy = &caddy.Config{
-			AdminURL:       c.AdminURL.ValueString(),
-			Server:         c.Server.ValueString(),
-			Listen:         listen,
-			AutomaticHTTPS: c.AutomaticHTTPS.ValueBool(),
-			RetryTimeout:   retryTimeout,
-			Log:            log,
+			AdminURL:     c.AdminURL.ValueString(),
+			Server:       c.Server.ValueString(),
+			Listen:       listen,
+			RetryTimeout: retryTimeout,
+			Log:          log,
+		}
+		if c.HTTPS != nil {
+			p.Caddy.HTTPS = c.HTTPS.config()
 		}
 	}
 	if n := m.NPM; n != nil {
@@ -124,6 +128,9 @@ func (m *proxyModel) config(ctx context.Context) (*engine.Proxy, diag.Diagnostic
 			HTTPURL:      n.HTTPURL.ValueString(),
 			RetryTimeout: retryTimeout,
 			Log:          log,
+		}
+		if n.HTTPS != nil {
+			p.NPM.LetsEncrypt, p.NPM.LetsEncryptEmail = true, n.HTTPS.Email.ValueString()
 		}
 		p.ForwardTo = runner.ForwardTo(n.ForwardTo.ValueString())
 	}
@@ -179,7 +186,8 @@ func (m providerModel) known() bool {
 	}
 	if m.Proxy != nil && m.Proxy.Caddy != nil {
 		c := m.Proxy.Caddy
-		if c.AdminURL.IsUnknown() || c.Server.IsUnknown() || c.Listen.IsUnknown() || c.AutomaticHTTPS.IsUnknown() {
+		if c.AdminURL.IsUnknown() || c.Server.IsUnknown() || c.Listen.IsUnknown() || c.AutomaticHTTPS.IsUnknown() ||
+			c.HTTPS != nil && !c.HTTPS.known() {
 			return false
 		}
 	}
@@ -190,8 +198,18 @@ func (m providerModel) known() bool {
 				return false
 			}
 		}
+		if n.HTTPS != nil && n.HTTPS.Email.IsUnknown() {
+			return false
+		}
 	}
 	return true
+}
+
+// servesHTTPS reports whether the proxy serves the workloads over HTTPS:
+// its https block is there.
+func (m providerModel) servesHTTPS() bool {
+	p := m.Proxy
+	return p != nil && (p.Caddy != nil && p.Caddy.HTTPS != nil || p.NPM != nil && p.NPM.HTTPS != nil)
 }
 
 func stringOr(v types.String, def string) string {

@@ -92,9 +92,6 @@ type Config struct {
 	// serves plain HTTP. Caddy's automatic HTTPS stays off for the server:
 	// the provider says which certificates Caddy holds.
 	HTTPS *HTTPS
-	// AutomaticHTTPS, without HTTPS, leaves Caddy's automatic HTTPS on for
-	// the server (the provider's historical automatic_https); deprecated.
-	AutomaticHTTPS bool
 	// Dial opens the connections to Caddy's HTTPS listener that check a
 	// certificate is served (for a Caddy beside an ssh:// Docker host,
 	// through that connection); nil dials directly.
@@ -131,7 +128,6 @@ type Router struct {
 	// With HTTPS: the settings, the ports of the HTTP and HTTPS listen
 	// addresses, where the HTTPS listener is reached from here, and how.
 	https               *HTTPS
-	automaticHTTPS      bool
 	httpPort, httpsPort int
 	probeAddr           string
 	dial                func(ctx context.Context, network, addr string) (net.Conn, error)
@@ -195,7 +191,6 @@ func New(cfg Config) (*Router, error) {
 		log:        cfg.Log,
 		dial:       cfg.Dial,
 	}
-	r.automaticHTTPS = cfg.AutomaticHTTPS && cfg.HTTPS == nil
 	if cfg.HTTPS != nil {
 		h := *cfg.HTTPS
 		if r.httpsPort, err = h.check(r.listen); err != nil {

@@ -470,7 +470,7 @@ func getURL(u string) (int, string, error) {
 	return resp.StatusCode, body, err
 }
 
-// TestAutomaticHTTPSStaysOff checks that with AutomaticHTTPS false the
+// TestAutomaticHTTPSStaysOff checks that Caddy's automatic HTTPS is off: the
 // server has automatic_https.disable = true, plain HTTP is served (no
 // redirect to HTTPS) and Caddy attempts no certificate; and that when the
 // server drifts (listen changed, automatic_https removed by hand), the next

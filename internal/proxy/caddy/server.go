@@ -146,7 +146,7 @@ func (r *Router) createServer(ctx context.Context, etag string, routes []json.Ra
 	srv := map[string]any{
 		"listen":          r.listen,
 		"routes":          routes,
-		"automatic_https": map[string]bool{"disable": !r.automaticHTTPS},
+		"automatic_https": map[string]bool{"disable": true},
 	}
 	if r.https != nil {
 		srv["tls_connection_policies"] = tlsConnectionPolicies
@@ -189,16 +189,16 @@ func (r *Router) fixSettings(ctx context.Context, srv *server) (bool, error) {
 	if !slices.Equal(srv.listen, r.listen) {
 		return true, r.setKey(ctx, srv, "listen", r.listen)
 	}
-	if wantDisabled := !r.automaticHTTPS; srv.httpsDisabled != wantDisabled {
+	if !srv.httpsDisabled {
 		if srv.hasHTTPSObject {
 			method := http.MethodPut
 			if _, ok := srv.autoHTTPS["disable"]; ok {
 				method = http.MethodPatch
 			}
-			_, err := r.admin.do(ctx, method, r.serverPath+"/automatic_https/disable", wantDisabled, srv.etag)
+			_, err := r.admin.do(ctx, method, r.serverPath+"/automatic_https/disable", true, srv.etag)
 			return true, err
 		}
-		return true, r.setKey(ctx, srv, "automatic_https", map[string]bool{"disable": wantDisabled})
+		return true, r.setKey(ctx, srv, "automatic_https", map[string]bool{"disable": true})
 	}
 	_, hasPolicies := srv.keys["tls_connection_policies"]
 	switch {
