@@ -46,6 +46,7 @@ type workloadModel struct {
 	Services          types.Map    `tfsdk:"services"`
 	ReplicasRunning   types.Int64  `tfsdk:"replicas_running"`
 	Upstreams         types.List   `tfsdk:"upstreams"`
+	TLS               *tlsModel    `tfsdk:"tls"`
 }
 
 // serviceType is one service of a stack, in the services attribute.
@@ -132,6 +133,14 @@ func (m *workloadModel) spec(ctx context.Context, config *workloadModel) (worklo
 			})
 		}
 	}
+	if m.TLS != nil {
+		check(m.TLS.CertificatePEM)
+		var cfgTLS *tlsModel
+		if config != nil {
+			cfgTLS = config.TLS
+		}
+		s.TLS = m.TLS.certificate(cfgTLS)
+	}
 	if m.Source != nil {
 		var cfgSource *sourceModel
 		if config != nil {
@@ -209,6 +218,9 @@ func (m *workloadModel) observe(ctx context.Context, o rollout.Observed) diag.Di
 		if !proxy.SameHosts(current, o.Route.Domains) {
 			m.Domains = stringList(o.Route.Domains)
 		}
+		// A certificate the proxy lost, or holds another of, shows in the
+		// plan; the apply puts the workload's back.
+		m.TLS = tlsFromRoute(m.TLS, o.Route)
 	}
 	m.RoutedTo = routedTo(o, len(m.Domains.Elements()) > 0)
 	return diags

@@ -255,6 +255,7 @@ func (r *workloadResource) ModifyPlan(ctx context.Context, req resource.ModifyPl
 		resp.Diagnostics.Append(warnIfDeployed(ctx, engine, spec)...)
 	}
 	resp.Diagnostics.Append(warnEnvNotSet(state, &config)...)
+	resp.Diagnostics.Append(plan.TLS.expiryWarning()...)
 	resp.Diagnostics.Append(plan.planRevision(ctx, spec, known, state, &config, req.Private, viaGitAuth)...)
 	if resp.Diagnostics.HasError() {
 		return

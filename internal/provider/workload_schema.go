@@ -188,6 +188,7 @@ func workloadSchema() schema.Schema {
 			},
 		}),
 		Blocks: map[string]schema.Block{
+			"tls": tlsBlock(),
 			"volume": schema.ListNestedBlock{
 				MarkdownDescription: "A named volume or host directory mounted into the container. Named volumes are " +
 					"data: destroy leaves them in place.",
