@@ -54,9 +54,9 @@ func RemoteHead(ctx context.Context, repo Repo) (string, error) {
 		return sha, nil
 	}
 	if repo.Tag != "" && abbreviatedSHA.MatchString(repo.Tag) {
-		return "", fmt.Errorf("tag %q not found in %s; to pin a commit, write its full 40-character SHA", repo.Tag, cloneURL)
+		return "", &classified{fmt.Errorf("tag %q not found in %s; to pin a commit, write its full 40-character SHA", repo.Tag, cloneURL), ErrNotFound}
 	}
-	return "", fmt.Errorf("%s not found in %s", repo.describeFollowed(), cloneURL)
+	return "", &classified{fmt.Errorf("%s not found in %s", repo.describeFollowed(), cloneURL), ErrNotFound}
 }
 
 // Checkout is a clone of one commit in a temporary directory that belongs to
@@ -169,7 +169,7 @@ func cloneCommit(ctx context.Context, repo Repo, cloneURL string, auth transport
 		})
 		if err != nil {
 			if errors.Is(err, gogit.NoMatchingRefSpecError{}) || errors.Is(err, plumbing.ErrReferenceNotFound) || errors.Is(err, transport.ErrEmptyRemoteRepository) {
-				return nil, fmt.Errorf("%s not found in %s", repo.describeFollowed(), cloneURL)
+				return nil, &classified{fmt.Errorf("%s not found in %s", repo.describeFollowed(), cloneURL), ErrNotFound}
 			}
 			return nil, describe("clone", cloneURL, repo.Token, err)
 		}
@@ -242,7 +242,12 @@ var ErrCredentials = errors.New("the Git host refused the credentials")
 // not be reached, timed out, or answered 5xx.
 var ErrUnavailable = errors.New("the Git host is unavailable")
 
-// classified is an error with its class (ErrCredentials, ErrUnavailable),
+// ErrNotFound marks an error of a branch or tag the repository does not
+// have: what the user wrote names nothing there.
+var ErrNotFound = errors.New("not found in the repository")
+
+// classified is an error with its class (ErrCredentials, ErrUnavailable,
+// ErrNotFound),
 // which errors.Is reports beside the cause's own.
 type classified struct {
 	err   error

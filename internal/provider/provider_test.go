@@ -203,6 +203,14 @@ func wrapped(parts ...string) *regexp.Regexp {
 	return regexp.MustCompile(`(?s)` + strings.Join(quoted, ".*"))
 }
 
+// atAttr matches a diagnostic that terraform shows at attr = "value" (the
+// line of the configuration it quotes), then the parts of its message as
+// wrapped does.
+func atAttr(attr, value string, parts ...string) *regexp.Regexp {
+	return regexp.MustCompile(`(?s)\d+:\s+` + regexp.QuoteMeta(attr) + `\s+=\s+"` + regexp.QuoteMeta(value) + `".*` +
+		strings.TrimPrefix(wrapped(parts...).String(), `(?s)`))
+}
+
 // wrappedAlone is wrapped whose last part ends the error: nothing follows
 // it (no builder's output, no echo of a generated command).
 func wrappedAlone(parts ...string) *regexp.Regexp {

@@ -319,7 +319,22 @@ func (m *workloadModel) planRevision(ctx context.Context, spec workload.Spec, kn
 				spec.Name, state.CommitSHA.ValueString(), err.Error()))
 		m.CommitSHA = state.CommitSHA
 	default:
-		diags.AddAttributeError(path.Root("source"), "Cannot resolve the revision to deploy", err.Error())
+		addEngineError(&diags, "Cannot resolve the revision to deploy", atSourceAttr(spec.Source.Kind(), err, "source"))
 	}
 	return diags
+}
+
+// atSourceAttr points err at the attribute of the source's block that
+// caused it (a plugin.AttrError: a ref that names no tag is at
+// source.<kind>.ref), keeping its whole message, or else at fallback (""
+// leaves err as it is).
+func atSourceAttr(kind string, err error, fallback string) error {
+	var ae *plugin.AttrError
+	switch {
+	case errors.As(err, &ae):
+		return &workload.FieldError{Attr: "source." + kind + "." + ae.Attr, Err: err}
+	case fallback != "":
+		return &workload.FieldError{Attr: fallback, Err: err}
+	}
+	return err
 }

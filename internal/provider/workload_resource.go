@@ -171,7 +171,7 @@ func (r *workloadResource) apply(ctx context.Context, engine *rollout.Engine, pl
 		diags.AddWarning("Deploy warning", w)
 	}
 	if err != nil {
-		addEngineError(diags, "Deploy of workload "+spec.Name+" failed", err)
+		addEngineError(diags, "Deploy of workload "+spec.Name+" failed", atSourceAttr(spec.Source.Kind(), err, ""))
 		return
 	}
 	diags.Append(plan.applied(ctx, res)...)

@@ -41,10 +41,34 @@ resource "tinyforge_workload" "web" {
       ref  = "tinyforge-acctest/none:1"
       port = 8080
     }`
+	// A repository for the rules that only its Git host can check: what
+	// ref and branch name must exist there.
+	git := acctest.StartGitServer(t)
+	repo := git.CreateRepo(t, "acme", acctest.UniqueName("app"))
+	head := repo.Commit(t, map[string][]byte{"Dockerfile": []byte("FROM scratch\n")}, "A")
+	short := head[:12]
+	gitSource := func(kind, attrs string) string {
+		return fmt.Sprintf(`    %s {
+      base_url     = %q
+      repo_owner   = %q
+      repo_name    = %q
+      access_token = %q
+%s
+    }`, kind, git.URL, repo.Owner, repo.Name, git.Token, attrs)
+	}
 	cases := []struct {
 		name, config string
 		want         *regexp.Regexp
 	}{
+		// Each at its attribute, for each Git source kind.
+		{"dockerfile ref a short SHA", noProxy + workload("", gitSource("dockerfile", "      port = 8080\n      ref  = \""+short+"\"")),
+			atAttr("ref", short, `dockerfile source: ref: tag "`+short+`" not found in `+repo.CloneURL, `to pin a commit, write its full 40-character SHA`)},
+		{"static ref no tag", noProxy + workload("", gitSource("static", `      ref = "v9"`)),
+			atAttr("ref", "v9", `static source: ref: tag "v9" not found in `+repo.CloneURL)},
+		{"compose ref a short SHA", noProxy + workload("", gitSource("compose", `      ref = "`+short+`"`)),
+			atAttr("ref", short, `compose source: ref: tag "`+short+`" not found in`, `write its full 40-character SHA`)},
+		{"dockerfile branch missing", noProxy + workload("", gitSource("dockerfile", "      port   = 8080\n      branch = \"gone\"")),
+			atAttr("branch", "gone", `dockerfile source: branch "gone" not found in `+repo.CloneURL)},
 		{"name format", noProxy + `
 resource "tinyforge_workload" "web" {
   name = "Web_1"

@@ -93,6 +93,19 @@ var (
 	ErrUnavailable = errors.New("origin unavailable")
 )
 
+// AttrError is a failure caused by one attribute of the source's own block,
+// such as a ref that names no tag: Attr names it in the block ("ref",
+// "branch"), so that the plan and the apply can point at
+// source.<kind>.<Attr>. Its message is Err's, which names the attribute
+// too.
+type AttrError struct {
+	Attr string
+	Err  error
+}
+
+func (e *AttrError) Error() string { return e.Err.Error() }
+func (e *AttrError) Unwrap() error { return e.Err }
+
 // MarkError returns err, with its message, marked as class (ErrCredentials
 // or ErrUnavailable) for errors.Is.
 func MarkError(err, class error) error {

@@ -464,9 +464,23 @@ func TestResolve(t *testing.T) {
 	if got, err := cfg.Resolve(ctx); err != nil || got != release {
 		t.Errorf("Resolve() of release = %q, %v; want %s", got, err, release)
 	}
+	// What names nothing in the repository is an error of the attribute
+	// that names it, and says that attribute.
 	cfg.Branch = "gone"
-	if _, err := cfg.Resolve(ctx); err == nil || !strings.Contains(err.Error(), `branch "gone" not found`) {
-		t.Errorf("Resolve() of a missing branch: %v", err)
+	for _, tc := range []struct{ ref, attr, want string }{
+		{"", "branch", `dockerfile source: branch "gone" not found in ` + repo.CloneURL},
+		{"v9", "ref", `dockerfile source: ref: tag "v9" not found in ` + repo.CloneURL},
+		{b[:12], "ref", `dockerfile source: ref: tag "` + b[:12] + `" not found in ` + repo.CloneURL + `; to pin a commit, write its full 40-character SHA`},
+	} {
+		cfg.Ref = tc.ref
+		if tc.ref != "" {
+			cfg.Branch = "main"
+		}
+		_, err := cfg.Resolve(ctx)
+		var ae *plugin.AttrError
+		if !errors.As(err, &ae) || ae.Attr != tc.attr || err.Error() != tc.want {
+			t.Errorf("Resolve() with branch %q, ref %q: %v (attribute %+v); want %q, of %s", cfg.Branch, tc.ref, err, ae, tc.want, tc.attr)
+		}
 	}
 }
 

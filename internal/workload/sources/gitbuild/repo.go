@@ -165,9 +165,21 @@ func (r Repo) CloneError(err error) error {
 	var nob *git.NotOnBranchError
 	d := r.WithDefaults()
 	if d.PinnedCommit() && errors.As(err, &nob) {
-		return fmt.Errorf("ref %s is not a commit of branch %q (its head is %s): set branch to the branch that holds it", d.Ref, d.Branch, nob.Head)
+		return &plugin.AttrError{Attr: "ref", Err: fmt.Errorf("ref %s is not a commit of branch %q (its head is %s): set branch to the branch that holds it", d.Ref, d.Branch, nob.Head)}
+	}
+	if errors.Is(err, git.ErrNotFound) {
+		return d.notFound(err)
 	}
 	return err
+}
+
+// notFound is the error of a tag or branch the repository does not have,
+// pointed at the attribute that names it.
+func (r Repo) notFound(err error) error {
+	if r.Ref != "" {
+		return &plugin.AttrError{Attr: "ref", Err: fmt.Errorf("ref: %w", err)}
+	}
+	return &plugin.AttrError{Attr: "branch", Err: err}
 }
 
 // ValidateRef is the rule for ref: "", a tag name or a full lowercase
@@ -230,13 +242,17 @@ func (r Repo) Identity() string {
 // points at now, or the pinned commit, which the plan shows and the deploy
 // builds. Refused credentials and an unavailable host are marked
 // (plugin.ErrCredentials, plugin.ErrUnavailable) so that the plan can tell
-// them apart. A pinned commit needs no Git host.
+// them apart; a tag or branch the repository does not have is a
+// plugin.AttrError of ref or branch. A pinned commit needs no Git host.
 func (r Repo) Resolve(ctx context.Context) (string, error) {
 	d := r.WithDefaults()
 	if d.PinnedCommit() {
 		return d.Ref, nil
 	}
 	sha, err := git.RemoteHead(ctx, d.git())
+	if errors.Is(err, git.ErrNotFound) {
+		return "", d.notFound(err)
+	}
 	if err != nil {
 		err = fmt.Errorf("resolve %s: %w", d.followed(), err)
 		switch {
