@@ -3,6 +3,7 @@ package provider
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -60,23 +61,44 @@ import {
 	return string(b)
 }
 
-// fill replaces the line that sets attr to null in the generated file with
-// attr = value, as the user filling in what could not be generated.
-func (g *generatedConfig) fill(attr, value string) {
+// fill replaces the line that sets attr to null (sensitive) in the
+// generated file with attr = value, as the user filling in what could not
+// be generated.
+func (g *generatedConfig) fill(attr, value string) { g.replaceNull(attr, " # sensitive", value) }
+
+// set replaces the line that sets attr to null (not sensitive) with attr =
+// value, as the user writing what the generated file leaves out.
+func (g *generatedConfig) set(attr, value string) { g.replaceNull(attr, "", value) }
+
+// replaceNull replaces the line "attr = null<suffix>" of the generated file
+// with attr = value.
+func (g *generatedConfig) replaceNull(attr, suffix, value string) {
 	g.t.Helper()
 	path := filepath.Join(g.wd.Dir, generatedFile)
 	b, err := os.ReadFile(path)
 	if err != nil {
 		g.t.Fatal(err)
 	}
-	line := regexp.MustCompile(`(?m)^(\s*)` + attr + `\s*= null # sensitive$`)
+	line := regexp.MustCompile(`(?m)^(\s*)` + attr + `\s*= null` + regexp.QuoteMeta(suffix) + `$`)
 	if !line.Match(b) {
-		g.t.Fatalf("the generated configuration does not set %s to null (sensitive):\n%s", attr, b)
+		g.t.Fatalf("the generated configuration does not set %s = null%s:\n%s", attr, suffix, b)
 	}
 	filled := line.ReplaceAllString(string(b), "${1}"+attr+" = "+strings.ReplaceAll(value, "$", "$$"))
 	if err := os.WriteFile(path, []byte(filled), 0o644); err != nil {
 		g.t.Fatal(err)
 	}
+}
+
+// stateAttr is an attribute of the workload in the workdir's state.
+func (g *generatedConfig) stateAttr(ctx context.Context, attr string) string {
+	g.t.Helper()
+	res, err := g.wd.Run(ctx, []string{"state", "show", "-no-color", "tinyforge_workload.web"})
+	mustSucceed(g.t, "state show", res, err)
+	m := regexp.MustCompile(`(?m)^\s+` + attr + `\s+= (.*)$`).FindStringSubmatch(res.Stdout)
+	if m == nil {
+		g.t.Fatalf("the state shows no %s:\n%s", attr, res.Stdout)
+	}
+	return m[1]
 }
 
 // importsAlone plans the import with the filled-in configuration, which
@@ -225,6 +247,47 @@ resource "tinyforge_workload" "web" {
 	if after := liveIDs(t, name); strings.Join(after, " ") != strings.Join(before, " ") {
 		t.Fatalf("the import replaced the containers: %v -> %v", before, after)
 	}
+
+	// terraform import into a configuration that sets
+	// access_token_wo_version: the imported state has no version, so the
+	// plan shows it; the first apply records it and deploys nothing.
+	started := startTimes(t, before)
+	res, err = importer.wd.Run(ctx, []string{"state", "rm", "-no-color", "tinyforge_workload.web"})
+	mustSucceed(t, "state rm", res, err)
+	importer.wd.WriteConfig(tfConfig(provider)) // without the import block; generated.tf stays
+	importer.set("access_token_wo_version", "1")
+	res, err = importer.wd.Run(ctx, []string{"import", "-input=false", "-no-color", "tinyforge_workload.web", name})
+	mustSucceed(t, "terraform import", res, err)
+	generation := importer.stateAttr(ctx, "generation")
+	res, err = importer.wd.Plan(ctx)
+	mustSucceed(t, "plan after the import", res, err)
+	changed := regexp.MustCompile(`(?m)^\s+[-+~] \w+\s+=.*$`).FindAllString(res.Stdout, -1)
+	if !res.HasChanges || len(changed) != 1 || strings.TrimSpace(changed[0]) != "+ access_token_wo_version = 1" ||
+		!strings.Contains(res.Stdout, "Plan: 0 to add, 1 to change, 0 to destroy.") {
+		t.Fatalf("the plan after the import does more than record access_token_wo_version (changes %q):\n%s", changed, res.Stdout)
+	}
+	res, err = importer.wd.Apply(ctx)
+	mustSucceed(t, "the first apply after the import", res, err)
+	if got := importer.stateAttr(ctx, "generation"); got != generation {
+		t.Errorf("the first apply after the import deployed: generation %s -> %s", generation, got)
+	}
+	if after := startTimes(t, liveIDs(t, name)); !maps.Equal(after, started) {
+		t.Errorf("the first apply after the import touched the containers: %v -> %v", started, after)
+	}
+	if res, err := importer.wd.Plan(ctx); err != nil || res.HasChanges {
+		t.Fatalf("the plan after it is not empty (%v):\n%s", err, res.Stdout)
+	}
+}
+
+// startTimes maps each container to the time it last started, which any
+// restart or replacement changes.
+func startTimes(t *testing.T, ids []string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for _, id := range ids {
+		out[id] = acctest.Docker(t, "inspect", "--format", "{{.State.StartedAt}}", id)
+	}
+	return out
 }
 
 // TestAccGeneratedConfigStatic: a static site (built by a command, served
