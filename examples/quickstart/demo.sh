@@ -54,7 +54,7 @@ say() { printf '\n==> %s\n' "$*"; }
 # build_images builds tinyforge-demo/hello:v1 and :v2 FROM scratch: the
 # tests' tiny Go HTTP server, which answers GET / with its VERSION.
 build_images() {
-  local ctx version
+  local ctx version out
   ctx=$(mktemp -d)
   CGO_ENABLED=0 go build -trimpath -o "$ctx/hello" "$root/internal/acctest/testapp"
   for version in v1 v2; do
@@ -65,7 +65,12 @@ ENV VERSION=$version
 EXPOSE 8080
 ENTRYPOINT ["/hello"]
 DOCKERFILE
-    docker build --quiet --label "$image_label" --tag "tinyforge-demo/hello:$version" "$ctx" >/dev/null
+    # The docker CLI's notice that its legacy builder is deprecated is
+    # noise here; its output is shown when the build fails.
+    if ! out=$(docker build --quiet --label "$image_label" --tag "tinyforge-demo/hello:$version" "$ctx" 2>&1); then
+      echo "$out" >&2
+      exit 1
+    fi
   done
   rm -rf "$ctx"
 }
