@@ -61,7 +61,7 @@ func (r *Runtime) planBeside(ctx context.Context, svc api.Compose, project *type
 	if err != nil {
 		return nil, err
 	}
-	running := slices.DeleteFunc(slices.Clone(all), func(c Container) bool { return c.State != ContainerRunning })
+	running := slices.DeleteFunc(slices.Clone(all), func(c Container) bool { return c.State != docker.ContainerRunning })
 	if len(running) == 0 {
 		return nil, nil
 	}
@@ -85,7 +85,7 @@ func (r *Runtime) planBeside(ctx context.Context, svc api.Compose, project *type
 	// A stopped container of the service serves nothing, and compose
 	// would start it again with the old configuration: it goes.
 	for _, c := range all {
-		if c.State != ContainerRunning {
+		if c.State != docker.ContainerRunning {
 			if err := r.api.ContainerRemove(ctx, c.ID, container.RemoveOptions{RemoveVolumes: true, Force: true}); err != nil && !cerrdefs.IsNotFound(err) {
 				return nil, fmt.Errorf("remove the stopped container %s of service %s: %w", c.Name, service, err)
 			}
@@ -147,7 +147,7 @@ func (r *Runtime) serviceContainers(ctx context.Context, project, service string
 	out := make([]Container, 0, len(list))
 	for _, c := range list {
 		ct := Container{
-			ID: c.ID, State: ContainerState(c.State), ConfigHash: c.Labels[api.ConfigHashLabel], Labels: c.Labels,
+			ID: c.ID, State: docker.ContainerState(c.State), ConfigHash: c.Labels[api.ConfigHashLabel], Labels: c.Labels,
 		}
 		if len(c.Names) > 0 {
 			ct.Name = c.Names[0][1:]

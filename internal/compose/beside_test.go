@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/acctest"
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/docker"
 )
 
 // TestUpBesideStartsTheNewContainerBesideTheOld: a change of web makes
@@ -35,7 +36,7 @@ func TestUpBesideStartsTheNewContainerBesideTheOld(t *testing.T) {
 		t.Fatalf("UpBeside: old %+v, new %+v; want the old web and one new", b.Old, b.New)
 	}
 	web := psServices(t, rt, f, v2)["web"]
-	if len(web.Containers) != 2 || web.State() != ServiceRunning {
+	if len(web.Containers) != 2 || web.State() != docker.ServiceRunning {
 		t.Fatalf("web after UpBeside: %+v, want 2 running containers of one service", web)
 	}
 	for _, c := range web.Containers {

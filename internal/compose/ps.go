@@ -10,19 +10,8 @@ import (
 	"strings"
 
 	"github.com/docker/compose/v5/pkg/api"
-)
 
-// ContainerState is the engine's state of a container.
-type ContainerState string
-
-const (
-	ContainerCreated    ContainerState = "created"
-	ContainerRunning    ContainerState = "running"
-	ContainerPaused     ContainerState = "paused"
-	ContainerRestarting ContainerState = "restarting"
-	ContainerRemoving   ContainerState = "removing"
-	ContainerExited     ContainerState = "exited"
-	ContainerDead       ContainerState = "dead"
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/docker"
 )
 
 // Health is the health check status of a running container.
@@ -33,26 +22,6 @@ const (
 	HealthStarting  Health = "starting"
 	HealthHealthy   Health = "healthy"
 	HealthUnhealthy Health = "unhealthy"
-)
-
-// ServiceState sums up a service.
-type ServiceState string
-
-const (
-	// ServiceRunning: at least the desired number of containers run, none
-	// unhealthy or still starting.
-	ServiceRunning ServiceState = "running"
-	// ServiceStarting: containers run but a health check has not passed yet.
-	ServiceStarting ServiceState = "starting"
-	// ServiceUnhealthy: a running container fails its health check.
-	ServiceUnhealthy ServiceState = "unhealthy"
-	// ServiceStopped: the service has containers, but fewer run than
-	// desired (stopped by hand, exited, crashed).
-	ServiceStopped ServiceState = "stopped"
-	// ServiceMissing: the project declares the service, no container exists.
-	ServiceMissing ServiceState = "missing"
-	// ServiceOrphan: containers of a service the project does not declare.
-	ServiceOrphan ServiceState = "orphan"
 )
 
 // ServiceStatus is one service as the engine sees it.
@@ -72,7 +41,7 @@ type Container struct {
 	ID       string
 	Name     string // the container name; on the project network the service name is a DNS alias too
 	Number   int    // com.docker.compose.container-number
-	State    ContainerState
+	State    docker.ContainerState
 	Health   Health
 	ExitCode int // when exited
 	// HealthOutput is the output of the last health check, when unhealthy.
@@ -93,34 +62,34 @@ type PublishedPort struct {
 	HostPort int
 }
 
-// State sums the service up; see ServiceState.
-func (s ServiceStatus) State() ServiceState {
+// State sums the service up; see docker.ServiceState.
+func (s ServiceStatus) State() docker.ServiceState {
 	if !s.Declared {
-		return ServiceOrphan
+		return docker.ServiceOrphan
 	}
 	if len(s.Containers) == 0 {
-		return ServiceMissing
+		return docker.ServiceMissing
 	}
 	running, starting := 0, false
 	for _, c := range s.Containers {
-		if c.State != ContainerRunning {
+		if c.State != docker.ContainerRunning {
 			continue
 		}
 		switch c.Health {
 		case HealthUnhealthy:
-			return ServiceUnhealthy
+			return docker.ServiceUnhealthy
 		case HealthStarting:
 			starting = true
 		}
 		running++
 	}
 	if running == 0 || running < s.Desired {
-		return ServiceStopped
+		return docker.ServiceStopped
 	}
 	if starting {
-		return ServiceStarting
+		return docker.ServiceStarting
 	}
-	return ServiceRunning
+	return docker.ServiceRunning
 }
 
 // HostAddress is where the host reaches container port target of a running
@@ -129,7 +98,7 @@ func (s ServiceStatus) State() ServiceState {
 // container publishes that port on a loopback address.
 func (s ServiceStatus) HostAddress(target int) (addr netip.AddrPort, ok bool) {
 	for _, c := range s.Containers {
-		if c.State != ContainerRunning {
+		if c.State != docker.ContainerRunning {
 			continue
 		}
 		for _, p := range c.Ports {
@@ -150,7 +119,7 @@ func (s ServiceStatus) HostAddress(target int) (addr netip.AddrPort, ok bool) {
 // compose's com.docker.compose.project label, stopped ones included, one-off
 // `run` containers excluded), grouped by service and sorted by name. With
 // want (the project as loaded) every service it declares is listed, with its
-// desired replicas, also when it has no container (ServiceMissing), and
+// desired replicas, also when it has no container (docker.ServiceMissing), and
 // services it does not declare are marked as orphans; with want nil only
 // services that have containers are listed.
 func (r *Runtime) Ps(ctx context.Context, projectName string, want *Project) ([]ServiceStatus, error) {
@@ -193,7 +162,7 @@ func (r *Runtime) Ps(ctx context.Context, projectName string, want *Project) ([]
 		c := Container{
 			ID:         cs.ID,
 			Name:       cs.Name,
-			State:      ContainerState(cs.State),
+			State:      docker.ContainerState(cs.State),
 			Health:     Health(cs.Health),
 			ExitCode:   cs.ExitCode,
 			Networks:   slices.Sorted(slices.Values(cs.Networks)),

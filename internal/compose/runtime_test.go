@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/acctest"
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/docker"
 )
 
 // services indexes Ps's answer by service name.
@@ -55,7 +56,7 @@ func TestLifecycle(t *testing.T) {
 	}
 	svcs := services(t, st)
 	for _, name := range []string{"web", "db"} {
-		if got := svcs[name].State(); got != ServiceRunning {
+		if got := svcs[name].State(); got != docker.ServiceRunning {
 			t.Fatalf("service %s is %s, want running: %+v", name, got, svcs[name])
 		}
 	}
@@ -136,7 +137,7 @@ func TestLifecycle(t *testing.T) {
 	if startedAt(t, web.ID) != webStarted {
 		t.Errorf("only db changed, but web was restarted")
 	}
-	if db2.State != ContainerRunning || db2.Health != HealthHealthy {
+	if db2.State != docker.ContainerRunning || db2.Health != HealthHealthy {
 		t.Errorf("new db is %s/%s", db2.State, db2.Health)
 	}
 
@@ -144,17 +145,17 @@ func TestLifecycle(t *testing.T) {
 	// leaves web alone.
 	acctest.Docker(t, "container", "stop", "--time", "2", db2.ID)
 	svcs = psServices(t, rt, f, p2)
-	if got := svcs["db"].State(); got != ServiceStopped {
+	if got := svcs["db"].State(); got != docker.ServiceStopped {
 		t.Errorf("db stopped by hand is %s, want stopped", got)
 	}
-	if got := svcs["web"].State(); got != ServiceRunning {
+	if got := svcs["web"].State(); got != docker.ServiceRunning {
 		t.Errorf("web is %s, want running", got)
 	}
 	if err := rt.Up(ctx, p2, f.upOptions(t)); err != nil {
 		t.Fatalf("Up after db was stopped: %v", err)
 	}
 	svcs = psServices(t, rt, f, p2)
-	if c := onlyContainer(t, svcs["db"]); c.ID != db2.ID || c.State != ContainerRunning {
+	if c := onlyContainer(t, svcs["db"]); c.ID != db2.ID || c.State != docker.ContainerRunning {
 		t.Errorf("db after Up: %s %s, want the same container %s running", c.ID, c.State, db2.ID)
 	}
 	if c := onlyContainer(t, svcs["web"]); c.ID != web.ID || startedAt(t, web.ID) != webStarted {
@@ -179,7 +180,7 @@ func TestLifecycle(t *testing.T) {
 	if out := acctest.Docker(t, "volume", "ls", "--quiet", "--filter", filter); out != f.project+"_data" {
 		t.Errorf("volumes after Down: %q, want %s_data", out, f.project)
 	}
-	if st, err := rt.Ps(ctx, f.project, p2); err != nil || services(t, st)["web"].State() != ServiceMissing {
+	if st, err := rt.Ps(ctx, f.project, p2); err != nil || services(t, st)["web"].State() != docker.ServiceMissing {
 		t.Errorf("Ps after Down: %+v, %v; want web missing", st, err)
 	}
 
@@ -220,7 +221,7 @@ func TestUpUnhealthyDependencyNamesTheService(t *testing.T) {
 		}
 	}
 	svcs := psServices(t, rt, f, p)
-	if got := svcs["web"].State(); got == ServiceRunning {
+	if got := svcs["web"].State(); got == docker.ServiceRunning {
 		t.Errorf("web runs although db never became healthy")
 	}
 }

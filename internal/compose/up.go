@@ -193,7 +193,7 @@ func (r *Runtime) notReady(ctx context.Context, p *Project) string {
 	var parts []string
 	for _, s := range st {
 		state := s.State()
-		if state == ServiceRunning {
+		if state == docker.ServiceRunning {
 			continue
 		}
 		part := fmt.Sprintf("service %s is %s", s.Name, state)
@@ -202,7 +202,7 @@ func (r *Runtime) notReady(ctx context.Context, p *Project) string {
 				part += fmt.Sprintf(" (last health check: %s)", p.redact.String(c.HealthOutput))
 				break
 			}
-			if c.State == ContainerExited || c.State == ContainerDead {
+			if c.State == docker.ContainerExited || c.State == docker.ContainerDead {
 				part += fmt.Sprintf(" (container %s exited with code %d)", c.Name, c.ExitCode)
 				break
 			}

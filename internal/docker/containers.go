@@ -36,7 +36,7 @@ func (c *Client) ListContainers(ctx context.Context, label string) ([]Container,
 			ID:      s.ID,
 			Image:   s.Image,
 			ImageID: s.ImageID,
-			State:   string(s.State),
+			State:   ContainerState(s.State),
 			Labels:  s.Labels,
 			Created: time.Unix(s.Created, 0),
 			Mounts:  mountsFrom(s.Mounts),
@@ -97,7 +97,7 @@ func (c *Client) InspectContainer(ctx context.Context, id string) (ContainerDeta
 		d.Env = r.Config.Env
 	}
 	if s := r.State; s != nil {
-		d.State = string(s.Status)
+		d.State = ContainerState(s.Status)
 		d.ExitCode = s.ExitCode
 		d.StartedAt = parseEngineTime(s.StartedAt)
 		d.FinishedAt = parseEngineTime(s.FinishedAt)

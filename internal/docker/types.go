@@ -32,9 +32,7 @@ type Container struct {
 	Name    string // without the leading "/"
 	Image   string // the reference it was created from
 	ImageID string
-	// State is the engine's state word: "created", "running", "paused",
-	// "restarting", "removing", "exited" or "dead".
-	State   string
+	State   ContainerState
 	Labels  map[string]string
 	Ports   []Port
 	Mounts  []Mount
@@ -42,7 +40,7 @@ type Container struct {
 }
 
 // Running reports whether the container is up and not restarting.
-func (c Container) Running() bool { return c.State == "running" }
+func (c Container) Running() bool { return c.State == ContainerRunning }
 
 // Port is a published container port.
 type Port struct {

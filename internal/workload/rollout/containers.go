@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/docker"
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/proxy"
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload"
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/plugin"
@@ -289,7 +290,7 @@ func (containerObservation) status(o Observed) Status {
 	}
 	for _, in := range o.Live {
 		switch {
-		case in.State == runner.StateRestarting:
+		case in.State == docker.ContainerRestarting:
 			return StatusRestarting
 		case !in.Running():
 			return StatusStopped

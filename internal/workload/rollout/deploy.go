@@ -313,7 +313,7 @@ func (d *deployment) stop(ctx context.Context, old []runner.Instance) error {
 		if err := d.containers.Stop(ctx, in); err != nil {
 			return err
 		}
-		old[i].State = runner.StateExited
+		old[i].State = docker.ContainerExited
 	}
 	return nil
 }

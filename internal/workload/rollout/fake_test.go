@@ -193,7 +193,7 @@ func (c fakeContainers) Start(ctx context.Context, spec workload.Spec, art plugi
 	c.w.seq++
 	name := fmt.Sprintf("%s-%d-%d", spec.Name, gen, c.w.seq)
 	in := &fakeInstance{image: art.Image, Instance: runner.Instance{
-		ID: name, Name: name, State: runner.StateRunning, Image: art.Image, ImageID: art.ImageID, Recorded: rec,
+		ID: name, Name: name, State: docker.ContainerRunning, Image: art.Image, ImageID: art.ImageID, Recorded: rec,
 		Published: name + ":80", Upstream: name + ":80", Created: time.Unix(int64(c.w.seq), 0),
 	}}
 	c.w.instances[name] = in
@@ -237,14 +237,14 @@ func (c fakeContainers) Env(ctx context.Context, in runner.Instance) ([]string, 
 	return nil, err
 }
 
-func (c fakeContainers) setState(ctx context.Context, in runner.Instance, s runner.State, event string) error {
+func (c fakeContainers) setState(ctx context.Context, in runner.Instance, s docker.ContainerState, event string) error {
 	f, err := c.get(ctx, in)
 	if err != nil {
 		return err
 	}
 	c.w.mu.Lock()
 	f.State = s
-	if s != runner.StateRunning {
+	if s != docker.ContainerRunning {
 		f.Published = ""
 	} else {
 		f.Published = f.Name + ":80"
@@ -255,11 +255,11 @@ func (c fakeContainers) setState(ctx context.Context, in runner.Instance, s runn
 }
 
 func (c fakeContainers) Stop(ctx context.Context, in runner.Instance) error {
-	return c.setState(ctx, in, runner.StateExited, "stop")
+	return c.setState(ctx, in, docker.ContainerExited, "stop")
 }
 
 func (c fakeContainers) Resume(ctx context.Context, in runner.Instance) error {
-	return c.setState(ctx, in, runner.StateRunning, "resume")
+	return c.setState(ctx, in, docker.ContainerRunning, "resume")
 }
 
 func (c fakeContainers) Remove(ctx context.Context, in runner.Instance) error {
@@ -425,7 +425,7 @@ func (s fakeStacks) up(ctx context.Context, spec workload.Spec, art plugin.Artif
 func (s fakeStacks) start(spec workload.Spec, svc, image string, n int) runner.Instance {
 	s.w.seq++
 	name := fmt.Sprintf("%s-%s-%d", spec.Name, svc, n)
-	in := &fakeInstance{image: image, number: n, Instance: runner.Instance{ID: name, Name: name, State: runner.StateRunning,
+	in := &fakeInstance{image: image, number: n, Instance: runner.Instance{ID: name, Name: name, State: docker.ContainerRunning,
 		Recorded: workload.Recorded{Workload: spec.Name, Owner: spec.Owner}, Service: svc, Created: time.Unix(int64(s.w.seq), 0)}}
 	if svc == stackOf(spec).Service {
 		in.Published, in.Upstream = name+":80", name+":80"

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/docker"
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/health"
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload"
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/runner"
@@ -65,7 +66,7 @@ func (d *deployment) probe(ctx context.Context, in runner.Instance, path string,
 		switch {
 		case h.State.Ended():
 			return fmt.Errorf("container exited with code %d before answering", h.ExitCode)
-		case h.Restarts > 0 || h.State == runner.StateRestarting:
+		case h.Restarts > 0 || h.State == docker.ContainerRestarting:
 			how := fmt.Sprintf("restarted %d times", h.Restarts)
 			if h.ExitCode != 0 {
 				how += fmt.Sprintf(", last exit code %d", h.ExitCode)

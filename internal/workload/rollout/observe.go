@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/docker"
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/proxy"
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload"
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/runner"
@@ -82,7 +83,7 @@ func (o Observed) Scale() int { return o.rt().scale(o) }
 // ServiceStatus is one service of a stack as last seen.
 type ServiceStatus struct {
 	Name  string
-	State runner.ServiceState
+	State docker.ServiceState
 	// Running counts its running containers; Desired is how many the
 	// deployed project asks for.
 	Running, Desired int

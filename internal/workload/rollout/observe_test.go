@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/docker"
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/proxy"
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload"
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/runner"
@@ -11,7 +12,7 @@ import (
 
 func inst(name, state string, gen int, upstream string) runner.Instance {
 	return runner.Instance{
-		ID: name + "-id", Name: name, State: runner.State(state), Upstream: upstream, Published: upstream,
+		ID: name + "-id", Name: name, State: docker.ContainerState(state), Upstream: upstream, Published: upstream,
 		Recorded: workload.Recorded{Workload: "web", Generation: gen},
 		Created:  time.Unix(int64(gen), 0),
 	}

@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/docker"
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload"
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/plugin"
-	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/runner"
 )
 
 // The fast tests of each pipeline's step order, against the world of
@@ -341,7 +341,7 @@ func TestAnInterruptAfterEachStep(t *testing.T) {
 						step, got.names, got.routed, want[c.name][step].names, want[c.name][step].routed, events)
 				}
 				for _, n := range got.names {
-					if in := w.instances[n]; in.State != runner.StateRunning && n == strings.Split(got.routed, ":")[0] {
+					if in := w.instances[n]; in.State != docker.ContainerRunning && n == strings.Split(got.routed, ":")[0] {
 						t.Errorf("after an interrupt at %s the routed %s is %s", step, n, in.State)
 					}
 				}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/docker"
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/proxy"
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload"
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/plugin"
@@ -297,9 +298,9 @@ func (l serviceListing) observed(h host, name, owner string) (Observed, bool) {
 // provider's container_id is the service's ID, its upstream the tasks'
 // DNS name.
 func serviceInstance(s runner.SwarmService) runner.Instance {
-	state := runner.StateRunning
+	state := docker.ContainerRunning
 	if s.Running == 0 {
-		state = runner.StateExited
+		state = docker.ContainerExited
 	}
 	return runner.Instance{
 		ID: s.ID, Name: s.Name, State: state, Image: s.Image, ImageID: s.Image, Recorded: s.Recorded,

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/docker"
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/proxy"
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload"
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/plugin"
@@ -385,7 +386,7 @@ func (s stackObservation) pipeline() pipeline { return s.p }
 // containers it asks for.
 func (s stackObservation) status(o Observed) Status {
 	for _, svc := range s.Services {
-		if svc.State() != runner.ServiceRunning {
+		if svc.State() != docker.ServiceRunning {
 			return StatusStopped
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/docker"
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload"
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/plugin"
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/runner"
@@ -93,7 +94,7 @@ func TestAStackRetiresWhatAKillLeftUnrouted(t *testing.T) {
 		w.mu.Lock()
 		defer w.mu.Unlock()
 		w.instances["shop-web-2"] = &fakeInstance{image: "v2", number: 2, Instance: runner.Instance{ID: "shop-web-2", Name: "shop-web-2",
-			State: runner.StateRunning, Recorded: workload.Recorded{Workload: "shop", Owner: "me"}, Service: "web",
+			State: docker.ContainerRunning, Recorded: workload.Recorded{Workload: "shop", Owner: "me"}, Service: "web",
 			Published: "shop-web-2:80", Upstream: "shop-web-2:80", Created: time.Unix(100, 0)}}
 	}
 	leftover()

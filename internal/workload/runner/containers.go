@@ -86,7 +86,7 @@ func (c *Containers) List(ctx context.Context, name string) (byWorkload map[stri
 // be read (the instance then carries what the engine said of it).
 func (c *Containers) instance(ct docker.Container) (Instance, error) {
 	in := Instance{
-		ID: ct.ID, Name: ct.Name, State: State(ct.State), Image: ct.Image, ImageID: ct.ImageID, Created: ct.Created,
+		ID: ct.ID, Name: ct.Name, State: ct.State, Image: ct.Image, ImageID: ct.ImageID, Created: ct.Created,
 	}
 	rec, err := workload.ReadLabels(ct.Labels)
 	if err != nil {
@@ -212,7 +212,7 @@ func (c *Containers) Inspect(ctx context.Context, in Instance) (Health, error) {
 		return Health{}, err
 	}
 	return Health{
-		State: State(d.State), Restarts: d.RestartCount, ExitCode: d.ExitCode,
+		State: d.State, Restarts: d.RestartCount, ExitCode: d.ExitCode,
 		Published: c.published(d.Ports, in.Recorded.Settings.Port),
 		Created:   d.Created,
 	}, nil

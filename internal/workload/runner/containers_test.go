@@ -90,7 +90,7 @@ func TestContainersLifecycle(t *testing.T) {
 		t.Fatalf("List: %+v %v %v", byWorkload, unreadable, err)
 	}
 	h, err := c.Inspect(ctx, in)
-	if err != nil || h.State != runner.StateRunning || h.Published != in.Published || h.Restarts != 0 || !h.Created.Equal(in.Created) {
+	if err != nil || h.State != docker.ContainerRunning || h.Published != in.Published || h.Restarts != 0 || !h.Created.Equal(in.Created) {
 		t.Fatalf("Inspect: %+v %v (instance created %s)", h, err, in.Created)
 	}
 	env, err := c.Env(ctx, in)
@@ -105,16 +105,16 @@ func TestContainersLifecycle(t *testing.T) {
 	if err := c.Stop(ctx, in); err != nil {
 		t.Fatal(err)
 	}
-	if h, _ := c.Inspect(ctx, in); h.State != runner.StateExited || h.Published != "" {
+	if h, _ := c.Inspect(ctx, in); h.State != docker.ContainerExited || h.Published != "" {
 		t.Fatalf("after Stop: %+v", h)
 	}
 	if err := c.Resume(ctx, in); err != nil {
 		t.Fatal(err)
 	}
-	if h, _ := c.Inspect(ctx, in); h.State != runner.StateRunning {
+	if h, _ := c.Inspect(ctx, in); h.State != docker.ContainerRunning {
 		t.Fatalf("after Resume: %+v", h)
 	}
-	in.State = runner.StateRunning
+	in.State = docker.ContainerRunning
 	if err := c.Remove(ctx, in); err != nil {
 		t.Fatal(err)
 	}

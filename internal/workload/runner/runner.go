@@ -13,32 +13,15 @@ package runner
 import (
 	"time"
 
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/docker"
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload"
 )
-
-// State is the engine's word for where an instance is in its life.
-type State string
-
-// The states an instance is seen in.
-const (
-	StateCreated    State = "created"
-	StateRunning    State = "running"
-	StatePaused     State = "paused"
-	StateRestarting State = "restarting"
-	StateRemoving   State = "removing"
-	StateExited     State = "exited"
-	StateDead       State = "dead"
-)
-
-// Ended reports whether the instance's process is gone for good: it will
-// not come back by itself.
-func (s State) Ended() bool { return s == StateExited || s == StateDead }
 
 // Instance is one unit of a workload that runs: a container.
 type Instance struct {
 	ID      string
 	Name    string
-	State   State
+	State   docker.ContainerState
 	Image   string
 	ImageID string
 	// Recorded is what the instance's labels say about its workload.
@@ -57,11 +40,13 @@ type Instance struct {
 }
 
 // Running reports whether the instance is up.
-func (i Instance) Running() bool { return i.State == StateRunning }
+func (i Instance) Running() bool { return i.State == docker.ContainerRunning }
 
 // Active reports whether the instance runs or will run again by itself (a
 // restart policy is bringing it back): what stopping it must stop.
-func (i Instance) Active() bool { return i.State == StateRunning || i.State == StateRestarting }
+func (i Instance) Active() bool {
+	return i.State == docker.ContainerRunning || i.State == docker.ContainerRestarting
+}
 
 // Serves reports whether addr is one of the addresses the instance is
 // reached at: what a proxy route may point at.
@@ -71,7 +56,7 @@ func (i Instance) Serves(addr string) bool {
 
 // Health is what a gate watches of an instance.
 type Health struct {
-	State State
+	State docker.ContainerState
 	// Restarts counts the restarts of the instance since it was started.
 	Restarts int
 	// ExitCode is the last exit code of its process.

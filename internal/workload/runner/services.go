@@ -452,7 +452,7 @@ func (s *Services) Remove(ctx context.Context, name string) error {
 				return nil
 			}
 			for _, c := range left {
-				tasks = append(tasks, docker.Task{ID: c.Name, State: "container " + c.State + " on the manager"})
+				tasks = append(tasks, docker.Task{ID: c.Name, State: "container " + string(c.State) + " on the manager"})
 			}
 		}
 		if time.Now().After(deadline) {

@@ -74,16 +74,6 @@ type Service struct {
 	Instances []Instance
 }
 
-// ServiceState sums up a service.
-type ServiceState string
-
-// The states of a service.
-const (
-	ServiceRunning ServiceState = "running" // as many run as are desired
-	ServiceStopped ServiceState = "stopped" // fewer run (stopped by hand, crashed)
-	ServiceMissing ServiceState = "missing" // no container at all
-)
-
 // Running counts the service's running containers.
 func (s Service) Running() int {
 	n := 0
@@ -95,15 +85,16 @@ func (s Service) Running() int {
 	return n
 }
 
-// State sums the service up.
-func (s Service) State() ServiceState {
+// State sums the service up: running, stopped or missing (a record knows
+// no health checks).
+func (s Service) State() docker.ServiceState {
 	switch {
 	case len(s.Instances) == 0:
-		return ServiceMissing
+		return docker.ServiceMissing
 	case s.Running() < max(s.Desired, 1):
-		return ServiceStopped
+		return docker.ServiceStopped
 	}
-	return ServiceRunning
+	return docker.ServiceRunning
 }
 
 // Instances are every container of the stack.
@@ -199,7 +190,7 @@ func (s *Stacks) instance(ct docker.Container, st Stack, service string) Instanc
 // instanceRouting is instance with the routed service and port given.
 func (s *Stacks) instanceRouting(ct docker.Container, st Stack, service, routedService string, routed int) Instance {
 	in := Instance{
-		ID: ct.ID, Name: ct.Name, State: State(ct.State), Image: ct.Image, ImageID: ct.ImageID, Created: ct.Created,
+		ID: ct.ID, Name: ct.Name, State: ct.State, Image: ct.Image, ImageID: ct.ImageID, Created: ct.Created,
 		Recorded: st.Record, Service: service,
 	}
 	in.Recorded.Workload = st.Name
@@ -237,7 +228,7 @@ func (s *Stacks) Routed(ctx context.Context, spec workload.Spec) ([]Instance, er
 	st := Stack{Name: spec.Name}
 	var out []Instance
 	for _, ct := range containers {
-		if ct.Labels[compose.ServiceLabel] == cfg.Service && ct.State == string(StateRunning) {
+		if ct.Labels[compose.ServiceLabel] == cfg.Service && ct.State == docker.ContainerRunning {
 			out = append(out, s.instanceRouting(ct, st, cfg.Service, cfg.Service, cfg.Port))
 		}
 	}
