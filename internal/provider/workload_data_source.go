@@ -63,34 +63,17 @@ func (d *workloadDataSource) Schema(_ context.Context, _ datasource.SchemaReques
 		MarkdownDescription: "A workload deployed on the Docker host, read by name from its containers' labels and " +
 			"its proxy route, whichever Terraform state (or none) deployed it: for outputs, and for other resources " +
 			"that need its address. A name with no container is an error naming it.",
-		Attributes: map[string]schema.Attribute{
+		Attributes: withAttributes(reportedDataSourceAttributes(), map[string]schema.Attribute{
 			// Required
 			"name": schema.StringAttribute{
-				MarkdownDescription: "Name of the workload.",
+				MarkdownDescription: nameDoc,
 				Required:            true,
 				Validators:          []validator.String{engineRule("a DNS label", workload.ValidateName)},
 			},
 
-			// Computed
-			"id": schema.StringAttribute{
-				MarkdownDescription: "The workload name.",
-				Computed:            true,
-			},
+			// Computed (and reportedAttributes)
 			"source_kind": schema.StringAttribute{
 				MarkdownDescription: "Kind of its source: " + sourceKindsMarkdown() + ".",
-				Computed:            true,
-			},
-			"status": schema.StringAttribute{
-				MarkdownDescription: "State of the live containers: `running`, `stopped`, `restarting` or `missing` " +
-					"(a `compose` stack is `stopped` when one of its services is not running).",
-				Computed: true,
-			},
-			"generation": schema.Int64Attribute{
-				MarkdownDescription: "Deploy counter of the live containers: 1 for the first deploy, +1 per redeploy.",
-				Computed:            true,
-			},
-			"commit_sha": schema.StringAttribute{
-				MarkdownDescription: "Git sources: the commit deployed; null for `image`.",
 				Computed:            true,
 			},
 			"image": schema.StringAttribute{
@@ -99,43 +82,9 @@ func (d *workloadDataSource) Schema(_ context.Context, _ datasource.SchemaReques
 					"routed service's image for `compose`. Null when the image has no tag left.",
 				Computed: true,
 			},
-			"image_id": schema.StringAttribute{
-				MarkdownDescription: "ID of that image.",
-				Computed:            true,
-			},
 			"domains": schema.ListAttribute{
-				MarkdownDescription: "Hostnames routed to the workload: those of its proxy route, else those its last " +
-					"deploy recorded.",
-				ElementType: types.StringType,
-				Computed:    true,
-			},
-			"upstream": schema.StringAttribute{
-				MarkdownDescription: "`host:port` the live container answers on (for a stack, its routed service's); " +
-					"`\"\"` when it has none (stopped, or a stack without a routed service).",
-				Computed: true,
-			},
-			"upstreams": schema.ListAttribute{
-				MarkdownDescription: "`host:port` of every live container that answers on one: what a proxy balances " +
-					"over.",
-				ElementType: types.StringType,
-				Computed:    true,
-			},
-			"routed_to": schema.StringAttribute{
-				MarkdownDescription: "Upstream the proxy route points at; null when the workload has no route.",
-				Computed:            true,
-			},
-			"effective_strategy": schema.StringAttribute{
-				MarkdownDescription: "The strategy a redeploy of it uses (`recreate`, `blue-green`, or `start-first` for a routed " +
-					"`compose` stack): its recorded " +
-					"`deploy_strategy`, with `\"\"` resolved to its source's default under this provider's configuration.",
-				Computed: true,
-			},
-			"container_name": schema.StringAttribute{
-				MarkdownDescription: "Name of the live container (for a stack, the routed service's).",
-				Computed:            true,
-			},
-			"container_id": schema.StringAttribute{
-				MarkdownDescription: "ID of that container.",
+				MarkdownDescription: domainsDoc + ": those of its proxy route, else those its last deploy recorded.",
+				ElementType:         types.StringType,
 				Computed:            true,
 			},
 			"containers": schema.ListAttribute{
@@ -143,27 +92,7 @@ func (d *workloadDataSource) Schema(_ context.Context, _ datasource.SchemaReques
 				ElementType:         types.StringType,
 				Computed:            true,
 			},
-			"stray_containers": schema.ListAttribute{
-				MarkdownDescription: "Containers of the workload that are not live (left by an interrupted deploy).",
-				ElementType:         types.StringType,
-				Computed:            true,
-			},
-			"owner": schema.StringAttribute{
-				MarkdownDescription: "ID of the Terraform state that deployed it (label `tinyforge.owner`); null for a " +
-					"workload deployed before owners were recorded.",
-				Computed: true,
-			},
-			"services": schema.MapNestedAttribute{
-				MarkdownDescription: "A `compose` stack's services: `state` (`running`, `stopped` or `missing`), and how " +
-					"many containers run of how many are `desired`. Null for other sources.",
-				Computed: true,
-				NestedObject: schema.NestedAttributeObject{Attributes: map[string]schema.Attribute{
-					"state":   schema.StringAttribute{Computed: true, MarkdownDescription: "`running`, `stopped` or `missing`."},
-					"running": schema.Int64Attribute{Computed: true, MarkdownDescription: "Containers of the service that run."},
-					"desired": schema.Int64Attribute{Computed: true, MarkdownDescription: "Containers the project asks for."},
-				}},
-			},
-		},
+		}),
 	}
 }
 

@@ -31,11 +31,11 @@ func workloadSchema() schema.Schema {
 			"Refresh reconciles the state with the real containers and route: a container stopped or removed by " +
 			"hand, a stray container left by an interrupted deploy, or a route edited by hand shows in the next plan " +
 			"(`status`, `stray_containers`, `routed_to`), and the next apply converges.",
-		Attributes: withAttributes(runAttributes(), map[string]schema.Attribute{
+		Attributes: withAttributes(runAttributes(), reportedResourceAttributes(), map[string]schema.Attribute{
 			// Required
 			"name": schema.StringAttribute{
-				MarkdownDescription: "Name of the workload, a DNS label. It names the containers " +
-					"(`<name>-<generation>-<random>`) and the proxy route. Changing it replaces the workload.",
+				MarkdownDescription: nameDoc + " It names the containers (`<name>-<generation>-<random>`) and the proxy " +
+					"route. Changing it replaces the workload.",
 				Required:      true,
 				PlanModifiers: []planmodifier.String{stringplanmodifier.RequiresReplace()},
 				Validators:    []validator.String{engineRule("a DNS label", workload.ValidateName)},
@@ -55,12 +55,11 @@ func workloadSchema() schema.Schema {
 				Validators: []validator.String{engineRule("a deploy strategy", plugin.CheckStrategy)},
 			},
 			"domains": schema.ListAttribute{
-				MarkdownDescription: "Hostnames the proxy routes to the workload's live container. Needs a `proxy` " +
-					"block in the provider configuration.",
-				ElementType: types.StringType,
-				Optional:    true,
-				Computed:    true,
-				Default:     listdefault.StaticValue(types.ListValueMust(types.StringType, nil)),
+				MarkdownDescription: domainsDoc + ". Needs a `proxy` block in the provider configuration.",
+				ElementType:         types.StringType,
+				Optional:            true,
+				Computed:            true,
+				Default:             listdefault.StaticValue(types.ListValueMust(types.StringType, nil)),
 				Validators: []validator.List{
 					listvalidator.UniqueValues(),
 					listvalidator.ValueStringsAre(engineRule("a hostname", proxy.ValidateDomain)),
@@ -102,88 +101,11 @@ func workloadSchema() schema.Schema {
 				Validators: []validator.Int64{int64validator.Between(0, 3600)},
 			},
 
-			// Computed
-			"id": schema.StringAttribute{
-				MarkdownDescription: "The workload name.",
-				Computed:            true,
-				PlanModifiers:       []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
-			},
-			"container_id": schema.StringAttribute{
-				MarkdownDescription: "ID of the live container.",
-				Computed:            true,
-			},
-			"container_name": schema.StringAttribute{
-				MarkdownDescription: "Name of the live container.",
-				Computed:            true,
-			},
-			"image_id": schema.StringAttribute{
-				MarkdownDescription: "ID of the image the live container runs.",
-				Computed:            true,
-			},
-			"generation": schema.Int64Attribute{
-				MarkdownDescription: "Deploy counter: 1 on create, +1 per redeploy. The plan shows it rise when a " +
-					"change needs a new container.",
-				Computed: true,
-			},
-			"upstream": schema.StringAttribute{
-				MarkdownDescription: "`host:port` the live container answers on (the address the proxy forwards to).",
-				Computed:            true,
-			},
-			"effective_strategy": schema.StringAttribute{
-				MarkdownDescription: "The strategy a redeploy uses, with `\"\"` resolved to the source's default: " +
-					"`recreate`, `blue-green`, or `start-first` (a routed `compose` stack's own update of its routed service).",
-				Computed: true,
-			},
-			"commit_sha": schema.StringAttribute{
-				MarkdownDescription: "Git sources: the commit deployed. The plan resolves the branch head, so a new " +
-					"push shows here as a change.",
-				Computed: true,
-			},
-			"status": schema.StringAttribute{
-				MarkdownDescription: "State of the live container as last seen: `running`, `stopped`, `restarting` or " +
-					"`missing`. Anything but `running` plans a redeploy.",
-				Computed: true,
-			},
-			"stray_containers": schema.ListAttribute{
-				MarkdownDescription: "Containers of this workload that are not live (left by an interrupted deploy); " +
-					"the next apply removes them.",
-				ElementType: types.StringType,
-				Computed:    true,
-			},
-			"owner": schema.StringAttribute{
-				MarkdownDescription: "Random ID of the Terraform state that manages the workload, made when it is created " +
-					"and recorded on its containers (label `tinyforge.owner`). A state never replaces, re-routes or destroys " +
-					"containers that record another owner, and creating a workload whose name is already deployed is refused: " +
-					"only import adopts a running workload (it takes the owner the workload records). Null for a workload " +
-					"deployed before owners were recorded, until its next apply.",
-				Computed:      true,
-				PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
-			},
-			"services": schema.MapNestedAttribute{
-				MarkdownDescription: "A `compose` stack's services as last seen: `state` (`running`, `stopped` or `missing`), " +
-					"and how many containers run of how many are `desired`. A service stopped or removed by hand shows " +
-					"here, and the next apply brings it back without touching the others. Null for other sources.",
-				Computed: true,
-				NestedObject: schema.NestedAttributeObject{Attributes: map[string]schema.Attribute{
-					"state":   schema.StringAttribute{Computed: true, MarkdownDescription: "`running`, `stopped` or `missing`."},
-					"running": schema.Int64Attribute{Computed: true, MarkdownDescription: "Containers of the service that run."},
-					"desired": schema.Int64Attribute{Computed: true, MarkdownDescription: "Containers the project asks for."},
-				}},
-			},
+			// Computed (and the attributes the data source reports too:
+			// reportedAttributes)
 			"replicas_running": schema.Int64Attribute{
 				MarkdownDescription: "Containers of the live generation that run, as last seen; fewer than `replicas` plans " +
 					"their replacement.",
-				Computed: true,
-			},
-			"upstreams": schema.ListAttribute{
-				MarkdownDescription: "`host:port` of every live container (one per replica), sorted.",
-				ElementType:         types.StringType,
-				Computed:            true,
-			},
-			"routed_to": schema.StringAttribute{
-				MarkdownDescription: "Upstreams the proxy route points at, as last seen, sorted and joined by `, ` " +
-					"(`\"\"` when the route is missing); null when the workload has no domains. It differing from " +
-					"`upstreams` plans a route fix.",
 				Computed: true,
 			},
 		}),
@@ -225,10 +147,10 @@ func workloadSchema() schema.Schema {
 	}
 }
 
-// withAttributes merges attribute maps; a name in two is a programming
-// error.
-func withAttributes(maps ...map[string]schema.Attribute) map[string]schema.Attribute {
-	out := map[string]schema.Attribute{}
+// withAttributes merges attribute maps (a resource's or a data source's);
+// a name in two is a programming error.
+func withAttributes[A any](maps ...map[string]A) map[string]A {
+	out := map[string]A{}
 	for _, m := range maps {
 		for name, a := range m {
 			if _, dup := out[name]; dup {

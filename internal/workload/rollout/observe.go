@@ -38,18 +38,6 @@ type Observed struct {
 	runtime observation
 }
 
-// Status sums up what runs of a workload.
-type Status string
-
-// The statuses of Observed.Status, in the order the docs list them (see
-// Statuses).
-const (
-	StatusRunning    Status = "running"
-	StatusStopped    Status = "stopped"
-	StatusRestarting Status = "restarting"
-	StatusMissing    Status = "missing"
-)
-
 func (o Observed) rt() observation {
 	if o.runtime == nil {
 		return containerObservation{}

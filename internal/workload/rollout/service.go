@@ -322,12 +322,6 @@ func serviceOf(o Observed) (runner.SwarmService, bool) {
 
 func (s serviceObservation) pipeline() pipeline { return s.p }
 
-// Statuses of a Swarm workload whose last update Swarm undid or stopped.
-const (
-	StatusRolledBack Status = "rolled_back"
-	StatusPaused     Status = "paused"
-)
-
 // status: running while its tasks run and its last update went through.
 // Fewer tasks than desired is still running: Swarm is rescheduling them
 // (replicas_running tells).
