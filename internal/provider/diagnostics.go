@@ -1,7 +1,6 @@
 package provider
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 
@@ -14,7 +13,7 @@ import (
 // addEngineError reports an engine error, pointing each broken rule at its
 // attribute.
 func addEngineError(diags *diag.Diagnostics, summary string, err error) {
-	for _, fe := range fieldErrors(err) {
+	for _, fe := range workload.FieldErrors(err) {
 		diags.AddAttributeError(attrPath(fe.Attr), summary, fe.Err.Error())
 	}
 	if !diags.HasError() {
@@ -42,31 +41,4 @@ func attrPath(attr string) path.Path {
 		}
 	}
 	return p
-}
-
-// fieldErrors lists the rules an engine error reports as broken.
-func fieldErrors(err error) []*workload.FieldError {
-	var out []*workload.FieldError
-	var walk func(error)
-	walk = func(err error) {
-		if err == nil {
-			return
-		}
-		var fe *workload.FieldError
-		if errors.As(err, &fe) && fe == err {
-			out = append(out, fe)
-			return
-		}
-		if joined, ok := err.(interface{ Unwrap() []error }); ok {
-			for _, e := range joined.Unwrap() {
-				walk(e)
-			}
-			return
-		}
-		if errors.As(err, &fe) {
-			out = append(out, fe)
-		}
-	}
-	walk(err)
-	return out
 }

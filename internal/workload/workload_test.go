@@ -26,20 +26,9 @@ func validSpec() workload.Spec {
 // fieldErrors maps each broken attribute to its messages.
 func fieldErrors(err error) map[string]string {
 	got := map[string]string{}
-	var walk func(error)
-	walk = func(e error) {
-		if j, ok := e.(interface{ Unwrap() []error }); ok {
-			for _, x := range j.Unwrap() {
-				walk(x)
-			}
-			return
-		}
-		var fe *workload.FieldError
-		if errors.As(e, &fe) {
-			got[fe.Attr] += fe.Error() + "\n"
-		}
+	for _, fe := range workload.FieldErrors(err) {
+		got[fe.Attr] += fe.Error() + "\n"
 	}
-	walk(err)
 	return got
 }
 

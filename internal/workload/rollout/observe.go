@@ -164,6 +164,15 @@ func (h host) route(name string) *proxy.Route {
 	return nil
 }
 
+// outside adds to o, which a runtime runs as a whole, the containers of
+// its name outside it (left by a deploy from another kind of source, or
+// before Swarm): strays, or foreign when another owner's.
+func (h host) outside(o *Observed, owner string) {
+	others := reconcile(o.Name, owner, h.byWorkload[o.Name], nil)
+	o.Strays = others.all()
+	o.Foreign = append(o.Foreign, others.Foreign...)
+}
+
 // observed is what runs for workload name as owner manages it, as the
 // first runtime that runs a workload of that name sees it (a Swarm
 // service, else a stack, else containers): the one place that asks which

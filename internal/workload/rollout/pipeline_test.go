@@ -349,3 +349,32 @@ func TestAnInterruptAfterEachStep(t *testing.T) {
 		}
 	}
 }
+
+// TestEachPipelineTearsDownWhatItRuns: the route goes first, then what
+// the runtime runs of the workload; nothing of it is left.
+func TestEachPipelineTearsDownWhatItRuns(t *testing.T) {
+	want := map[string][]string{
+		"containers blue-green": {"unroute web", "remove web-1-1"},
+		"containers recreate":   {"unroute web", "remove web-1-1"},
+		"stack":                 {"unroute shop", "down shop"},
+		"stack recreate":        {"unroute shop", "down shop"},
+		"service":               {"unroute api", "remove service api"},
+	}
+	for _, c := range pipelineCases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			w, e := c.deployed(t)
+			spec := c.spec("v1")
+			if warnings, err := e.Teardown(context.Background(), spec); err != nil || len(warnings) != 0 {
+				t.Fatalf("teardown: %v %v", warnings, err)
+			}
+			if events := w.takeEvents(); !slices.Equal(events, want[c.name]) {
+				t.Errorf("events %q, want %q", events, want[c.name])
+			}
+			o, err := e.Observe(context.Background(), spec.Name, "")
+			if err != nil || o.Status() != StatusMissing || len(w.names(spec.Name)) != 0 || w.routed(spec.Name) != "" {
+				t.Errorf("after the teardown: %+v %v, containers %v", o, err, w.names(spec.Name))
+			}
+		})
+	}
+}

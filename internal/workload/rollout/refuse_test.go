@@ -1,12 +1,11 @@
 package rollout
 
 import (
-	"errors"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload"
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/plugin"
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/sources/compose"
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/sources/dockerfile"
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/sources/gitbuild"
@@ -17,33 +16,15 @@ import (
 // What each runtime refuses, through Engine.Validate: the one rule for
 // plan time and deploy time, each error at its attribute.
 
-func validSpec() workload.Spec {
-	return workload.Spec{
-		Name:          "web",
-		Env:           map[string]string{"A": "1"},
-		Volumes:       []workload.Volume{{Source: "web-data", Target: "/data"}},
-		HealthTimeout: time.Minute,
-		Source:        &image.Config{Ref: "app:1", Port: 8080, Healthcheck: "/healthz"},
-	}
-}
+// webSpec is a workload "web" of src.
+func webSpec(src plugin.Source) workload.Spec { return workload.Spec{Name: "web", Source: src} }
 
 // fieldErrors maps each broken attribute to its messages.
 func fieldErrors(err error) map[string]string {
 	got := map[string]string{}
-	var walk func(error)
-	walk = func(e error) {
-		if j, ok := e.(interface{ Unwrap() []error }); ok {
-			for _, x := range j.Unwrap() {
-				walk(x)
-			}
-			return
-		}
-		var fe *workload.FieldError
-		if errors.As(e, &fe) {
-			got[fe.Attr] += fe.Error() + "\n"
-		}
+	for _, fe := range workload.FieldErrors(err) {
+		got[fe.Attr] += fe.Error() + "\n"
 	}
-	walk(err)
 	return got
 }
 
@@ -68,8 +49,7 @@ func validate(e *Engine, s workload.Spec) map[string]string {
 // each error naming its attribute and value.
 func TestSwarmRules(t *testing.T) {
 	oneHost, swarm := engines(t, false)
-	s := validSpec()
-	s.Source = &image.Config{Ref: "app:1", Port: 8080}
+	s := webSpec(&image.Config{Ref: "app:1", Port: 8080})
 	s.Run.Placement = []string{"node.role==worker"}
 	if got := validate(oneHost, s); !strings.Contains(got["placement"], `placement ["node.role==worker"] needs a Swarm engine`) {
 		t.Fatalf("placement on one host: %v", got)
@@ -109,8 +89,7 @@ func TestSwarmRulesForBuiltImagesAndProbes(t *testing.T) {
 	oneHost, swarm := engines(t, false)
 	_, pushing := engines(t, true)
 	repo := gitbuild.Repo{BaseURL: "https://git.example.test", RepoOwner: "o", RepoName: "site"}
-	s := validSpec()
-	s.Source = &dockerfile.Config{Repo: repo, Port: 8080}
+	s := webSpec(&dockerfile.Config{Repo: repo, Port: 8080})
 	if _, err := oneHost.Validate(s); err != nil {
 		t.Fatalf("a dockerfile source on one host: %v", err)
 	}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/docker"
@@ -248,19 +247,9 @@ func (d *deployment) pruneService(ctx context.Context, prev Observed) {
 // teardown removes the route, then the service (its tasks on every node),
 // then containers of the name outside it, then the images built for it.
 func (p servicePipeline) teardown(ctx context.Context, d *deployment, _ host) ([]string, error) {
-	spec, o := d.spec, d.cur
-	if len(o.Foreign) > 0 {
-		return []string{fmt.Sprintf("service %q records another owner (%s): it belongs to another Terraform state and was left "+
-			"alone, with its route", spec.Name, strings.Join(o.ForeignOwners(), ", "))}, nil
-	}
-	if err := d.deleteRoute(ctx, spec.Name); err != nil {
-		return nil, err
-	}
-	if err := p.services.Remove(ctx, spec.Name); err != nil {
-		return nil, fmt.Errorf("workload %q: %w", spec.Name, err)
-	}
-	if err := d.reap(ctx, spec.Name, o.Strays); err != nil {
-		return nil, err
+	spec := d.spec
+	if left, err := d.removeWhole(ctx, "service", func(ctx context.Context) error { return p.services.Remove(ctx, spec.Name) }); left != nil || err != nil {
+		return left, err
 	}
 	return append(d.pruneAll(ctx, spec), d.retire(ctx, spec)...), nil
 }
@@ -288,9 +277,7 @@ func (l serviceListing) observed(h host, name, owner string) (Observed, bool) {
 	} else {
 		o.Foreign = []runner.Instance{serviceInstance(svc)}
 	}
-	others := reconcile(name, owner, h.byWorkload[name], nil)
-	o.Strays = others.all()
-	o.Foreign = append(o.Foreign, others.Foreign...)
+	h.outside(&o, owner)
 	return o, true
 }
 

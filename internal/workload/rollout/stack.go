@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"sync"
 
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/docker"
@@ -282,19 +281,9 @@ func (p stackPipeline) converge(ctx context.Context, d *deployment) error {
 // containers outside the stack. A stack another owner deployed is left
 // alone.
 func (p stackPipeline) teardown(ctx context.Context, d *deployment, _ host) ([]string, error) {
-	spec, o := d.spec, d.cur
-	if len(o.Foreign) > 0 {
-		return []string{fmt.Sprintf("workload %q records another owner (%s): it belongs to another Terraform state and was left "+
-			"alone, with its route", spec.Name, strings.Join(o.ForeignOwners(), ", "))}, nil
-	}
-	if err := d.deleteRoute(ctx, spec.Name); err != nil {
-		return nil, err
-	}
-	if err := p.stacks.Down(ctx, spec); err != nil {
-		return nil, fmt.Errorf("workload %q: %w", spec.Name, err)
-	}
-	if err := d.reap(ctx, spec.Name, o.Strays); err != nil {
-		return nil, err
+	spec := d.spec
+	if left, err := d.removeWhole(ctx, "workload", func(ctx context.Context) error { return p.stacks.Down(ctx, spec) }); left != nil || err != nil {
+		return left, err
 	}
 	var warnings []string
 	if f, ok := spec.Source.(interface{ Forget(workload string) error }); ok {
@@ -343,9 +332,8 @@ func (l stackListing) observed(h host, name, owner string) (Observed, bool) {
 		// A record alone still says whose the name is.
 		o.Foreign = append(o.Foreign, runner.Instance{Name: st.Records[0], Recorded: st.Record})
 	}
-	others := reconcile(name, owner, h.byWorkload[name], nil)
-	o.Strays = append(others.all(), obs.unrouted...)
-	o.Foreign = append(o.Foreign, others.Foreign...)
+	h.outside(&o, owner)
+	o.Strays = append(o.Strays, obs.unrouted...)
 	return o, true
 }
 

@@ -3,6 +3,7 @@ package rollout
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload"
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/plugin"
@@ -23,6 +24,26 @@ func (e *Engine) Teardown(ctx context.Context, spec workload.Spec) (warnings []s
 	o := h.observed(spec.Name, spec.Owner)
 	p := o.rt().pipeline()
 	return p.teardown(ctx, &deployment{Engine: e, pipe: p, spec: spec, cur: o}, h)
+}
+
+// removeWhole tears down a workload its runtime runs as a whole (a stack,
+// a Swarm service, the what of the messages): when another owner deployed
+// it, nothing is touched, its route neither, and left says so; else its
+// route goes, then what remove removes, then the containers of its name
+// outside it.
+func (d *deployment) removeWhole(ctx context.Context, what string, remove func(context.Context) error) (left []string, err error) {
+	name, o := d.spec.Name, d.cur
+	if len(o.Foreign) > 0 {
+		return []string{fmt.Sprintf("%s %q records another owner (%s): it belongs to another Terraform state and was left "+
+			"alone, with its route", what, name, strings.Join(o.ForeignOwners(), ", "))}, nil
+	}
+	if err := d.deleteRoute(ctx, name); err != nil {
+		return nil, err
+	}
+	if err := remove(ctx); err != nil {
+		return nil, fmt.Errorf("workload %q: %w", name, err)
+	}
+	return nil, d.reap(ctx, name, o.Strays)
 }
 
 // retire tells the source's origin that the workload is gone (its preview
