@@ -124,11 +124,17 @@ func (c *Caddy) Restart(t testing.TB, resume bool) {
 // StartCaddyProcess starts a Caddy with an empty config outside a test (a
 // benchmark driver, a manual run); the caller must call Stop.
 func StartCaddyProcess(ctx context.Context) (*Caddy, error) {
+	return StartCaddyProcessWithConfig(ctx, "")
+}
+
+// StartCaddyProcessWithConfig is StartCaddyProcess with a config, as
+// StartCaddyWithConfig takes it (HTTPSConfig, say).
+func StartCaddyProcessWithConfig(ctx context.Context, config string) (*Caddy, error) {
 	dir, err := os.MkdirTemp("", "tinyforge-caddy-")
 	if err != nil {
 		return nil, fmt.Errorf("start caddy: %w", err)
 	}
-	c, err := startCaddy(ctx, dir, true, "", caddyPlacement{})
+	c, err := startCaddy(ctx, dir, true, config, caddyPlacement{})
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, err
@@ -451,15 +457,29 @@ func (c *Caddy) ServedCertificate(serverName string, roots *x509.CertPool) (*x50
 // from its admin API.
 func (c *Caddy) LocalCARoots(t testing.TB) *x509.CertPool {
 	t.Helper()
+	pool, err := c.LocalCARootsE()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pool
+}
+
+// LocalCARootsE is LocalCARoots returning the error, outside a test.
+func (c *Caddy) LocalCARootsE() (*x509.CertPool, error) {
+	resp, err := c.adminClient().Get(c.AdminURL + "/pki/ca/local")
+	if err != nil {
+		return nil, fmt.Errorf("read Caddy's local CA: %w", err)
+	}
+	defer resp.Body.Close()
 	var ca struct {
 		Root string `json:"root_certificate"`
 	}
-	if err := json.Unmarshal([]byte(c.AdminGet(t, "/pki/ca/local")), &ca); err != nil {
-		t.Fatalf("decode /pki/ca/local: %v", err)
+	if err := json.NewDecoder(resp.Body).Decode(&ca); err != nil || resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("read Caddy's local CA: HTTP %d, %v", resp.StatusCode, err)
 	}
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM([]byte(ca.Root)) {
-		t.Fatalf("/pki/ca/local has no root certificate")
+		return nil, fmt.Errorf("Caddy's /pki/ca/local has no root certificate")
 	}
-	return pool
+	return pool, nil
 }

@@ -38,9 +38,12 @@ type env struct {
 	noopRC   string // CLI config serving noop at noopAddress
 	// schema is ./schemaprovider, named terraform-provider-tinyforge in a
 	// directory of its own: tinyforge's schema without its behaviour.
-	schema  string
-	caddy   *acctest.Caddy
-	network string
+	schema string
+	caddy  *acctest.Caddy
+	// httpsCaddy serves scenario 1's HTTPS run: http_port set to its HTTP
+	// port, certificates from its internal CA.
+	httpsCaddy *acctest.Caddy
+	network    string
 
 	mu       sync.Mutex
 	workdirs []*acctest.Workdir
@@ -86,6 +89,11 @@ func newEnv(ctx context.Context, e *env) error {
 	g.Go(func() error {
 		c, err := acctest.StartCaddyProcess(gctx)
 		e.caddy = c
+		return err
+	})
+	g.Go(func() error {
+		c, err := acctest.StartCaddyProcessWithConfig(gctx, acctest.HTTPSConfig)
+		e.httpsCaddy = c
 		return err
 	})
 	return g.Wait()
@@ -231,8 +239,10 @@ func (e *env) close() error {
 	if err := acctest.RemoveTestImages(); err != nil {
 		errs = append(errs, err)
 	}
-	if e.caddy != nil {
-		e.caddy.Stop()
+	for _, c := range []*acctest.Caddy{e.caddy, e.httpsCaddy} {
+		if c != nil {
+			c.Stop()
+		}
 	}
 	if e.tmp != "" {
 		if err := os.RemoveAll(e.tmp); err != nil {

@@ -17,6 +17,26 @@ func (e *env) tinyforgeProvider(proxied bool) string {
     }
   }`, e.caddy.AdminURL, e.caddy.HTTPPort)
 	}
+	return providerWithProxy(e.network, proxy)
+}
+
+// httpsProvider is the provider block of the HTTPS Caddy: its HTTP and
+// HTTPS addresses, certificates from its internal CA.
+func (e *env) httpsProvider() string {
+	listen := e.httpsCaddy.HTTPSListen()
+	return providerWithProxy(e.network, fmt.Sprintf(`
+  proxy {
+    caddy {
+      admin_url = %q
+      listen    = [%q, %q]
+      https {
+        issuer = "internal"
+      }
+    }
+  }`, e.httpsCaddy.AdminURL, listen[0], listen[1]))
+}
+
+func providerWithProxy(network, proxy string) string {
 	return fmt.Sprintf(`terraform {
   required_providers {
     tinyforge = { source = "tinyforge/tinyforge" }
@@ -26,12 +46,23 @@ func (e *env) tinyforgeProvider(proxied bool) string {
 provider "tinyforge" {
   network = %q%s
 }
-`, e.network, proxy)
+`, network, proxy)
 }
 
 // routedWorkload is one workload behind Caddy, redeployed by strategy.
 func (e *env) routedWorkload(name, strategy, domain, image string) string {
-	return e.tinyforgeProvider(true) + fmt.Sprintf(`
+	return e.tinyforgeProvider(true) + workloadOn(name, strategy, domain, image)
+}
+
+// routedHTTPSWorkload is routedWorkload served over HTTPS by the HTTPS
+// Caddy.
+func (e *env) routedHTTPSWorkload(name, strategy, domain, image string) string {
+	return e.httpsProvider() + workloadOn(name, strategy, domain, image)
+}
+
+// workloadOn is the resource of routedWorkload.
+func workloadOn(name, strategy, domain, image string) string {
+	return fmt.Sprintf(`
 resource "tinyforge_workload" "w" {
   name            = %q
   deploy_strategy = %q

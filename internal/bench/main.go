@@ -8,7 +8,8 @@
 //
 // Scenarios, each against its floor:
 //
-//  1. zero downtime: blue-green (then recreate) redeploys of one workload
+//  1. zero downtime: blue-green (then recreate, then blue-green over HTTPS
+//     with a certificate from Caddy's internal CA) redeploys of one workload
 //     under continuous load through Caddy; failed requests (floor 0) and
 //     latency while terraform apply runs versus the steady state around it.
 //  2. deploy latency: terraform apply of one image workload with a health

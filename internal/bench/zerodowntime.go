@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -16,14 +17,17 @@ type window struct{ from, to time.Time }
 
 // redeployRun is what one strategy's redeploys under load saw.
 type redeployRun struct {
-	Strategy  string  `json:"strategy"`
-	Redeploys int     `json:"redeploys"`
-	Clients   int     `json:"clients"`
-	Requests  int     `json:"requests"`
-	Failed    int     `json:"failed"`        // while an apply ran
-	FailedOut int     `json:"failed_steady"` // outside the applies: should be 0 for both strategies
-	Steady    latency `json:"steady"`
-	During    latency `json:"during"`
+	Strategy  string `json:"strategy"`
+	Redeploys int    `json:"redeploys"`
+	Clients   int    `json:"clients"`
+	// Connections the clients opened over the whole run: over HTTPS, the
+	// TLS handshakes.
+	Connections int     `json:"connections"`
+	Requests    int     `json:"requests"`
+	Failed      int     `json:"failed"`        // while an apply ran
+	FailedOut   int     `json:"failed_steady"` // outside the applies: should be 0 for both strategies
+	Steady      latency `json:"steady"`
+	During      latency `json:"during"`
 	// AroundSwap is over the requests that started within swapSpan of a
 	// route change (the first answer of the new version): the table's
 	// "during the swap". During is over the whole of each apply.
@@ -105,20 +109,24 @@ func failureWindow(ss []acctest.Sample) time.Duration {
 	return last.Sub(first)
 }
 
-// zeroDowntime is scenario 1: blue-green, then recreate.
+// zeroDowntime is scenario 1: blue-green, then recreate, then blue-green
+// over HTTPS.
 func (b *bench) zeroDowntime(ctx context.Context) error {
 	var blueGreen *redeployRun
-	for _, strategy := range []string{"blue-green", "recreate"} {
-		run, err := b.redeployUnderLoad(ctx, strategy)
-		if run != nil {
-			b.detail("zero_downtime_"+strategy, run)
-			b.redeployRows(*run, blueGreen)
+	for _, run := range []struct {
+		strategy string
+		https    bool
+	}{{"blue-green", false}, {"recreate", false}, {"blue-green", true}} {
+		r, err := b.redeployUnderLoad(ctx, run.strategy, run.https)
+		if r != nil {
+			b.detail("zero_downtime_"+strings.ReplaceAll(r.Strategy, " ", "_"), r)
+			b.redeployRows(*r, blueGreen)
 		}
-		if strategy == "blue-green" {
-			blueGreen = run
+		if r != nil && r.Strategy == "blue-green" {
+			blueGreen = r
 		}
 		if err != nil {
-			return fmt.Errorf("%s: %w", strategy, err)
+			return fmt.Errorf("%s: %w", run.strategy, err)
 		}
 	}
 	if b.opts.Plot != "" && len(b.timelines) > 0 {
@@ -135,7 +143,7 @@ func (b *bench) zeroDowntime(ctx context.Context) error {
 func (b *bench) redeployRows(r redeployRun, blueGreen *redeployRun) {
 	label := fmt.Sprintf("1 %s, %d redeploys, %d clients:", r.Strategy, r.Redeploys, r.Clients)
 	var target *Target
-	if r.Strategy == "blue-green" {
+	if strings.HasPrefix(r.Strategy, "blue-green") {
 		t := maxValue(0)
 		target = &t
 	}
@@ -155,26 +163,40 @@ func (b *bench) redeployRows(r redeployRun, blueGreen *redeployRun) {
 
 // redeployUnderLoad deploys one routed workload, puts it under load
 // through Caddy, and redeploys it opts.Redeploys times, cycling v1 -> v2 ->
-// v3 -> v1, with a steady window before each apply.
-func (b *bench) redeployUnderLoad(ctx context.Context, strategy string) (*redeployRun, error) {
+// v3 -> v1, with a steady window before each apply. With https, over HTTPS
+// (the HTTPS Caddy, its internal CA, clients that trust only its root and
+// keep their connections alive, like the HTTP run's).
+func (b *bench) redeployUnderLoad(ctx context.Context, strategy string, https bool) (*redeployRun, error) {
 	e := b.env
+	label, config := strategy, e.routedWorkload
 	name := e.prefix + "-" + map[string]string{"blue-green": "bg", "recreate": "rc"}[strategy]
+	if https {
+		label, config, name = strategy+" over HTTPS", e.routedHTTPSWorkload, name+"s"
+	}
 	domain := name + ".bench.test"
-	w, err := e.tinyforgeWorkdir("zd-" + strategy)
+	slug := strings.ReplaceAll(label, " ", "-")
+	w, err := e.tinyforgeWorkdir("zd-" + slug)
 	if err != nil {
 		return nil, err
 	}
 	tfLog := w.CaptureLog("INFO")
 	versions := []struct{ ref, body string }{{e.images.V1, "v1"}, {e.images.V2, "v2"}, {e.images.V3, "v3"}}
 
-	w.WriteConfig(e.routedWorkload(name, strategy, domain, versions[0].ref))
+	w.WriteConfig(config(name, strategy, domain, versions[0].ref))
 	t := time.Now()
 	if _, err := w.apply(ctx, nil); err != nil {
 		return nil, fmt.Errorf("create: %w", err)
 	}
-	b.logf("%s: workload %s created in %s", strategy, name, since(t))
+	b.logf("%s: workload %s created in %s", label, name, since(t))
 
 	load := acctest.Load{URL: e.caddy.HTTPURL + "/", Host: domain, Clients: b.opts.Clients, Interval: b.opts.Interval}
+	if https {
+		roots, err := e.httpsCaddy.LocalCARootsE()
+		if err != nil {
+			return nil, err
+		}
+		load.URL, load.Addr, load.TLS = "https://"+domain+"/", e.httpsCaddy.HTTPSListen()[1], &tls.Config{RootCAs: roots}
+	}
 	lr := load.Start(ctx)
 	defer lr.Stop()
 	if err := waitSeen(ctx, lr, "v1", 10*b.opts.Clients, 15*time.Second); err != nil {
@@ -183,8 +205,8 @@ func (b *bench) redeployUnderLoad(ctx context.Context, strategy string) (*redepl
 
 	var steady, during []window
 	var applyErr error
-	callLog := filepath.Join(e.tmp, "calls-redeploys-"+strategy)
-	run := &redeployRun{Strategy: strategy, Clients: b.opts.Clients}
+	callLog := filepath.Join(e.tmp, "calls-redeploys-"+slug)
+	run := &redeployRun{Strategy: label, Clients: b.opts.Clients}
 	for i := 1; i <= b.opts.Redeploys && applyErr == nil; i++ {
 		s := time.Now()
 		if err := sleep(ctx, b.opts.Steady); err != nil {
@@ -194,7 +216,7 @@ func (b *bench) redeployUnderLoad(ctx context.Context, strategy string) (*redepl
 		steady = append(steady, window{s, time.Now()})
 
 		next := versions[i%len(versions)]
-		w.WriteConfig(e.routedWorkload(name, strategy, domain, next.ref))
+		w.WriteConfig(config(name, strategy, domain, next.ref))
 		from := time.Now()
 		res, err := w.apply(ctx, nil, "TINYFORGE_CALL_LOG="+callLog)
 		to := time.Now()
@@ -210,12 +232,13 @@ func (b *bench) redeployUnderLoad(ctx context.Context, strategy string) (*redepl
 		switched := waitSeen(ctx, lr, next.body, seenBefore+b.opts.Clients, 3*time.Second) == nil
 		run.Switched = append(run.Switched, switched)
 		if !switched {
-			b.finding("%s redeploy %d: the apply succeeded but no answer of %s came through Caddy within 3 s after it", strategy, i, next.body)
+			b.finding("%s redeploy %d: the apply succeeded but no answer of %s came through Caddy within 3 s after it", label, i, next.body)
 		}
-		b.logf("%s: redeploy %d to %s in %s", strategy, i, next.body, res.Duration.Round(time.Millisecond))
+		b.logf("%s: redeploy %d to %s in %s", label, i, next.body, res.Duration.Round(time.Millisecond))
 	}
 	stats := lr.Stop()
-	if len(during) > 0 {
+	run.Connections = stats.Connections
+	if len(during) > 0 && !https {
 		// The first redeploy, for the picture.
 		win := during[0]
 		tl := timeline{Strategy: strategy, Start: win.from,
@@ -255,17 +278,17 @@ func (b *bench) redeployUnderLoad(ctx context.Context, strategy string) (*redepl
 	run.Steady, run.During = latencyOver(steadySamples), latencyOver(duringSamples)
 	run.AroundSwap = latencyOver(swapSamples)
 	if stats.Dropped > 0 {
-		b.finding("load run of %s dropped %d samples past its cap: percentiles cover the kept ones", strategy, stats.Dropped)
+		b.finding("load run of %s dropped %d samples past its cap: percentiles cover the kept ones", label, stats.Dropped)
 	}
 	if run.FailedOut > 0 {
-		b.finding("%s: %d requests failed in the steady windows, with no apply running", strategy, run.FailedOut)
+		b.finding("%s: %d requests failed in the steady windows, with no apply running", label, run.FailedOut)
 	}
 	if strategy == "blue-green" && run.Failed > 0 {
-		b.finding("blue-green dropped %d of %d requests during %d redeploys; first failures: %s; terraform log kept at %s",
-			run.Failed, run.Requests, run.Redeploys, strings.Join(run.FirstFailures, "; "), b.keepLog(tfLog, strategy))
+		b.finding("%s dropped %d of %d requests during %d redeploys; first failures: %s; terraform log kept at %s",
+			label, run.Failed, run.Requests, run.Redeploys, strings.Join(run.FirstFailures, "; "), b.keepLog(tfLog, slug))
 	}
 	if applyErr != nil {
-		b.finding("%s redeploy failed: %v; terraform log kept at %s", strategy, applyErr, b.keepLog(tfLog, strategy))
+		b.finding("%s redeploy failed: %v; terraform log kept at %s", label, applyErr, b.keepLog(tfLog, slug))
 		return run, applyErr
 	}
 
@@ -273,7 +296,7 @@ func (b *bench) redeployUnderLoad(ctx context.Context, strategy string) (*redepl
 	if _, err := w.destroy(ctx); err != nil {
 		return run, fmt.Errorf("destroy: %w", err)
 	}
-	b.logf("%s: destroyed in %s", strategy, since(t))
+	b.logf("%s: destroyed in %s", label, since(t))
 	return run, nil
 }
 
