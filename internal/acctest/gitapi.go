@@ -1,8 +1,11 @@
 package acctest
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
+	"mime"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -366,4 +369,48 @@ func writeStatusJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(code)
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+func ptrValue[T any](p *T) T {
+	var zero T
+	if p == nil {
+		return zero
+	}
+	return *p
+}
+
+func isHTTPURL(v string) bool {
+	u, err := url.Parse(v)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
+}
+
+// decodeStrict reads a JSON body into v, refusing a body that is not JSON,
+// a field v does not document and trailing data; it answers the refusal
+// itself and reports whether v was read.
+func (a *HostAPI) decodeStrict(w http.ResponseWriter, r *http.Request, v any) bool {
+	mediaType, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if mediaType != "application/json" {
+		a.violation(w, r, http.StatusUnsupportedMediaType, fmt.Sprintf("unsupported Content-Type %q (this stand-in takes JSON)", r.Header.Get("Content-Type")))
+		return false
+	}
+	raw, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	if err != nil {
+		a.violation(w, r, http.StatusBadRequest, "could not read body")
+		return false
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		if strings.Contains(err.Error(), "unknown field") || strings.Contains(err.Error(), "cannot unmarshal") {
+			a.violation(w, r, a.validationCode(), err.Error())
+			return false
+		}
+		a.violation(w, r, http.StatusBadRequest, "Problems parsing JSON")
+		return false
+	}
+	if dec.More() {
+		a.violation(w, r, http.StatusBadRequest, "Problems parsing JSON: trailing data")
+		return false
+	}
+	return true
 }

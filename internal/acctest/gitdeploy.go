@@ -5,11 +5,7 @@ import (
 	"cmp"
 	"encoding/json"
 	"fmt"
-	"io"
-	"mime"
 	"net/http"
-	"net/url"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -17,7 +13,8 @@ import (
 	"unicode/utf8"
 )
 
-// Where a preview runs, as each host is told of it:
+// Where a preview runs, as each host is told of it (GitLab's environments:
+// gitenvironments.go):
 //
 //   - GitHub's deployments (https://docs.github.com/en/rest/deployments):
 //     "Create a deployment", POST /repos/{owner}/{repo}/deployments, JSON
@@ -36,14 +33,6 @@ import (
 //     makes the environment's earlier non-transient, non-production
 //     deployments inactive)}, 201; "List deployment statuses", GET
 //     .../deployments/{id}/statuses, newest first.
-//   - GitLab's environments (https://docs.gitlab.com/api/environments/):
-//     GET /projects/:id/environments, query name or search (not both),
-//     states, per_page, page; POST /projects/:id/environments {name
-//     (required, unique), external_url, tier, description, ...}, 201; PUT
-//     /projects/:id/environments/:environment_id {external_url, tier,
-//     description, ...}, 200; POST .../:environment_id/stop {force}, 200;
-//     DELETE .../:environment_id, 204, only for a stopped environment (403
-//     for an available one).
 
 // Deployment is a GitHub deployment a stand-in accepted, with its statuses
 // oldest first.
@@ -75,21 +64,6 @@ type deploymentRecord struct {
 	created time.Time
 }
 
-// Environment is a GitLab environment as a stand-in holds it.
-type Environment struct {
-	ID          int64
-	Project     string
-	Name        string
-	ExternalURL string
-	Tier        string
-	State       string // available or stopped
-}
-
-type environmentRecord struct {
-	Environment
-	deleted bool
-}
-
 // Deployments returns the GitHub deployments of project, oldest first.
 func (a *HostAPI) Deployments(project string) []Deployment {
 	a.mu.Lock()
@@ -100,20 +74,6 @@ func (a *HostAPI) Deployments(project string) []Deployment {
 			c := d.Deployment
 			c.Statuses = slices.Clone(d.Statuses)
 			out = append(out, c)
-		}
-	}
-	return out
-}
-
-// Environments returns the GitLab environments of project not deleted,
-// oldest first.
-func (a *HostAPI) Environments(project string) []Environment {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	var out []Environment
-	for _, e := range a.envs {
-		if e.Project == project && !e.deleted {
-			out = append(out, e.Environment)
 		}
 	}
 	return out
@@ -191,14 +151,6 @@ func (a *HostAPI) deployments(w http.ResponseWriter, r *http.Request, project st
 	out := a.deploymentJSON(r, d)
 	a.mu.Unlock()
 	writeStatusJSON(w, http.StatusCreated, out)
-}
-
-func ptrValue[T any](p *T) T {
-	var zero T
-	if p == nil {
-		return zero
-	}
-	return *p
 }
 
 // resolveRef is the commit ref names: a full SHA the repository holds, or
@@ -355,11 +307,6 @@ func (a *HostAPI) deploymentStatuses(w http.ResponseWriter, r *http.Request, pro
 	writeStatusJSON(w, http.StatusCreated, out)
 }
 
-func isHTTPURL(v string) bool {
-	u, err := url.Parse(v)
-	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
-}
-
 // deploymentJSON is a deployment as GitHub shows it (abridged).
 func (a *HostAPI) deploymentJSON(r *http.Request, d *deploymentRecord) map[string]any {
 	u := fmt.Sprintf("http://%s%s/repos/%s/deployments/%d", r.Host, a.prefix(), d.Project, d.ID)
@@ -381,216 +328,4 @@ func deploymentStatusJSON(r *http.Request, d *deploymentRecord, n int, s Deploym
 		"created_at": now, "updated_at": now, "creator": map[string]any{"login": "tinyforge", "id": 1, "type": "User"},
 		"deployment_url": fmt.Sprintf("http://%s/repos/%s/deployments/%d", r.Host, d.Project, d.ID),
 	}
-}
-
-// gitlabEnvironmentName is GitLab's rule for an environment name.
-var gitlabEnvironmentName = regexp.MustCompile(`^[a-zA-Z0-9 _./${}-]+$`)
-
-var gitlabTiers = []string{"production", "staging", "testing", "development", "other"}
-
-// environmentBody is the union of the documented fields of a create and an
-// update (name only at create).
-type environmentBody struct {
-	Name               *string `json:"name"`
-	ExternalURL        *string `json:"external_url"`
-	Tier               *string `json:"tier"`
-	Description        *string `json:"description"`
-	ClusterAgentID     *int64  `json:"cluster_agent_id"`
-	KubernetesNS       *string `json:"kubernetes_namespace"`
-	FluxResourcePath   *string `json:"flux_resource_path"`
-	AutoStopSetting    *string `json:"auto_stop_setting"`
-	StopForceParameter *bool   `json:"force"` // stop only
-}
-
-// environments is GET and POST /projects/:id/environments.
-func (a *HostAPI) environments(w http.ResponseWriter, r *http.Request, project string, _ []string) {
-	if r.Method == http.MethodGet {
-		q, ok := a.checkQuery(w, r, "name", "search", "states", "per_page", "page")
-		if !ok {
-			return
-		}
-		if q.Get("name") != "" && q.Get("search") != "" {
-			a.violation(w, r, http.StatusBadRequest, "name, search are mutually exclusive")
-			return
-		}
-		if s := q.Get("states"); s != "" && s != "available" && s != "stopping" && s != "stopped" {
-			a.violation(w, r, http.StatusBadRequest, "states does not have a valid value")
-			return
-		}
-		size, page, msg := pageParams(q, "per_page", 20, 100)
-		if msg != "" {
-			a.violation(w, r, http.StatusBadRequest, msg)
-			return
-		}
-		a.mu.Lock()
-		var kept []map[string]any
-		for _, e := range a.envs {
-			if e.Project == project && !e.deleted && (q.Get("name") == "" || e.Name == q.Get("name")) &&
-				(q.Get("search") == "" || strings.Contains(e.Name, q.Get("search"))) && (q.Get("states") == "" || e.State == q.Get("states")) {
-				kept = append(kept, environmentJSON(e.Environment))
-			}
-		}
-		a.mu.Unlock()
-		from, to := min((page-1)*size, len(kept)), min(page*size, len(kept))
-		setPageHeaders(w, r, a.host, "per_page", size, page, len(kept))
-		writeStatusJSON(w, http.StatusOK, append([]map[string]any{}, kept[from:to]...))
-		return
-	}
-	var body environmentBody
-	if !a.decodeStrict(w, r, &body) {
-		return
-	}
-	name := ptrValue(body.Name)
-	if name == "" || !gitlabEnvironmentName.MatchString(name) || strings.HasPrefix(name, "/") || strings.HasSuffix(name, "/") {
-		a.violation(w, r, http.StatusBadRequest, fmt.Sprintf("name %q is missing or is not a valid environment name", name))
-		return
-	}
-	if !a.checkEnvironmentBody(w, r, body) {
-		return
-	}
-	a.mu.Lock()
-	for _, e := range a.envs {
-		if e.Project == project && !e.deleted && e.Name == name {
-			a.mu.Unlock()
-			a.violation(w, r, http.StatusBadRequest, "name has already been taken")
-			return
-		}
-	}
-	a.nextID++
-	e := &environmentRecord{Environment: Environment{ID: a.nextID, Project: project, Name: name, ExternalURL: ptrValue(body.ExternalURL),
-		Tier: cmp.Or(ptrValue(body.Tier), "other"), State: "available"}}
-	a.envs = append(a.envs, e)
-	out := environmentJSON(e.Environment)
-	a.mu.Unlock()
-	writeStatusJSON(w, http.StatusCreated, out)
-}
-
-// checkEnvironmentBody checks the fields a create and an update share.
-func (a *HostAPI) checkEnvironmentBody(w http.ResponseWriter, r *http.Request, body environmentBody) bool {
-	if v := ptrValue(body.ExternalURL); v != "" && !isHTTPURL(v) {
-		a.violation(w, r, http.StatusBadRequest, fmt.Sprintf("external_url %q is not an http(s) URL", v))
-		return false
-	}
-	if v := ptrValue(body.Tier); v != "" && !slices.Contains(gitlabTiers, v) {
-		a.violation(w, r, http.StatusBadRequest, fmt.Sprintf("tier %q is not one of %s", v, strings.Join(gitlabTiers, ", ")))
-		return false
-	}
-	if body.StopForceParameter != nil {
-		a.violation(w, r, http.StatusBadRequest, "force is a parameter of stop only")
-		return false
-	}
-	return true
-}
-
-// findEnvironment is the environment of project with ID id.
-func (a *HostAPI) findEnvironment(project, id string) *environmentRecord {
-	n, _ := strconv.ParseInt(id, 10, 64)
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	for _, e := range a.envs {
-		if e.ID == n && e.Project == project && !e.deleted {
-			return e
-		}
-	}
-	return nil
-}
-
-// environment is PUT and DELETE /projects/:id/environments/:environment_id.
-func (a *HostAPI) environment(w http.ResponseWriter, r *http.Request, project string, vars []string) {
-	e := a.findEnvironment(project, vars[0])
-	if e == nil {
-		a.violation(w, r, http.StatusNotFound, "404 Environment Not Found")
-		return
-	}
-	if r.Method == http.MethodDelete {
-		a.mu.Lock()
-		stopped := e.State == "stopped"
-		if stopped {
-			e.deleted = true
-		}
-		a.mu.Unlock()
-		if !stopped {
-			a.violation(w, r, http.StatusForbidden, "403 Forbidden: an available environment cannot be deleted; stop it first")
-			return
-		}
-		w.WriteHeader(http.StatusNoContent)
-		return
-	}
-	var body environmentBody
-	if !a.decodeStrict(w, r, &body) || !a.checkEnvironmentBody(w, r, body) {
-		return
-	}
-	if body.Name != nil {
-		a.violation(w, r, http.StatusBadRequest, "name cannot be changed")
-		return
-	}
-	a.mu.Lock()
-	if body.ExternalURL != nil {
-		e.ExternalURL = *body.ExternalURL
-	}
-	if body.Tier != nil {
-		e.Tier = *body.Tier
-	}
-	out := environmentJSON(e.Environment)
-	a.mu.Unlock()
-	writeStatusJSON(w, http.StatusOK, out)
-}
-
-// stopEnvironment is POST /projects/:id/environments/:environment_id/stop.
-func (a *HostAPI) stopEnvironment(w http.ResponseWriter, r *http.Request, project string, vars []string) {
-	e := a.findEnvironment(project, vars[0])
-	if e == nil {
-		a.violation(w, r, http.StatusNotFound, "404 Environment Not Found")
-		return
-	}
-	if r.ContentLength != 0 {
-		var body struct {
-			Force *bool `json:"force"`
-		}
-		if !a.decodeStrict(w, r, &body) {
-			return
-		}
-	}
-	a.mu.Lock()
-	e.State = "stopped"
-	out := environmentJSON(e.Environment)
-	a.mu.Unlock()
-	writeStatusJSON(w, http.StatusOK, out)
-}
-
-func environmentJSON(e Environment) map[string]any {
-	slug := strings.NewReplacer("/", "-", " ", "-", ".", "-").Replace(strings.ToLower(e.Name))
-	return map[string]any{"id": e.ID, "name": e.Name, "slug": slug, "external_url": jsonNullable(e.ExternalURL),
-		"state": e.State, "tier": e.Tier, "description": nil, "created_at": time.Now().UTC().Format(time.RFC3339)}
-}
-
-// decodeStrict reads a JSON body into v, refusing a body that is not JSON,
-// a field v does not document and trailing data; it answers the refusal
-// itself and reports whether v was read.
-func (a *HostAPI) decodeStrict(w http.ResponseWriter, r *http.Request, v any) bool {
-	mediaType, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if mediaType != "application/json" {
-		a.violation(w, r, http.StatusUnsupportedMediaType, fmt.Sprintf("unsupported Content-Type %q (this stand-in takes JSON)", r.Header.Get("Content-Type")))
-		return false
-	}
-	raw, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
-	if err != nil {
-		a.violation(w, r, http.StatusBadRequest, "could not read body")
-		return false
-	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		if strings.Contains(err.Error(), "unknown field") || strings.Contains(err.Error(), "cannot unmarshal") {
-			a.violation(w, r, a.validationCode(), err.Error())
-			return false
-		}
-		a.violation(w, r, http.StatusBadRequest, "Problems parsing JSON")
-		return false
-	}
-	if dec.More() {
-		a.violation(w, r, http.StatusBadRequest, "Problems parsing JSON: trailing data")
-		return false
-	}
-	return true
 }
