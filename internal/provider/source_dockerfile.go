@@ -62,7 +62,7 @@ func dockerfileBlock() schema.Block {
 			"The plan resolves the branch head into `commit_sha`, so a new push shows as a change; the apply builds " +
 			"exactly that commit (or fails, touching nothing that runs, when it can no longer get it). Deploys " +
 			"recreate by default; `blue-green` works as for images.",
-		Validators: []validator.Object{requiredInBlock(append(gitRequired, "port")...)},
+		Validators: []validator.Object{requiredInBlock(gitRequired...)},
 		Attributes: gitAttributes(map[string]schema.Attribute{
 			"context_path": schema.StringAttribute{
 				MarkdownDescription: "Build context, relative to the repository root: no leading `/`, no `..`, and no " +
@@ -133,7 +133,7 @@ func dockerfileModelOf(c *dockerfile.Config, prior *dockerfileModel) *dockerfile
 		gitModel:       gitModelOf(c.Repo, priorGit),
 		ContextPath:    types.StringValue(cmp.Or(c.ContextPath, dockerfile.DefaultContextPath)),
 		DockerfilePath: types.StringValue(cmp.Or(c.DockerfilePath, dockerfile.DefaultDockerfilePath)),
-		Port:           types.Int64Value(int64(c.Port)),
+		Port:           optionalInt(c.Port),
 		Healthcheck:    optionalString(c.Healthcheck),
 		BuildArgs:      stringMapValue(c.BuildArgs),
 	}

@@ -40,7 +40,7 @@ func imageBlock() schema.Block {
 	return schema.SingleNestedBlock{
 		MarkdownDescription: "A registry image, pulled per `pull`. With a proxy routing the workload, it deploys " +
 			"blue-green by default.",
-		Validators: []validator.Object{requiredInBlock("ref", "port")},
+		Validators: []validator.Object{requiredInBlock("ref")},
 		Attributes: map[string]schema.Attribute{
 			"ref": schema.StringAttribute{
 				MarkdownDescription: "Required. Image reference, e.g. `ghcr.io/acme/web:1.4.2`. A new ref redeploys.",
@@ -61,11 +61,14 @@ func imageBlock() schema.Block {
 	}
 }
 
-// portAttribute is the container port of every source.
+// portAttribute is the container port of the image and dockerfile
+// sources: without it the workload is a worker.
 func portAttribute() schema.Int64Attribute {
 	return schema.Int64Attribute{
-		MarkdownDescription: "Required. Container port the workload serves HTTP on; it is published on the " +
-			"provider's `publish_address`. A new port redeploys.",
+		MarkdownDescription: "Container port the workload serves HTTP on; it is published on the provider's " +
+			"`publish_address`. A new port redeploys. Leave it out for a worker (a queue consumer, a scheduler): " +
+			"it gets no route and no published port, `domains`, `healthcheck` and `host_port` are refused, and its " +
+			"gate is the liveness window (running, not restarting, for a few seconds).",
 		Optional:   true,
 		Validators: []validator.Int64{engineIntRule("a port", plugin.ValidatePort)},
 	}
@@ -102,10 +105,18 @@ func imageModelOf(c *image.Config) *imageModel {
 	}
 	return &imageModel{
 		Ref:         types.StringValue(c.Ref),
-		Port:        types.Int64Value(int64(c.Port)),
+		Port:        optionalInt(c.Port),
 		Healthcheck: optionalString(c.Healthcheck),
 		Pull:        types.StringValue(pull),
 	}
+}
+
+// optionalInt maps 0 to null, as an optional attribute left out is.
+func optionalInt(n int) types.Int64 {
+	if n == 0 {
+		return types.Int64Null()
+	}
+	return types.Int64Value(int64(n))
 }
 
 // optionalString maps "" to null, as an optional attribute left out is.

@@ -22,6 +22,8 @@ import (
 // workloadModel is tinyforge_workload as Terraform holds it.
 type workloadModel struct {
 	runModel
+	releaseModel
+	secretEnvModel
 	ID                types.String `tfsdk:"id"`
 	Name              types.String `tfsdk:"name"`
 	DeployStrategy    types.String `tfsdk:"deploy_strategy"`
@@ -97,6 +99,7 @@ func (m *workloadModel) spec(ctx context.Context, config *workloadModel) (worklo
 	}
 	check(m.Name, m.DeployStrategy, m.Domains, m.Env, m.HostPort, m.HealthTimeout, m.DrainTimeout, m.Volumes)
 	check(m.runModel.values()...)
+	check(m.releaseModel.values()...)
 	s := workload.Spec{
 		Name:          m.Name.ValueString(),
 		Owner:         m.Owner.ValueString(),
@@ -106,6 +109,14 @@ func (m *workloadModel) spec(ctx context.Context, config *workloadModel) (worklo
 		DrainTimeout:  seconds(m.DrainTimeout, workload.DefaultDrainTimeout),
 	}
 	s.Run, s.Replicas = m.runModel.run()
+	s.Release = m.release()
+	var cfgSecrets *secretEnvModel
+	if config != nil {
+		cfgSecrets = &config.secretEnvModel
+	}
+	var secretsKnown bool
+	s.SecretEnv, s.SecretEnvVersion, secretsKnown = m.secretEnv(cfgSecrets)
+	known = known && secretsKnown
 	if !m.Domains.IsNull() && !m.Domains.IsUnknown() {
 		var domains []types.String
 		diags.Append(m.Domains.ElementsAs(ctx, &domains, false)...)
@@ -275,6 +286,9 @@ func (m *workloadModel) adopt(ctx context.Context, engine *rollout.Engine, o rol
 	m.DeployStrategy = types.StringValue(set.Strategy)
 	m.HealthTimeout = types.Int64Value(int64(orDefault(set.HealthTimeout, workload.DefaultHealthTimeout)))
 	m.DrainTimeout = types.Int64Value(int64(set.DrainTimeout))
+	m.releaseModel = releaseModelOf(set)
+	m.secretEnvModel = secretEnvModelOf(set)
+	diags.Append(secretsNotImported(o.Name, set)...)
 	envValues := make(map[string]attr.Value, len(env))
 	for k, v := range env {
 		envValues[k] = types.StringValue(v)

@@ -31,7 +31,7 @@ func workloadSchema() schema.Schema {
 			"Refresh reconciles the state with the real containers and route: a container stopped or removed by " +
 			"hand, a stray container left by an interrupted deploy, or a route edited by hand shows in the next plan " +
 			"(`status`, `stray_containers`, `routed_to`), and the next apply converges.",
-		Attributes: withAttributes(runAttributes(), reportedResourceAttributes(), map[string]schema.Attribute{
+		Attributes: withAttributes(runAttributes(), reportedResourceAttributes(), releaseAttributes(), secretEnvAttributes(), map[string]schema.Attribute{
 			// Required
 			"name": schema.StringAttribute{
 				MarkdownDescription: nameDoc + " It names the containers (`<name>-<generation>-<random>`) and the proxy " +
@@ -66,8 +66,10 @@ func workloadSchema() schema.Schema {
 				},
 			},
 			"env": schema.MapAttribute{
-				MarkdownDescription: "Environment variables of the container. Values are secrets: they never appear in " +
-					"logs, errors or labels (their names are recorded in a label, so that import can read them back).",
+				MarkdownDescription: "Environment variables of the container (and of `release_command`). Values are " +
+					"secrets: they never appear in logs, errors or labels (their names are recorded in a label, so that " +
+					"import can read them back), but they are in the state (sensitive); `secret_env_wo` keeps a value " +
+					"out of the state too.",
 				ElementType: types.StringType,
 				Optional:    true,
 				Computed:    true,
