@@ -30,8 +30,14 @@ func ContainerSteps(strategy plugin.Strategy) []Step {
 	return []Step{StepProduce, StepStop, StepStart, StepGate, StepSwap, StepReap}
 }
 
-func (containerPipeline) steps(_ workload.Spec, strategy plugin.Strategy) []Step {
-	return ContainerSteps(strategy)
+func (containerPipeline) steps(spec workload.Spec, strategy plugin.Strategy) []Step {
+	steps := ContainerSteps(strategy)
+	if spec.Worker() {
+		// Nothing is routed to a worker: the old instances stop once the
+		// new passed their gate, with nothing in flight to drain.
+		steps = slices.DeleteFunc(slices.Clone(steps), func(s Step) bool { return s == StepDrain })
+	}
+	return withRelease(spec, steps)
 }
 
 func (containerPipeline) refuse(spec workload.Spec, _ workload.Host, add func(string, error)) {
@@ -59,6 +65,7 @@ func (d *deployment) blueGreen() deployPlan {
 	var draining []string
 	return deployPlan{do: map[Step]func(context.Context) error{
 		StepProduce: d.produce,
+		StepRelease: d.releaseContainer,
 		StepStart: func(ctx context.Context) (err error) {
 			green, err = d.start(ctx, d.gen, d.spec.ReplicaCount())
 			return err
@@ -92,6 +99,7 @@ func (d *deployment) recreate() deployPlan {
 	var next []runner.Instance
 	return deployPlan{do: map[Step]func(context.Context) error{
 		StepProduce: d.produce,
+		StepRelease: d.releaseContainer,
 		StepStop:    func(ctx context.Context) error { return d.stop(ctx, old) },
 		StepStart: func(ctx context.Context) (err error) {
 			if next, err = d.start(ctx, d.gen, d.spec.ReplicaCount()); err != nil {
@@ -199,6 +207,11 @@ func (containerPipeline) teardown(ctx context.Context, d *deployment, h host) (w
 	}
 	if err := e.reap(ctx, spec.Name, own); err != nil {
 		return warnings, err
+	}
+	if len(o.Foreign) == 0 {
+		if err := e.containers.RemoveReleases(ctx, spec); err != nil {
+			return warnings, fmt.Errorf("workload %q: %w", spec.Name, err)
+		}
 	}
 	if len(o.Foreign) == 0 {
 		warnings = append(warnings, e.pruneAll(ctx, spec)...)
@@ -322,6 +335,10 @@ func (containerObservation) importable(Observed) (bool, error) { return true, ni
 // included.
 func (containerObservation) env(ctx context.Context, e *Engine, o Observed) ([]string, error) {
 	return e.containers.Env(ctx, *o.Primary())
+}
+
+func (containerObservation) logs(ctx context.Context, e *Engine, o Observed, q docker.LogQuery) ([]LogLine, error) {
+	return e.containerLogs(ctx, o.Live, q)
 }
 
 func countRunning(ins []runner.Instance) int {

@@ -22,6 +22,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/docker"
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/proxy"
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload"
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/plugin"
@@ -44,6 +45,8 @@ type ContainerRuntime interface {
 	Inspect(ctx context.Context, in runner.Instance) (runner.Health, error)
 	// Logs returns an instance's last n log lines.
 	Logs(ctx context.Context, in runner.Instance, n int) ([]string, error)
+	// LogLines returns an instance's lines per q, with stream and time.
+	LogLines(ctx context.Context, in runner.Instance, q docker.LogQuery) ([]docker.LogLine, error)
 	// Env returns an instance's environment as "KEY=value".
 	Env(ctx context.Context, in runner.Instance) ([]string, error)
 	// Stop stops an instance and keeps it; Resume starts it again.
@@ -51,6 +54,13 @@ type ContainerRuntime interface {
 	Resume(ctx context.Context, in runner.Instance) error
 	// Remove retires an instance: stopped gracefully, then removed.
 	Remove(ctx context.Context, in runner.Instance) error
+	// Release runs spec's release command once in a one-off container of
+	// art, generation gen, removed before it returns; output gets each
+	// line as it is written.
+	Release(ctx context.Context, spec workload.Spec, art plugin.Artifact, gen int, output func(docker.LogLine)) (runner.ReleaseRun, error)
+	// RemoveReleases removes the one-offs of spec's workload and owner
+	// that a killed apply left behind.
+	RemoveReleases(ctx context.Context, spec workload.Spec) error
 }
 
 // Runtimes are the runners an Engine deploys with.

@@ -3,6 +3,8 @@ package rollout
 import (
 	"fmt"
 	"strings"
+
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload"
 )
 
 // AlreadyDeployedError refuses to create a workload whose name is already
@@ -34,4 +36,13 @@ func (e *ForeignOwnerError) Error() string {
 		"this state is owner %s. Nothing was changed: a state never replaces, re-routes or destroys a workload another state "+
 		"deployed. Manage it from the state that deployed it, or remove it from this one (terraform state rm)",
 		e.Name, strings.Join(e.Containers, ", "), strings.Join(e.Others, ", "), e.Owner)
+}
+
+// NotDeployedError is a name that no live instance on the Docker host
+// carries.
+type NotDeployedError struct{ Name string }
+
+func (e *NotDeployedError) Error() string {
+	return fmt.Sprintf("no workload named %q runs on the Docker host (no live container labelled %s=%s): nothing of that name "+
+		"is deployed, or it was destroyed", e.Name, workload.LabelWorkload, e.Name)
 }

@@ -196,6 +196,12 @@ func (c fakeContainers) Start(ctx context.Context, spec workload.Spec, art plugi
 		ID: name, Name: name, State: docker.ContainerRunning, Image: art.Image, ImageID: art.ImageID, Recorded: rec,
 		Published: name + ":80", Upstream: name + ":80", Created: time.Unix(int64(c.w.seq), 0),
 	}}
+	if spec.Worker() {
+		in.Published, in.Upstream = "", ""
+	}
+	if art.Image == "crash" {
+		in.State = docker.ContainerRestarting // a crash loop
+	}
 	c.w.instances[name] = in
 	c.w.mu.Unlock()
 	c.w.event("start %s", name)
@@ -585,6 +591,8 @@ func (fakeImages) InspectImage(context.Context, string) (docker.Image, error) {
 type fakeSource struct {
 	Ref         string `json:"ref"`
 	Healthcheck string `json:"healthcheck,omitempty"`
+	// NoPort makes a worker: no port, nothing routed to it.
+	NoPort bool `json:"no_port,omitempty"`
 }
 
 func (s *fakeSource) Kind() string    { return "fake" }
@@ -596,6 +604,9 @@ func (s *fakeSource) DefaultStrategy(routed bool) plugin.Strategy {
 	return plugin.StrategyRecreate
 }
 func (s *fakeSource) Container() plugin.Container {
+	if s.NoPort {
+		return plugin.Container{Healthcheck: s.Healthcheck}
+	}
 	return plugin.Container{Port: 80, Healthcheck: s.Healthcheck}
 }
 func (s *fakeSource) Fingerprint() string { return "fake|" + s.Ref }
@@ -656,3 +667,53 @@ func (p fakeProject) imageOf(service string) string {
 	}
 	return p.image
 }
+
+// fakeRelease is a release command in the world: "fail" exits 3 after
+// printing its environment's SECRET, "hang" runs until the context ends,
+// anything else exits 0.
+func (w *world) fakeRelease(ctx context.Context, spec workload.Spec, what string, output func(docker.LogLine)) (runner.ReleaseRun, error) {
+	if err := ctx.Err(); err != nil {
+		return runner.ReleaseRun{}, err
+	}
+	w.event("%s %s", what, strings.Join(spec.Release.Command, " "))
+	r := runner.ReleaseRun{Name: spec.Name + "-release"}
+	switch spec.Release.Command[0] {
+	case "fail":
+		for _, text := range []string{"migrating", "SECRET=" + spec.SecretEnv["SECRET"], "boom"} {
+			l := docker.LogLine{Stream: "stdout", Text: text}
+			r.Tail = append(r.Tail, l)
+			output(l)
+		}
+		r.ExitCode = 3
+	case "hang":
+		<-ctx.Done()
+		return r, ctx.Err()
+	}
+	return r, nil
+}
+
+func (c fakeContainers) Release(ctx context.Context, spec workload.Spec, art plugin.Artifact, gen int, output func(docker.LogLine)) (runner.ReleaseRun, error) {
+	return c.w.fakeRelease(ctx, spec, fmt.Sprintf("release %s-%d of %s:", spec.Name, gen, art.Image), output)
+}
+
+func (s fakeServices) Release(ctx context.Context, spec workload.Spec, image string, gen int, output func(docker.LogLine)) (runner.ReleaseRun, error) {
+	return s.w.fakeRelease(ctx, spec, fmt.Sprintf("job %s-%d of %s:", spec.Name, gen, image), output)
+}
+
+func (c fakeContainers) LogLines(ctx context.Context, in runner.Instance, _ docker.LogQuery) ([]docker.LogLine, error) {
+	if _, err := c.get(ctx, in); err != nil {
+		return nil, err
+	}
+	return []docker.LogLine{{Stream: "stdout", Time: in.Created, Text: "log line of " + in.Name}}, nil
+}
+
+func (s fakeServices) LogLines(ctx context.Context, svc runner.SwarmService, _ docker.LogQuery) (map[string][]docker.LogLine, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return map[string][]docker.LogLine{svc.Name + ".1": {{Stream: "stdout", Text: "log line of " + svc.Name}}}, nil
+}
+
+func (c fakeContainers) RemoveReleases(ctx context.Context, _ workload.Spec) error { return ctx.Err() }
+
+func (s fakeServices) RemoveReleases(ctx context.Context, _ workload.Spec) error { return ctx.Err() }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"sort"
 	"strings"
 	"time"
 
@@ -113,7 +112,7 @@ func (d *deployment) probe(ctx context.Context, in runner.Instance, path string,
 }
 
 // logTail formats the instance's last log lines for an error, with the
-// workload's env values redacted.
+// workload's env and secret values masked.
 func (d *deployment) logTail(ctx context.Context, in runner.Instance) string {
 	ctx, cancel := runner.CleanupContext(ctx)
 	defer cancel()
@@ -124,29 +123,5 @@ func (d *deployment) logTail(ctx context.Context, in runner.Instance) string {
 	if len(lines) == 0 {
 		return fmt.Sprintf("\n%s wrote no log lines", in.Name)
 	}
-	return fmt.Sprintf("\nlast log lines of %s:\n  %s", in.Name, strings.Join(redact(lines, d.spec.Env), "\n  "))
-}
-
-// redact hides env values (secrets) in log lines. Values shorter than four
-// characters are left alone: hiding every "1" or "on" would garble the
-// lines and protect nothing.
-func redact(lines []string, env map[string]string) []string {
-	var secrets []string
-	for _, v := range env {
-		if len(v) >= 4 {
-			secrets = append(secrets, v)
-		}
-	}
-	if len(secrets) == 0 {
-		return lines
-	}
-	sort.Slice(secrets, func(i, j int) bool { return len(secrets[i]) > len(secrets[j]) })
-	out := make([]string, len(lines))
-	for i, l := range lines {
-		for _, s := range secrets {
-			l = strings.ReplaceAll(l, s, "[redacted]")
-		}
-		out[i] = l
-	}
-	return out
+	return fmt.Sprintf("\nlast log lines of %s:\n  %s", in.Name, strings.Join(d.spec.Masker().MaskLines(lines), "\n  "))
 }

@@ -1,6 +1,7 @@
 package rollout
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -82,10 +83,26 @@ func TestRouteDrifted(t *testing.T) {
 	}
 }
 
-func TestRedactHidesEnvValuesInLogLines(t *testing.T) {
-	lines := redact([]string{"connecting with password s3cr3t-pass", "mode=1"}, map[string]string{"DB_PASSWORD": "s3cr3t-pass", "MODE": "1"})
-	if lines[0] != "connecting with password [redacted]" || lines[1] != "mode=1" {
-		t.Fatalf("%q", lines)
+// loggingContainers are the world's containers, whose logs are lines.
+type loggingContainers struct {
+	fakeContainers
+	lines []string
+}
+
+func (c loggingContainers) Logs(context.Context, runner.Instance, int) ([]string, error) {
+	return c.lines, nil
+}
+
+func TestTheGateLogTailMasksEnvAndSecretValues(t *testing.T) {
+	e := New(Runtimes{Containers: loggingContainers{lines: []string{"connecting with password s3cr3t-pass", "token tok-4411 ok", "mode=1"}}})
+	d := &deployment{Engine: e, spec: workload.Spec{
+		Env:       map[string]string{"DB_PASSWORD": "s3cr3t-pass", "MODE": "1"},
+		SecretEnv: map[string]string{"TOKEN": "tok-4411"},
+	}}
+	tail := d.logTail(context.Background(), runner.Instance{Name: "web-1"})
+	want := "\nlast log lines of web-1:\n  connecting with password [masked]\n  token [masked] ok\n  mode=1"
+	if tail != want {
+		t.Fatalf("log tail %q, want %q", tail, want)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/docker"
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload"
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/plugin"
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/runner"
@@ -82,6 +83,9 @@ type observation interface {
 	// env is the workload's environment as what runs holds it
 	// ("KEY=value"), for import.
 	env(ctx context.Context, e *Engine, o Observed) ([]string, error)
+	// logs are the lines the live instances wrote per q, masked (see
+	// Engine.Logs).
+	logs(ctx context.Context, e *Engine, o Observed, q docker.LogQuery) ([]LogLine, error)
 }
 
 // Traits are what a plan can tell of how the pipeline that runs a spec

@@ -33,6 +33,16 @@ type ServiceRuntime interface {
 	List(ctx context.Context, name string) (map[string]runner.SwarmService, error)
 	// Remove removes spec's service, and so its tasks on every node.
 	Remove(ctx context.Context, name string) error
+	// LogLines returns the lines each running task of svc wrote per q, by
+	// task.
+	LogLines(ctx context.Context, svc runner.SwarmService, q docker.LogQuery) (map[string][]docker.LogLine, error)
+	// Release runs spec's release command once on the swarm, as a job of
+	// image, generation gen, removed before it returns; output gets its
+	// last lines once it ended.
+	Release(ctx context.Context, spec workload.Spec, image string, gen int, output func(docker.LogLine)) (runner.ReleaseRun, error)
+	// RemoveReleases removes the jobs of spec's workload and owner that a
+	// killed apply left behind.
+	RemoveReleases(ctx context.Context, spec workload.Spec) error
 }
 
 // servicePipeline runs each workload as a Swarm service (ServiceRuntime):
@@ -54,7 +64,9 @@ func (servicePipeline) traits() Traits { return Traits{} }
 // DNS name follows the update by itself).
 var ServiceSteps = []Step{StepProduce, StepGate, StepSwap, StepReap}
 
-func (servicePipeline) steps(workload.Spec, plugin.Strategy) []Step { return ServiceSteps }
+func (servicePipeline) steps(spec workload.Spec, _ plugin.Strategy) []Step {
+	return withRelease(spec, ServiceSteps)
+}
 
 // refuse: on Swarm the proxy reaches the tasks on the overlay network, the
 // other nodes pull the image from a registry, and Swarm gates the tasks
@@ -100,6 +112,12 @@ func (p servicePipeline) plan(d *deployment) deployPlan {
 			r.image, err = p.pin(ctx, d)
 			r.revision = d.art.Revision
 			return err
+		},
+		// A job of the pinned image on the cluster, before the update.
+		StepRelease: func(ctx context.Context) error {
+			return d.release(ctx, func(ctx context.Context, output func(docker.LogLine)) (runner.ReleaseRun, error) {
+				return p.services.Release(ctx, d.spec, r.image, d.gen, output)
+			})
 		},
 		StepGate: func(ctx context.Context) error { return p.update(ctx, d, r) },
 		StepSwap: func(ctx context.Context) error { return p.routeIfDrifted(ctx, d) },
@@ -175,6 +193,12 @@ func (p servicePipeline) converge(ctx context.Context, d *deployment) error {
 		// A scale: the same image and generation.
 		r := serviceUpdate{image: svc.Image, revision: svc.Recorded.Revision, gen: svc.Recorded.Generation}
 		err := d.runSteps(ctx, []Step{StepGate}, deployPlan{do: map[Step]func(context.Context) error{
+			// A job of the pinned image on the cluster, before the update.
+			StepRelease: func(ctx context.Context) error {
+				return d.release(ctx, func(ctx context.Context, output func(docker.LogLine)) (runner.ReleaseRun, error) {
+					return p.services.Release(ctx, d.spec, r.image, d.gen, output)
+				})
+			},
 			StepGate: func(ctx context.Context) error { return p.update(ctx, d, r) },
 		}})
 		if err != nil {
@@ -248,7 +272,13 @@ func (d *deployment) pruneService(ctx context.Context, prev Observed) {
 // then containers of the name outside it, then the images built for it.
 func (p servicePipeline) teardown(ctx context.Context, d *deployment, _ host) ([]string, error) {
 	spec := d.spec
-	if left, err := d.removeWhole(ctx, "service", func(ctx context.Context) error { return p.services.Remove(ctx, spec.Name) }); left != nil || err != nil {
+	remove := func(ctx context.Context) error {
+		if err := p.services.Remove(ctx, spec.Name); err != nil {
+			return err
+		}
+		return p.services.RemoveReleases(ctx, spec)
+	}
+	if left, err := d.removeWhole(ctx, "service", remove); left != nil || err != nil {
 		return left, err
 	}
 	return append(d.pruneAll(ctx, spec), d.retire(ctx, spec)...), nil
@@ -289,10 +319,11 @@ func serviceInstance(s runner.SwarmService) runner.Instance {
 	if s.Running == 0 {
 		state = docker.ContainerExited
 	}
-	return runner.Instance{
-		ID: s.ID, Name: s.Name, State: state, Image: s.Image, ImageID: s.Image, Recorded: s.Recorded,
-		Upstream: net.JoinHostPort(s.Tasks(), strconv.Itoa(s.Recorded.Settings.Port)), Created: s.Created,
+	in := runner.Instance{ID: s.ID, Name: s.Name, State: state, Image: s.Image, ImageID: s.Image, Recorded: s.Recorded, Created: s.Created}
+	if port := s.Recorded.Settings.Port; port > 0 { // a worker answers on none
+		in.Upstream = net.JoinHostPort(s.Tasks(), strconv.Itoa(port))
 	}
+	return in
 }
 
 // serviceObservation is a Swarm service as the manager reports it.
@@ -346,4 +377,18 @@ func (serviceObservation) importable(Observed) (bool, error) { return true, nil 
 // env is the tasks' environment, from the service's spec.
 func (s serviceObservation) env(context.Context, *Engine, Observed) ([]string, error) {
 	return s.svc.Env, nil
+}
+
+// logs: every running task of the service's image, wherever it runs.
+func (s serviceObservation) logs(ctx context.Context, _ *Engine, _ Observed, q docker.LogQuery) ([]LogLine, error) {
+	byTask, err := s.p.services.LogLines(ctx, s.svc, q)
+	if err != nil {
+		return nil, err
+	}
+	m := recordedMasker(s.svc.Env, s.svc.Recorded.Settings)
+	var out []LogLine
+	for task, lines := range byTask {
+		out = append(out, masked(task, lines, m)...)
+	}
+	return out, nil
 }

@@ -103,6 +103,9 @@ func (stackPipeline) refuse(s workload.Spec, _ workload.Host, add func(string, e
 	if len(s.Run.Placement) > 0 {
 		add("placement", fmt.Errorf("placement %q does not apply to a %s source: the stack runs on the Docker host the provider talks to", s.Run.Placement, kind))
 	}
+	if s.Release.Set() {
+		add("release_command", fmt.Errorf("release_command does not apply to a %s source: run one-off steps (migrations) as a service of the compose file that the others depend on (depends_on with condition: service_completed_successfully)", kind))
+	}
 }
 
 // plan: the stack comes up at the new project (compose recreates what
@@ -455,4 +458,11 @@ func (d *deployment) gateEach(ctx context.Context, ins []runner.Instance) error 
 	}
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// logs: every container of the stack, each masked by the values its
+// environment holds of the variables the record names (a compose file
+// that passes DB_PASSWORD=${DB_PASSWORD} on).
+func (stackObservation) logs(ctx context.Context, e *Engine, o Observed, q docker.LogQuery) ([]LogLine, error) {
+	return e.containerLogs(ctx, o.Live, q)
 }

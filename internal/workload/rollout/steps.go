@@ -22,7 +22,7 @@ type Step string
 
 const (
 	StepProduce Step = "produce" // the artifact is made: the image on the Docker host, a stack's project checked out
-	StepRelease Step = "release" // a one-off run of the new artifact (migrations) passed; no pipeline runs it yet
+	StepRelease Step = "release" // a one-off run of the new artifact (migrations) passed; nothing that runs was touched
 	StepCertify Step = "certify" // the proxy serves a certificate for every domain; the route is as it was
 	StepStop    Step = "stop"    // recreate only: the old instances are stopped
 	StepStart   Step = "start"   // the new instances run

@@ -27,6 +27,7 @@ type ContainerHost interface {
 	RemoveContainer(ctx context.Context, id string) error
 	ContainerLogs(ctx context.Context, id string, n int) ([]string, error)
 	RunToEnd(ctx context.Context, id string, o docker.RunOptions) (docker.RunResult, error)
+	ContainerLogLines(ctx context.Context, id string, q docker.LogQuery) ([]docker.LogLine, error)
 }
 
 // Containers runs each instance of a workload as one container on one

@@ -50,7 +50,7 @@ func releaseName(name string, gen int) string {
 // returns, also when ctx ends; one that an earlier, killed apply left
 // behind is removed first.
 func (c *Containers) Release(ctx context.Context, spec workload.Spec, art plugin.Artifact, gen int, output func(docker.LogLine)) (ReleaseRun, error) {
-	if err := c.sweepReleases(ctx, spec); err != nil {
+	if err := c.RemoveReleases(ctx, spec); err != nil {
 		return ReleaseRun{}, err
 	}
 	networkID, err := c.Docker.EnsureNetwork(ctx, c.Network, map[string]string{workload.LabelManaged: "true"})
@@ -98,9 +98,9 @@ func (c *Containers) Release(ctx context.Context, spec workload.Spec, art plugin
 	return r, nil
 }
 
-// sweepReleases removes the one-offs of spec's workload and owner that a
-// killed apply left behind.
-func (c *Containers) sweepReleases(ctx context.Context, spec workload.Spec) error {
+// RemoveReleases removes the one-offs of spec's workload and owner that a
+// killed apply left behind: before a release, and at teardown.
+func (c *Containers) RemoveReleases(ctx context.Context, spec workload.Spec) error {
 	left, err := c.Docker.ListContainers(ctx, workload.LabelRelease+"="+spec.Name)
 	if err != nil {
 		return fmt.Errorf("list release containers: %w", err)
@@ -123,7 +123,7 @@ func (c *Containers) sweepReleases(ctx context.Context, spec workload.Spec) erro
 // CMD. The job's service is removed before Release returns, also when
 // ctx ends; output gets the task's last lines once it ended.
 func (s *Services) Release(ctx context.Context, spec workload.Spec, image string, gen int, output func(docker.LogLine)) (ReleaseRun, error) {
-	if err := s.sweepReleases(ctx, spec); err != nil {
+	if err := s.RemoveReleases(ctx, spec); err != nil {
 		return ReleaseRun{}, err
 	}
 	netID, err := s.Docker.EnsureOverlayNetwork(ctx, s.Network, map[string]string{workload.LabelManaged: "true"})
@@ -152,9 +152,9 @@ func (s *Services) Release(ctx context.Context, spec workload.Spec, image string
 	return r, nil
 }
 
-// sweepReleases removes the jobs of spec's workload and owner that a
-// killed apply left behind.
-func (s *Services) sweepReleases(ctx context.Context, spec workload.Spec) error {
+// RemoveReleases removes the jobs of spec's workload and owner that a
+// killed apply left behind: before a release, and at teardown.
+func (s *Services) RemoveReleases(ctx context.Context, spec workload.Spec) error {
 	left, err := s.Docker.Services(ctx, workload.LabelRelease, spec.Name)
 	if err != nil {
 		return err
