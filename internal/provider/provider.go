@@ -360,5 +360,5 @@ func (p *tinyforgeProvider) Resources(context.Context) []func() resource.Resourc
 }
 
 func (p *tinyforgeProvider) DataSources(context.Context) []func() datasource.DataSource {
-	return []func() datasource.DataSource{NewWorkloadDataSource, NewPullRequestsDataSource, NewGitBranchesDataSource}
+	return []func() datasource.DataSource{NewWorkloadDataSource, NewWorkloadLogsDataSource, NewPullRequestsDataSource, NewGitBranchesDataSource}
 }
