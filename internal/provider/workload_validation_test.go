@@ -154,6 +154,26 @@ resource "tinyforge_workload" "web" {
 			workload("", image), wrapped(`swarm_registry = "127.0.0.1:5000/apps"`, `without swarm = true`)},
 		{"swarm_registry without a registry", fmt.Sprintf("provider \"tinyforge\" {\n  network = %q\n  swarm = true\n  swarm_registry = \"apps\"\n}\n", network) +
 			workload("", image), wrapped(`swarm_registry`, `(got "apps")`)},
+		{"worker with domains", withProxy + workload(`  domains = ["web.example.test"]`, `    image {
+      ref = "app:1"
+    }`), wrapped(`domains ["web.example.test"] need a port to route to: set source.image.port`)},
+		{"worker with a healthcheck", noProxy + workload("", `    dockerfile {
+      repo_owner  = "acme"
+      repo_name   = "app"
+      healthcheck = "/healthz"
+    }`), wrapped(`healthcheck "/healthz" needs a port to probe: set source.dockerfile.port`)},
+		{"a key in env and secret_env_wo", noProxy + workload(`  env = { API_KEY = "x" }
+  secret_env_wo = { API_KEY = "canary-validation-31" }
+  secret_env_wo_version = 1`, image), wrapped(`secret_env_wo key "API_KEY" is set in env too`)},
+		{"secret_env_wo without a version", noProxy + workload(`  secret_env_wo = { API_KEY = "y" }`, image),
+			wrapped(`secret_env_wo_version`)},
+		{"empty release_command", noProxy + workload(`  release_command = []`, image), wrapped(`release_command`, `at least 1`)},
+		{"release_timeout range", noProxy + workload(`  release_command = ["migrate"]
+  release_timeout = 0`, image), wrapped(`release_timeout`, `between 1 and 86400`)},
+		{"release_command on compose", noProxy + workload(`  release_command = ["migrate"]`, `    compose {
+      repo_owner = "acme"
+      repo_name  = "app"
+    }`), wrapped(`release_command does not apply to a compose source`, `depends_on`)},
 		// The engine here is no Swarm manager.
 		{"swarm on one engine", fmt.Sprintf("provider \"tinyforge\" {\n  network = %q\n  swarm = true\n}\n", network) +
 			workload("", image), wrapped(`swarm = true, but the engine at`, `is not a manager of a Swarm`)},
