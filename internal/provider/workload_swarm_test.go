@@ -181,7 +181,8 @@ func emptyPlan(t *testing.T, ctx context.Context, wd *acctest.Workdir, after str
 
 // TestAccSwarmService runs its subtests side by side on one 3-node swarm
 // (startSwarmFixture): Service, then UpdateThatKeepsTheImage
-// (workload_swarm_update_test.go). Service's worker crash comes after the
+// (workload_swarm_update_test.go) and Release
+// (workload_swarm_release_test.go). Service's worker crash comes after the
 // other subtests are done with the swarm. One alone:
 // -run 'TestAccSwarmService/UpdateThatKeepsTheImage'.
 func TestAccSwarmService(t *testing.T) {
@@ -201,6 +202,12 @@ func TestAccSwarmService(t *testing.T) {
 		t.Parallel()
 		defer others.Done()
 		f.updateThatKeepsTheImage(t, env)
+	})
+	t.Run("Release", func(t *testing.T) {
+		others.Add(1)
+		t.Parallel()
+		defer others.Done()
+		f.release(t, env)
 	})
 }
 
