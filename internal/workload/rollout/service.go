@@ -193,12 +193,6 @@ func (p servicePipeline) converge(ctx context.Context, d *deployment) error {
 		// A scale: the same image and generation.
 		r := serviceUpdate{image: svc.Image, revision: svc.Recorded.Revision, gen: svc.Recorded.Generation}
 		err := d.runSteps(ctx, []Step{StepGate}, deployPlan{do: map[Step]func(context.Context) error{
-			// A job of the pinned image on the cluster, before the update.
-			StepRelease: func(ctx context.Context) error {
-				return d.release(ctx, func(ctx context.Context, output func(docker.LogLine)) (runner.ReleaseRun, error) {
-					return p.services.Release(ctx, d.spec, r.image, d.gen, output)
-				})
-			},
 			StepGate: func(ctx context.Context) error { return p.update(ctx, d, r) },
 		}})
 		if err != nil {
