@@ -3,6 +3,7 @@ package rollout
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -50,11 +51,13 @@ func fakeServiceSpec(ref string) workload.Spec {
 type pipelineCase struct {
 	name            string
 	stacks, service bool
-	spec            func(ref string) workload.Spec
-	steps           []Step
+	// release says the spec has a release command ("migrate").
+	release bool
+	spec    func(ref string) workload.Spec
+	steps   []Step
 }
 
-var pipelineCases = []pipelineCase{
+var pipelineCases = withReleases([]pipelineCase{
 	{name: "containers blue-green", spec: func(ref string) workload.Spec { return fakeSpec(ref, plugin.StrategyBlueGreen) },
 		steps: ContainerSteps(plugin.StrategyBlueGreen)},
 	{name: "containers recreate", spec: func(ref string) workload.Spec { return fakeSpec(ref, plugin.StrategyRecreate) },
@@ -64,6 +67,49 @@ var pipelineCases = []pipelineCase{
 	{name: "stack recreate", stacks: true, spec: func(ref string) workload.Spec { return fakeStackSpec(ref, plugin.StrategyRecreate) },
 		steps: StackSteps(true, plugin.StrategyRecreate)},
 	{name: "service", service: true, spec: fakeServiceSpec, steps: ServiceSteps},
+})
+
+// withReleases adds, for each case whose pipeline runs a release command
+// (all but a stack's), the same case with one: its steps gain the release
+// step, and the tests below expect what they expect of the case without,
+// plus the release's run right after produce (see expect).
+func withReleases(cases []pipelineCase) []pipelineCase {
+	out := slices.Clone(cases)
+	for _, c := range cases {
+		if c.stacks {
+			continue
+		}
+		spec := c.spec
+		out = append(out, pipelineCase{name: c.name + releaseSuffix, service: c.service, release: true,
+			spec: func(ref string) workload.Spec {
+				s := spec(ref)
+				s.Release = workload.Release{Command: []string{"migrate"}}
+				return s
+			},
+			steps: withStep(c.steps, StepRelease)})
+	}
+	return out
+}
+
+const releaseSuffix = " with a release"
+
+// base is the name of c without its release: the key of the tests'
+// expectations.
+func (c pipelineCase) base() string { return strings.TrimSuffix(c.name, releaseSuffix) }
+
+// expect is events, what a deploy of ref as generation 2 does without a
+// release, with c's release: the one-off run of ref and the release step
+// right after produce.
+func (c pipelineCase) expect(events []string, ref string) []string {
+	if !c.release {
+		return events
+	}
+	name := c.spec("").Name
+	run := fmt.Sprintf("release %s-2 of %s: migrate", name, ref)
+	if c.service {
+		run = fmt.Sprintf("job %s-2 of %s@sha256:0: migrate", name, ref)
+	}
+	return slices.Insert(slices.Clone(events), slices.Index(events, "step produce")+1, run, "step release")
 }
 
 // deployed is a world whose workload of c runs v1, and its engine.
@@ -133,9 +179,9 @@ func TestEachPipelineRunsItsStepsInOrder(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			events := w.takeEvents()
-			if !slices.Equal(events, want[c.name]) {
-				t.Errorf("events\n  %q\nwant\n  %q", events, want[c.name])
+			events, want := w.takeEvents(), c.expect(want[c.base()], "v2")
+			if !slices.Equal(events, want) {
+				t.Errorf("events\n  %q\nwant\n  %q", events, want)
 			}
 			if got := steps(events); !slices.Equal(got, c.steps) {
 				t.Errorf("steps %v, want the pipeline's %v", got, c.steps)
@@ -187,13 +233,13 @@ func TestAFailedGateKeepsWhatServes(t *testing.T) {
 			if err == nil {
 				t.Fatal("the deploy of a bad version succeeded")
 			}
-			for _, s := range want[c.name].err {
+			for _, s := range want[c.base()].err {
 				if !strings.Contains(err.Error(), s) {
 					t.Errorf("the error does not say %q: %v", s, err)
 				}
 			}
-			if events := w.takeEvents(); !slices.Equal(events, want[c.name].events) {
-				t.Errorf("events\n  %q\nwant\n  %q", events, want[c.name].events)
+			if events, want := w.takeEvents(), c.expect(want[c.base()].events, "bad"); !slices.Equal(events, want) {
+				t.Errorf("events\n  %q\nwant\n  %q", events, want)
 			}
 			if got := w.routed(c.spec("").Name); got != before {
 				t.Errorf("the route moved from %s to %s", before, got)
@@ -242,8 +288,8 @@ func TestAFailedRouteWriteKeepsWhatServes(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), "proxy down") || !strings.Contains(err.Error(), "route [") {
 				t.Fatalf("a refused swap: %v", err)
 			}
-			if events := w.takeEvents(); !slices.Equal(events, want[c.name]) {
-				t.Errorf("events\n  %q\nwant\n  %q", events, want[c.name])
+			if events, want := w.takeEvents(), c.expect(want[c.base()], "v2"); !slices.Equal(events, want) {
+				t.Errorf("events\n  %q\nwant\n  %q", events, want)
 			}
 			o, err := e.Observe(context.Background(), name, "me")
 			if err != nil {
@@ -335,10 +381,15 @@ func TestAnInterruptAfterEachStep(t *testing.T) {
 				if got := steps(events); !slices.Contains(got, step) || !slices.Equal(got, c.steps[:len(got)]) {
 					t.Errorf("steps %v after an interrupt at %s", got, step)
 				}
+				// The release changes nothing that runs: what produce left.
+				at := want[c.base()][step]
+				if step == StepRelease {
+					at = want[c.base()][StepProduce]
+				}
 				got := interrupted{w.names(name), w.routed(name)}
-				if !slices.Equal(got.names, want[c.name][step].names) || got.routed != want[c.name][step].routed {
+				if !slices.Equal(got.names, at.names) || got.routed != at.routed {
 					t.Errorf("after an interrupt at %s: containers %v routed to %q, want %v routed to %q (events %q)",
-						step, got.names, got.routed, want[c.name][step].names, want[c.name][step].routed, events)
+						step, got.names, got.routed, at.names, at.routed, events)
 				}
 				for _, n := range got.names {
 					if in := w.instances[n]; in.State != docker.ContainerRunning && n == strings.Split(got.routed, ":")[0] {
@@ -368,8 +419,8 @@ func TestEachPipelineTearsDownWhatItRuns(t *testing.T) {
 			if warnings, err := e.Teardown(context.Background(), spec); err != nil || len(warnings) != 0 {
 				t.Fatalf("teardown: %v %v", warnings, err)
 			}
-			if events := w.takeEvents(); !slices.Equal(events, want[c.name]) {
-				t.Errorf("events %q, want %q", events, want[c.name])
+			if events := w.takeEvents(); !slices.Equal(events, want[c.base()]) {
+				t.Errorf("events %q, want %q", events, want[c.base()])
 			}
 			o, err := e.Observe(context.Background(), spec.Name, "")
 			if err != nil || o.Status() != StatusMissing || len(w.names(spec.Name)) != 0 || w.routed(spec.Name) != "" {

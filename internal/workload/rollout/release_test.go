@@ -12,9 +12,9 @@ import (
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/plugin"
 )
 
-// releaseCases are the pipelines that run a release command: containers
-// by either strategy, and a Swarm service (a stack refuses one).
-var releaseCases = slices.DeleteFunc(slices.Clone(pipelineCases), func(c pipelineCase) bool { return c.stacks })
+// releaseCases are the pipelines with a release command: containers by
+// either strategy, and a Swarm service (a stack refuses one).
+var releaseCases = slices.DeleteFunc(slices.Clone(pipelineCases), func(c pipelineCase) bool { return !c.release })
 
 // withCommand is c's spec with a release command and a secret.
 func withCommand(c pipelineCase, ref string, command ...string) workload.Spec {
@@ -30,11 +30,11 @@ func withCommand(c pipelineCase, ref string, command ...string) workload.Spec {
 // the update.
 func TestTheReleaseRunsAfterProduceBeforeAnyNewInstance(t *testing.T) {
 	want := map[string][]string{
-		"containers blue-green": {"step produce", "release web-2 of v2: migrate", "step release", "start web-2-2", "step start",
+		"containers blue-green with a release": {"step produce", "release web-2 of v2: migrate", "step release", "start web-2-2", "step start",
 			"step gate", "route web -> [web-2-2:80]", "step swap", "step drain", "remove web-1-1", "step reap"},
-		"containers recreate": {"step produce", "release web-2 of v2: migrate", "step release", "stop web-1-1", "step stop",
+		"containers recreate with a release": {"step produce", "release web-2 of v2: migrate", "step release", "stop web-1-1", "step stop",
 			"start web-2-2", "step start", "step gate", "route web -> [web-2-2:80]", "step swap", "remove web-1-1", "step reap"},
-		"service": {"step produce", "job api-2 of v2@sha256:0: migrate", "step release", "update api v2@sha256:0", "step gate",
+		"service with a release": {"step produce", "job api-2 of v2@sha256:0: migrate", "step release", "update api v2@sha256:0", "step gate",
 			"step swap", "step reap"},
 	}
 	for _, c := range releaseCases {
