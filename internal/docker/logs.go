@@ -43,7 +43,10 @@ func (q LogQuery) options(timestamps, follow bool) container.LogsOptions {
 }
 
 // ContainerLogLines returns the lines the container wrote per q, each with
-// its stream and time, in the order written.
+// its stream and time, in the engine's order: each stream in the order
+// written; across streams, the order the engine read them, so that a
+// stdout and a stderr line written microseconds apart may come either way
+// round (as in `docker logs`).
 func (c *Client) ContainerLogLines(ctx context.Context, id string, q LogQuery) ([]LogLine, error) {
 	rc, err := c.api.ContainerLogs(ctx, id, q.options(true, false))
 	if err != nil {

@@ -54,6 +54,12 @@ func TestReadLogLinesReportsTheEnginesErrorAndACutStream(t *testing.T) {
 	}
 }
 
+// TestContainerLogLinesTellsTheStreamsAndTimesApart: each line comes with
+// its stream and the engine's time, each stream in the order the program
+// wrote it. Across streams the engine's order is the order its two
+// copiers read the pipes: "one" (stdout) and "two" (stderr), written
+// microseconds apart, come either way round (as in `docker logs`), while
+// "three", written 1.1 s after "two", comes after it.
 func TestContainerLogLinesTellsTheStreamsAndTimesApart(t *testing.T) {
 	t.Parallel()
 	ref, _ := testImage(t)
@@ -75,24 +81,36 @@ func TestContainerLogLinesTellsTheStreamsAndTimesApart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	byStream := map[string][]string{}
+	at := map[string]int{}
+	last := map[string]time.Time{}
 	var texts []string
-	for _, l := range all {
+	for i, l := range all {
 		texts = append(texts, l.Stream+":"+l.Text)
-		if l.Time.IsZero() || time.Since(l.Time) > 5*time.Minute {
-			t.Errorf("line %q has time %v", l.Text, l.Time)
+		byStream[l.Stream] = append(byStream[l.Stream], l.Text)
+		at[l.Text] = i
+		if l.Time.IsZero() || time.Since(l.Time) > 5*time.Minute || l.Time.Before(last[l.Stream]) {
+			t.Errorf("line %q has time %v (the line before it on %s: %v)", l.Text, l.Time, l.Stream, last[l.Stream])
 		}
+		last[l.Stream] = l.Time
 	}
-	if want := []string{"stdout:one", "stderr:two", "stdout:three", "stdout:line 1", "stdout:line 2", "stdout:line 3"}; !slices.Equal(texts, want) {
-		t.Fatalf("lines %q, want %q", texts, want)
+	if want := []string{"one", "three", "line 1", "line 2", "line 3"}; !slices.Equal(byStream["stdout"], want) {
+		t.Fatalf("stdout %q, want %q (all: %q)", byStream["stdout"], want, texts)
+	}
+	if want := []string{"two"}; !slices.Equal(byStream["stderr"], want) {
+		t.Fatalf("stderr %q, want %q (all: %q)", byStream["stderr"], want, texts)
+	}
+	if len(all) != 6 || at["two"] > at["three"] || all[at["three"]].Time.Sub(all[at["two"]].Time) < time.Second {
+		t.Fatalf("lines %q: want stderr's two a second before stdout's three", texts)
 	}
 	tail, err := c.ContainerLogLines(ctx, id, LogQuery{Tail: 2})
-	if err != nil || len(tail) != 2 || tail[1].Text != "line 3" {
+	if err != nil || len(tail) != 2 || tail[0].Text != "line 2" || tail[1].Text != "line 3" {
 		t.Fatalf("tail 2: %+v %v", tail, err)
 	}
 	// Since the third line: the first two were written over a second
 	// before it.
-	since, err := c.ContainerLogLines(ctx, id, LogQuery{Since: all[2].Time})
+	since, err := c.ContainerLogLines(ctx, id, LogQuery{Since: all[at["three"]].Time})
 	if err != nil || len(since) != 4 || since[0].Text != "three" {
-		t.Fatalf("since %v: %+v %v", all[2].Time, since, err)
+		t.Fatalf("since %v: %+v %v", all[at["three"]].Time, since, err)
 	}
 }
