@@ -125,28 +125,9 @@ func remoteError(summary string, err error, tokenAt string) diag.Diagnostic {
 // gitDataSource is what the Git data sources share: the provider's data,
 // which Configure hands over.
 type gitDataSource struct {
-	data *providerData
+	providerLink
 }
 
 func (d *gitDataSource) Configure(_ context.Context, req datasource.ConfigureRequest, resp *datasource.ConfigureResponse) {
-	if req.ProviderData == nil {
-		return
-	}
-	data, ok := req.ProviderData.(*providerData)
-	if !ok {
-		resp.Diagnostics.AddError("Unexpected provider data", fmt.Sprintf("expected *providerData, got %T", req.ProviderData))
-		return
-	}
-	d.data = data
-}
-
-// configured reports whether the provider is configured, and says so when
-// it is not.
-func (d *gitDataSource) configured(diags *diag.Diagnostics) bool {
-	if d.data == nil {
-		diags.AddError("Provider not configured",
-			"The tinyforge provider configuration has values that are not known yet; apply what they depend on first.")
-		return false
-	}
-	return true
+	d.take(req.ProviderData, &resp.Diagnostics)
 }

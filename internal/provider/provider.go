@@ -13,6 +13,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
 	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
 	"github.com/hashicorp/terraform-plugin-framework/datasource"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/provider"
 	"github.com/hashicorp/terraform-plugin-framework/provider/schema"
@@ -51,6 +52,38 @@ type providerData struct {
 	// https says whether the proxy serves the workloads' domains over
 	// HTTPS (its https block), which a preview's default URL follows.
 	https bool
+}
+
+// providerLink is what a resource or a data source keeps of the
+// provider's Configure: its data, nil while the provider's configuration
+// holds values not known yet.
+type providerLink struct {
+	data *providerData
+}
+
+// take keeps the data a resource's or a data source's Configure is
+// handed (nil before the provider is configured).
+func (l *providerLink) take(data any, diags *diag.Diagnostics) {
+	if data == nil {
+		return
+	}
+	d, ok := data.(*providerData)
+	if !ok {
+		diags.AddError("Unexpected provider data", fmt.Sprintf("expected *providerData, got %T", data))
+		return
+	}
+	l.data = d
+}
+
+// configured reports whether the provider is configured, and says so when
+// it is not.
+func (l *providerLink) configured(diags *diag.Diagnostics) bool {
+	if l.data == nil {
+		diags.AddError("Provider not configured",
+			"The tinyforge provider configuration has values that are not known yet; apply what they depend on first.")
+		return false
+	}
+	return true
 }
 
 func (p *tinyforgeProvider) Metadata(_ context.Context, _ provider.MetadataRequest, resp *provider.MetadataResponse) {

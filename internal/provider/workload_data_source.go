@@ -28,7 +28,7 @@ var (
 func NewWorkloadDataSource() datasource.DataSource { return &workloadDataSource{} }
 
 type workloadDataSource struct {
-	data *providerData
+	providerLink
 }
 
 // workloadDataModel is data.tinyforge_workload as Terraform holds it.
@@ -97,15 +97,7 @@ func (d *workloadDataSource) Schema(_ context.Context, _ datasource.SchemaReques
 }
 
 func (d *workloadDataSource) Configure(_ context.Context, req datasource.ConfigureRequest, resp *datasource.ConfigureResponse) {
-	if req.ProviderData == nil {
-		return
-	}
-	data, ok := req.ProviderData.(*providerData)
-	if !ok {
-		resp.Diagnostics.AddError("Unexpected provider data", fmt.Sprintf("expected *providerData, got %T", req.ProviderData))
-		return
-	}
-	d.data = data
+	d.take(req.ProviderData, &resp.Diagnostics)
 }
 
 func (d *workloadDataSource) Read(ctx context.Context, req datasource.ReadRequest, resp *datasource.ReadResponse) {
@@ -114,9 +106,7 @@ func (d *workloadDataSource) Read(ctx context.Context, req datasource.ReadReques
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	if d.data == nil {
-		resp.Diagnostics.AddError("Provider not configured",
-			"The tinyforge provider configuration has values that are not known yet; apply what they depend on first.")
+	if !d.configured(&resp.Diagnostics) {
 		return
 	}
 	engine := d.data.engine

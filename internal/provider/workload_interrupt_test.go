@@ -11,6 +11,23 @@ import (
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/acctest"
 )
 
+// interruptApply sends SIGINT (Ctrl-C) to a running `terraform apply` and
+// waits for it to exit, which it must do with an error; it logs how long
+// terraform took.
+func interruptApply(t *testing.T, p *acctest.Process) acctest.Result {
+	t.Helper()
+	interrupted := time.Now()
+	if err := p.Interrupt(); err != nil {
+		t.Fatal(err)
+	}
+	res, err := p.Wait()
+	t.Logf("terraform exited %s after the interrupt, code %d", time.Since(interrupted).Round(time.Millisecond), res.ExitCode)
+	if err == nil {
+		t.Fatalf("the interrupted apply succeeded:\n%s", res.Stdout)
+	}
+	return res
+}
+
 // TestAccInterruptDuringTheGateRemovesGreen sends SIGINT (Ctrl-C) to a real
 // `terraform apply` while green is being gated: before terraform exits, the
 // provider removes green on a fresh context (the request's is cancelled),
@@ -48,15 +65,7 @@ func TestAccInterruptDuringTheGateRemovesGreen(t *testing.T) {
 		return len(liveIDs(t, name)) == 2 && strings.Contains(p.Stdout(), "Modifying...")
 	})
 	time.Sleep(time.Second) // well inside the gate
-	interrupted := time.Now()
-	if err := p.Interrupt(); err != nil {
-		t.Fatal(err)
-	}
-	res, err = p.Wait()
-	t.Logf("terraform exited %s after the interrupt, code %d", time.Since(interrupted).Round(time.Millisecond), res.ExitCode)
-	if err == nil {
-		t.Fatalf("the interrupted apply succeeded:\n%s", res.Stdout)
-	}
+	res = interruptApply(t, p)
 	if now := liveIDs(t, name); strings.Join(now, " ") != strings.Join(blue, " ") {
 		t.Fatalf("after the interrupted apply returned, containers %v; want blue %v alone (green removed)\n%s", now, blue, res.Stdout)
 	}

@@ -30,7 +30,7 @@ var (
 func NewWorkloadLogsDataSource() datasource.DataSource { return &workloadLogsDataSource{} }
 
 type workloadLogsDataSource struct {
-	data *providerData
+	providerLink
 }
 
 // defaultLogTail is how many lines of each instance are read by default.
@@ -113,15 +113,7 @@ func parseSince(s string, now time.Time) (time.Time, error) {
 }
 
 func (d *workloadLogsDataSource) Configure(_ context.Context, req datasource.ConfigureRequest, resp *datasource.ConfigureResponse) {
-	if req.ProviderData == nil {
-		return
-	}
-	data, ok := req.ProviderData.(*providerData)
-	if !ok {
-		resp.Diagnostics.AddError("Unexpected provider data", fmt.Sprintf("expected *providerData, got %T", req.ProviderData))
-		return
-	}
-	d.data = data
+	d.take(req.ProviderData, &resp.Diagnostics)
 }
 
 func (d *workloadLogsDataSource) Read(ctx context.Context, req datasource.ReadRequest, resp *datasource.ReadResponse) {
@@ -130,9 +122,7 @@ func (d *workloadLogsDataSource) Read(ctx context.Context, req datasource.ReadRe
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	if d.data == nil {
-		resp.Diagnostics.AddError("Provider not configured",
-			"The tinyforge provider configuration has values that are not known yet; apply what they depend on first.")
+	if !d.configured(&resp.Diagnostics) {
 		return
 	}
 	name := m.Name.ValueString()

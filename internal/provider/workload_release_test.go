@@ -219,15 +219,7 @@ func TestAccRelease(t *testing.T) {
 			return len(oneOffs(t, name)) == 1
 		})
 		time.Sleep(500 * time.Millisecond)
-		interrupted := time.Now()
-		if err := p.Interrupt(); err != nil {
-			t.Fatal(err)
-		}
-		res, err = p.Wait()
-		t.Logf("terraform exited %s after the interrupt, code %d", time.Since(interrupted).Round(time.Millisecond), res.ExitCode)
-		if err == nil {
-			t.Fatalf("the interrupted apply succeeded:\n%s", res.Stdout)
-		}
+		interruptApply(t, p)
 		keptV1("an interrupted release")
 
 		stats := load.Stop()

@@ -27,7 +27,7 @@ var (
 func NewWorkloadResource() resource.Resource { return &workloadResource{} }
 
 type workloadResource struct {
-	data *providerData
+	providerLink
 }
 
 func (r *workloadResource) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
@@ -39,21 +39,11 @@ func (r *workloadResource) Schema(_ context.Context, _ resource.SchemaRequest, r
 }
 
 func (r *workloadResource) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
-	if req.ProviderData == nil {
-		return
-	}
-	data, ok := req.ProviderData.(*providerData)
-	if !ok {
-		resp.Diagnostics.AddError("Unexpected provider data", fmt.Sprintf("expected *providerData, got %T", req.ProviderData))
-		return
-	}
-	r.data = data
+	r.take(req.ProviderData, &resp.Diagnostics)
 }
 
 func (r *workloadResource) engine(diags *diag.Diagnostics) *rollout.Engine {
-	if r.data == nil {
-		diags.AddError("Provider not configured",
-			"The tinyforge provider configuration has values that are not known yet; apply what they depend on first.")
+	if !r.configured(diags) {
 		return nil
 	}
 	return r.data.engine

@@ -2,10 +2,8 @@ package provider
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -13,41 +11,15 @@ import (
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/acctest"
 )
 
-// serviceEvent is one event of a Swarm service, as the manager reports it.
-type serviceEvent struct {
-	Action, Name string
-	Time         time.Time
-}
-
 // serviceEvents reads the manager's service events since then.
-func (f *swarmFixture) serviceEvents(t *testing.T, since time.Time) []serviceEvent {
-	t.Helper()
-	out := f.sw.Manager.Docker(t, "events", "--since", strconv.FormatInt(since.Unix(), 10), "--until", strconv.FormatInt(time.Now().Unix()+1, 10),
-		"--filter", "type=service", "--format", "{{json .}}")
-	var evs []serviceEvent
-	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
-		if line == "" {
-			continue
-		}
-		var raw struct {
-			Action   string `json:"Action"`
-			TimeNano int64  `json:"timeNano"`
-			Actor    struct {
-				Attributes map[string]string `json:"Attributes"`
-			} `json:"Actor"`
-		}
-		if err := json.Unmarshal([]byte(line), &raw); err != nil {
-			t.Fatalf("event %q: %v", line, err)
-		}
-		evs = append(evs, serviceEvent{Action: raw.Action, Name: raw.Actor.Attributes["name"], Time: time.Unix(0, raw.TimeNano)})
-	}
-	return evs
+func (f *swarmFixture) serviceEvents(t *testing.T, since time.Time) []dockerEvent {
+	return readEvents(t, f.sw.Manager.Docker, since, "type=service")
 }
 
 // jobBeforeService checks that the release job of workload name was
 // created and removed before the first event of the workload's own
 // service (its create or its update): the release ran first.
-func jobBeforeService(t *testing.T, evs []serviceEvent, name string) {
+func jobBeforeService(t *testing.T, evs []dockerEvent, name string) {
 	t.Helper()
 	var jobCreated, jobRemoved, service time.Time
 	for _, e := range evs {

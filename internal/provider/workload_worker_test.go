@@ -38,62 +38,27 @@ resource "tinyforge_workload" "web" {
 `, name, strategy, strings.Join(quoted, ", "), round, ref)
 }
 
-// containerEvent is one event of a workload's containers, as `docker
-// events` reports it.
-type containerEvent struct {
-	Action string
-	Name   string
-	// Round is the ROUND of the container's generation (its env is not in
-	// the event: its generation label is).
-	Generation string
-	ExitCode   string
-	Signal     string
-	Time       time.Time
-}
-
 // eventsOf reads the events of the workload's containers between since and
 // now, with the CLI.
-func eventsOf(t *testing.T, workload string, since time.Time) []containerEvent {
-	t.Helper()
-	out := acctest.Docker(t, "events", "--since", strconv.FormatInt(since.Unix(), 10), "--until", strconv.FormatInt(time.Now().Unix()+1, 10),
-		"--filter", "type=container", "--filter", "label=tinyforge.workload="+workload, "--format", "{{json .}}")
-	var evs []containerEvent
-	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
-		if line == "" {
-			continue
-		}
-		var raw struct {
-			Action   string `json:"Action"`
-			TimeNano int64  `json:"timeNano"`
-			Actor    struct {
-				Attributes map[string]string `json:"Attributes"`
-			} `json:"Actor"`
-		}
-		if err := json.Unmarshal([]byte(line), &raw); err != nil {
-			t.Fatalf("event %q: %v", line, err)
-		}
-		a := raw.Actor.Attributes
-		evs = append(evs, containerEvent{Action: raw.Action, Name: a["name"], Generation: a["tinyforge.generation"],
-			ExitCode: a["exitCode"], Signal: a["signal"], Time: time.Unix(0, raw.TimeNano)})
-	}
-	return evs
+func eventsOf(t *testing.T, workload string, since time.Time) []dockerEvent {
+	return readEvents(t, acctest.Docker, since, "type=container", "label=tinyforge.workload="+workload)
 }
 
 // first is the time of the first event of action by a container of
 // generation gen (zero when none); last the last one's.
-func first(evs []containerEvent, action, gen string) time.Time {
+func first(evs []dockerEvent, action, gen string) time.Time {
 	for _, e := range evs {
-		if e.Action == action && e.Generation == gen {
+		if e.Action == action && e.Attributes["tinyforge.generation"] == gen {
 			return e.Time
 		}
 	}
 	return time.Time{}
 }
 
-func last(evs []containerEvent, action, gen string) time.Time {
+func last(evs []dockerEvent, action, gen string) time.Time {
 	var out time.Time
 	for _, e := range evs {
-		if e.Action == action && e.Generation == gen {
+		if e.Action == action && e.Attributes["tinyforge.generation"] == gen {
 			out = e.Time
 		}
 	}
@@ -154,10 +119,11 @@ func TestAccWorker(t *testing.T) {
 	}
 	t.Logf("blue-green overlap: both new replicas ran %s before the first old one stopped", oldStopped.Sub(newStarted).Round(time.Millisecond))
 	for _, e := range evs {
-		if e.Generation == "1" && e.Action == "kill" && e.Signal != "2" {
-			t.Errorf("an old replica was sent signal %s, want stop_signal SIGINT (2): %+v", e.Signal, e)
+		gen, a := e.Attributes["tinyforge.generation"], e.Attributes
+		if gen == "1" && e.Action == "kill" && a["signal"] != "2" {
+			t.Errorf("an old replica was sent signal %s, want stop_signal SIGINT (2): %+v", a["signal"], e)
 		}
-		if e.Generation == "1" && e.Action == "die" && e.ExitCode != "0" {
+		if gen == "1" && e.Action == "die" && a["exitCode"] != "0" {
 			t.Errorf("an old replica did not finish cleanly on stop_signal: %+v", e)
 		}
 	}

@@ -65,7 +65,7 @@ func TestAFailedReleaseChangesNothingThatRuns(t *testing.T) {
 			t.Parallel()
 			w, e := c.deployed(t)
 			name := c.spec("").Name
-			before, routed := w.names(name), w.routed(name)
+			unchanged := w.keep(t, name)
 			_, err := e.Apply(context.Background(), withCommand(c, "v2", "fail"), Intent{Redeploy: true, Generation: 2})
 			var re *ReleaseError
 			if !errors.As(err, &re) || re.ExitCode != 3 {
@@ -89,9 +89,7 @@ func TestAFailedReleaseChangesNothingThatRuns(t *testing.T) {
 					t.Errorf("a failed release touched what runs: %q", ev)
 				}
 			}
-			if after := w.names(name); !slices.Equal(after, before) || w.routed(name) != routed {
-				t.Errorf("after a failed release: %v routed to %q, was %v routed to %q", after, w.routed(name), before, routed)
-			}
+			unchanged("a failed release")
 		})
 	}
 }
@@ -105,7 +103,7 @@ func TestAnInterruptDuringTheReleaseChangesNothingThatRuns(t *testing.T) {
 			t.Parallel()
 			w, e := c.deployed(t)
 			name := c.spec("").Name
-			before, routed := w.names(name), w.routed(name)
+			unchanged := w.keep(t, name)
 			ctx, cancel := context.WithCancel(context.Background())
 			time.AfterFunc(50*time.Millisecond, cancel)
 			_, err := e.Apply(ctx, withCommand(c, "v2", "hang"), Intent{Redeploy: true, Generation: 2})
@@ -115,10 +113,20 @@ func TestAnInterruptDuringTheReleaseChangesNothingThatRuns(t *testing.T) {
 			if events := w.takeEvents(); len(steps(events)) != 1 || len(events) != 2 {
 				t.Errorf("events %q, want produce and the release alone", events)
 			}
-			if after := w.names(name); !slices.Equal(after, before) || w.routed(name) != routed {
-				t.Errorf("after an interrupted release: %v routed to %q, was %v routed to %q", after, w.routed(name), before, routed)
-			}
+			unchanged("an interrupted release")
 		})
+	}
+}
+
+// keep notes the workload's containers and route; the check it returns
+// fails t when, after what it names, they differ.
+func (w *world) keep(t *testing.T, name string) func(after string) {
+	before, routed := w.names(name), w.routed(name)
+	return func(after string) {
+		t.Helper()
+		if now := w.names(name); !slices.Equal(now, before) || w.routed(name) != routed {
+			t.Errorf("after %s: %v routed to %q, was %v routed to %q", after, now, w.routed(name), before, routed)
+		}
 	}
 }
 
