@@ -69,6 +69,21 @@ func (h *httpsCaddy) block() string {
 `, h.caddy.AdminURL, h.caddy.HTTPSListen()[0], h.caddy.HTTPSListen()[1], h.pebble.DirectoryURL, h.pebble.DirectoryCAPEM)
 }
 
+// internalCABlock is the provider's proxy block for c serving HTTPS with
+// certificates from Caddy's local CA.
+func internalCABlock(c *acctest.Caddy) string {
+	return fmt.Sprintf(`  proxy {
+    caddy {
+      admin_url = %q
+      listen    = [%q, %q]
+      https {
+        issuer = "internal"
+      }
+    }
+  }
+`, c.AdminURL, c.HTTPSListen()[0], c.HTTPSListen()[1])
+}
+
 // issued is how many certificates Pebble has issued so far.
 func (h *httpsCaddy) issued() int { return strings.Count(h.pebble.Log(), "Issued certificate") }
 
@@ -322,16 +337,7 @@ func TestAccHTTPSOwnCertificate(t *testing.T) {
 	ca := acctest.MustTestCA(t, "tinyforge acceptance CA")
 	first := ca.MustIssue(t, acctest.LeafOptions{DNSNames: []string{domain, "*." + domain}})
 	second := ca.MustIssue(t, acctest.LeafOptions{DNSNames: []string{domain, "*." + domain}})
-	block := fmt.Sprintf(`  proxy {
-    caddy {
-      admin_url = %q
-      listen    = [%q, %q]
-      https {
-        issuer = "internal"
-      }
-    }
-  }
-`, c.AdminURL, c.HTTPSListen()[0], c.HTTPSListen()[1])
+	block := internalCABlock(c)
 	cfg := func(leaf acctest.Leaf, version int, domains ...string) string {
 		quoted := make([]string, len(domains))
 		for i, d := range domains {
