@@ -324,7 +324,8 @@ resource "tinyforge_workload" "web" {
 // TestAccHTTPSOwnCertificate: a workload's own certificate is checked at
 // plan (a domain it misses is named), served as it is, read back by
 // import, rotated under HTTPS load with a handshake every few requests and
-// none failed and no container touched, and removed from Caddy on
+// none failed and no container touched, put back (the key from the
+// configuration) after Caddy restarted empty, and removed from Caddy on
 // destroy. Another Caddy with issuer "internal" serves a second workload
 // with Caddy's local CA.
 func TestAccHTTPSOwnCertificate(t *testing.T) {
@@ -455,6 +456,29 @@ resource "tinyforge_workload" "web" {
 						}
 						return noKeyIn(s, second)
 					},
+				),
+			},
+			{ // Caddy restarted empty: the plan shows the certificate and the route gone ...
+				PreConfig:          func() { c.Restart(t, false) },
+				Config:             cfg(second, 2, domain, "*."+domain),
+				PlanOnly:           true,
+				ExpectNonEmptyPlan: true,
+			},
+			{ // ... and the apply puts both back, the key from the configuration
+				Config: cfg(second, 2, domain, "*."+domain),
+				ConfigPlanChecks: emptyPlanAfterApply(
+					plancheck.ExpectResourceAction(web, plancheck.ResourceActionUpdate),
+					plancheck.ExpectKnownValue(web, tfjsonpath.New("tls").AtMapKey("certificate_pem"), knownvalue.StringExact(second.CertPEM+ca.CertPEM)),
+				),
+				Check: resource.ComposeTestCheckFunc(
+					servedIs(second),
+					overHTTPS(c, ca.Pool, "eu."+domain, "v1", nil),
+					resource.TestCheckResourceAttrWith(web, "container_id", func(id string) error {
+						if id != containerID {
+							return fmt.Errorf("restoring the route replaced the container")
+						}
+						return nil
+					}),
 				),
 			},
 			{ // the workload goes (its certificate with it); issuer internal serves another
