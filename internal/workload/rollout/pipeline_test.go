@@ -40,6 +40,15 @@ func fakeStackSpec(ref string, strategy plugin.Strategy) workload.Spec {
 	}
 }
 
+// fakeHealthcheckedStackSpec is fakeStackSpec whose web has a compose
+// healthcheck and no healthcheck path: the stack's Up waits for it, and
+// that wait is the gate.
+func fakeHealthcheckedStackSpec(ref string) workload.Spec {
+	spec := fakeStackSpec(ref, plugin.StrategyDefault)
+	spec.Source = &fakeStackSource{fakeSource: fakeSource{Ref: ref}, Healthchecked: true}
+	return spec
+}
+
 // fakeServiceSpec is a routed Swarm workload "api" (Swarm gates on the
 // image's own health check: no probe path).
 func fakeServiceSpec(ref string) workload.Spec {
@@ -63,6 +72,8 @@ var pipelineCases = withReleases([]pipelineCase{
 	{name: "containers recreate", spec: func(ref string) workload.Spec { return fakeSpec(ref, plugin.StrategyRecreate) },
 		steps: ContainerSteps(plugin.StrategyRecreate)},
 	{name: "stack", stacks: true, spec: func(ref string) workload.Spec { return fakeStackSpec(ref, plugin.StrategyDefault) },
+		steps: StackSteps(true, plugin.StrategyStartFirst)},
+	{name: "stack healthchecked", stacks: true, spec: fakeHealthcheckedStackSpec,
 		steps: StackSteps(true, plugin.StrategyStartFirst)},
 	{name: "stack recreate", stacks: true, spec: func(ref string) workload.Spec { return fakeStackSpec(ref, plugin.StrategyRecreate) },
 		steps: StackSteps(true, plugin.StrategyRecreate)},
@@ -164,6 +175,9 @@ func TestEachPipelineRunsItsStepsInOrder(t *testing.T) {
 		// drain.
 		"stack": {"step produce", "start shop-web-2", "step start", "step gate", "route shop -> [shop-web-2:80]",
 			"record shop 2", "step swap", "step drain", "retire shop-web-1", "step reap"},
+		// The same, the Up having waited for the compose healthcheck.
+		"stack healthchecked": {"step produce", "start shop-web-2", "step start", "step gate", "route shop -> [shop-web-2:80]",
+			"record shop 2", "step swap", "step drain", "retire shop-web-1", "step reap"},
 		// compose recreates what changed in place.
 		"stack recreate": {"step produce", "remove shop-web-1", "start shop-web-2", "step start", "step gate",
 			"route shop -> [shop-web-2:80]", "record shop 2", "step swap", "step reap"},
@@ -195,32 +209,46 @@ func TestEachPipelineRunsItsStepsInOrder(t *testing.T) {
 
 // TestAFailedGateKeepsWhatServes: a v2 that fails its gate changes
 // nothing that serves (recreate starts v1 again), removes what it started
-// (a stack's container is compose's to keep; Swarm rolls back itself), and
-// says why.
+// (a stack's container is compose's to keep when compose recreated it in
+// place; Swarm rolls back itself), and says why. A stack's web that fails
+// its compose healthcheck fails the Up itself: the new container goes,
+// the old one keeps the route.
 func TestAFailedGateKeepsWhatServes(t *testing.T) {
 	want := map[string]struct {
 		events []string
 		err    []string
+		// left are the workload's containers after the failed deploy.
+		left []string
 	}{
 		"containers blue-green": {
 			[]string{"step produce", "start web-2-2", "step start", "remove web-2-2"},
 			[]string{"container web-2-2 of workload \"web\" failed its gate", `HTTP 500`, "log line of web-2-2"},
+			[]string{"web-1-1"},
 		},
 		"containers recreate": {
 			[]string{"step produce", "stop web-1-1", "step stop", "start web-2-2", "step start", "remove web-2-2", "resume web-1-1"},
 			[]string{"container web-2-2 of workload \"web\" failed its gate", `HTTP 500`},
+			[]string{"web-1-1"},
 		},
 		"stack": {
 			[]string{"step produce", "start shop-web-2", "step start", "remove shop-web-2"},
 			[]string{"container shop-web-2 of workload \"shop\" failed its gate", `HTTP 500`, "log line of shop-web-2"},
+			[]string{"shop-db-1", "shop-web-1"},
+		},
+		"stack healthchecked": {
+			[]string{"step produce", "start shop-web-2", "remove shop-web-2"},
+			[]string{"container shop-web-2 of workload \"shop\" failed its gate", "shop-web-2 is unhealthy", "log line of shop-web-2"},
+			[]string{"shop-db-1", "shop-web-1"},
 		},
 		"stack recreate": {
 			[]string{"step produce", "remove shop-web-1", "start shop-web-2", "step start"},
 			[]string{"container shop-web-2 of workload \"shop\" failed its gate", `HTTP 500`, "log line of shop-web-2"},
+			[]string{"shop-db-1", "shop-web-2"},
 		},
 		"service": {
 			[]string{"step produce", "roll back api"},
 			[]string{"swarm rolled the update of service api back", "task 1: unhealthy"},
+			nil,
 		},
 	}
 	for _, c := range pipelineCases {
@@ -243,6 +271,12 @@ func TestAFailedGateKeepsWhatServes(t *testing.T) {
 			}
 			if got := w.routed(c.spec("").Name); got != before {
 				t.Errorf("the route moved from %s to %s", before, got)
+			}
+			if got := w.names(c.spec("").Name); !slices.Equal(got, want[c.name].left) {
+				t.Errorf("containers after the failed deploy %v, want %v", got, want[c.name].left)
+			}
+			if routed := strings.Split(before, ":")[0]; w.instances[routed] != nil && !w.instances[routed].Running() {
+				t.Errorf("the routed %s is %s", routed, w.instances[routed].State)
 			}
 			o, err := e.Observe(context.Background(), c.spec("").Name, "me")
 			if err != nil {
@@ -271,8 +305,9 @@ func TestAFailedRouteWriteKeepsWhatServes(t *testing.T) {
 		"containers blue-green": {"step produce", "start web-2-2", "step start", "step gate", "remove web-2-2"},
 		"containers recreate": {"step produce", "stop web-1-1", "step stop", "start web-2-2", "step start", "step gate",
 			"remove web-2-2", "resume web-1-1"},
-		"stack":          {"step produce", "start shop-web-2", "step start", "step gate", "remove shop-web-2"},
-		"stack recreate": {"step produce", "remove shop-web-1", "start shop-web-2", "step start", "step gate"},
+		"stack":               {"step produce", "start shop-web-2", "step start", "step gate", "remove shop-web-2"},
+		"stack healthchecked": {"step produce", "start shop-web-2", "step start", "step gate", "remove shop-web-2"},
+		"stack recreate":      {"step produce", "remove shop-web-1", "start shop-web-2", "step start", "step gate"},
 	}
 	for _, c := range pipelineCases {
 		if c.service {
@@ -354,6 +389,8 @@ func TestAnInterruptAfterEachStep(t *testing.T) {
 		"containers recreate":   {StepProduce: v1, StepStop: v1, StepStart: v1, StepGate: v1, StepSwap: both, StepReap: v2},
 		"stack": {StepProduce: shop1, StepStart: shop1, StepGate: shop1, StepSwap: shopBoth, StepDrain: shopBoth,
 			StepReap: shop2},
+		"stack healthchecked": {StepProduce: shop1, StepStart: shop1, StepGate: shop1, StepSwap: shopBoth,
+			StepDrain: shopBoth, StepReap: shop2},
 		"stack recreate": {StepProduce: shop1, StepStart: shop2Unrouted, StepGate: shop2Unrouted, StepSwap: shop2,
 			StepReap: shop2},
 		"service": {StepProduce: api, StepGate: api, StepSwap: api, StepReap: api},
@@ -408,6 +445,7 @@ func TestEachPipelineTearsDownWhatItRuns(t *testing.T) {
 		"containers blue-green": {"unroute web", "remove web-1-1"},
 		"containers recreate":   {"unroute web", "remove web-1-1"},
 		"stack":                 {"unroute shop", "down shop"},
+		"stack healthchecked":   {"unroute shop", "down shop"},
 		"stack recreate":        {"unroute shop", "down shop"},
 		"service":               {"unroute api", "remove service api"},
 	}
