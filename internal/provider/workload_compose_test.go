@@ -60,12 +60,25 @@ volumes:
 `, webVersion, extra, dbVersion)
 }
 
+// webHealthchecked is stack (a stackCompose) with a compose healthcheck
+// on web: the stack's Up waits for it, and that wait is web's gate.
+func webHealthchecked(stack string) string {
+	return strings.Replace(stack, "  web:\n", `  web:
+    healthcheck:
+      test: ["CMD", "/healthcheck", "http://127.0.0.1:8080/healthz"]
+      interval: 1s
+      timeout: 10s
+      retries: 3
+`, 1)
+}
+
 // stackFile is where the test stack's compose file sits in its repository.
 const stackFile = "deploy/compose.yaml"
 
 // stackFiles are the test stack's repository: stackCompose at stackFile,
 // web.env beside it, the conf folder web mounts, and the web and db build
-// folders, each with a unique build label (acctest.UniqueBuildLabel).
+// folders (the test app and a health check command, for webHealthchecked
+// and db), each with a unique build label (acctest.UniqueBuildLabel).
 func stackFiles(t *testing.T, webVersion, dbVersion string) map[string]acctest.File {
 	t.Helper()
 	app, err := os.ReadFile(acctest.TestImages(t).Binary)
@@ -80,8 +93,10 @@ func stackFiles(t *testing.T, webVersion, dbVersion string) map[string]acctest.F
 		stackFile:        {Content: []byte(stackCompose(webVersion, dbVersion))},
 		"deploy/web.env": {Content: []byte("FROM_ENV_FILE=from-web-env\n")},
 		"conf/motd":      {Content: []byte("mounted from the checkout\n")},
-		"web/Dockerfile": {Content: []byte("FROM scratch\n" + acctest.UniqueBuildLabel(t) + "\nCOPY testapp /testapp\nENTRYPOINT [\"/testapp\"]\n")},
-		"web/testapp":    {Content: app, Executable: true},
+		"web/Dockerfile": {Content: []byte("FROM scratch\n" + acctest.UniqueBuildLabel(t) +
+			"\nCOPY testapp /testapp\nCOPY healthcheck /healthcheck\nENTRYPOINT [\"/testapp\"]\n")},
+		"web/testapp":     {Content: app, Executable: true},
+		"web/healthcheck": {Content: check, Executable: true},
 		"db/Dockerfile": {Content: []byte("FROM scratch\n" + acctest.UniqueBuildLabel(t) +
 			"\nCOPY testapp /testapp\nCOPY healthcheck /healthcheck\nENTRYPOINT [\"/testapp\"]\n")},
 		"db/testapp":     {Content: app, Executable: true},
@@ -148,11 +163,12 @@ func stackOf(t *testing.T, project string) map[string]string {
 // db stopped by hand shows in the plan and comes back without a new
 // generation, web untouched. Under load through Caddy: a commit changing
 // web updates it start-first with no failed request, one web container
-// left; a web that fails its gate fails the apply with its log lines, no
-// request failed and the old web serves on; a commit changing db and web
-// is measured (db restarts in place). A broken compose file fails the
-// plan naming the file; blue-green is refused at plan; destroy leaves the
-// named volume alone and nothing else.
+// left; a web that fails its gate (the healthcheck path, then a compose
+// healthcheck) fails the apply with its log lines, no request failed and
+// the old web serves on alone; a commit changing db and web is measured
+// (db restarts in place). A build context that climbs out of the checkout
+// and a broken compose file fail the plan; blue-green is refused at plan;
+// destroy leaves the named volume alone and nothing else.
 func TestAccComposeStack(t *testing.T) {
 	acctest.Acceptance(t)
 	t.Parallel()
@@ -176,6 +192,23 @@ func TestAccComposeStack(t *testing.T) {
 	var before map[string]string
 	load := newLoadDuring(t, caddy, domain)
 	var pushed time.Time
+	// keptServing checks what a deploy of a web that failed its gate
+	// left: no request failed under load, web-two answered them all, and
+	// the old web container runs alone.
+	keptServing := func(what string) {
+		stats := load.stop()
+		t.Logf("compose redeploy of %s, under load: %d requests, %d failed, answers %v", what, stats.Total, stats.Failed, stats.Bodies)
+		if stats.Failed != 0 || stats.Total == 0 || len(stats.Bodies) != 1 {
+			t.Fatalf("during the deploy of %s %d of %d requests failed, answers %v: want none failed, web-two alone",
+				what, stats.Failed, stats.Total, stats.Bodies)
+		}
+		if now := stackOf(t, name); now["web"] != before["web"] || len(webContainers(t, name)) != 1 {
+			t.Fatalf("after the deploy of %s the stack runs %v (web containers %v), want web %s alone", what, now, webContainers(t, name), before["web"])
+		}
+		if err := through(caddy, domain, "web-two")(nil); err != nil {
+			t.Fatal(err)
+		}
+	}
 	accTest(t, resource.TestCase{
 		ProtoV6ProviderFactories: providerFactories,
 		CheckDestroy: func(*terraform.State) error {
@@ -289,22 +322,22 @@ func TestAccComposeStack(t *testing.T) {
 				Config:      cfg(""),
 				ExpectError: wrapped("failed its gate", "HTTP 500", "last log lines of", "testapp serves GET /"),
 			},
-			{ // ... and nothing that served was touched; then a commit that changes db and web, under load: measured
+			{ // ... and nothing that served was touched; then a web that fails its compose healthcheck, under load:
+				// the stack's Up fails on it, the new web goes, the old web serves on
 				PreConfig: func() {
-					stats := load.stop()
-					t.Logf("compose redeploy of a web that fails its gate, under load: %d requests, %d failed, answers %v",
-						stats.Total, stats.Failed, stats.Bodies)
-					if stats.Failed != 0 || stats.Total == 0 || len(stats.Bodies) != 1 {
-						t.Fatalf("during the failed deploy %d of %d requests failed, answers %v: want none failed, web-two alone",
-							stats.Failed, stats.Total, stats.Bodies)
-					}
-					if now := stackOf(t, name); now["web"] != before["web"] || len(webContainers(t, name)) != 1 {
-						t.Fatalf("after the failed gate the stack runs %v (web containers %v), want web %s alone", now, webContainers(t, name), before["web"])
-					}
-					if err := through(caddy, domain, "web-two")(nil); err != nil {
-						t.Fatal(err)
-					}
-					push(map[string]acctest.File{stackFile: {Content: []byte(stackCompose("three", "three"))}}, "db and web three")
+					keptServing("a web that fails its gate")
+					push(map[string]acctest.File{stackFile: {Content: []byte(webHealthchecked(stackCompose("bad", "two", "HEALTH: fail")))}},
+						"web fails its compose healthcheck")
+					load.start()
+				},
+				Config:      cfg(""),
+				ExpectError: wrapped("failed its gate", "is unhealthy", "last log lines of", "testapp serves GET /"),
+			},
+			{ // ... and nothing that served was touched; then a commit that changes db and web (web gated by its compose
+				// healthcheck), under load: measured
+				PreConfig: func() {
+					keptServing("a web that fails its compose healthcheck")
+					push(map[string]acctest.File{stackFile: {Content: []byte(webHealthchecked(stackCompose("three", "three")))}}, "db and web three")
 					load.start()
 					pushed = time.Now()
 				},
@@ -313,11 +346,24 @@ func TestAccComposeStack(t *testing.T) {
 				ConfigStateChecks: []statecheck.StateCheck{running("web"), running("db")},
 				Check: func(*terraform.State) error {
 					measured(t, load, pushed, "db and web")
-					if now := stackOf(t, name); now["db"] == before["db"] {
+					now := stackOf(t, name)
+					if now["db"] == before["db"] {
 						return fmt.Errorf("db's environment changed, yet db was not recreated")
+					}
+					if health := acctest.Docker(t, "inspect", "--format", "{{.State.Health.Status}}", now["web"]); health != "healthy" {
+						return fmt.Errorf("the new web's compose healthcheck: %s, want healthy", health)
 					}
 					return through(caddy, domain, "web-three")(nil)
 				},
+			},
+			{ // a build context that climbs out of the checkout is refused at plan, naming the service
+				PreConfig: func() {
+					push(map[string]acctest.File{stackFile: {Content: []byte(strings.Replace(stackCompose("three", "three"),
+						"build: ../web", "build: ../../web", 1))}}, "web climbs out")
+				},
+				Config:      cfg(""),
+				PlanOnly:    true,
+				ExpectError: wrapped("service web: build context", "is outside the checkout"),
 			},
 			{ // a broken compose file fails the plan, naming the file
 				PreConfig: func() {
@@ -329,7 +375,7 @@ func TestAccComposeStack(t *testing.T) {
 			},
 			{ // blue-green is refused at plan
 				PreConfig: func() {
-					push(map[string]acctest.File{stackFile: {Content: []byte(stackCompose("three", "three"))}}, "fixed")
+					push(map[string]acctest.File{stackFile: {Content: []byte(webHealthchecked(stackCompose("three", "three")))}}, "fixed")
 				},
 				Config:      cfg("blue-green"),
 				PlanOnly:    true,
