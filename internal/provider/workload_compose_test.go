@@ -167,7 +167,8 @@ func stackOf(t *testing.T, project string) map[string]string {
 // healthcheck) fails the apply with its log lines, no request failed and
 // the old web serves on alone; a commit changing db and web is measured
 // (db restarts in place). A build context that climbs out of the checkout
-// and a broken compose file fail the plan; blue-green is refused at plan;
+// and a broken compose file fail the plan; blue-green and replicas are
+// refused at plan;
 // destroy leaves the named volume alone and nothing else.
 func TestAccComposeStack(t *testing.T) {
 	acctest.Acceptance(t)
@@ -380,6 +381,11 @@ func TestAccComposeStack(t *testing.T) {
 				Config:      cfg("blue-green"),
 				PlanOnly:    true,
 				ExpectError: wrapped(`deploy_strategy "blue-green" cannot be used with a compose source`, "start-first"),
+			},
+			{ // replicas is the compose file's: refused at plan, at the attribute
+				Config:      strings.Replace(cfg(""), "  domains ", "  replicas        = 2\n  domains ", 1),
+				PlanOnly:    true,
+				ExpectError: wrapped("replicas = 2", "replicas does not apply to a compose source", "deploy.replicas", "(got 2)"),
 			},
 		},
 	})
