@@ -57,15 +57,7 @@ func TestAccInterruptDuringTheGateRemovesGreen(t *testing.T) {
 
 	// Green never passes its health check: the gate would wait 120 s.
 	wd.WriteConfig(cfg(env.images.FailHealth))
-	p, err := wd.Start(ctx, []string{"apply", "-auto-approve", "-input=false", "-no-color"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	acctest.Eventually(t, time.Minute, 100*time.Millisecond, "green never started", func() bool {
-		return len(liveIDs(t, name)) == 2 && strings.Contains(p.Stdout(), "Modifying...")
-	})
-	time.Sleep(time.Second) // well inside the gate
-	res = interruptApply(t, p)
+	res = interruptInTheGate(ctx, t, wd, time.Minute, func() bool { return len(liveIDs(t, name)) == 2 })
 	if now := liveIDs(t, name); strings.Join(now, " ") != strings.Join(blue, " ") {
 		t.Fatalf("after the interrupted apply returned, containers %v; want blue %v alone (green removed)\n%s", now, blue, res.Stdout)
 	}
@@ -83,6 +75,23 @@ func TestAccInterruptDuringTheGateRemovesGreen(t *testing.T) {
 	if err != nil || plan.HasChanges {
 		t.Fatalf("with v1 configured again the plan is not empty (%v):\n%s", err, plan.Stdout)
 	}
+}
+
+// interruptInTheGate starts `terraform apply` in wd, waits (at most
+// within) until terraform modifies the workload and started says the new
+// instances run beside the old ones, and interrupts it a second later,
+// well inside a gate that never passes (interruptApply).
+func interruptInTheGate(ctx context.Context, t *testing.T, wd *acctest.Workdir, within time.Duration, started func() bool) acctest.Result {
+	t.Helper()
+	p, err := wd.Start(ctx, []string{"apply", "-auto-approve", "-input=false", "-no-color"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	acctest.Eventually(t, within, 100*time.Millisecond, "the new instances never started beside the old ones", func() bool {
+		return strings.Contains(p.Stdout(), "Modifying...") && started()
+	})
+	time.Sleep(time.Second)
+	return interruptApply(t, p)
 }
 
 // TestAccProxyOutageDuringTheSwap: Caddy's admin API refuses connections
