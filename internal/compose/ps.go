@@ -14,16 +14,6 @@ import (
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/docker"
 )
 
-// Health is the health check status of a running container.
-type Health string
-
-const (
-	HealthNone      Health = "" // no healthcheck, or the container is not running
-	HealthStarting  Health = "starting"
-	HealthHealthy   Health = "healthy"
-	HealthUnhealthy Health = "unhealthy"
-)
-
 // ServiceStatus is one service as the engine sees it.
 type ServiceStatus struct {
 	Name string
@@ -42,7 +32,7 @@ type Container struct {
 	Name     string // the container name; on the project network the service name is a DNS alias too
 	Number   int    // com.docker.compose.container-number
 	State    docker.ContainerState
-	Health   Health
+	Health   docker.Health
 	ExitCode int // when exited
 	// HealthOutput is the output of the last health check, when unhealthy.
 	HealthOutput string
@@ -76,9 +66,9 @@ func (s ServiceStatus) State() docker.ServiceState {
 			continue
 		}
 		switch c.Health {
-		case HealthUnhealthy:
+		case docker.HealthUnhealthy:
 			return docker.ServiceUnhealthy
-		case HealthStarting:
+		case docker.HealthStarting:
 			starting = true
 		}
 		running++
@@ -163,7 +153,7 @@ func (r *Runtime) Ps(ctx context.Context, projectName string, want *Project) ([]
 			ID:         cs.ID,
 			Name:       cs.Name,
 			State:      docker.ContainerState(cs.State),
-			Health:     Health(cs.Health),
+			Health:     docker.Health(cs.Health),
 			ExitCode:   cs.ExitCode,
 			Networks:   slices.Sorted(slices.Values(cs.Networks)),
 			ConfigHash: cs.Labels[api.ConfigHashLabel],
@@ -181,7 +171,7 @@ func (r *Runtime) Ps(ctx context.Context, projectName string, want *Project) ([]
 				HostPort: pub.PublishedPort,
 			})
 		}
-		if c.Health == HealthUnhealthy {
+		if c.Health == docker.HealthUnhealthy {
 			c.HealthOutput = r.lastHealthOutput(ctx, c.ID)
 		}
 		st := get(cs.Service)

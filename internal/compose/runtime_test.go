@@ -64,7 +64,7 @@ func TestLifecycle(t *testing.T) {
 		t.Fatalf("Ps lists %d services, want 2: %+v", len(st), st)
 	}
 	db, web := onlyContainer(t, svcs["db"]), onlyContainer(t, svcs["web"])
-	if db.Health != HealthHealthy {
+	if db.Health != docker.HealthHealthy {
 		t.Errorf("db health %q, want healthy", db.Health)
 	}
 	for _, c := range []Container{db, web} {
@@ -137,7 +137,7 @@ func TestLifecycle(t *testing.T) {
 	if startedAt(t, web.ID) != webStarted {
 		t.Errorf("only db changed, but web was restarted")
 	}
-	if db2.State != docker.ContainerRunning || db2.Health != HealthHealthy {
+	if db2.State != docker.ContainerRunning || db2.Health != docker.HealthHealthy {
 		t.Errorf("new db is %s/%s", db2.State, db2.Health)
 	}
 

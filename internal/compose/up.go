@@ -198,7 +198,7 @@ func (r *Runtime) notReady(ctx context.Context, p *Project) string {
 		}
 		part := fmt.Sprintf("service %s is %s", s.Name, state)
 		for _, c := range s.Containers {
-			if c.Health == HealthUnhealthy && c.HealthOutput != "" {
+			if c.Health == docker.HealthUnhealthy && c.HealthOutput != "" {
 				part += fmt.Sprintf(" (last health check: %s)", p.redact.String(c.HealthOutput))
 				break
 			}

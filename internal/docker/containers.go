@@ -102,7 +102,7 @@ func (c *Client) InspectContainer(ctx context.Context, id string) (ContainerDeta
 		d.StartedAt = parseEngineTime(s.StartedAt)
 		d.FinishedAt = parseEngineTime(s.FinishedAt)
 		if s.Health != nil {
-			d.Health = string(s.Health.Status)
+			d.Health = Health(s.Health.Status)
 		}
 	}
 	if r.NetworkSettings != nil {

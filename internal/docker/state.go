@@ -20,6 +20,18 @@ const (
 // not come back by itself.
 func (s ContainerState) Ended() bool { return s == ContainerExited || s == ContainerDead }
 
+// Health is the engine's word for a container's health check: the one
+// enum of it, for the inspected container and for compose's listing.
+type Health string
+
+// The health of a container.
+const (
+	HealthNone      Health = "" // no health check, or the container does not run
+	HealthStarting  Health = "starting"
+	HealthHealthy   Health = "healthy"
+	HealthUnhealthy Health = "unhealthy"
+)
+
 // ServiceState sums up a service of a compose stack: its containers
 // against the number it asks for. The one enum of it: compose reads the
 // health checks too; a stack's record, which knows no health, says

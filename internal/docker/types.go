@@ -70,9 +70,9 @@ type ContainerDetail struct {
 	ExitCode     int
 	StartedAt    time.Time
 	FinishedAt   time.Time
-	// Health is the Docker HEALTHCHECK status when the image defines one
-	// ("starting", "healthy", "unhealthy"), else "".
-	Health string
+	// Health is the Docker HEALTHCHECK status when the image defines one,
+	// else HealthNone.
+	Health Health
 }
 
 // ContainerSpec is a container to create.
