@@ -17,6 +17,7 @@ import (
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/pkg/stdcopy"
 	"github.com/docker/go-connections/nat"
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/retry"
 )
 
 // ListContainers lists all containers, running or not, that carry label:
@@ -234,20 +235,34 @@ func durationSeconds(d time.Duration) int {
 // same name for a moment (engines before API 1.44 do not create networks
 // atomically), and the start then fails as "ambiguous": the duplicates are
 // converged on the oldest network, as EnsureNetwork does, and the start is
-// tried again.
+// tried again (startPolicy).
 func (c *Client) StartContainer(ctx context.Context, id string) error {
-	err := c.api.ContainerStart(ctx, id, container.StartOptions{})
-	for attempt := 1; err != nil && isAmbiguousNetwork(err) && attempt <= 3; attempt++ {
-		if derr := c.dedupeNetworksOf(ctx, id); derr != nil {
-			return fmt.Errorf("start container %s: %w (and the duplicate networks stay: %v)", id, classify(err), derr)
+	err := startPolicy.Do(ctx, func(ctx context.Context) error {
+		err := c.api.ContainerStart(ctx, id, container.StartOptions{})
+		if err != nil && isAmbiguousNetwork(err) {
+			if derr := c.dedupeNetworksOf(ctx, id); derr != nil {
+				return retry.Stop(fmt.Errorf("%w (and the duplicate networks stay: %v)", err, derr))
+			}
 		}
-		time.Sleep(time.Duration(attempt) * 100 * time.Millisecond)
-		err = c.api.ContainerStart(ctx, id, container.StartOptions{})
-	}
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("start container %s: %w", id, classify(err))
 	}
 	return nil
+}
+
+// startPolicy tries a start that met a duplicate network 4 times in all,
+// waiting 100, 200, 300 ms between; any other failure is final.
+var startPolicy = retry.Policy{
+	Classify: func(err error) retry.Class {
+		if isAmbiguousNetwork(err) {
+			return retry.Contended
+		}
+		return retry.Final
+	},
+	Tries:         4,
+	ContendedWait: retry.Backoff{First: 100 * time.Millisecond, Max: 300 * time.Millisecond, Linear: true},
 }
 
 // isAmbiguousNetwork reports whether err is the engine refusing a network

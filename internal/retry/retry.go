@@ -14,6 +14,9 @@
 //	workload/runner  until the clean-up's context ends    none
 //	clean-ups        (30 s); 250 ms doubling to 2 s;
 //	                 each try at most 10 s
+//	docker           none                                 a network name two networks have
+//	StartContainer                                        (after converging them): 4 tries;
+//	                                                      100 ms more each to 300 ms
 package retry
 
 import (
