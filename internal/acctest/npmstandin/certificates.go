@@ -6,10 +6,10 @@ import (
 	"encoding/pem"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"regexp"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -48,7 +48,7 @@ func (s *Server) Certificates() []Certificate {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []Certificate
-	for _, id := range sortedIDs(s.certs) {
+	for _, id := range slices.Sorted(maps.Keys(s.certs)) {
 		c := s.certs[id]
 		if c.deleted {
 			continue
@@ -94,7 +94,7 @@ func (s *Server) serveCertificates(w http.ResponseWriter, r *http.Request, rest 
 	switch {
 	case len(rest) == 0 && r.Method == http.MethodGet:
 		out := []any{}
-		for _, id := range sortedIDs(s.certs) {
+		for _, id := range slices.Sorted(maps.Keys(s.certs)) {
 			if !s.certs[id].deleted {
 				out = append(out, cloneMap(s.certs[id].row))
 			}
@@ -269,12 +269,7 @@ func (s *Server) insertCertificate(body map[string]any) *certificate {
 		row["nice_name"] = v
 	}
 	if v, ok := body["domain_names"].([]any); ok {
-		var ds []string
-		for _, d := range v {
-			ds = append(ds, d.(string))
-		}
-		sort.Strings(ds)
-		row["domain_names"] = ds
+		row["domain_names"] = domainNames(v)
 	}
 	if v, ok := body["meta"].(map[string]any); ok {
 		row["meta"] = cloneMap(v)
@@ -304,15 +299,6 @@ func (s *Server) tlsCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, e
 		return nil, fmt.Errorf("certificate %d has no files", id)
 	}
 	return c.pair, nil
-}
-
-func sortedIDs[V any](m map[int]V) []int {
-	ids := make([]int, 0, len(m))
-	for id := range m {
-		ids = append(ids, id)
-	}
-	sort.Ints(ids)
-	return ids
 }
 
 // privateKey matches a PEM private key, of any kind.

@@ -239,19 +239,14 @@ func (s *Server) insert(body map[string]any) *host {
 	return h
 }
 
-// normalise turns a validated body into stored values: domain names sorted
-// (NPM's model sorts them on insert and update), integers as int.
+// normalise turns a validated body into stored values: domain names as
+// NPM stores them, integers as int.
 func normalise(body map[string]any) map[string]any {
 	out := map[string]any{}
 	for k, v := range body {
 		switch k {
 		case "domain_names":
-			var ds []string
-			for _, d := range v.([]any) {
-				ds = append(ds, d.(string))
-			}
-			sort.Strings(ds)
-			v = ds
+			v = domainNames(v.([]any))
 		case "forward_port", "access_list_id", "certificate_id":
 			if n, ok := v.(json.Number); ok {
 				i, _ := n.Int64()

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -97,4 +98,16 @@ func toAny(ss []string) []any {
 		out[i] = s
 	}
 	return out
+}
+
+// domainNames is a validated body's domain_names as NPM stores them, for a
+// proxy host and a certificate alike: sorted (its models sort them on
+// insert and update).
+func domainNames(list []any) []string {
+	ds := make([]string, len(list))
+	for i, d := range list {
+		ds[i] = d.(string)
+	}
+	slices.Sort(ds)
+	return ds
 }
