@@ -88,8 +88,12 @@ func (b Backoff) wait(n int) time.Duration {
 		}
 	}
 	d = min(d, b.Max)
+	if b.Jitter && d > time.Millisecond {
+		// 1 ms to d, both included.
+		return time.Millisecond + rand.N(d-time.Millisecond+1)
+	}
 	if b.Jitter && d > 0 {
-		d = rand.N(d) + time.Millisecond
+		return time.Millisecond
 	}
 	return d
 }
