@@ -92,8 +92,9 @@ func gitAttributes(own map[string]schema.Attribute) map[string]schema.Attribute 
 		},
 		"preview_url": schema.StringAttribute{
 			MarkdownDescription: "Where the deploy answers, told to the Git host with each report (see " +
-				"`report_commit_status`). Defaults to `http://` and the workload's first domain that is not a " +
-				"wildcard (null without one). A change redeploys nothing: the next deploy reports it.",
+				"`report_commit_status`). Defaults to the workload's first domain that is not a wildcard (null " +
+				"without one), after `https://` when the proxy serves HTTPS (its `https` block) or the workload has " +
+				"a `tls` block, else `http://`. A change redeploys nothing: the next deploy reports it.",
 			Optional:   true,
 			Computed:   true,
 			Validators: []validator.String{engineRule("an http(s) URL", gitbuild.ValidatePreviewURL)},
@@ -207,9 +208,13 @@ func gitModelOf(r gitbuild.Repo, prior *gitModel) gitModel {
 }
 
 // planPreviewURL plans preview_url when the configuration leaves it out:
-// defaultPreviewURL of the planned domains (unknown while they are).
+// defaultPreviewURL of the planned domains (unknown while they are), over
+// HTTPS when the proxy serves HTTPS (its https block) or the workload
+// brings its own certificate (NPM serves it with ssl_forced; Caddy
+// refuses one without https).
 func (m *workloadModel) planPreviewURL(ctx context.Context, config *workloadModel, https bool) diag.Diagnostics {
 	var diags diag.Diagnostics
+	https = https || m.TLS != nil
 	g, _ := m.Source.gitOf()
 	c, _ := config.Source.gitOf()
 	if g == nil || c == nil || !c.PreviewURL.IsNull() {
