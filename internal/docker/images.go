@@ -19,7 +19,7 @@ import (
 
 // buildOutputLines is how many of the last build output lines a failed build
 // carries in its error: enough to show the failing step and its output.
-const buildOutputLines = 20
+const buildOutputLines = 30
 
 // InspectImage returns the image with that reference or ID; ErrNotFound when
 // the engine does not have it.

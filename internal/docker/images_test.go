@@ -42,9 +42,14 @@ func TestBuildImageFailureCarriesTheOutput(t *testing.T) {
 	ref := acctest.UniqueName("tinyforge-docker-broken") + ":test"
 	t.Cleanup(func() { _, _ = acctest.DockerE("rmi", "-f", ref) })
 	var progress []string
+	// 15 steps before the failing one: more output than the error keeps.
+	labels := ""
+	for i := range 15 {
+		labels += fmt.Sprintf("LABEL step%d=%d\n", i, i)
+	}
 	_, err := c.BuildImage(testContext(t), BuildSpec{
 		Context: tarContext(map[string][]byte{
-			"build/Dockerfile": []byte("FROM scratch\n" + acctest.UniqueBuildLabel(t) + "\nCOPY does-not-exist /x\n"),
+			"build/Dockerfile": []byte("FROM scratch\n" + acctest.UniqueBuildLabel(t) + "\n" + labels + "COPY does-not-exist /x\n"),
 		}),
 		Dockerfile: "build/Dockerfile",
 		Tags:       []string{ref},
@@ -62,6 +67,11 @@ func TestBuildImageFailureCarriesTheOutput(t *testing.T) {
 	}
 	if !containsStep(progress, "FROM scratch") {
 		t.Errorf("progress did not report the steps: %q", progress)
+	}
+	// The error's output is the last 30 lines of the progress.
+	_, tail, _ := strings.Cut(msg, "last build output:\n  ")
+	if got := strings.Split(tail, "\n  "); len(progress) <= 30 || !slices.Equal(got, progress[len(progress)-30:]) {
+		t.Errorf("the error carries %d lines, want the last 30 of the %d of the build:\n%q", len(got), len(progress), got)
 	}
 }
 
