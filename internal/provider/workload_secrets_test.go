@@ -31,7 +31,8 @@ variable "api_key" {
 // secretWorkloads are a web workload and a worker, both given var.api_key
 // in secret_env_wo at version; the web's release command is release, the
 // worker prints the key and a greeting, then sleeps; the logs data source
-// reads the worker.
+// reads the worker: all its lines, the last (tail = 1), and those since
+// 2099 (none).
 func secretWorkloads(name, ref string, version int, release string) string {
 	return fmt.Sprintf(`
 resource "tinyforge_workload" "web" {
@@ -68,6 +69,22 @@ data "tinyforge_workload_logs" "jobs" {
 
 output "jobs_lines" {
   value = data.tinyforge_workload_logs.jobs.lines
+}
+
+data "tinyforge_workload_logs" "jobs_last" {
+  name       = tinyforge_workload.jobs.name
+  tail       = 1
+  depends_on = [tinyforge_workload.jobs]
+}
+
+data "tinyforge_workload_logs" "jobs_later" {
+  name       = tinyforge_workload.jobs.name
+  since      = "2099-01-01T00:00:00Z"
+  depends_on = [tinyforge_workload.jobs]
+}
+
+output "jobs_tails" {
+  value = [for ds in [data.tinyforge_workload_logs.jobs_last, data.tinyforge_workload_logs.jobs_later] : [for l in ds.lines : "${l.stream}:${l.text}"]]
 }
 `, name, ref, version, release)
 }
@@ -163,6 +180,11 @@ func TestAccSecretEnvNeverWritten(t *testing.T) {
 	}
 	if want := "stdout:hello from the worker|stdout:API_KEY=[masked]|stderr:done"; strings.Join(got, "|") != want {
 		t.Fatalf("the logs data source returned %q, want %q", strings.Join(got, "|"), want)
+	}
+	out, err = wd.Run(ctx, []string{"output", "-json", "jobs_tails"})
+	mustSucceed(t, "output", out, err)
+	if tails := strings.Join(strings.Fields(out.Stdout), ""); tails != `[["stderr:done"],[]]` {
+		t.Fatalf("the logs data source with tail = 1, then since 2099, returned %s; want the last line, then none", tails)
 	}
 
 	// A new version: a plan whose JSON holds no value, then a deploy whose
