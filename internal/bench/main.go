@@ -34,6 +34,8 @@
 //     provider's, and its Git host, engine and proxy calls; then one pull
 //     request moves: the plan, and the apply until Caddy answers, versus a
 //     script that puts that one commit live.
+//  10. a release command: blue-green redeploys with one versus without;
+//     the release step versus docker run --rm of the same command.
 //
 // With -doc it rewrites the table of docs/BENCHMARKS.md from the run.
 //
@@ -96,11 +98,11 @@ func parseFlags(args []string) (options, error) {
 	fs.IntVar(&o.Clients, "clients", 8, "concurrent load clients (scenario 1)")
 	fs.DurationVar(&o.Interval, "interval", 10*time.Millisecond, "each load client's pause between requests (scenario 1)")
 	fs.DurationVar(&o.Steady, "steady", 3*time.Second, "steady-state window before each redeploy (scenario 1)")
-	fs.IntVar(&o.DeployReps, "deploy-reps", 5, "repetitions of the deploy and of its floor (scenario 2)")
+	fs.IntVar(&o.DeployReps, "deploy-reps", 5, "repetitions of the deploy and of its floor (scenarios 2, 10)")
 	ns := fs.String("n", "10,50,200", "workload counts of the refresh scenario (scenario 3)")
 	fs.IntVar(&o.PlanReps, "plan-reps", 5, "timed repetitions of each plan and no-op apply (scenarios 3, 4)")
 	fs.IntVar(&o.Parallelism, "parallelism", 10, "terraform -parallelism when creating the workloads of scenario 3")
-	fs.StringVar(&o.Scenarios, "scenarios", "1,2,3,6,7,8,9", "scenarios to run (3 includes 4 and 5)")
+	fs.StringVar(&o.Scenarios, "scenarios", "1,2,3,6,7,8,9,10", "scenarios to run (3 includes 4 and 5)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -267,6 +269,7 @@ func (b *bench) scenarios(ctx context.Context) error {
 		{"7", b.pushToLive},
 		{"8", b.composeRedeploy},
 		{"9", b.previews},
+		{"10", b.releaseOverhead},
 		{"3", b.refreshAtScale},
 	} {
 		if !b.opts.runs(s.id) {

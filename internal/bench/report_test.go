@@ -139,8 +139,8 @@ func TestParseFlags(t *testing.T) {
 			t.Errorf("parseFlags(%q) accepted", bad)
 		}
 	}
-	if !o.runs("2") || !o.runs("9") || o.runs("4") {
-		t.Fatalf("runs: default scenarios are 1,2,3,6,7,8,9 (3 runs 4 and 5 itself)")
+	if !o.runs("2") || !o.runs("9") || !o.runs("10") || o.runs("4") || o.runs("1,2") {
+		t.Fatalf("runs: default scenarios are 1,2,3,6,7,8,9,10 (3 runs 4 and 5 itself)")
 	}
 }
 
