@@ -74,3 +74,24 @@ func TestACrashLoopingWorkerFailsItsGate(t *testing.T) {
 		}
 	}
 }
+
+// TestASwarmWorkerDeploysWithoutARoute: on Swarm a worker is a service
+// of its replicas whose update is the gate, and no route is written.
+func TestASwarmWorkerDeploysWithoutARoute(t *testing.T) {
+	w := newWorld(t)
+	e := w.engine(false, true)
+	ctx := context.Background()
+	for gen, ref := range []string{"v1", "v2"} {
+		res, err := e.Apply(ctx, workerSpec(ref, plugin.StrategyDefault), Intent{Redeploy: true, Generation: gen + 1, Create: gen == 0})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []string{"step produce", "update jobs " + ref + "@sha256:0", "step gate", "step swap", "step reap"}
+		if got := w.takeEvents(); !slices.Equal(got, want) {
+			t.Errorf("deploy of %s: events\n  %q\nwant\n  %q", ref, got, want)
+		}
+		if w.routed("jobs") != "" || res.Upstreams() != nil || res.Primary().Upstream != "" || w.services["jobs"].Desired != 2 {
+			t.Errorf("after the deploy of %s: route %q, upstreams %v, %d replicas", ref, w.routed("jobs"), res.Upstreams(), w.services["jobs"].Desired)
+		}
+	}
+}
