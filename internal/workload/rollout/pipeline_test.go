@@ -272,8 +272,8 @@ func TestAFailedGateKeepsWhatServes(t *testing.T) {
 			if got := w.routed(c.spec("").Name); got != before {
 				t.Errorf("the route moved from %s to %s", before, got)
 			}
-			if got := w.names(c.spec("").Name); !slices.Equal(got, want[c.name].left) {
-				t.Errorf("containers after the failed deploy %v, want %v", got, want[c.name].left)
+			if got := w.names(c.spec("").Name); !slices.Equal(got, want[c.base()].left) {
+				t.Errorf("containers after the failed deploy %v, want %v", got, want[c.base()].left)
 			}
 			if routed := strings.Split(before, ":")[0]; w.instances[routed] != nil && !w.instances[routed].Running() {
 				t.Errorf("the routed %s is %s", routed, w.instances[routed].State)
