@@ -175,6 +175,33 @@ func TestHTTPSCertificateFromACME(t *testing.T) {
 		getHTTPS(t, c, roots, "web.example.test", "green")
 	})
 
+	t.Run("without Caddy's log, a refusal fails at the wait's bound", func(t *testing.T) {
+		// A Caddy on another machine: its log does not reach the provider.
+		https := a.https
+		https.IssuerLog, https.CertificateTimeout = false, 4*time.Second
+		remote := a.router(t, https)
+		a.pebble.DNS.Refuse("late.example.test", true)
+		tlsBefore := c.AdminGet(t, "/config/apps/tls")
+		start := time.Now()
+		err := remote.Certify(ctx, proxy.Route{Workload: "web", Domains: append(slices.Clone(route.Domains), "late.example.test"), Upstreams: []string{green}})
+		elapsed := time.Since(start)
+		var certErr *proxy.CertificateError
+		if !errors.As(err, &certErr) || certErr.Domain != "late.example.test" || !strings.Contains(certErr.Reason, "not served within 4s (the wait's bound)") {
+			t.Fatalf("Certify = %v, want a CertificateError for late.example.test at the bound", err)
+		}
+		if elapsed < 4*time.Second || elapsed > 20*time.Second {
+			t.Fatalf("the refusal came after %s, want the bound (4s)", elapsed)
+		}
+		t.Logf("refused at the bound in %s: %v", elapsed.Round(time.Millisecond), err)
+		if got := c.AdminGet(t, "/config/apps/tls"); !jsonEqual(t, got, tlsBefore) {
+			t.Fatalf("a refused Certify left Caddy's TLS app changed:\nbefore %s\nafter  %s", tlsBefore, got)
+		}
+		if !strings.Contains(tlsBefore, `"email":"ops@example.test"`) {
+			t.Fatalf("the ACME issuer lacks the account's email: %s", tlsBefore)
+		}
+		getHTTPS(t, c, roots, "web.example.test", "green")
+	})
+
 	t.Run("a wildcard is refused for an ACME CA", func(t *testing.T) {
 		err := r.Certify(ctx, proxy.Route{Workload: "wild", Domains: []string{"*.wild.example.test"}, Upstreams: []string{blue}})
 		if err == nil || !strings.Contains(err.Error(), `domain "*.wild.example.test"`) || !strings.Contains(err.Error(), "DNS-01") {
