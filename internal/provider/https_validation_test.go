@@ -80,12 +80,27 @@ resource "tinyforge_workload" "web" {
 			atAttr("acme_ca", "http://ca.example.test/dir", `want an https:// URL (got "http://ca.example.test/dir")`)},
 		{"acme_ca_root_pem not PEM", caddyWith("      https {\n        acme_ca_root_pem = \"my root\"\n      }") + workload(web, ""),
 			atAttr("acme_ca_root_pem", "my root", `want a PEM certificate`)},
+		{"a private ACME root for a Caddy elsewhere", fmt.Sprintf(`provider "tinyforge" {
+  network = %q
+  proxy {
+    caddy {
+      admin_url = "http://caddy.example.test:2019"
+      https {
+        acme_ca_root_pem = %q
+      }
+    }
+  }
+}
+`, network, ca.CertPEM) + workload(web, ""),
+			wrapped(`A private ACME root needs Caddy on this machine`, `Caddy at caddy.example.test:2019 does not run here`)},
 		{"automatic_https = true", caddyWith("      automatic_https = true") + workload(web, ""),
 			wrapped(`automatic_https = true is removed`, `write an https block in proxy { caddy { ... } }`)},
 		{"https with one listen address", caddyWith("      listen = [\"127.0.0.1:8080\"]\n      https {}") + workload(web, ""),
 			wrapped(`listen`, `"127.0.0.1:8080"`, `give two addresses, the HTTP one first and the HTTPS one second`)},
 		{"an ACME certificate for a wildcard", https + workload(`"*.example.test"`, ""),
 			wrapped(`domain "*.example.test": an ACME CA certifies a wildcard only through DNS-01`, `issuer = "internal"`)},
+		{"NPM's Let's Encrypt for a wildcard", npmWith("      https {}") + workload(`"*.example.test"`, ""),
+			wrapped(`domain "*.example.test": NPM's Let's Encrypt certificates are validated over HTTP-01, which cannot certify a wildcard`)},
 		{"NPM's https email not its user's", npmWith("      https {\n        email = \"someone@example.test\"\n      }") + workload(web, ""),
 			wrapped(`https email "someone@example.test"`, `NPM registers Let's Encrypt accounts with the email of the NPM user`)},
 
