@@ -1,9 +1,11 @@
 package npm
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -229,5 +231,75 @@ func TestLetsEncryptEmailIsTheAccounts(t *testing.T) {
 	}
 	if _, err := New(Config{URL: "http://127.0.0.1:81", Email: email, Password: "x", LetsEncrypt: true, LetsEncryptEmail: strings.ToUpper(email)}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// attachByHand sets a host's certificate_id through NPM's API, as someone
+// in NPM's UI would.
+func (f *fixture) attachByHand(t *testing.T, hostID, certificateID int) {
+	t.Helper()
+	login, _ := json.Marshal(map[string]string{"identity": email, "secret": f.password})
+	resp, err := http.Post(f.npm.URL+"/api/tokens", "application/json", bytes.NewReader(login))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var token struct {
+		Token string `json:"token"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&token)
+	resp.Body.Close()
+	if err != nil || token.Token == "" {
+		t.Fatalf("log in to NPM: %v", err)
+	}
+	body, _ := json.Marshal(map[string]any{"certificate_id": certificateID})
+	req, _ := http.NewRequest(http.MethodPut, fmt.Sprintf("%s/api/nginx/proxy-hosts/%d", f.npm.URL, hostID), bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+token.Token)
+	req.Header.Set("Content-Type", "application/json")
+	if resp, err = http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("attach certificate %d to host %d by hand: %v %v", certificateID, hostID, resp, err)
+	}
+	resp.Body.Close()
+}
+
+// TestACertificateAttachedByHandIsNeverDeleted: a certificate the provider
+// did not make, attached by hand to a workload's proxy host, reads as no
+// certificate of the route's own in Routes (so the plan shows the change); the next Upsert puts a certificate of the
+// provider's back (deleting only the provider's old one), and Delete
+// deletes the provider's: the user's stays.
+func TestACertificateAttachedByHandIsNeverDeleted(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, nil)
+	ctx := context.Background()
+	ca := acctest.MustTestCA(t, "npm hand-attached CA")
+	d := domain("hand")
+	leaf := ca.MustIssue(t, acctest.LeafOptions{DNSNames: []string{d}})
+	userCert := ca.MustIssue(t, acctest.LeafOptions{DNSNames: []string{d}})
+	userID := f.npm.SeedCertificate("the user's", userCert.CertPEM, userCert.KeyPEM)
+	route := proxy.Route{Workload: "hand", Domains: []string{d}, Upstreams: []string{app(t, "hand")},
+		TLS: &proxy.TLS{CertificatePEM: leaf.CertPEM, KeyPEM: leaf.KeyPEM}}
+	if err := f.router.Upsert(ctx, route); err != nil {
+		t.Fatal(err)
+	}
+	host := f.npm.Hosts()[0]
+	f.attachByHand(t, host.ID, userID)
+
+	routes, err := f.router.Routes(ctx)
+	if err != nil || len(routes) != 1 || routes[0].TLS != nil {
+		t.Fatalf("Routes = %+v (%v), want the route without a certificate of its own", routes, err)
+	}
+	if err := f.router.Upsert(ctx, route); err != nil {
+		t.Fatal(err)
+	}
+	if h := f.npm.Hosts()[0]; h.CertificateID == userID || h.CertificateID == 0 {
+		t.Fatalf("after the Upsert the host carries certificate %d, want one of the provider's", h.CertificateID)
+	}
+	if leafServed, _ := servedOverHTTPS(t, f.npm, ca.Pool(), d); leafServed == nil || !leafServed.Equal(leaf.Cert) {
+		t.Fatal("after the Upsert NPM does not serve the workload's certificate")
+	}
+	if err := f.router.Delete(ctx, "hand"); err != nil {
+		t.Fatal(err)
+	}
+	if certs := f.npm.Certificates(); len(certs) != 1 || certs[0].ID != userID {
+		t.Fatalf("after delete NPM holds %+v, want only the user's certificate", certs)
 	}
 }
