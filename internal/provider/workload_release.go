@@ -27,8 +27,9 @@ func releaseAttributes() map[string]schema.Attribute {
 	return map[string]schema.Attribute{
 		"release_command": schema.ListAttribute{
 			MarkdownDescription: "Command run once per deploy (database migrations, say), after the new image is " +
-				"produced and before any new container starts, by either strategy: a one-off container of the new " +
-				"image with the workload's `env`, `secret_env_wo`, volumes and network. It replaces the image's " +
+				"produced (and, with HTTPS, the route's certificates are had) and before any new container " +
+				"starts, by either strategy: a one-off container of the new image with the workload's `env`, " +
+				"`secret_env_wo`, volumes and network. It replaces the image's " +
 				"`CMD` (exec form, as `docker run IMAGE COMMAND` does); the image's `ENTRYPOINT`, or `entrypoint`, " +
 				"stays. Exit 0: the deploy goes on. Another exit code, or `release_timeout`: the apply fails with the " +
 				"exit code and the last 50 lines of its output, nothing that runs is touched, and the next plan offers " +

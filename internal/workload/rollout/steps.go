@@ -34,11 +34,13 @@ const (
 
 // Steps is the vocabulary in its one order. A pipeline may skip a step,
 // never reorder: each pipeline's list (ContainerSteps, StackSteps,
-// ServiceSteps) is a subsequence of it. Release runs once before any new
-// instance starts, so that its failure changes nothing that runs; so does
-// certify, which the engine adds to any pipeline's steps when the proxy
-// holds certificates for the workload's domains (see withCertify).
-var Steps = []Step{StepProduce, StepRelease, StepCertify, StepStop, StepStart, StepGate, StepSwap, StepDrain, StepReap}
+// ServiceSteps) is a subsequence of it. Certify, which the engine adds to
+// any pipeline's steps when the proxy holds certificates for the
+// workload's domains (see withCertify), comes before release: a
+// certificate that cannot be had fails the deploy before a migration
+// has changed anything. Release runs once, before any new instance
+// starts, so that its failure changes nothing that runs.
+var Steps = []Step{StepProduce, StepCertify, StepRelease, StepStop, StepStart, StepGate, StepSwap, StepDrain, StepReap}
 
 // withStep inserts step into steps at its place in Steps.
 func withStep(steps []Step, step Step) []Step {
