@@ -161,7 +161,8 @@ func (l *httpsLoad) stop() acctest.Stats {
 // certificate before the apply returns, HTTP redirects, import reads the
 // workload back, a blue-green redeploy under HTTPS load fails no request
 // and keeps the certificate, a domain the CA refuses fails the apply
-// naming it while v2 keeps serving, Caddy restarted with --resume keeps
+// naming it while v2 keeps serving (and a new workload it refuses leaves
+// nothing behind), Caddy restarted with --resume keeps
 // routes and certificates (nothing issued again), and Caddy restarted
 // empty shows in the plan and is restored by the apply with the
 // certificates it kept in storage.
@@ -174,6 +175,32 @@ func TestAccHTTPSFromAnACMECA(t *testing.T) {
 	domain := name + ".test"
 	refused := "refused-" + name + ".test"
 	h.pebble.DNS.Refuse(refused, true)
+	// A new workload whose only domain the CA refuses.
+	newcomer := env.workloadName("tlsnew")
+	newcomerDomain := newcomer + ".test"
+	h.pebble.DNS.Refuse(newcomerDomain, true)
+	newcomerCfg := fmt.Sprintf(`
+resource "tinyforge_workload" "newcomer" {
+  name           = %q
+  domains        = [%q]
+  health_timeout = 20
+  source {
+    image {
+      ref  = %q
+      port = 8080
+    }
+  }
+}
+`, newcomer, newcomerDomain, env.images.V1)
+	leftNothing := func(*terraform.State) error {
+		if err := noContainersLeft(t, newcomer)(nil); err != nil {
+			return fmt.Errorf("the refused create: %w", err)
+		}
+		if app := h.caddy.AdminGet(t, "/config/apps/tls"); strings.Contains(app, newcomer) {
+			return fmt.Errorf("the refused create left its certificate entries in Caddy: %s", app)
+		}
+		return noRoute(t, h.caddy, newcomer)
+	}
 	roots := func() *x509.CertPool { return h.pebble.Roots(t) }
 	cfg := func(ref string, domains ...string) string {
 		quoted := make([]string, len(domains))
@@ -273,6 +300,15 @@ resource "tinyforge_workload" "web" {
 					overHTTPS(h.caddy, roots, domain, "v2", nil),
 					resource.TestCheckResourceAttr(web, "generation", "2"),
 				),
+			},
+			{ // a new workload the CA refuses: the create fails naming its domain ...
+				Config:      cfg(env.images.V2, domain) + newcomerCfg,
+				ExpectError: regexp.MustCompile(`(?s)no certificate for\s+domain\s+"` + regexp.QuoteMeta(newcomerDomain) + `".*challenge\s+failed`),
+			},
+			{ // ... and leaves nothing: no container, no route, no certificate entry, nothing in the state
+				Config:           cfg(env.images.V2, domain),
+				ConfigPlanChecks: emptyPlanAfterApply(plancheck.ExpectEmptyPlan()),
+				Check:            resource.ComposeTestCheckFunc(leftNothing, overHTTPS(h.caddy, roots, domain, "v2", nil)),
 			},
 			{ // Caddy restarted with --resume: nothing to do, nothing issued again
 				PreConfig: func() {
