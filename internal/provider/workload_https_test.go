@@ -671,6 +671,7 @@ resource "tinyforge_workload" "le" {
 					servedBy(ownDomain, ca.Pool(), &first, "v1"),
 					servedBy(leDomain, npm.LetsEncryptRoot(), nil, "v2"),
 					certificates("other user.example.test", "other "+ownDomain, "letsencrypt "+leDomain),
+					func(s *terraform.State) error { return noKeyIn(s, first) },
 					func(*terraform.State) error {
 						for _, d := range []string{ownDomain, leDomain} {
 							if h := hostsOn(npm, d); len(h) != 1 || h[0].CertificateID == 0 || !h[0].SSLForced || !h[0].HTTP2Support {
@@ -697,6 +698,7 @@ resource "tinyforge_workload" "le" {
 				Check: resource.ComposeTestCheckFunc(
 					servedBy(ownDomain, ca.Pool(), &second, "v1"),
 					certificates("other user.example.test", "letsencrypt "+leDomain, "other "+ownDomain),
+					func(s *terraform.State) error { return noKeyIn(s, second) },
 				),
 			},
 			{ // a domain Let's Encrypt refuses: the apply fails naming it
