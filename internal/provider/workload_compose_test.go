@@ -308,7 +308,12 @@ func TestAccComposeStack(t *testing.T) {
 					if stats.Failed != 0 || stats.Total == 0 {
 						return fmt.Errorf("%d of %d requests failed during the web-only redeploy: %v", stats.Failed, stats.Total, stats.FirstFailures)
 					}
-					if err := through(caddy, domain, "web-two")(nil); err != nil {
+					// The new web has the service's env_file and bind mount.
+					if err := resource.ComposeTestCheckFunc(
+						through(caddy, domain, "web-two"),
+						throughPath(caddy, domain, "/env/FROM_ENV_FILE", "from-web-env"),
+						throughPath(caddy, domain, "/file?path=/conf/motd", "mounted from the checkout"),
+					)(nil); err != nil {
 						return err
 					}
 					return oneWebBeside(t, name, before, "web two")
