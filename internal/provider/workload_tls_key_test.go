@@ -141,8 +141,10 @@ resource "tinyforge_workload" "web" {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(string(log), "Caddy serves a certificate for every domain") {
-		t.Error("the provider's log lacks the certificate wait's progress line")
+	for _, line := range []string{"Caddy serves a certificate for every domain", "every domain is served over HTTPS"} {
+		if !strings.Contains(string(log), line) {
+			t.Errorf("the provider's log lacks the certificate wait's progress line %q", line)
+		}
 	}
 	for where, text := range map[string]string{
 		"the state": string(state), "the saved plan (show -json)": res.Stdout, "the container's labels and env": inspect,
