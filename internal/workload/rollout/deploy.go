@@ -180,21 +180,24 @@ func (d *deployment) start(ctx context.Context, gen, n int) ([]runner.Instance, 
 // gateAll gates every new instance at once. When one fails, every new
 // instance is removed: a generation takes traffic whole or not at all.
 func (d *deployment) gateAll(ctx context.Context, ins []runner.Instance) error {
-	errs := make([]error, len(ins))
-	var wg sync.WaitGroup
-	for i, in := range ins {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = d.gate(ctx, in, false)
-		}()
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	if err := d.gateEach(ctx, ins); err != nil {
 		d.discardAll(ctx, ins)
 		return err
 	}
 	return nil
+}
+
+// gateEach gates instances at once and joins their failures; it removes
+// nothing (a stack's routed containers that fail stay: they are
+// compose's, and the route is left where it is).
+func (d *deployment) gateEach(ctx context.Context, ins []runner.Instance) error {
+	errs := make([]error, len(ins))
+	var wg sync.WaitGroup
+	for i, in := range ins {
+		wg.Go(func() { errs[i] = d.gate(ctx, in, false) })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // claim settles two applies creating the same name at once, from two

@@ -2,10 +2,8 @@ package rollout
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
-	"sync"
 
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/docker"
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/proxy"
@@ -446,19 +444,6 @@ func (s stackObservation) importable(o Observed) (bool, error) {
 }
 
 func (stackObservation) env(context.Context, *Engine, Observed) ([]string, error) { return nil, nil }
-
-// gateEach gates the routed service's containers that compose created or
-// kept in place, at once; one that fails stays (it is compose's), and the
-// route is left where it is.
-func (d *deployment) gateEach(ctx context.Context, ins []runner.Instance) error {
-	errs := make([]error, len(ins))
-	var wg sync.WaitGroup
-	for i, in := range ins {
-		wg.Go(func() { errs[i] = d.gate(ctx, in, false) })
-	}
-	wg.Wait()
-	return errors.Join(errs...)
-}
 
 // logs: every container of the stack, each masked by the values its
 // environment holds of the variables the record names (a compose file
