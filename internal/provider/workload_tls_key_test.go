@@ -19,7 +19,9 @@ import (
 // within 14 days deploys with a warning; a rotation serves the new one;
 // and no line of any key is in the state, a saved plan (terraform show
 // -json), the container's labels and environment, the CLI's output or the
-// trace log. Caddy holds the key (it serves it), and destroy removes it.
+// trace log. Caddy holds the key (it serves it). After an import the plan
+// sets the key's version in place, and its apply deploys nothing. Destroy
+// removes the certificate.
 func TestAccTLSKeyReachesOnlyTheProxy(t *testing.T) {
 	acctest.Acceptance(t)
 	t.Parallel()
@@ -156,6 +158,33 @@ resource "tinyforge_workload" "web" {
 	}
 	if app := c.AdminGet(t, "/config/apps/tls"); keyLineIn(app, rotated) == "" {
 		t.Fatalf("Caddy does not hold the key it serves: %.300s", app)
+	}
+
+	// Import: the state has no key version, so the plan sets it, in place;
+	// the apply writes the same certificate and deploys nothing.
+	containers := acctest.Docker(t, "ps", "-aq", "--filter", "label=tinyforge.workload="+name)
+	res, err = wd.Run(ctx, []string{"state", "rm", "tinyforge_workload.web"})
+	run("state rm", res, err, false)
+	res, err = wd.Run(ctx, []string{"import", "-input=false", "-no-color", "tinyforge_workload.web", name}, vars(rotated, rotated, 2)...)
+	run("import", res, err, false)
+	res, err = wd.Plan(ctx, vars(rotated, rotated, 2)...)
+	out = run("plan after the import", res, err, false)
+	if !res.HasChanges || !strings.Contains(out, "+ private_key_pem_wo_version = 2") || !strings.Contains(out, "0 to add, 1 to change, 0 to destroy") {
+		t.Fatalf("the plan after the import, want only + private_key_pem_wo_version = 2:\n%s", res.Stdout)
+	}
+	res, err = wd.Apply(ctx, vars(rotated, rotated, 2)...)
+	run("apply after the import", res, err, false)
+	served(rotated)
+	if got := acctest.Docker(t, "ps", "-aq", "--filter", "label=tinyforge.workload="+name); got != containers {
+		t.Fatalf("the apply after the import replaced the containers: %q, was %q", got, containers)
+	}
+	res, err = wd.Plan(ctx, vars(rotated, rotated, 2)...)
+	run("plan after the import's apply", res, err, false)
+	if res.HasChanges {
+		t.Fatalf("the plan after the import's apply is not empty:\n%s", res.Stdout)
+	}
+	if state, err := os.ReadFile(filepath.Join(wd.Dir, "terraform.tfstate")); err != nil || keyLineIn(string(state), keys...) != "" {
+		t.Fatalf("the state after the import holds a key (%v)", err)
 	}
 
 	res, err = wd.Destroy(ctx, vars(rotated, rotated, 2)...)
