@@ -550,7 +550,8 @@ func noKeyIn(s *terraform.State, leaf acctest.Leaf) error {
 
 // TestAccNPMHTTPS: through Nginx Proxy Manager (the stand-in, which
 // enforces NPM's certificate requests), a workload's own certificate is
-// uploaded and served, read back by import, rotated (the old one deleted);
+// uploaded and served, imported (the next apply records the tls block in
+// place, uploading nothing), rotated (the old one deleted);
 // with https {}, another workload gets a Let's Encrypt certificate, and a
 // domain Let's Encrypt refuses fails the apply naming it while the route
 // serves on; destroy deletes the certificates the provider made and never
@@ -651,7 +652,22 @@ resource "tinyforge_workload" "le" {
 			return nil
 		}
 	}
+	// forgetOwn is a configuration without the own workload that tells
+	// Terraform to forget it, not destroy it.
+	forgetOwn := func(config string) string {
+		provider, rest, _ := strings.Cut(config, "\nresource \"tinyforge_workload\" \"own\"")
+		_, le, _ := strings.Cut(rest, "\nresource \"tinyforge_workload\" \"le\"")
+		return provider + `
+removed {
+  from = tinyforge_workload.own
+  lifecycle {
+    destroy = false
+  }
+}
+` + "\nresource \"tinyforge_workload\" \"le\"" + le
+	}
 	ownRes, leRes := "tinyforge_workload.own", "tinyforge_workload.le"
+	var ownCert, uploads int
 	accTest(t, resource.TestCase{
 		ProtoV6ProviderFactories: providerFactories,
 		CheckDestroy: func(s *terraform.State) error {
@@ -691,6 +707,34 @@ resource "tinyforge_workload" "le" {
 				// NPM keeps no PEM the provider can read back (only the
 				// fingerprint it named the certificate with).
 				ImportStateVerifyIgnore: []string{"tls"},
+			},
+			{ // forget the workload (a removed block), then import it for real ...
+				Config:           forgetOwn(cfg(first, 1, leDomain)),
+				ConfigPlanChecks: emptyPlanAfterApply(),
+			},
+			{
+				Config:             cfg(first, 1, leDomain),
+				ResourceName:       ownRes,
+				ImportState:        true,
+				ImportStateId:      own,
+				ImportStatePersist: true,
+			},
+			{ // ... the imported state has no tls: the apply records it in place, uploading nothing
+				PreConfig: func() {
+					ownCert = hostsOn(npm, ownDomain)[0].CertificateID
+					uploads = len(npm.Certificates())
+				},
+				Config:           cfg(first, 1, leDomain),
+				ConfigPlanChecks: emptyPlanAfterApply(plancheck.ExpectResourceAction(ownRes, plancheck.ResourceActionUpdate)),
+				Check: resource.ComposeTestCheckFunc(
+					servedBy(ownDomain, ca.Pool(), &first, "v1"),
+					func(*terraform.State) error {
+						if h := hostsOn(npm, ownDomain); len(h) != 1 || h[0].CertificateID != ownCert || len(npm.Certificates()) != uploads {
+							return fmt.Errorf("the apply after the import changed the certificates: host %+v, %d certificates (were %d)", h, len(npm.Certificates()), uploads)
+						}
+						return nil
+					},
+				),
 			},
 			{ // a rotation: a new certificate attached, the old deleted
 				Config:           cfg(second, 2, leDomain),
