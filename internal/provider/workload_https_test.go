@@ -84,6 +84,24 @@ func internalCABlock(c *acctest.Caddy) string {
 `, c.AdminURL, c.HTTPSListen()[0], c.HTTPSListen()[1])
 }
 
+// oneDomainWorkload is a tinyforge_workload resource (key) of an image
+// answering on one domain, without a health check.
+func oneDomainWorkload(key, name, domain, ref string) string {
+	return fmt.Sprintf(`
+resource "tinyforge_workload" %q {
+  name           = %q
+  domains        = [%q]
+  health_timeout = 20
+  source {
+    image {
+      ref  = %q
+      port = 8080
+    }
+  }
+}
+`, key, name, domain, ref)
+}
+
 // issued is how many certificates Pebble has issued so far.
 func (h *httpsCaddy) issued() int { return strings.Count(h.pebble.Log(), "Issued certificate") }
 
@@ -179,19 +197,7 @@ func TestAccHTTPSFromAnACMECA(t *testing.T) {
 	newcomer := env.workloadName("tlsnew")
 	newcomerDomain := newcomer + ".test"
 	h.pebble.DNS.Refuse(newcomerDomain, true)
-	newcomerCfg := fmt.Sprintf(`
-resource "tinyforge_workload" "newcomer" {
-  name           = %q
-  domains        = [%q]
-  health_timeout = 20
-  source {
-    image {
-      ref  = %q
-      port = 8080
-    }
-  }
-}
-`, newcomer, newcomerDomain, env.images.V1)
+	newcomerCfg := oneDomainWorkload("newcomer", newcomer, newcomerDomain, env.images.V1)
 	leftNothing := func(*terraform.State) error {
 		if err := noContainersLeft(t, newcomer)(nil); err != nil {
 			return fmt.Errorf("the refused create: %w", err)
@@ -402,19 +408,7 @@ resource "tinyforge_workload" "web" {
 	}
 	internal := env.workloadName("int")
 	internalDomain := internal + ".test"
-	internalCfg := env.provider(block) + fmt.Sprintf(`
-resource "tinyforge_workload" "web" {
-  name           = %q
-  domains        = [%q]
-  health_timeout = 20
-  source {
-    image {
-      ref  = %q
-      port = 8080
-    }
-  }
-}
-`, internal, internalDomain, env.images.V1)
+	internalCfg := env.provider(block) + oneDomainWorkload("web", internal, internalDomain, env.images.V1)
 	servedIs := func(want acctest.Leaf) resource.TestCheckFunc {
 		return func(*terraform.State) error {
 			got, err := c.ServedCertificate(domain, ca.Pool())
