@@ -188,8 +188,11 @@ resource "tinyforge_workload" "web" {
 	generated := importer.generate(ctx, nil, "Plan: 1 to import, 0 to add, 1 to change, 0 to destroy.",
 		"Warning: env is not set: the apply redeploys without API_KEY, GREETING", "-generate-config-out")
 	holdsNoComputed(t, generated)
-	for _, want := range []string{`deploy_strategy = "blue-green"`, `drain_timeout   = 1`, `health_timeout  = 20`, `pull        = "never"`, `read_only = true`} {
-		if !strings.Contains(generated, want) {
+	// terraform aligns each block's "=" to its longest name: match any run
+	// of spaces, so a new attribute does not break the check.
+	for _, want := range []string{`deploy_strategy = "blue-green"`, `drain_timeout = 1`, `health_timeout = 20`, `pull = "never"`, `read_only = true`} {
+		name, value, _ := strings.Cut(want, " = ")
+		if !regexp.MustCompile(`(?m)^\s*` + regexp.QuoteMeta(name) + ` +` + `= ` + regexp.QuoteMeta(value) + `$`).MatchString(generated) {
 			t.Errorf("the generated configuration lacks %s", want)
 		}
 	}
