@@ -52,6 +52,9 @@ type Client struct {
 	networkMu sync.Mutex
 	// tunnel is the SSH connection of an ssh:// host; nil otherwise.
 	tunnel *sshTunnel
+	// dialRaw opens a connection to the engine for a protocol upgrade (a
+	// BuildKit session): the API's own dialer, with TLS when the API has it.
+	dialRaw func(ctx context.Context) (net.Conn, error)
 }
 
 // Option adjusts how New builds the client.
@@ -159,6 +162,23 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 		c.transport.DisableCompression = true
 	case "tcp":
 		c.transport.Proxy = http.ProxyFromEnvironment
+	}
+
+	c.dialRaw = func(ctx context.Context) (net.Conn, error) {
+		conn, err := c.transport.DialContext(ctx, "tcp", address)
+		if err != nil || tlsConfig == nil {
+			return conn, err
+		}
+		cfg := tlsConfig.Clone()
+		if cfg.ServerName == "" {
+			cfg.ServerName, _, _ = net.SplitHostPort(address)
+		}
+		tc := tls.Client(conn, cfg)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			conn.Close()
+			return nil, err
+		}
+		return tc, nil
 	}
 
 	var rt http.RoundTripper = c.transport

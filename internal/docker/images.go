@@ -7,19 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"regexp"
 	"strings"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
-	"github.com/docker/docker/api/types/build"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/image"
 )
-
-// buildOutputLines is how many of the last build output lines a failed build
-// carries in its error: enough to show the failing step and its output.
-const buildOutputLines = 30
 
 // InspectImage returns the image with that reference or ID; ErrNotFound when
 // the engine does not have it.
@@ -130,126 +124,6 @@ func loginRefused(op, ref string, login RegistryLogin, found bool, err error) er
 		return fmt.Errorf("%s %s: registry %s refused the login of user %q: %w", op, ref, host, login.Username, err)
 	}
 	return fmt.Errorf("%s %s: registry %s asks for credentials, and none are configured for it (a registry_auth block, or the Docker config file's auths or credential helpers): %w", op, ref, host, err)
-}
-
-// BuildImage builds an image with the engine's classic builder and returns
-// its ID. Progress gets each output line. A failed build returns an error
-// carrying the last lines of the output, so the user sees why.
-func (c *Client) BuildImage(ctx context.Context, spec BuildSpec, progress Progress) (string, error) {
-	what := "image"
-	if len(spec.Tags) > 0 {
-		what = spec.Tags[0]
-	}
-	dockerfile := spec.Dockerfile
-	if dockerfile == "" {
-		dockerfile = "Dockerfile"
-	}
-	args := make(map[string]*string, len(spec.BuildArgs))
-	for k, v := range spec.BuildArgs {
-		args[k] = &v
-	}
-	resp, err := c.api.ImageBuild(ctx, spec.Context, build.ImageBuildOptions{
-		// The classic builder needs no BuildKit session, which the Engine
-		// API alone cannot provide.
-		Version:     build.BuilderV1,
-		Tags:        spec.Tags,
-		Dockerfile:  dockerfile,
-		BuildArgs:   args,
-		Labels:      spec.Labels,
-		Remove:      true,
-		ForceRemove: true,
-	})
-	if err != nil {
-		return "", fmt.Errorf("build %s: %w", what, err)
-	}
-	defer resp.Body.Close()
-
-	var (
-		id          string
-		lastLines   = make([]string, 0, buildOutputLines)
-		builtPrefix = "Successfully built "
-		builtShort  string
-	)
-	err = readStream(resp.Body, func(m streamMessage) error {
-		if msg := m.errorMessage(); msg != "" {
-			return buildStreamError(msg)
-		}
-		if len(m.Aux) > 0 {
-			var aux struct{ ID string }
-			if json.Unmarshal(m.Aux, &aux) == nil && aux.ID != "" {
-				id = aux.ID
-			}
-		}
-		for _, line := range strings.Split(m.Stream, "\n") {
-			line = strings.TrimSpace(line)
-			if line == "" {
-				continue
-			}
-			if len(lastLines) == buildOutputLines {
-				lastLines = append(lastLines[:0], lastLines[1:]...)
-			}
-			lastLines = append(lastLines, line)
-			if strings.HasPrefix(line, builtPrefix) {
-				builtShort = strings.TrimPrefix(line, builtPrefix)
-			}
-			if progress != nil {
-				progress(line)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		if len(lastLines) == 0 {
-			return "", fmt.Errorf("build %s: %w", what, err)
-		}
-		return "", fmt.Errorf("build %s: %w\nlast build output:\n  %s", what, err, strings.Join(lastLines, "\n  "))
-	}
-	if id != "" {
-		return id, nil
-	}
-	// Engines that send no aux ID message still tag the image or say
-	// "Successfully built <short id>".
-	lookup := builtShort
-	if len(spec.Tags) > 0 {
-		lookup = spec.Tags[0]
-	}
-	if lookup == "" {
-		return "", fmt.Errorf("build %s: the engine reported no image ID", what)
-	}
-	img, err := c.InspectImage(ctx, lookup)
-	if err != nil {
-		return "", fmt.Errorf("build %s: find the built image: %w", what, err)
-	}
-	return img.ID, nil
-}
-
-// ErrBuildCacheRace is returned (wrapped) when the engine's classic builder
-// lost an image while it looked for a cached step: it lists the images that
-// share the step's parent (for a first step FROM scratch, every parentless
-// image on the engine) and then reads each, and one was removed in between,
-// by anyone (a prune, another workload's old image going). The build
-// itself is not at fault, and building again finds the cache as it is.
-var ErrBuildCacheRace = errors.New("the engine lost an image while it looked through its build cache (an image was removed during the build)")
-
-// cacheRaceWords are how the engine says it (image/cache in moby 20.10 to
-// 28: `unable to find image "<id>"` from its cache lookup; a missing FROM
-// image is "No such image" or a pull error, never this).
-var cacheRaceWords = regexp.MustCompile(`unable to find image "sha256:[0-9a-f]{64}"`)
-
-// MentionsBuildCacheRace reports whether err is, or carries the words of,
-// the engine's cache-lookup race (ErrBuildCacheRace): for builds run by
-// other libraries (compose's), whose errors keep only the engine's text.
-func MentionsBuildCacheRace(err error) bool {
-	return err != nil && (errors.Is(err, ErrBuildCacheRace) || cacheRaceWords.MatchString(err.Error()))
-}
-
-// buildStreamError is the error of a build whose output stream ended with
-// the engine's error message msg.
-func buildStreamError(msg string) error {
-	if cacheRaceWords.MatchString(msg) {
-		return fmt.Errorf("%w: %s", ErrBuildCacheRace, msg)
-	}
-	return errors.New(msg)
 }
 
 // ListImages lists images that carry the label key=value; an empty value

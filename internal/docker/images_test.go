@@ -42,15 +42,17 @@ func TestBuildImageFailureCarriesTheOutput(t *testing.T) {
 	ref := acctest.UniqueName("tinyforge-docker-broken") + ":test"
 	t.Cleanup(func() { _, _ = acctest.DockerE("rmi", "-f", ref) })
 	var progress []string
-	// 15 steps before the failing one: more output than the error keeps.
-	labels := ""
+	// 15 steps before the failing one: more output than the error keeps
+	// (BuildKit shows a COPY, not a LABEL, as a step).
+	files := map[string][]byte{}
+	steps := ""
 	for i := range 15 {
-		labels += fmt.Sprintf("LABEL step%d=%d\n", i, i)
+		files[fmt.Sprintf("build/f%d", i)] = []byte{byte(i)}
+		steps += fmt.Sprintf("COPY build/f%d /f%d\n", i, i)
 	}
+	files["build/Dockerfile"] = []byte("FROM scratch\n" + acctest.UniqueBuildLabel(t) + "\n" + steps + "COPY does-not-exist /x\n")
 	_, err := c.BuildImage(testContext(t), BuildSpec{
-		Context: tarContext(map[string][]byte{
-			"build/Dockerfile": []byte("FROM scratch\n" + acctest.UniqueBuildLabel(t) + "\n" + labels + "COPY does-not-exist /x\n"),
-		}),
+		Context:    filesContext(files),
 		Dockerfile: "build/Dockerfile",
 		Tags:       []string{ref},
 		Labels:     map[string]string{acctest.LabelTestRun: acctest.RunID()},
@@ -60,12 +62,12 @@ func TestBuildImageFailureCarriesTheOutput(t *testing.T) {
 	}
 	msg := err.Error()
 	t.Logf("build error: %s", msg)
-	for _, want := range []string{"build " + ref + ": ", "does-not-exist", "last build output:", " : COPY does-not-exist /x"} {
+	for _, want := range []string{"build " + ref + ": ", "does-not-exist", "last build output:", "] COPY does-not-exist /x"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("build error lacks %q:\n%s", want, msg)
 		}
 	}
-	if !containsStep(progress, "FROM scratch") {
+	if !slices.ContainsFunc(progress, func(l string) bool { return strings.HasSuffix(l, "] COPY does-not-exist /x") }) {
 		t.Errorf("progress did not report the steps: %q", progress)
 	}
 	// The error's output is the last 30 lines of the progress.
@@ -171,7 +173,8 @@ func TestPullImageUnreachableRegistry(t *testing.T) {
 // the builder adds as a step of its own.
 func containsStep(lines []string, step string) bool {
 	return slices.ContainsFunc(lines, func(l string) bool {
-		return strings.HasPrefix(l, "Step ") && strings.HasSuffix(l, " : "+step)
+		return strings.HasPrefix(l, "Step ") && strings.HasSuffix(l, " : "+step) ||
+			kitStepLine.MatchString(l) && strings.HasSuffix(l, "] "+step)
 	})
 }
 

@@ -1,8 +1,6 @@
 package docker
 
 import (
-	"archive/tar"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -64,8 +62,8 @@ func buildTestApp(binaryPath string) (ref, id string, progress []string, err err
 	ref = acctest.UniqueName("tinyforge-docker-testapp") + ":test"
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	id, err = c.BuildImage(ctx, BuildSpec{
-		Context: tarContext(map[string][]byte{
+	res, err := c.BuildImage(ctx, BuildSpec{
+		Context: filesContext(map[string][]byte{
 			"Dockerfile": []byte("FROM scratch\n" + acctest.BuildLabel(ref) + "\nCOPY app /app\nENTRYPOINT [\"/app\"]\n"),
 			"app":        binary,
 		}),
@@ -77,26 +75,21 @@ func buildTestApp(binaryPath string) (ref, id string, progress []string, err err
 		_, _ = acctest.DockerE("rmi", ref)
 		return "", "", nil, err
 	}
-	return ref, id, progress, nil
+	return ref, res.ImageID, progress, nil
 }
 
-// tarContext packs files (name -> content, executable) into a build context.
-func tarContext(files map[string][]byte) io.Reader {
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
+// filesContext makes a build context of files (name -> content), all
+// executable.
+func filesContext(files map[string][]byte) BuildContext {
+	var list []ContextFile
 	for name, content := range files {
-		hdr := &tar.Header{Name: name, Mode: 0o755, Size: int64(len(content)), ModTime: time.Unix(0, 0)}
-		if err := tw.WriteHeader(hdr); err != nil {
-			panic(err)
-		}
-		if _, err := tw.Write(content); err != nil {
-			panic(err)
-		}
+		list = append(list, ContextBytes(name, content, 0o755))
 	}
-	if err := tw.Close(); err != nil {
+	bc, err := NewBuildContext(list)
+	if err != nil {
 		panic(err)
 	}
-	return &buf
+	return bc
 }
 
 // buildTiny builds a small labelled image (one file, an entrypoint that need
@@ -109,8 +102,8 @@ func buildTiny(t *testing.T, c *Client, labels map[string]string) (ref, id strin
 	for k, v := range labels {
 		all[k] = v
 	}
-	id, err := c.BuildImage(testContext(t), BuildSpec{
-		Context: tarContext(map[string][]byte{
+	res, err := c.BuildImage(testContext(t), BuildSpec{
+		Context: filesContext(map[string][]byte{
 			"Dockerfile": []byte("FROM scratch\n" + acctest.BuildLabel(ref) + "\nCOPY x /x\nENTRYPOINT [\"/x\"]\n"),
 			"x":          []byte(ref),
 		}),
@@ -120,7 +113,7 @@ func buildTiny(t *testing.T, c *Client, labels map[string]string) (ref, id strin
 	if err != nil {
 		t.Fatalf("build %s: %v", ref, err)
 	}
-	return ref, id
+	return ref, res.ImageID
 }
 
 // newClient connects to the local engine and closes the client when the test

@@ -1,7 +1,6 @@
 package docker
 
 import (
-	"io"
 	"time"
 )
 
@@ -120,17 +119,6 @@ type Image struct {
 	Size     int64
 	// Healthcheck says the image declares a HEALTHCHECK (other than NONE).
 	Healthcheck bool
-}
-
-// BuildSpec is an image build from a tar stream of the build context.
-type BuildSpec struct {
-	// Context is a tar stream of the build context; Build reads it to the end.
-	Context io.Reader
-	// Dockerfile is the path of the Dockerfile inside the context.
-	Dockerfile string
-	Tags       []string
-	BuildArgs  map[string]string
-	Labels     map[string]string
 }
 
 // Progress receives human-readable progress lines of a long operation (pull,

@@ -389,7 +389,7 @@ output "upstream" { value = tinyforge_workload.web.upstream }
 	// With TF_LOG set, the framework's own logs stay on too (the provider
 	// quiets them only when no logging is asked for).
 	for _, step := range []string{"deploy starting", "[INFO]  provider.terraform-provider-tinyforge: cloning",
-		"build: Step 1/", "gate: probing", "gate passed", "deploy done",
+		"build: #1 [internal] load build definition", "gate: probing", "gate passed", "deploy done",
 		"Calling provider defined Resource ModifyPlan"} {
 		if !strings.Contains(string(log), step) {
 			t.Errorf("the provider's log lacks the progress line %q", step)

@@ -356,6 +356,11 @@ func (s Spec) validateTLS(h Host, add func(string, error)) {
 	}
 }
 
+// CacheNamespace is the namespace of a workload's BuildKit cache mounts
+// (docker.BuildSpec.CacheNamespace): the workload's own, kept across its
+// deploys, removed with it.
+func CacheNamespace(name string) string { return "tinyforge/" + name }
+
 // NeedsRedeploy reports whether going from prev to next needs a new
 // container. Routing, strategy, timing and release changes do not: they
 // apply to the running container, or to the next deploy. SecretEnv's

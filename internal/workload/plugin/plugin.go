@@ -188,7 +188,8 @@ type Container struct {
 type ImageHost interface {
 	InspectImage(ctx context.Context, ref string) (docker.Image, error)
 	PullImage(ctx context.Context, ref string, progress docker.Progress) error
-	BuildImage(ctx context.Context, spec docker.BuildSpec, progress docker.Progress) (string, error)
+	BuildImage(ctx context.Context, spec docker.BuildSpec, progress docker.Progress) (docker.BuildResult, error)
+	RemoveBuildCache(ctx context.Context, images []docker.Image) error
 	ListImages(ctx context.Context, labelKey, labelValue string) ([]docker.Image, error)
 	RemoveImage(ctx context.Context, ref string) error
 }
@@ -218,6 +219,9 @@ type Artifact struct {
 	// Built says the source made Image on the Docker host: no registry has
 	// it until it is pushed to one.
 	Built bool
+	// Warning is what the deploy should say without failing: a build on
+	// an engine without BuildKit, say.
+	Warning string
 	// Project is what a stack source produced instead of one image: its
 	// compose project, loaded and validated at the revision, whose builds
 	// the stack's up makes.

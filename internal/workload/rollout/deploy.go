@@ -150,6 +150,9 @@ func (d *deployment) produce(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("produce the image of workload %q: %w", d.spec.Name, err)
 	}
+	if art.Warning != "" {
+		d.warnings = append(d.warnings, art.Warning)
+	}
 	d.art = art
 	return nil
 }

@@ -34,14 +34,14 @@ type countingHost struct {
 	raced atomic.Int32
 }
 
-func (h *countingHost) BuildImage(ctx context.Context, spec docker.BuildSpec, progress docker.Progress) (string, error) {
+func (h *countingHost) BuildImage(ctx context.Context, spec docker.BuildSpec, progress docker.Progress) (docker.BuildResult, error) {
 	h.builds.Add(1)
 	if h.raced.Add(-1) >= 0 {
-		if _, err := io.Copy(io.Discard, spec.Context); err != nil {
-			return "", err
+		if err := spec.Context.WriteTar(io.Discard); err != nil {
+			return docker.BuildResult{}, err
 		}
 		progress("Step 1/5 : FROM scratch")
-		return "", fmt.Errorf("build %s: %w: unable to find image \"sha256:%064x\"", spec.Tags[0], docker.ErrBuildCacheRace, h.builds.Load())
+		return docker.BuildResult{}, fmt.Errorf("build %s: %w: unable to find image \"sha256:%064x\"", spec.Tags[0], docker.ErrBuildCacheRace, h.builds.Load())
 	}
 	return h.ImageHost.BuildImage(ctx, spec, progress)
 }
@@ -256,7 +256,7 @@ func TestProduceBuildsThePlannedCommit(t *testing.T) {
 	}
 
 	logs := f.logs.String()
-	for _, want := range []string{"build: Step 1/", "clone: checked out " + a, "workload=" + name} {
+	for _, want := range []string{"build: #1 [internal] load build definition", "] COPY testapp /testapp", "clone: checked out " + a, "workload=" + name} {
 		if !strings.Contains(logs, want) {
 			t.Errorf("logs lack %q:\n%s", want, logs)
 		}
@@ -323,7 +323,7 @@ func TestProduceRefusesPathsOutOfTheClone(t *testing.T) {
 		{"app", "Dockerfile.up", []string{`dockerfile_path "Dockerfile.up" resolves outside context_path "app"`, "inside the build context"}, 0},
 		{"missing", "", []string{`context_path "missing"`, "does not exist"}, 0},
 		{"", "missing/Dockerfile", []string{`dockerfile_path "missing/Dockerfile"`, "does not exist"}, 0},
-		{"ign", "", []string{`(context_path "ign")`, ".dockerignore is a symlink that is broken or resolves outside the build context"}, 1},
+		{"ign", "", []string{`(context_path "ign")`, ".dockerignore is a symlink that is broken or resolves outside the build context"}, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.context+"+"+tt.dockerfile, func(t *testing.T) {
@@ -363,7 +363,7 @@ func TestProduceReportsTheBuildersMessage(t *testing.T) {
 	if err == nil {
 		t.Fatal("Produce succeeded, want the build to fail")
 	}
-	for _, want := range []string{"dockerfile source: build Dockerfile", commit, "nothing-here", "last build output", ": COPY nothing-here /x"} {
+	for _, want := range []string{"dockerfile source: build Dockerfile", commit, "nothing-here", "last build output", "] COPY nothing-here /x"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not contain %q:\n%v", want, err)
 		}
@@ -598,34 +598,33 @@ func TestPruneKeepsExactlyTheImagesInKeep(t *testing.T) {
 // proves the build context is stable where the engine's cache looks.
 func TestProduceOneFileCommitReusesTheCachedLayers(t *testing.T) {
 	f := newFixture(t)
-	// 7 steps after FROM: the build label, three COPYs, ENV, ENTRYPOINT,
-	// and the one LABEL step the builder adds for the image's label
-	// (tinyforge.workload).
+	// Three COPY steps, each a layer; ENV and ENTRYPOINT are BuildKit's
+	// image configuration, not steps. a.txt is this test's own: the
+	// engine's cache is shared by every test and run, and only testapp's
+	// layer may come from another's.
 	dockerfile := f.dockerfile("COPY testapp /testapp", "COPY files/a.txt /files/a.txt", "COPY files/b.txt /files/b.txt",
 		"ENV VERSION=same", `ENTRYPOINT ["/testapp"]`)
 	first := f.repo.CommitFiles(t, map[string]acctest.File{
 		"Dockerfile":  {Content: dockerfile},
 		"testapp":     {Content: f.app, Executable: true},
-		"files/a.txt": {Content: []byte("a1")},
+		"files/a.txt": {Content: []byte(acctest.UniqueName("a1"))},
 		"files/b.txt": {Content: []byte("b1")},
 	}, "first")
 	name := f.workload(t)
 	cfg := f.config()
 
 	artFirst := f.produce(t, cfg, name, first)
-	if got := f.logs.String(); !strings.Contains(got, "layers_rebuilt=7 layers_cached=0") {
-		t.Fatalf("the first build (a build label of its own) should rebuild all 7 layers; logs:\n%s", got)
+	if got := f.logs.String(); !strings.Contains(got, "layers_rebuilt=2 layers_cached=1") && !strings.Contains(got, "layers_rebuilt=3 layers_cached=0") {
+		t.Fatalf("the first build should rebuild a.txt's and b.txt's layers at least; logs:\n%s", got)
 	}
 	seen := len(f.logs.String())
 
 	second := f.repo.CommitFiles(t, map[string]acctest.File{"files/b.txt": {Content: []byte("b2")}}, "one file")
 	artSecond := f.produce(t, cfg, name, second)
 	logs := f.logs.String()[seen:]
-	// Reused: the build label, COPY testapp, COPY files/a.txt. Rebuilt:
-	// COPY files/b.txt and every step after it (ENV, ENTRYPOINT, and the
-	// builder's LABEL, which comes after them).
-	if !strings.Contains(logs, "layers_rebuilt=4 layers_cached=3") {
-		t.Errorf("the one-file commit should rebuild 4 layers and reuse 3; logs:\n%s", logs)
+	// Reused: COPY testapp, COPY files/a.txt. Rebuilt: COPY files/b.txt.
+	if !strings.Contains(logs, "layers_rebuilt=1 layers_cached=2") {
+		t.Errorf("the one-file commit should rebuild 1 layer and reuse 2; logs:\n%s", logs)
 	}
 	if !strings.Contains(logs, "(head only)") || strings.Contains(logs, "last 50 commits") {
 		t.Errorf("the clone of the branch head should be shallow (depth 1) at the first attempt; logs:\n%s", logs)

@@ -7,9 +7,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 
@@ -48,6 +47,11 @@ type Build struct {
 	// source's own words for a failure it recognises (a step it generated),
 	// which replace the builder's; nil leaves the builder's error as it is.
 	Diagnose func(build error) error
+	// Target is the Dockerfile stage to build; "" is the last.
+	Target string
+	// Secrets are what `RUN --mount=type=secret,id=<key>` reads; values
+	// are secrets.
+	Secrets map[string]string
 }
 
 // Context is what a build sends to the engine.
@@ -69,6 +73,31 @@ type Context struct {
 	// Describe says what is built in the words of the source's attributes,
 	// for errors: `Dockerfile (context_path ".")`.
 	Describe string
+}
+
+// stageName is what a Dockerfile's `FROM ... AS <name>` may name, and
+// secretID what `RUN --mount=type=secret,id=<id>` can name without quoting.
+var (
+	stageName = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_.-]{0,127}$`)
+	secretID  = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,128}$`)
+)
+
+// ValidateTarget is the rule for target: "" (the last stage) or a stage
+// name.
+func ValidateTarget(target string) error {
+	if target != "" && !stageName.MatchString(target) {
+		return fmt.Errorf("target must name a stage of the Dockerfile (FROM ... AS <name>): a letter, then letters, digits, '_', '.' or '-' (got %q)", target)
+	}
+	return nil
+}
+
+// ValidateBuildSecretID is the rule for a key of build_secrets_wo: an id
+// that `RUN --mount=type=secret,id=<id>` names.
+func ValidateBuildSecretID(id string) error {
+	if !secretID.MatchString(id) {
+		return fmt.Errorf("build_secrets_wo key must be a secret id of letters, digits, '_', '.' or '-' (got %q)", id)
+	}
+	return nil
 }
 
 // Tag is the tag a build of commit gets: tinyforge/<workload>:<first 12 hex
@@ -138,9 +167,14 @@ func (b Build) Produce(ctx context.Context, env plugin.ProduceEnv) (plugin.Artif
 	}
 	started = time.Now()
 	var steps docker.BuildSteps
-	art.ImageID, err = b.build(ctx, env.Images, log, checkout.Dir, bc, tag, env.Workload, commit, &steps)
+	res, err := b.build(ctx, env, log, checkout.Dir, bc, tag, commit, &steps)
 	if err != nil {
 		return plugin.Artifact{}, err
+	}
+	art.ImageID = res.ImageID
+	if res.Classic {
+		log.WarnContext(ctx, docker.ClassicBuilderWarning, "image", tag)
+		art.Warning = fmt.Sprintf("%s: %s", b.Kind, docker.ClassicBuilderWarning)
 	}
 	// The layers rebuilt say whether the engine's cache did its part: after
 	// a one-file commit, only the steps from that file's COPY on.
@@ -175,84 +209,103 @@ func builtBy(img docker.Image, name, commit string) bool {
 	return !old || c == commit
 }
 
-// errBuildEnded stops the context writer when the engine stopped reading.
-var errBuildEnded = errors.New("the build ended before the context was sent")
-
 // buildAttempts bounds the builds of one Produce when the engine loses an
 // image during its cache lookup (docker.ErrBuildCacheRace): a race with
 // whoever removed it, which a fleet's prunes of old images make likely
 // enough on a busy host, and which building again does not meet twice in
-// a row unless images are being removed all the time.
+// a row unless images are being removed all the time. Only the classic
+// builder meets it.
 const buildAttempts = 3
 
-// build builds the context, inside the clone, with buildOnce; a build the
-// engine's cache race failed is built again, up to buildAttempts times,
-// from a fresh context stream and a fresh step count.
-func (b Build) build(ctx context.Context, images plugin.ImageHost, log *slog.Logger, clone string, bc Context, tag, name, commit string, steps *docker.BuildSteps) (string, error) {
+// build builds the context bc, inside the clone, with buildOnce; a build
+// the engine's cache race failed is built again, up to buildAttempts
+// times, from a fresh step count.
+func (b Build) build(ctx context.Context, env plugin.ProduceEnv, log *slog.Logger, clone string, bc Context, tag, commit string, steps *docker.BuildSteps) (docker.BuildResult, error) {
+	files, err := ContextFiles(bc, clone)
+	if err != nil {
+		return docker.BuildResult{}, fmt.Errorf("%s: the build context of %s at commit %s: %w", b.Kind, bc.Describe, commit, err)
+	}
+	context, err := docker.NewBuildContext(files)
+	if err != nil {
+		return docker.BuildResult{}, fmt.Errorf("%s: the build context of %s at commit %s: %w", b.Kind, bc.Describe, commit, err)
+	}
+	spec := docker.BuildSpec{
+		Context:         context,
+		Dockerfile:      bc.Dockerfile,
+		Target:          b.Target,
+		Tags:            []string{tag},
+		BuildArgs:       b.BuildArgs,
+		Labels:          map[string]string{workload.LabelWorkload: env.Workload},
+		Secrets:         b.secrets(),
+		CacheNamespace:  workload.CacheNamespace(env.Workload),
+		KeepCacheMounts: keptCacheMounts(ctx, env),
+	}
 	for attempt := 1; ; attempt++ {
 		*steps = docker.BuildSteps{}
-		id, err := b.buildOnce(ctx, images, log, clone, bc, tag, name, commit, steps)
+		log.InfoContext(ctx, "building", "image", tag, "dockerfile", bc.Dockerfile, "target", b.Target)
+		res, err := env.Images.BuildImage(ctx, spec, func(line string) {
+			steps.Observe(line)
+			log.InfoContext(ctx, "build: "+line)
+		})
+		if err == nil {
+			return res, nil
+		}
+		if b.Diagnose != nil {
+			if why := b.Diagnose(err); why != nil {
+				return res, fmt.Errorf("%s: at commit %s: %w", b.Kind, commit, why)
+			}
+		}
+		err = fmt.Errorf("%s: build %s at commit %s: %w", b.Kind, bc.Describe, commit, err)
 		if !errors.Is(err, docker.ErrBuildCacheRace) || attempt == buildAttempts || ctx.Err() != nil {
-			return id, err
+			return res, err
 		}
 		log.InfoContext(ctx, "building again: the engine lost an image while it looked through its build cache", "image", tag, "attempt", attempt+1, "of", buildAttempts, "error", err.Error())
 	}
 }
 
-// buildOnce streams the context, inside the clone, to the engine and builds
-// it, logging the build's output as it comes and counting its steps into
-// steps. It returns the image ID.
-func (b Build) buildOnce(ctx context.Context, images plugin.ImageHost, log *slog.Logger, clone string, bc Context, tag, name, commit string, steps *docker.BuildSteps) (string, error) {
-	pr, pw := io.Pipe()
-	sent := make(chan error, 1)
-	go func() {
-		err := writeContext(pw, bc, filepath.Clean(clone))
-		pw.CloseWithError(err) // nil: EOF for the engine
-		sent <- err
-	}()
-	log.InfoContext(ctx, "building", "image", tag, "dockerfile", bc.Dockerfile)
-	id, err := images.BuildImage(ctx, docker.BuildSpec{
-		Context:    pr,
-		Dockerfile: bc.Dockerfile,
-		Tags:       []string{tag},
-		BuildArgs:  b.BuildArgs,
-		Labels:     map[string]string{workload.LabelWorkload: name},
-	}, func(line string) {
-		steps.Observe(line)
-		log.InfoContext(ctx, "build: "+line)
-	})
-	pr.CloseWithError(errBuildEnded)
-	// A context that could not be written is the cause of whatever the
-	// engine said about it.
-	if sendErr := <-sent; sendErr != nil && !errors.Is(sendErr, errBuildEnded) {
-		return "", fmt.Errorf("%s: send the build context of %s at commit %s: %w", b.Kind, bc.Describe, commit, sendErr)
+// secrets are the build secrets as the build's session serves them.
+func (b Build) secrets() map[string][]byte {
+	out := make(map[string][]byte, len(b.Secrets))
+	for k, v := range b.Secrets {
+		out[k] = []byte(v)
 	}
+	return out
+}
+
+// keptCacheMounts are the cache mount IDs the workload's earlier builds on
+// the host used (as their images record them), so that the new image
+// names every cache the workload still has and destroy finds them all.
+func keptCacheMounts(ctx context.Context, env plugin.ProduceEnv) []string {
+	images, err := env.Images.ListImages(ctx, workload.LabelWorkload, env.Workload)
 	if err != nil {
-		if b.Diagnose != nil {
-			if why := b.Diagnose(err); why != nil {
-				return "", fmt.Errorf("%s: at commit %s: %w", b.Kind, commit, why)
-			}
-		}
-		return "", fmt.Errorf("%s: build %s at commit %s: %w", b.Kind, bc.Describe, commit, err)
+		return nil
 	}
-	return id, nil
+	return docker.CacheMountsOf(images, workload.CacheNamespace(env.Workload))
 }
 
 // Prune removes the images a Git source built for the workload, except
 // those whose ID is in keep (the new image and the ones it replaced; none
 // on destroy). An image a container still uses is never forced away: it
-// stays, and the error says so.
+// stays, and the error says so. On destroy the workload's build cache
+// mounts go too (those its images name): every other cache stays.
 func Prune(ctx context.Context, env plugin.ProduceEnv, keep []string) error {
 	log := logger(env).With("workload", env.Workload)
 	images, err := env.Images.ListImages(ctx, workload.LabelWorkload, env.Workload)
 	if err != nil {
 		return fmt.Errorf("list the images of workload %q: %w", env.Workload, err)
 	}
+	var errs []error
+	if len(keep) == 0 {
+		if err := env.Images.RemoveBuildCache(ctx, images); err != nil {
+			errs = append(errs, fmt.Errorf("the build cache of workload %q: %w", env.Workload, err))
+		} else if ids := docker.CacheMountsOf(images, workload.CacheNamespace(env.Workload)); len(ids) > 0 {
+			log.InfoContext(ctx, "removed the workload's build cache mounts", "cache_mounts", strings.Join(ids, ", "))
+		}
+	}
 	kept := map[string]bool{}
 	for _, id := range keep {
 		kept[strings.TrimPrefix(id, "sha256:")] = true
 	}
-	var errs []error
 	for _, img := range images {
 		if img.Labels[workload.LabelWorkload] != env.Workload || kept[strings.TrimPrefix(img.ID, "sha256:")] {
 			continue
