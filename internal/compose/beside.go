@@ -108,6 +108,9 @@ func (r *Runtime) planBeside(ctx context.Context, svc api.Compose, project *type
 // choice compares is the new one; Up then finds the images and builds
 // nothing again.
 func (r *Runtime) buildFirst(ctx context.Context, svc api.Compose, project *types.Project) error {
+	if r.builder != nil {
+		return nil // Up built them already (buildServices)
+	}
 	var build []string
 	for name, s := range project.Services {
 		if s.Build != nil {

@@ -21,8 +21,10 @@
 //   - command.DockerCli can os.Exit(1) and changes process-wide state (logrus
 //     level, OTEL and GODEBUG variables): it is not used; engineCLI is a
 //     minimal command.Cli over the caller's client.
-//   - BuildKit builds run the buildx plugin binary: builds use the classic
-//     builder, an Engine API call.
+//   - BuildKit builds run the buildx plugin binary, and without it compose
+//     falls back to the classic builder: with a Builder (WithBuilder), Up
+//     builds the `build:` services itself with BuildKit through the
+//     engine's API, and compose finds their images.
 //   - compose's LoadProject reads the process environment and loads remote
 //     includes: Load calls compose-go directly with the caller's environment.
 //   - the compose library and compose-go log through the global logrus
@@ -52,7 +54,8 @@ const maxConcurrency = 4
 
 // Runtime runs compose projects on one Docker engine.
 type Runtime struct {
-	api client.APIClient
+	api     client.APIClient
+	builder Builder
 
 	mu   sync.Mutex
 	info *command.ServerInfo
@@ -62,8 +65,12 @@ type Runtime struct {
 // the client of internal/docker (which is configured with the provider's
 // docker_host and TLS material). The Runtime does not own api: it never
 // closes it. New does not contact the engine.
-func New(api client.APIClient) *Runtime {
-	return &Runtime{api: api}
+func New(api client.APIClient, opts ...Option) *Runtime {
+	r := &Runtime{api: api}
+	for _, o := range opts {
+		o(r)
+	}
+	return r
 }
 
 // serverInfo pings the engine once (again after a failure) and returns what

@@ -14,6 +14,8 @@ import (
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/api/types/volume"
+
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/docker"
 )
 
 // Down does what `docker compose down --remove-orphans` does for the project
@@ -100,6 +102,15 @@ func (r *Runtime) removeBuilds(ctx context.Context, op *operation, project strin
 		return fmt.Errorf("list the project's builds: %w", err)
 	}
 	var errs []error
+	if r.builder != nil {
+		recorded := make([]docker.Image, 0, len(images))
+		for _, img := range images {
+			recorded = append(recorded, docker.Image{ID: img.ID, Labels: img.Labels})
+		}
+		if err := r.builder.RemoveBuildCache(ctx, recorded); err != nil {
+			errs = append(errs, fmt.Errorf("remove the build cache: %w", err))
+		}
+	}
 	for _, img := range images {
 		_, err := r.api.ImageRemove(ctx, img.ID, image.RemoveOptions{Force: true, PruneChildren: true})
 		if err != nil && !cerrdefs.IsNotFound(err) {

@@ -12,9 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/docker/docker/client"
-
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/acctest"
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/docker"
 )
 
 func TestMain(m *testing.M) {
@@ -24,17 +23,17 @@ func TestMain(m *testing.M) {
 	os.Exit(acctest.RunAndCleanUp(m))
 }
 
-// newRuntime returns a Runtime on the local engine, through a client made the
-// way internal/docker makes its own (API version negotiation).
+// newRuntime returns a Runtime on the local engine, as the provider makes
+// it: internal/docker's client, which builds with BuildKit.
 func newRuntime(t *testing.T) *Runtime {
 	t.Helper()
 	acctest.RequireDocker(t)
-	api, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+	c, err := docker.New(docker.Config{})
 	if err != nil {
 		t.Fatalf("docker client: %v", err)
 	}
-	t.Cleanup(func() { api.Close() })
-	return New(api)
+	t.Cleanup(func() { c.Close() })
+	return New(c.EngineAPI(), WithBuilder(c))
 }
 
 // testContext bounds one test's engine calls.

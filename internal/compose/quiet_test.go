@@ -160,7 +160,7 @@ volumes:
 	if !strings.Contains(strings.Join(warnings, "\n"), "`version` is obsolete") {
 		t.Errorf("Warnings() = %q, want compose-go's warning about version", warnings)
 	}
-	for _, want := range []string{"`version` is obsolete", "Successfully built", "doesn't match configuration in compose file", "Answered no"} {
+	for _, want := range []string{"`version` is obsolete", "build: #1 [internal] load build definition", "msg=built", "doesn't match configuration in compose file", "Answered no"} {
 		if !strings.Contains(logged, want) {
 			t.Errorf("the log does not show %q", want)
 		}

@@ -43,6 +43,9 @@ type UpOptions struct {
 	// Log receives progress: build output, each container's and network's
 	// status changes, compose's warnings. Nil discards it.
 	Log *slog.Logger
+	// CacheNamespace is the namespace of the builds' cache mounts (see
+	// docker.BuildSpec), with a Builder.
+	CacheNamespace string
 }
 
 // Publish asks for one container port of a service on the host.
@@ -99,6 +102,11 @@ func (r *Runtime) up(ctx context.Context, p *Project, opts UpOptions, beside str
 	defer flush()
 
 	start := time.Now()
+	if r.builder != nil {
+		if err := r.buildServices(upCtx, op, project, opts); err != nil {
+			return fail(err)
+		}
+	}
 	up := upOptions(project, timeout)
 	if beside != "" && project.Services[beside].ContainerName != "" {
 		op.log.Warn("service "+beside+" sets container_name: compose cannot run its new container beside the old one, "+

@@ -147,7 +147,7 @@ func Open(ctx context.Context, cfg Config) (*rollout.Engine, error) {
 	}
 	network := cmp.Or(cfg.Network, DefaultNetwork)
 	containers := &runner.Containers{Docker: client, Network: network, PublishAddress: publishAddress, ForwardTo: runner.ForwardPublished}
-	stacks := &runner.Stacks{Docker: client, Compose: compose.New(client.EngineAPI()), PublishAddress: publishAddress,
+	stacks := &runner.Stacks{Docker: client, Compose: compose.New(client.EngineAPI(), compose.WithBuilder(client)), PublishAddress: publishAddress,
 		ForwardTo: runner.ForwardPublished, Log: cfg.Log}
 	runtimes := rollout.Runtimes{Containers: containers, Stacks: stacks}
 	if cfg.Swarm {

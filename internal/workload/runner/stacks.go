@@ -257,8 +257,9 @@ func (s *Stacks) Up(ctx context.Context, spec workload.Spec, art plugin.Artifact
 func (s *Stacks) upOptions(ctx context.Context, spec workload.Spec) compose.UpOptions {
 	cfg := stackConfig(spec)
 	opts := compose.UpOptions{
-		Labels: map[string]string{workload.LabelStack: spec.Name, workload.LabelOwner: spec.Owner},
-		Log:    boundTo(ctx, s.Log),
+		Labels:         map[string]string{workload.LabelStack: spec.Name, workload.LabelOwner: spec.Owner},
+		Log:            boundTo(ctx, s.Log),
+		CacheNamespace: workload.CacheNamespace(spec.Name),
 	}
 	if cfg.Service != "" {
 		opts.Publish = []compose.Publish{{Service: cfg.Service, Port: cfg.Port, HostIP: s.PublishAddress}}
