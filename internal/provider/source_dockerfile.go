@@ -13,6 +13,7 @@ import (
 
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/plugin"
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/sources/dockerfile"
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/sources/gitbuild"
 )
 
 // dockerfileKind is the source.dockerfile block.
@@ -54,6 +55,8 @@ type dockerfileModel struct {
 	Port           types.Int64  `tfsdk:"port"`
 	Healthcheck    types.String `tfsdk:"healthcheck"`
 	BuildArgs      types.Map    `tfsdk:"build_args"`
+	Target         types.String `tfsdk:"target"`
+	buildSecretsModel
 }
 
 func dockerfileBlock() schema.Block {
@@ -63,7 +66,7 @@ func dockerfileBlock() schema.Block {
 			"exactly that commit (or fails, touching nothing that runs, when it can no longer get it). Deploys " +
 			"recreate by default; `blue-green` works as for images.",
 		Validators: []validator.Object{requiredInBlock(gitRequired...)},
-		Attributes: gitAttributes(map[string]schema.Attribute{
+		Attributes: gitAttributes(withAttributes(map[string]schema.Attribute{
 			"context_path": schema.StringAttribute{
 				MarkdownDescription: "Build context, relative to the repository root: no leading `/`, no `..`, and no " +
 					"symlink that leads out of the clone. Defaults to the root (`.`).",
@@ -82,6 +85,12 @@ func dockerfileBlock() schema.Block {
 			},
 			"port":        portAttribute(),
 			"healthcheck": healthcheckAttribute(),
+			"target": schema.StringAttribute{
+				MarkdownDescription: "The stage of a multi-stage Dockerfile to build (`FROM ... AS <name>`), and the stages it " +
+					"needs; the others are not built. Unset: the last stage.",
+				Optional:   true,
+				Validators: []validator.String{engineRule("a stage name", gitbuild.ValidateTarget)},
+			},
 			"build_args": schema.MapAttribute{
 				MarkdownDescription: "Docker build arguments. They are not secret: like `docker history`, the " +
 					"provider records them (in the container's `tinyforge.config` label); pass secrets as `env`.",
@@ -93,7 +102,7 @@ func dockerfileBlock() schema.Block {
 					mapvalidator.KeysAre(engineRule("a build argument name", dockerfile.ValidateBuildArgName)),
 				},
 			},
-		}),
+		}, buildSecretsAttributes())),
 	}
 }
 
@@ -105,7 +114,7 @@ func (m *dockerfileModel) source(config *dockerfileModel) (plugin.Source, bool) 
 		cfgGit = &config.gitModel
 	}
 	repo, known := m.repo(cfgGit)
-	for _, v := range []attr.Value{m.ContextPath, m.DockerfilePath, m.Port, m.Healthcheck, m.BuildArgs} {
+	for _, v := range []attr.Value{m.ContextPath, m.DockerfilePath, m.Port, m.Healthcheck, m.BuildArgs, m.Target, m.BuildSecretsWOVersion} {
 		if v.IsUnknown() {
 			known = false
 		}
@@ -116,10 +125,17 @@ func (m *dockerfileModel) source(config *dockerfileModel) (plugin.Source, bool) 
 		DockerfilePath: m.DockerfilePath.ValueString(),
 		Port:           int(m.Port.ValueInt64()),
 		Healthcheck:    m.Healthcheck.ValueString(),
+		Target:         m.Target.ValueString(),
 	}
 	args, argsKnown := stringMap(m.BuildArgs)
 	c.BuildArgs = args
-	return c, known && argsKnown
+	var cfgBuild *buildSecretsModel
+	if config != nil {
+		cfgBuild = &config.buildSecretsModel
+	}
+	secrets, secretsKnown := m.secrets(cfgBuild)
+	c.BuildSecrets, c.BuildSecretsVersion = secrets, m.BuildSecretsWOVersion.ValueInt64()
+	return c, known && argsKnown && secretsKnown
 }
 
 // dockerfileModelOf rebuilds the block from a config read back from labels;
@@ -130,12 +146,14 @@ func dockerfileModelOf(c *dockerfile.Config, prior *dockerfileModel) *dockerfile
 		priorGit = &prior.gitModel
 	}
 	return &dockerfileModel{
-		gitModel:       gitModelOf(c.Repo, priorGit),
-		ContextPath:    types.StringValue(cmp.Or(c.ContextPath, dockerfile.DefaultContextPath)),
-		DockerfilePath: types.StringValue(cmp.Or(c.DockerfilePath, dockerfile.DefaultDockerfilePath)),
-		Port:           optionalInt(c.Port),
-		Healthcheck:    optionalString(c.Healthcheck),
-		BuildArgs:      stringMapValue(c.BuildArgs),
+		gitModel:          gitModelOf(c.Repo, priorGit),
+		ContextPath:       types.StringValue(cmp.Or(c.ContextPath, dockerfile.DefaultContextPath)),
+		DockerfilePath:    types.StringValue(cmp.Or(c.DockerfilePath, dockerfile.DefaultDockerfilePath)),
+		Port:              optionalInt(c.Port),
+		Healthcheck:       optionalString(c.Healthcheck),
+		BuildArgs:         stringMapValue(c.BuildArgs),
+		Target:            optionalString(c.Target),
+		buildSecretsModel: buildSecretsModelOf(c.BuildSecretsVersion),
 	}
 }
 

@@ -47,6 +47,15 @@ type Config struct {
 	Port           int               `json:"port"`
 	Healthcheck    string            `json:"healthcheck,omitempty"`
 	BuildArgs      map[string]string `json:"build_args,omitempty"`
+	// Target is the stage of a multi-stage Dockerfile to build; "" is the
+	// last.
+	Target string `json:"target,omitempty"`
+	// BuildSecrets are what `RUN --mount=type=secret,id=<key>` reads
+	// (build_secrets_wo): secrets, never serialised.
+	BuildSecrets map[string]string `json:"-"`
+	// BuildSecretsVersion is build_secrets_wo_version: a new version
+	// builds the image anew.
+	BuildSecretsVersion int64 `json:"build_secrets_version,omitempty"`
 }
 
 func init() {
@@ -111,6 +120,14 @@ func (c *Config) Validate() error {
 			errs = append(errs, err)
 		}
 	}
+	if err := gitbuild.ValidateTarget(d.Target); err != nil {
+		errs = append(errs, err)
+	}
+	for _, id := range slices.Sorted(maps.Keys(d.BuildSecrets)) {
+		if err := gitbuild.ValidateBuildSecretID(id); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("dockerfile source: %w", err)
 	}
@@ -166,11 +183,16 @@ type inputs struct {
 	ContextPath    string            `json:"context_path"`
 	DockerfilePath string            `json:"dockerfile_path"`
 	BuildArgs      map[string]string `json:"build_args"` // json sorts the keys
+	// Left out when unset, so that the fingerprints and tags of the
+	// workloads deployed before they existed stay the same.
+	Target         string `json:"target,omitempty"`
+	SecretsVersion int64  `json:"build_secrets_version,omitempty"`
 }
 
 func (c Config) inputs() inputs {
 	d := c.withDefaults()
-	return inputs{ContextPath: d.ContextPath, DockerfilePath: d.DockerfilePath, BuildArgs: d.BuildArgs}
+	return inputs{ContextPath: d.ContextPath, DockerfilePath: d.DockerfilePath, BuildArgs: d.BuildArgs,
+		Target: d.Target, SecretsVersion: d.BuildSecretsVersion}
 }
 
 // fingerprint is what the image and the container are made from, apart from
@@ -225,6 +247,8 @@ func (c *Config) build() gitbuild.Build {
 		Repo:      d.Repo,
 		Inputs:    d.inputs(),
 		BuildArgs: d.BuildArgs,
+		Target:    d.Target,
+		Secrets:   d.BuildSecrets,
 		Context:   d.locate,
 	}
 }
