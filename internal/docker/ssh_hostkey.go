@@ -4,13 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
-	"slices"
-	"strconv"
 	"strings"
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
+
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/sshhostkey"
 )
 
 // HostKeyError is a host key the provider refuses: unknown to the
@@ -107,87 +106,29 @@ type hostKeyCheck struct {
 }
 
 // callback returns the HostKeyCallback of one connection attempt to addr,
-// and the host key algorithms to ask for: those of the keys known for the
-// host, so that a host with several keys presents one we can check (as
-// OpenSSH's client does); none for an unknown host.
+// and the host key algorithms to ask for (sshhostkey, the rule shared with
+// Git's SSH remotes); a refusal is a *HostKeyError in this attribute's
+// words.
 func (h hostKeyCheck) callback(addr string) (ssh.HostKeyCallback, []string, error) {
-	if h.pinned != nil {
-		want := h.pinned
-		cb := func(_ string, _ net.Addr, key ssh.PublicKey) error {
-			if string(key.Marshal()) == string(want.Marshal()) {
-				return nil
-			}
-			return &HostKeyError{Host: addr, Fingerprint: ssh.FingerprintSHA256(key), KeyType: key.Type(),
-				Pinned: true, Expected: []string{ssh.FingerprintSHA256(want)}}
-		}
-		return cb, algorithmsFor(want.Type()), nil
-	}
-	check, err := knownhosts.New(h.knownHostsFile)
-	noFile := false
-	if errors.Is(err, os.ErrNotExist) {
-		noFile, err = true, nil
-		check = func(string, net.Addr, ssh.PublicKey) error { return &knownhosts.KeyError{} }
-	}
-	if err != nil {
-		return nil, nil, fmt.Errorf("ssh_known_hosts_file %s: %w", h.knownHostsFile, err)
-	}
-	// What the file knows of the host: ask it about a key it cannot hold.
+	var check ssh.HostKeyCallback
 	var algorithms []string
-	var ke *knownhosts.KeyError
-	if err := check(addr, tcpAddr(addr), probeKey{}); errors.As(err, &ke) {
-		for _, k := range ke.Want {
-			for _, a := range algorithmsFor(k.Key.Type()) {
-				if !slices.Contains(algorithms, a) {
-					algorithms = append(algorithms, a)
-				}
-			}
+	if h.pinned != nil {
+		check, algorithms = sshhostkey.Pinned(addr, h.pinned)
+	} else {
+		var err error
+		if check, algorithms, err = sshhostkey.KnownHosts(addr, h.knownHostsFile); err != nil {
+			return nil, nil, fmt.Errorf("ssh_known_hosts_file %s: %w", h.knownHostsFile, err)
 		}
 	}
 	cb := func(hostname string, r net.Addr, key ssh.PublicKey) error {
 		err := check(hostname, r, key)
-		if err == nil {
-			return nil
+		var refused *sshhostkey.Refused
+		if !errors.As(err, &refused) {
+			return err
 		}
-		e := &HostKeyError{Host: addr, Fingerprint: ssh.FingerprintSHA256(key), KeyType: key.Type(),
-			KnownHostsFile: h.knownHostsFile, NoFile: noFile}
-		var revoked *knownhosts.RevokedError
-		var keyErr *knownhosts.KeyError
-		switch {
-		case errors.As(err, &revoked):
-			e.Revoked = true
-		case errors.As(err, &keyErr):
-			for _, k := range keyErr.Want {
-				e.Expected = append(e.Expected, fmt.Sprintf("%s (line %d)", ssh.FingerprintSHA256(k.Key), k.Line))
-			}
-		default:
-			return fmt.Errorf("check the host key of %s against %s: %w", addr, h.knownHostsFile, err)
-		}
-		return e
+		return &HostKeyError{Host: refused.Host, Fingerprint: refused.Fingerprint, KeyType: refused.KeyType,
+			Pinned: h.pinned != nil, KnownHostsFile: h.knownHostsFile, Expected: refused.Expected,
+			Revoked: refused.Revoked, NoFile: refused.NoFile}
 	}
 	return cb, algorithms, nil
 }
-
-// algorithmsFor are the host key algorithms that present a key of
-// keyType: an RSA key signs with SHA-2 (OpenSSH refuses SHA-1 now).
-func algorithmsFor(keyType string) []string {
-	if keyType == ssh.KeyAlgoRSA {
-		return []string{ssh.KeyAlgoRSASHA512, ssh.KeyAlgoRSASHA256, ssh.KeyAlgoRSA}
-	}
-	return []string{keyType}
-}
-
-// tcpAddr is addr as a net.Addr, for the known_hosts check (which looks at
-// the host name given, and falls back to this address).
-func tcpAddr(addr string) net.Addr {
-	host, port, _ := net.SplitHostPort(addr)
-	p, _ := strconv.Atoi(port)
-	return &net.TCPAddr{IP: net.ParseIP(host), Port: p}
-}
-
-// probeKey is a public key no known_hosts file holds: checking it lists
-// the keys the file knows for a host.
-type probeKey struct{}
-
-func (probeKey) Type() string                        { return "tinyforge-probe" }
-func (probeKey) Marshal() []byte                     { return []byte("tinyforge-probe") }
-func (probeKey) Verify([]byte, *ssh.Signature) error { return errors.New("probe key") }

@@ -4,8 +4,10 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"errors"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -47,7 +49,9 @@ func check(t *testing.T, hk hostKeyCheck, addr string, key ssh.PublicKey) ([]str
 	if err != nil {
 		t.Fatalf("callback: %v", err)
 	}
-	return algorithms, cb(addr, tcpAddr(addr), key)
+	host, port, _ := net.SplitHostPort(addr)
+	p, _ := strconv.Atoi(port)
+	return algorithms, cb(addr, &net.TCPAddr{IP: net.ParseIP(host), Port: p}, key)
 }
 
 func TestPinnedHostKey(t *testing.T) {
