@@ -263,6 +263,11 @@ func (e *classified) Unwrap() []error {
 // the credential-free clone URL; anything else go-git or the server put in
 // the message is scrubbed of the token.
 func describe(op, cloneURL, token string, err error) error {
+	if IsSSHURL(cloneURL) {
+		if described, ok := describeSSH(op, cloneURL, err); ok {
+			return described
+		}
+	}
 	switch {
 	case errors.Is(err, transport.ErrAuthenticationRequired) && token == "":
 		return &classified{fmt.Errorf("authentication required for %s: the repository is private, set a token", cloneURL), ErrCredentials}

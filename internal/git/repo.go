@@ -13,6 +13,7 @@
 package git
 
 import (
+	"errors"
 	"fmt"
 	"net/url"
 	"regexp"
@@ -55,12 +56,24 @@ type Repo struct {
 	Tag string
 	// Token is the access token; a secret. Empty means anonymous access.
 	Token string
+	// URL, when set, is the remote itself, in place of Provider, BaseURL,
+	// Owner and Name: any Git remote (see remote.go).
+	URL string
+	// SSHKey is the private key of an SSH remote (PEM or OpenSSH); a
+	// secret.
+	SSHKey string
+	// KnownHosts are the known_hosts lines an SSH remote's host key must
+	// be in.
+	KnownHosts string
 }
 
 // Host returns the kind of Git service, detecting it from BaseURL when
 // Provider is empty: no base URL means GitHub, a host name containing
 // "github" or "gitlab" means that service, anything else Gitea.
 func (r Repo) Host() (Host, error) {
+	if r.URL != "" {
+		return "", errors.New("a url remote has no Git host API (commit statuses, previews): name the repository with provider, base_url, repo_owner and repo_name instead")
+	}
 	base, err := r.baseURL()
 	if err != nil {
 		return "", err
@@ -187,6 +200,9 @@ func (r Repo) Validate() error {
 // host, the URL, the owner and name. A listing of the repository's pull
 // requests or branches needs no more.
 func (r Repo) ValidateRemote() error {
+	if r.URL != "" {
+		return r.validateURL()
+	}
 	host, err := r.Host()
 	if err != nil {
 		return err
@@ -236,10 +252,14 @@ func ownerHint(h Host) string {
 	return ""
 }
 
-// CloneURL returns <base>/<owner>/<name>.git, without credentials.
+// CloneURL returns <base>/<owner>/<name>.git, without credentials; for a
+// URL remote, the URL.
 func (r Repo) CloneURL() (string, error) {
 	if err := r.Validate(); err != nil {
 		return "", err
+	}
+	if r.URL != "" {
+		return strings.TrimSpace(r.URL), nil
 	}
 	base, err := r.base()
 	if err != nil {
@@ -252,6 +272,9 @@ func (r Repo) CloneURL() (string, error) {
 // with the token as password, under the username the host documents (GitHub
 // x-access-token; Gitea takes any name; GitLab oauth2). Nil is anonymous.
 func (r Repo) auth() (transport.AuthMethod, error) {
+	if r.URL != "" {
+		return r.urlAuth()
+	}
 	if r.Token == "" {
 		return nil, nil
 	}
