@@ -321,6 +321,10 @@ type File struct {
 	Delete     bool
 }
 
+// Path is the bare repository's directory on this machine, for a file://
+// remote or an SSH one on a test host.
+func (r *GitRepo) Path() string { return r.bare }
+
 // Commit writes files (regular, mode 0644) to branch main, commits them with
 // msg and pushes; it returns the new commit's SHA.
 func (r *GitRepo) Commit(t testing.TB, files map[string][]byte, msg string) string {

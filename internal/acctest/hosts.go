@@ -68,6 +68,10 @@ type HostsOptions struct {
 	// Images are images of the shared engine loaded into every host's
 	// engine (docker save | docker load): nothing can be pulled here.
 	Images []string
+	// BuildKitOff lists the hosts (by index) whose dockerd has BuildKit
+	// switched off ("features": {"buildkit": false}): their builds use
+	// the classic builder, as on an engine without BuildKit.
+	BuildKitOff []int
 }
 
 // SSHUser is the account the test hosts' sshd lets in. .ci/setup-host

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -27,6 +28,11 @@ func (h *Host) startDockerd(opts HostsOptions) error {
 	// Its own configuration, never the machine's /etc/docker/daemon.json,
 	// and its own identity key (the engine ID), not /etc/docker/key.json.
 	config := fmt.Sprintf("{\"deprecated-key-path\": %q}\n", filepath.Join(h.dir, "key.json"))
+	if slices.Contains(opts.BuildKitOff, h.index) {
+		// What an operator writes to keep the classic builder: the
+		// engine says so in /_ping (Builder-Version: 1).
+		config = fmt.Sprintf("{\"deprecated-key-path\": %q, \"features\": {\"buildkit\": false}}\n", filepath.Join(h.dir, "key.json"))
+	}
 	if err := os.WriteFile(configFile, []byte(config), 0o644); err != nil {
 		return err
 	}

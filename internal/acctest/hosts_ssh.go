@@ -293,3 +293,90 @@ func newEd25519Key(comment string) (ssh.PublicKey, []byte, error) {
 	}
 	return sshPub, pem.EncodeToMemory(block), nil
 }
+
+// gitShell is SSHUser's login shell (.ci/setup-host sets it): it runs the
+// Git commands an SSH Git client asks for, and nothing else. Docker over
+// SSH needs no shell (it forwards the socket).
+const gitShell = "/usr/bin/git-shell"
+
+// GitServer is a Git server whose repositories the host's sshd also
+// serves: a client with ClientKey clones them as SSHUser through git-shell
+// (GitURL). Its repositories live in the host's directory, readable by
+// SSHUser; its HTTP side listens on this machine's 127.0.0.1 as
+// StartGitServer's does. It stops with the test.
+func (s *SSHServer) GitServer(t testing.TB) *GitServer {
+	t.Helper()
+	u, err := user.Lookup(SSHUser)
+	if err != nil {
+		t.Fatalf("the SSH test user: %v", err)
+	}
+	if shell, err := loginShell(u.Username); err != nil || shell != gitShell {
+		t.Fatalf("%s's login shell is %q (%v), want %s, which serves Git over SSH: run .ci/setup-host", SSHUser, shell, err, gitShell)
+	}
+	// The repositories belong to root, who pushes to them; SSHUser reads
+	// them, which git allows only to a repository it is told is safe. Its
+	// home is hostsRoot (.ci/setup-host), where its Git reads this.
+	gitconfig := filepath.Join(hostsRoot, ".gitconfig")
+	if err := writeFileAtomic(gitconfig, []byte("# made by internal/acctest: SSHUser serves root's test repositories\n[safe]\n\tdirectory = *\n")); err != nil {
+		t.Fatal(err)
+	}
+	root := filepath.Join(filepath.Dir(s.dir), "git")
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	srv, stop, err := NewGitServer(root, backendLog{t})
+	if err != nil {
+		t.Fatalf("start the Git server: %v", err)
+	}
+	t.Cleanup(stop)
+	return srv
+}
+
+// GitURL is the ssh:// URL of r on the host, for SSHUser.
+func (s *SSHServer) GitURL(r *GitRepo) string {
+	return "ssh://" + s.User + "@" + s.Addr + r.Path()
+}
+
+// GitSCPURL is the scp-like URL of r on the host ("user@host:path"),
+// which names no port: the host's sshd listens on 22.
+func (s *SSHServer) GitSCPURL(r *GitRepo) string {
+	host, _, _ := net.SplitHostPort(s.Addr)
+	return s.User + "@" + host + ":" + r.Path()
+}
+
+// loginShell is the login shell of an account, from /etc/passwd.
+func loginShell(name string) (string, error) {
+	b, err := os.ReadFile("/etc/passwd")
+	if err != nil {
+		return "", err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Split(line, ":")
+		if len(f) == 7 && f[0] == name {
+			return f[6], nil
+		}
+	}
+	return "", fmt.Errorf("%s is not in /etc/passwd", name)
+}
+
+// writeFileAtomic writes a file readable by all in one rename, so that
+// readers never see it half written.
+func writeFileAtomic(path string, content []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(content); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Chmod(0o644); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}

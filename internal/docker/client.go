@@ -10,6 +10,7 @@
 package docker
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -330,6 +331,26 @@ func checkPrivateKey(pemText string) error {
 
 // Host is the engine address in use, for messages.
 func (c *Client) Host() string { return c.host }
+
+// Local reports whether the engine runs on this machine (IsLocal).
+func (c *Client) Local() bool { return IsLocal(c.host) }
+
+// IsLocal reports whether the engine at host ("": $DOCKER_HOST, else the
+// default socket) runs on this machine: a unix socket, or TCP to a
+// loopback address. Its disk is then this machine's.
+func IsLocal(host string) bool {
+	host = cmp.Or(host, os.Getenv("DOCKER_HOST"), defaultHost)
+	network, address, err := parseHost(host)
+	if err != nil {
+		return false
+	}
+	if network == "unix" {
+		return true
+	}
+	h, _, _ := net.SplitHostPort(address)
+	ip := net.ParseIP(h)
+	return network == "tcp" && (h == "localhost" || (ip != nil && ip.IsLoopback()))
+}
 
 // Ping checks that the engine answers and negotiates the API version. Its
 // error names the host.

@@ -105,6 +105,20 @@ func IsFileURL(url string) bool {
 	return err == nil && ep.Protocol == protoFile
 }
 
+// HTTPOrigin is an http(s) remote's scheme and host with its port
+// ("https://git.example.com:8443"); false for another kind of remote.
+func HTTPOrigin(url string) (string, bool) {
+	ep, err := Repo{URL: url}.endpoint()
+	if err != nil || (ep.Protocol != protoHTTPS && ep.Protocol != protoHTTP) {
+		return "", false
+	}
+	host := ep.Host
+	if ep.Port != 0 {
+		host = net.JoinHostPort(strings.Trim(ep.Host, "[]"), strconv.Itoa(ep.Port))
+	}
+	return ep.Protocol + "://" + host, true
+}
+
 // IsSSHURL reports whether url is an ssh:// or scp-like remote.
 func IsSSHURL(url string) bool {
 	ep, err := Repo{URL: url}.endpoint()

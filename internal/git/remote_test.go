@@ -76,3 +76,17 @@ func TestShownURLHidesCredentials(t *testing.T) {
 		}
 	}
 }
+
+func TestHTTPOrigin(t *testing.T) {
+	for url, want := range map[string]string{
+		"https://Git.Example.com/acme/app.git":      "https://Git.Example.com",
+		"https://user@git.example.com:8443/app.git": "https://git.example.com:8443",
+		"git@git.example.com:acme/app.git":          "",
+		"file:///srv/app.git":                       "",
+	} {
+		got, ok := HTTPOrigin(url)
+		if got != want || ok != (want != "") {
+			t.Errorf("HTTPOrigin(%q) = %q, %v; want %q", url, got, ok, want)
+		}
+	}
+}

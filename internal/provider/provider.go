@@ -52,6 +52,9 @@ type providerData struct {
 	// https says whether the proxy serves the workloads' domains over
 	// HTTPS (its https block), which a preview's default URL follows.
 	https bool
+	// localEngine says the Docker engine runs on this machine (its disk
+	// holds a file:// remote).
+	localEngine bool
 }
 
 // providerLink is what a resource or a data source keeps of the
@@ -383,7 +386,7 @@ func (p *tinyforgeProvider) Configure(ctx context.Context, req provider.Configur
 		}
 		return
 	}
-	data := &providerData{engine: e, gitTokens: tokens, https: m.servesHTTPS()}
+	data := &providerData{engine: e, gitTokens: tokens, https: m.servesHTTPS(), localEngine: docker.IsLocal(cfg.Docker.Host)}
 	resp.ResourceData = data
 	resp.DataSourceData = data
 }

@@ -102,10 +102,19 @@ func (t gitTokens) complete(spec workload.Spec) string {
 		return ""
 	}
 	r := src.Remote()
-	if r.Token != "" {
+	if r.Token != "" || r.Path != "" {
 		return ""
 	}
-	token, block, ok := t.lookup(r.BaseURL)
+	base := r.BaseURL
+	if r.URL != "" {
+		// A url remote's host is its own: only an https one has a
+		// git_auth block, for that host; never GitHub's by default.
+		var isHTTP bool
+		if base, isHTTP = gitbuild.HTTPOrigin(r.URL); !isHTTP {
+			return ""
+		}
+	}
+	token, block, ok := t.lookup(base)
 	if !ok {
 		return ""
 	}

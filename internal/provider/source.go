@@ -16,6 +16,7 @@ import (
 
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload"
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/plugin"
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/sources/gitbuild"
 )
 
 // sourceModel is the source block: exactly one kind is set. Each kind is a
@@ -158,23 +159,27 @@ func (m *sourceModel) gitOf() (*gitModel, string) {
 	return k.git(m), k.name
 }
 
-// tokenPath is the attribute the source's Git token is written in: the
-// write-only one when the configuration sets it, else access_token.
+// tokenPath is the attribute the source's Git credential is written in:
+// ssh_private_key_wo for an SSH url, else the write-only token when the
+// configuration sets it, else access_token.
 func (m *sourceModel) tokenPath(config *sourceModel) path.Path {
-	_, kind := m.gitOf()
+	g, kind := m.gitOf()
 	base := path.Root("source").AtName(kind)
-	if g, _ := config.gitOf(); g != nil && !g.AccessTokenWO.IsNull() {
+	switch c, _ := config.gitOf(); {
+	case g != nil && gitbuild.IsSSHURL(g.URL.ValueString()):
+		return base.AtName("ssh_private_key_wo")
+	case c != nil && !c.AccessTokenWO.IsNull():
 		return base.AtName("access_token_wo")
 	}
 	return base.AtName("access_token")
 }
 
-// setsToken reports whether the configuration sets the source's Git token,
-// in access_token or write-only.
+// setsToken reports whether the configuration sets the source's Git
+// credential: a token, in access_token or write-only, or an SSH key.
 func (m *sourceModel) setsToken(config *sourceModel) bool {
 	g, _ := m.gitOf()
 	c, _ := config.gitOf()
-	return (g != nil && !g.AccessToken.IsNull()) || (c != nil && !c.AccessTokenWO.IsNull())
+	return (g != nil && !g.AccessToken.IsNull()) || (c != nil && (!c.AccessTokenWO.IsNull() || !c.SSHPrivateKeyWO.IsNull()))
 }
 
 // sameToken reports whether the refresh, which used the state's token,
@@ -185,7 +190,7 @@ func (m *sourceModel) sameToken(state, config *sourceModel) bool {
 	if g == nil {
 		return true
 	}
-	if c, _ := config.gitOf(); c != nil && !c.AccessTokenWO.IsNull() {
+	if c, _ := config.gitOf(); c != nil && (!c.AccessTokenWO.IsNull() || !c.SSHPrivateKeyWO.IsNull()) {
 		return false
 	}
 	s, _ := state.gitOf()

@@ -65,7 +65,7 @@ func composeBlock() schema.Block {
 			"the routed `service` is updated start-first (its new container gated beside the old one before the route " +
 			"moves) unless `deploy_strategy = \"recreate\"`, and `blue-green` is refused. Refresh reports each service (`services`); a service stopped or removed by hand is " +
 			"brought back by the next apply without touching the others.",
-		Validators: []validator.Object{requiredInBlock(gitRequired...)},
+		Validators: []validator.Object{gitOrigin{}},
 		Attributes: gitAttributes(map[string]schema.Attribute{
 			"files": schema.ListAttribute{
 				MarkdownDescription: "Compose files, relative to the repository root, applied in order. Defaults to " +

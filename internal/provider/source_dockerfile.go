@@ -50,6 +50,7 @@ var dockerfileKind = sourceKind{
 // dockerfileModel is the source.dockerfile block.
 type dockerfileModel struct {
 	gitModel
+	Path           types.String `tfsdk:"path"`
 	ContextPath    types.String `tfsdk:"context_path"`
 	DockerfilePath types.String `tfsdk:"dockerfile_path"`
 	Port           types.Int64  `tfsdk:"port"`
@@ -65,7 +66,7 @@ func dockerfileBlock() schema.Block {
 			"The plan resolves the branch head into `commit_sha`, so a new push shows as a change; the apply builds " +
 			"exactly that commit (or fails, touching nothing that runs, when it can no longer get it). Deploys " +
 			"recreate by default; `blue-green` works as for images.",
-		Validators: []validator.Object{requiredInBlock(gitRequired...)},
+		Validators: []validator.Object{gitOrigin{withPath: true}},
 		Attributes: gitAttributes(withAttributes(map[string]schema.Attribute{
 			"context_path": schema.StringAttribute{
 				MarkdownDescription: "Build context, relative to the repository root: no leading `/`, no `..`, and no " +
@@ -83,6 +84,7 @@ func dockerfileBlock() schema.Block {
 				Default:    stringdefault.StaticString(dockerfile.DefaultDockerfilePath),
 				Validators: []validator.String{engineRule("a relative path", dockerfile.ValidateDockerfilePath)},
 			},
+			"path":        pathAttribute(),
 			"port":        portAttribute(),
 			"healthcheck": healthcheckAttribute(),
 			"target": schema.StringAttribute{
@@ -114,6 +116,8 @@ func (m *dockerfileModel) source(config *dockerfileModel) (plugin.Source, bool) 
 		cfgGit = &config.gitModel
 	}
 	repo, known := m.repo(cfgGit)
+	repo.Path = m.Path.ValueString()
+	known = known && !m.Path.IsUnknown()
 	for _, v := range []attr.Value{m.ContextPath, m.DockerfilePath, m.Port, m.Healthcheck, m.BuildArgs, m.Target, m.BuildSecretsWOVersion} {
 		if v.IsUnknown() {
 			known = false
@@ -147,6 +151,7 @@ func dockerfileModelOf(c *dockerfile.Config, prior *dockerfileModel) *dockerfile
 	}
 	return &dockerfileModel{
 		gitModel:          gitModelOf(c.Repo, priorGit),
+		Path:              optionalString(c.Repo.Path),
 		ContextPath:       types.StringValue(cmp.Or(c.ContextPath, dockerfile.DefaultContextPath)),
 		DockerfilePath:    types.StringValue(cmp.Or(c.DockerfilePath, dockerfile.DefaultDockerfilePath)),
 		Port:              optionalInt(c.Port),

@@ -3,6 +3,7 @@ package provider
 import (
 	"cmp"
 	"context"
+	"fmt"
 	"strings"
 
 	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
@@ -33,10 +34,11 @@ type gitModel struct {
 	AccessToken          types.String `tfsdk:"access_token"`
 	AccessTokenWO        types.String `tfsdk:"access_token_wo"`
 	AccessTokenWOVersion types.Int64  `tfsdk:"access_token_wo_version"`
+	URL                  types.String `tfsdk:"url"`
+	SSHPrivateKeyWO      types.String `tfsdk:"ssh_private_key_wo"`
+	SSHPrivateKeyVersion types.Int64  `tfsdk:"ssh_private_key_wo_version"`
+	SSHKnownHosts        types.String `tfsdk:"ssh_known_hosts"`
 }
-
-// gitRequired are the Git attributes a Git source block must set.
-var gitRequired = []string{"repo_owner", "repo_name"}
 
 // gitAttributes are the Git attributes of every Git source block, merged
 // with the source's own.
@@ -55,12 +57,47 @@ func gitAttributes(own map[string]schema.Attribute) map[string]schema.Attribute 
 			Validators: []validator.String{engineRule("an http(s) URL", gitbuild.ValidateBaseURL)},
 		},
 		"repo_owner": schema.StringAttribute{
-			MarkdownDescription: "Required. Owner (user, organisation or GitLab group path) of the repository.",
-			Optional:            true,
+			MarkdownDescription: "Owner (user, organisation or GitLab group path) of the repository on the Git host. " +
+				"The source names its origin one way: `repo_owner` and `repo_name`, or `url`" + pathOrigin + ".",
+			Optional: true,
 		},
 		"repo_name": schema.StringAttribute{
-			MarkdownDescription: "Required. Name of the repository.",
+			MarkdownDescription: "Name of the repository on the Git host; goes with `repo_owner`.",
 			Optional:            true,
+		},
+		"url": schema.StringAttribute{
+			MarkdownDescription: "Any Git remote, in place of `provider`, `base_url`, `repo_owner` and `repo_name`: " +
+				"`https://host/path.git` (anonymous, or with `access_token_wo`, sent as basic auth's password under the " +
+				"URL's user, else `x-access-token`), `ssh://user@host[:port]/path.git` or scp-like `user@host:path.git` " +
+				"(with `ssh_private_key_wo`, the host key checked against `ssh_known_hosts`), or `file:///path/repo.git` " +
+				"(a repository on the disk of the machine terraform runs on, which must be the Docker host: a local " +
+				"engine; the `git` command serves it). The branch is resolved at plan as for the other remotes. A bare " +
+				"url has no API: `report_commit_status` is refused with it. No credentials in it.",
+			Optional:   true,
+			Validators: []validator.String{engineRule("a Git remote URL", gitbuild.ValidateURL)},
+		},
+		"ssh_private_key_wo": schema.StringAttribute{
+			MarkdownDescription: "Write-only private key (Terraform 1.11+) of an SSH `url`: a deploy key, unencrypted, " +
+				"in OpenSSH or PEM form. Never stored in the state, never in logs or errors; a key the server refuses " +
+				"fails the plan naming this attribute. Change `ssh_private_key_wo_version` when it changes.",
+			Optional:  true,
+			Sensitive: true,
+			WriteOnly: true,
+		},
+		"ssh_private_key_wo_version": schema.Int64Attribute{
+			MarkdownDescription: "Version of `ssh_private_key_wo`; change it when the key changes.",
+			Optional:            true,
+			Validators: []validator.Int64{
+				int64validator.AlsoRequires(path.MatchRelative().AtParent().AtName("ssh_private_key_wo")),
+			},
+		},
+		"ssh_known_hosts": schema.StringAttribute{
+			MarkdownDescription: "known_hosts lines (content, not a file name) of an SSH `url`'s server, e.g. " +
+				"`\"git.example.com ssh-ed25519 AAAA...\"` or `[git.example.com]:2222 ...` for another port. The host key " +
+				"is never accepted blindly: a key that is not here, or that changed, fails the plan naming the host " +
+				"and the key's SHA256 fingerprint, with the `ssh-keyscan` command that prints its line (check the " +
+				"fingerprint with the server's administrator before adding it).",
+			Optional: true,
 		},
 		"branch": schema.StringAttribute{
 			MarkdownDescription: "Branch to deploy. Defaults to `" + gitbuild.DefaultBranch + "`.",
@@ -134,7 +171,8 @@ func gitAttributes(own map[string]schema.Attribute) map[string]schema.Attribute 
 
 // values are the Git attributes' values, for a known-ness check.
 func (g *gitModel) values() []attr.Value {
-	return []attr.Value{g.Provider, g.BaseURL, g.RepoOwner, g.RepoName, g.Branch, g.Ref, g.ReportCommitStatus, g.PreviewURL, g.AccessToken}
+	return []attr.Value{g.Provider, g.BaseURL, g.RepoOwner, g.RepoName, g.Branch, g.Ref, g.ReportCommitStatus, g.PreviewURL, g.AccessToken,
+		g.URL, g.SSHKnownHosts, g.SSHPrivateKeyVersion}
 }
 
 // repo maps the Git attributes onto the engine's Repo. The token comes from
@@ -157,6 +195,8 @@ func (g *gitModel) repo(config *gitModel) (gitbuild.Repo, bool) {
 		ReportCommitStatus: g.ReportCommitStatus.ValueBool(),
 		PreviewURL:         g.PreviewURL.ValueString(),
 		Token:              g.AccessToken.ValueString(),
+		URL:                g.URL.ValueString(),
+		KnownHosts:         g.SSHKnownHosts.ValueString(),
 	}
 	if config != nil && !config.AccessTokenWO.IsNull() {
 		if config.AccessTokenWO.IsUnknown() {
@@ -164,13 +204,19 @@ func (g *gitModel) repo(config *gitModel) (gitbuild.Repo, bool) {
 		}
 		r.Token = config.AccessTokenWO.ValueString()
 	}
+	if config != nil && !config.SSHPrivateKeyWO.IsNull() {
+		if config.SSHPrivateKeyWO.IsUnknown() {
+			known = false
+		}
+		r.SSHKey = config.SSHPrivateKeyWO.ValueString()
+	}
 	return r, known
 }
 
-// writeOnlyToken reports whether the token is written write-only, so that
-// the state has none to refresh with.
+// writeOnlyToken reports whether the credentials are written write-only
+// (a token, an SSH key), so that the state has none to refresh with.
 func (g *gitModel) writeOnlyToken() bool {
-	return !g.AccessTokenWOVersion.IsNull() && g.AccessToken.IsNull()
+	return (!g.AccessTokenWOVersion.IsNull() && g.AccessToken.IsNull()) || !g.SSHPrivateKeyVersion.IsNull()
 }
 
 // gitModelOf rebuilds the Git attributes from a Repo read back from labels;
@@ -184,8 +230,8 @@ func gitModelOf(r gitbuild.Repo, prior *gitModel) gitModel {
 	g := gitModel{
 		Provider:             optionalString(r.Provider),
 		BaseURL:              optionalString(r.BaseURL),
-		RepoOwner:            types.StringValue(r.RepoOwner),
-		RepoName:             types.StringValue(r.RepoName),
+		RepoOwner:            optionalString(r.RepoOwner),
+		RepoName:             optionalString(r.RepoName),
 		Branch:               types.StringValue(cmp.Or(r.Branch, gitbuild.DefaultBranch)),
 		Ref:                  optionalString(r.Ref),
 		ReportCommitStatus:   types.BoolValue(r.ReportCommitStatus),
@@ -193,11 +239,16 @@ func gitModelOf(r gitbuild.Repo, prior *gitModel) gitModel {
 		AccessToken:          types.StringNull(),
 		AccessTokenWO:        types.StringNull(),
 		AccessTokenWOVersion: types.Int64Null(),
+		URL:                  optionalString(r.URL),
+		SSHPrivateKeyWO:      types.StringNull(),
+		SSHPrivateKeyVersion: types.Int64Null(),
+		SSHKnownHosts:        optionalString(r.KnownHosts),
 	}
 	if prior != nil {
 		g.AccessToken = prior.AccessToken
 		g.AccessTokenWOVersion = prior.AccessTokenWOVersion
-		if prior.RepoOwner.Equal(g.RepoOwner) && prior.RepoName.Equal(g.RepoName) && !prior.Branch.IsNull() {
+		g.SSHPrivateKeyVersion = prior.SSHPrivateKeyVersion
+		if prior.RepoOwner.Equal(g.RepoOwner) && prior.RepoName.Equal(g.RepoName) && prior.URL.Equal(g.URL) && !prior.Branch.IsNull() {
 			g.Branch, g.Ref, g.ReportCommitStatus = prior.Branch, prior.Ref, prior.ReportCommitStatus
 			if !prior.PreviewURL.IsUnknown() {
 				g.PreviewURL = prior.PreviewURL
@@ -254,4 +305,68 @@ func defaultPreviewURL(domains []string, https bool) string {
 		}
 	}
 	return ""
+}
+
+// pathAttribute is path, for the sources that can build a local
+// directory.
+func pathAttribute() schema.Attribute {
+	return schema.StringAttribute{
+		MarkdownDescription: "A local directory to build, in place of a Git remote: relative to where terraform runs " +
+			"(write `\"${path.module}/app\"`), or absolute. At plan its build context (what `.dockerignore` lets " +
+			"through, file modes, symlinks as links) is hashed and the plan shows the hash as `commit_sha` " +
+			"(`sha256:<hex>`): a change of any file the build includes redeploys, a change of a file `.dockerignore` " +
+			"leaves out does not. The apply builds the directory if its hash is still the planned one, and fails " +
+			"otherwise, asking for a new plan. Paths inside it follow the rules of a clone: a symlink that leads out of " +
+			"the directory is refused. A remote Docker engine gets the context streamed. `branch`, `ref`, tokens and " +
+			"`report_commit_status` do not apply.",
+		Optional: true,
+	}
+}
+
+// pathOrigin is how the attributes of a source that can also build a local
+// directory say so; set by the sources that can (dockerfile, static).
+const pathOrigin = " (or, for the dockerfile and static sources, `path`)"
+
+// gitOrigin refuses a Git source block that names its origin in no way, or
+// in more than one: repo_owner and repo_name, url, or (withPath) path.
+type gitOrigin struct{ withPath bool }
+
+func (v gitOrigin) Description(context.Context) string {
+	if v.withPath {
+		return "one of repo_owner and repo_name, url, or path"
+	}
+	return "one of repo_owner and repo_name, or url"
+}
+
+func (v gitOrigin) MarkdownDescription(ctx context.Context) string { return v.Description(ctx) }
+
+func (v gitOrigin) ValidateObject(_ context.Context, req validator.ObjectRequest, resp *validator.ObjectResponse) {
+	if req.ConfigValue.IsNull() || req.ConfigValue.IsUnknown() {
+		return
+	}
+	attrs := req.ConfigValue.Attributes()
+	set := func(name string) bool { a, ok := attrs[name]; return ok && !a.IsNull() }
+	var ways []string
+	if set("repo_owner") || set("repo_name") {
+		ways = append(ways, "repo_owner and repo_name")
+		for _, pair := range [][2]string{{"repo_owner", "repo_name"}, {"repo_name", "repo_owner"}} {
+			if set(pair[0]) && !set(pair[1]) {
+				resp.Diagnostics.AddAttributeError(req.Path.AtName(pair[1]), "Missing "+pair[1],
+					fmt.Sprintf("%s is required with %s", pair[1], pair[0]))
+			}
+		}
+	}
+	if set("url") {
+		ways = append(ways, "url")
+	}
+	if v.withPath && set("path") {
+		ways = append(ways, "path")
+	}
+	switch {
+	case len(ways) == 0:
+		resp.Diagnostics.AddAttributeError(req.Path, "Missing source origin", "the block must set "+v.Description(context.Background()))
+	case len(ways) > 1:
+		resp.Diagnostics.AddAttributeError(req.Path, "Conflicting source origins",
+			fmt.Sprintf("the block must set %s, not %s together", v.Description(context.Background()), strings.Join(ways, " and ")))
+	}
 }

@@ -47,6 +47,7 @@ var staticKind = sourceKind{
 // staticModel is the source.static block.
 type staticModel struct {
 	gitModel
+	Path             types.String `tfsdk:"path"`
 	RootDirectory    types.String `tfsdk:"root_directory"`
 	BuildCommand     types.String `tfsdk:"build_command"`
 	BuildImage       types.String `tfsdk:"build_image"`
@@ -75,8 +76,9 @@ func staticBlock() schema.Block {
 			"With a `deno` block, a Deno site runs instead of the file server. The server listens on port 8080. " +
 			"As for `dockerfile`, the plan resolves the branch head into `commit_sha` and the apply serves exactly that " +
 			"commit. Deploys recreate by default; `blue-green` works as for images, except for a Deno site with `storage`.",
-		Validators: []validator.Object{requiredInBlock(gitRequired...)},
+		Validators: []validator.Object{gitOrigin{withPath: true}},
 		Attributes: gitAttributes(map[string]schema.Attribute{
+			"path": pathAttribute(),
 			"root_directory": schema.StringAttribute{
 				MarkdownDescription: "The site's directory, relative to the repository root (the build runs there): no " +
 					"leading `/`, no `..`, and no symlink that leads out of the clone. Defaults to the root (`.`).",
@@ -178,6 +180,8 @@ func (m *staticModel) source(config *staticModel) (plugin.Source, bool) {
 		cfgGit = &config.gitModel
 	}
 	repo, known := m.repo(cfgGit)
+	repo.Path = m.Path.ValueString()
+	known = known && !m.Path.IsUnknown()
 	values := []attr.Value{m.RootDirectory, m.BuildCommand, m.BuildImage, m.PublishDirectory, m.SPA, m.ServerImage, m.Healthcheck}
 	c := &static.Config{
 		Repo:             repo,
@@ -210,6 +214,7 @@ func staticModelOf(c *static.Config, prior *staticModel) *staticModel {
 	}
 	m := &staticModel{
 		gitModel:         gitModelOf(c.Repo, priorGit),
+		Path:             optionalString(c.Repo.Path),
 		RootDirectory:    types.StringValue(c.RootDirectory),
 		BuildCommand:     optionalString(c.BuildCommand),
 		BuildImage:       optionalString(c.BuildImage),

@@ -41,8 +41,10 @@ var reportedAttributes = map[string]reported{
 		resource: "Anything but `running` plans a redeploy; a `compose` stack is brought back without one."},
 	"generation": {kind: reportedInt, doc: "Deploy counter of the live containers: 1 for the first deploy, +1 per redeploy.",
 		resource: "The plan shows it rise when a change needs a new container."},
-	"commit_sha": {kind: reportedString, doc: "Git sources: the commit deployed; null for `image`.",
-		resource: "The plan resolves the branch head, so a new push shows here as a change."},
+	"commit_sha": {kind: reportedString, doc: "Git sources: the commit deployed (`sha256:<hex>` of the directory's build context for " +
+		"a `path` source); null for `image`.",
+		resource: "The plan resolves the branch head, so a new push shows here as a change; for a `path` source, " +
+			"a change of a file the build includes."},
 	"image_id":       {kind: reportedString, doc: "ID of the image the live container runs."},
 	"container_name": {kind: reportedString, doc: "Name of the live container (for a stack, its routed service's; for a Swarm service, the service's)."},
 	"container_id":   {kind: reportedString, doc: "ID of the live container (for a Swarm service, the service's)."},

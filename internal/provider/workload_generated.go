@@ -7,6 +7,8 @@ import (
 
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
+
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/sources/gitbuild"
 )
 
 // What `terraform plan -generate-config-out` cannot write. Terraform
@@ -47,8 +49,14 @@ func warnEnvNotSet(state, config *workloadModel) diag.Diagnostics {
 // tokenNotSet is the error of a Git source whose host wants a token that
 // the configuration does not set.
 func tokenNotSet(src *sourceModel, err error) diag.Diagnostic {
-	_, kind := src.gitOf()
+	g, kind := src.gitOf()
 	block := path.Root("source").AtName(kind)
+	if g != nil && gitbuild.IsSSHURL(g.URL.ValueString()) {
+		return diag.NewAttributeErrorDiagnostic(block.AtName("ssh_private_key_wo"), "SSH key not set",
+			fmt.Sprintf("%s\n\n%s sets no ssh_private_key_wo, and the SSH remote wants a key to tell which commit to "+
+				"deploy. Keys are never recorded on the Docker host, so import cannot read them back. %s",
+				err.Error(), block.String(), generatedConfigHint))
+	}
 	return diag.NewAttributeErrorDiagnostic(block.AtName("access_token_wo"), "Git token not set",
 		fmt.Sprintf("%s\n\n%s sets no token (access_token_wo or access_token), and the Git host wants one to tell which "+
 			"commit to deploy. Tokens are never recorded on the Docker host, so import cannot read them back. %s "+

@@ -13,6 +13,7 @@ import (
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload"
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/plugin"
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/rollout"
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/sources/gitbuild"
 )
 
 var (
@@ -228,6 +229,13 @@ func (r *workloadResource) ModifyPlan(ctx context.Context, req resource.ModifyPl
 			return
 		}
 		plan.EffectiveStrategy = types.StringValue(string(strategy))
+		if g, kind := plan.Source.gitOf(); g != nil && gitbuild.IsFileURL(g.URL.ValueString()) && !r.data.localEngine {
+			resp.Diagnostics.AddAttributeError(path.Root("source").AtName(kind).AtName("url"), "file:// needs a local Docker engine",
+				fmt.Sprintf("url %q is a repository on the disk of the machine terraform runs on, and the Docker engine is "+
+					"elsewhere (docker_host): it would not hold that repository. Serve it over ssh:// or https://, or "+
+					"build a local directory with path.", g.URL.ValueString()))
+			return
+		}
 		if err := engine.CheckDomains(ctx, spec); err != nil {
 			resp.Diagnostics.AddAttributeWarning(path.Root("domains"), "The apply will refuse this domain",
 				err.Error()+"\n\n(A warning at plan time, since terraform destroy plans the configuration too; the apply refuses it before anything runs.)")

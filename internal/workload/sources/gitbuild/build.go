@@ -108,17 +108,20 @@ func (b Build) Tag(workload, commit string) string {
 		panic(fmt.Sprintf("%s: encode build inputs: %v", b.Kind, err)) // strings, maps and ints always encode
 	}
 	sum := sha256.Sum256(in)
-	short := commit
+	short := strings.TrimPrefix(commit, dirRevisionPrefix)
 	if len(short) > 12 {
 		short = short[:12]
 	}
 	return fmt.Sprintf("tinyforge/%s:%s-%s", workload, short, hex.EncodeToString(sum[:4]))
 }
 
-// Produce builds exactly env.Revision (the branch's head now when it is "")
-// unless its image is already on the Docker host. Nothing running is
-// touched.
+// Produce builds exactly env.Revision (the branch's head now when it is "";
+// for a local directory, its content now) unless its image is already on
+// the Docker host. Nothing running is touched.
 func (b Build) Produce(ctx context.Context, env plugin.ProduceEnv) (plugin.Artifact, error) {
+	if b.Repo.Path != "" {
+		return b.produceLocal(ctx, env)
+	}
 	log := logger(env).With("workload", env.Workload)
 	repo := b.Repo.WithDefaults()
 	commit := env.Revision
@@ -132,19 +135,9 @@ func (b Build) Produce(ctx context.Context, env plugin.ProduceEnv) (plugin.Artif
 	if !git.IsFullSHA(commit) {
 		return plugin.Artifact{}, fmt.Errorf("%s: the revision to build must be a full 40-character commit SHA (got %q)", b.Kind, commit)
 	}
-	tag := b.Tag(env.Workload, commit)
-	art := plugin.Artifact{Image: tag, Revision: commit, Built: true}
-
-	img, err := env.Images.InspectImage(ctx, tag)
-	switch {
-	case err == nil && builtBy(img, env.Workload, commit):
-		log.InfoContext(ctx, "image of this commit already built, not cloning or building", "image", tag, "commit", commit)
-		art.ImageID = img.ID
-		return art, nil
-	case err == nil:
-		log.InfoContext(ctx, "an image not built by this source holds the tag, rebuilding", "image", tag)
-	case !errors.Is(err, docker.ErrNotFound):
-		return plugin.Artifact{}, fmt.Errorf("%s: inspect image %s: %w", b.Kind, tag, err)
+	art, done, err := b.prebuilt(ctx, env, commit)
+	if done || err != nil {
+		return art, err
 	}
 
 	log.InfoContext(ctx, "cloning", "follows", repo.followed(), "commit", commit)
@@ -165,20 +158,49 @@ func (b Build) Produce(ctx context.Context, env plugin.ProduceEnv) (plugin.Artif
 	if err != nil {
 		return plugin.Artifact{}, fmt.Errorf("%s: at commit %s: %w", b.Kind, commit, err)
 	}
-	started = time.Now()
+	files, err := ContextFiles(bc, checkout.Dir)
+	if err != nil {
+		return plugin.Artifact{}, fmt.Errorf("%s: the build context of %s at commit %s: %w", b.Kind, bc.Describe, commit, err)
+	}
+	return b.buildArtifact(ctx, env, art, files, bc)
+}
+
+// prebuilt is the artifact of revision: done when its image is already on
+// the Docker host (built by this source), else to be built.
+func (b Build) prebuilt(ctx context.Context, env plugin.ProduceEnv, revision string) (art plugin.Artifact, done bool, err error) {
+	tag := b.Tag(env.Workload, revision)
+	art = plugin.Artifact{Image: tag, Revision: revision, Built: true}
+	img, err := env.Images.InspectImage(ctx, tag)
+	switch {
+	case err == nil && builtBy(img, env.Workload, revision):
+		logger(env).InfoContext(ctx, "image of this revision already built, not building", "workload", env.Workload, "image", tag, "commit", revision)
+		art.ImageID = img.ID
+		return art, true, nil
+	case err == nil:
+		logger(env).InfoContext(ctx, "an image not built by this source holds the tag, rebuilding", "workload", env.Workload, "image", tag)
+	case !errors.Is(err, docker.ErrNotFound):
+		return art, false, fmt.Errorf("%s: inspect image %s: %w", b.Kind, tag, err)
+	}
+	return art, false, nil
+}
+
+// buildArtifact builds the context's files into art's image.
+func (b Build) buildArtifact(ctx context.Context, env plugin.ProduceEnv, art plugin.Artifact, files []docker.ContextFile, bc Context) (plugin.Artifact, error) {
+	log := logger(env).With("workload", env.Workload)
+	started := time.Now()
 	var steps docker.BuildSteps
-	res, err := b.build(ctx, env, log, checkout.Dir, bc, tag, commit, &steps)
+	res, err := b.build(ctx, env, log, files, bc, art.Image, art.Revision, &steps)
 	if err != nil {
 		return plugin.Artifact{}, err
 	}
 	art.ImageID = res.ImageID
 	if res.Classic {
-		log.WarnContext(ctx, docker.ClassicBuilderWarning, "image", tag)
+		log.WarnContext(ctx, docker.ClassicBuilderWarning, "image", art.Image)
 		art.Warning = fmt.Sprintf("%s: %s", b.Kind, docker.ClassicBuilderWarning)
 	}
 	// The layers rebuilt say whether the engine's cache did its part: after
 	// a one-file commit, only the steps from that file's COPY on.
-	log.InfoContext(ctx, "image built", "image", tag, "image_id", art.ImageID, "commit", commit,
+	log.InfoContext(ctx, "image built", "image", art.Image, "image_id", art.ImageID, "commit", art.Revision,
 		"layers_rebuilt", steps.Rebuilt(), "layers_cached", steps.Cached, "elapsed", since(started))
 	return art, nil
 }
@@ -217,14 +239,10 @@ func builtBy(img docker.Image, name, commit string) bool {
 // builder meets it.
 const buildAttempts = 3
 
-// build builds the context bc, inside the clone, with buildOnce; a build
-// the engine's cache race failed is built again, up to buildAttempts
-// times, from a fresh step count.
-func (b Build) build(ctx context.Context, env plugin.ProduceEnv, log *slog.Logger, clone string, bc Context, tag, commit string, steps *docker.BuildSteps) (docker.BuildResult, error) {
-	files, err := ContextFiles(bc, clone)
-	if err != nil {
-		return docker.BuildResult{}, fmt.Errorf("%s: the build context of %s at commit %s: %w", b.Kind, bc.Describe, commit, err)
-	}
+// build builds the context's files (bc describes them); a build the
+// engine's cache race failed is built again, up to buildAttempts times,
+// from a fresh step count.
+func (b Build) build(ctx context.Context, env plugin.ProduceEnv, log *slog.Logger, files []docker.ContextFile, bc Context, tag, commit string, steps *docker.BuildSteps) (docker.BuildResult, error) {
 	context, err := docker.NewBuildContext(files)
 	if err != nil {
 		return docker.BuildResult{}, fmt.Errorf("%s: the build context of %s at commit %s: %w", b.Kind, bc.Describe, commit, err)

@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/git"
@@ -57,6 +58,18 @@ type Repo struct {
 	// Token is the access token (access_token or access_token_wo); a
 	// secret, never serialised.
 	Token string `json:"-"`
+	// URL is any Git remote (url), in place of Provider, BaseURL,
+	// RepoOwner and RepoName: https://, ssh:// or user@host:path, file://.
+	URL string `json:"url,omitempty"`
+	// SSHKey is an SSH remote's private key (ssh_private_key_wo); a
+	// secret, never serialised.
+	SSHKey string `json:"-"`
+	// KnownHosts are the known_hosts lines (ssh_known_hosts) an SSH
+	// remote's host key must be in. Public keys: recorded.
+	KnownHosts string `json:"ssh_known_hosts,omitempty"`
+	// Path is a local directory (path), in place of a Git remote: its
+	// content, hashed at plan, is the revision.
+	Path string `json:"path,omitempty"`
 }
 
 // WithDefaults returns r with the defaults of the optional attributes
@@ -68,10 +81,10 @@ func (r Repo) WithDefaults() Repo {
 	return r
 }
 
-// Public is r as recorded: defaults written out, no token.
+// Public is r as recorded: defaults written out, no token, no key.
 func (r Repo) Public() Repo {
 	p := r.WithDefaults()
-	p.Token = ""
+	p.Token, p.SSHKey = "", ""
 	return p
 }
 
@@ -90,13 +103,16 @@ func (r *Repo) Remote() *Repo { return r }
 func (r Repo) git() git.Repo {
 	d := r.WithDefaults()
 	return git.Repo{
-		Provider: d.Provider,
-		BaseURL:  d.BaseURL,
-		Owner:    d.RepoOwner,
-		Name:     d.RepoName,
-		Branch:   d.Branch,
-		Tag:      d.tag(),
-		Token:    d.Token,
+		Provider:   d.Provider,
+		BaseURL:    d.BaseURL,
+		Owner:      d.RepoOwner,
+		Name:       d.RepoName,
+		Branch:     d.Branch,
+		Tag:        d.tag(),
+		Token:      d.Token,
+		URL:        d.URL,
+		SSHKey:     d.SSHKey,
+		KnownHosts: d.KnownHosts,
 	}
 }
 
@@ -128,6 +144,12 @@ func (r Repo) followed() string {
 // printed with %v or %+v (or logged) cannot leak it.
 func (r Repo) String() string {
 	d := r.WithDefaults()
+	switch {
+	case d.Path != "":
+		return fmt.Sprintf("directory %s", d.Path)
+	case d.URL != "":
+		return fmt.Sprintf("%s %s", d.URL, d.followed())
+	}
 	return fmt.Sprintf("%s/%s %s", d.RepoOwner, d.RepoName, d.followed())
 }
 
@@ -135,14 +157,45 @@ func (r Repo) String() string {
 func (r Repo) GoString() string { return r.String() }
 
 // Validate checks the Git attributes; none of the rules needs the network.
+// A source names its origin one way: repo_owner and repo_name (on a Git
+// host with an API), url (any Git remote) or path (a local directory).
 func (r Repo) Validate() error {
+	if r.Path != "" {
+		return r.validatePath()
+	}
 	if err := ValidateRef(r.Ref); err != nil {
 		return err
 	}
 	if err := ValidatePreviewURL(r.PreviewURL); err != nil {
 		return err
 	}
+	if r.URL != "" && r.ReportCommitStatus {
+		return fmt.Errorf("report_commit_status needs a Git host's API (GitHub, Gitea or GitLab, named by repo_owner and repo_name): a bare url (%s) has none", r.URL)
+	}
+	if r.URL == "" && r.RepoOwner == "" && r.RepoName == "" {
+		return errors.New("the source needs repo_owner and repo_name, url or path")
+	}
 	return r.git().Validate()
+}
+
+// validatePath checks a local directory source: nothing of a Git remote
+// goes with it.
+func (r Repo) validatePath() error {
+	var set []string
+	for attr, v := range map[string]bool{
+		"provider": r.Provider != "", "base_url": r.BaseURL != "", "repo_owner": r.RepoOwner != "", "repo_name": r.RepoName != "",
+		"url": r.URL != "", "ref": r.Ref != "", "report_commit_status": r.ReportCommitStatus, "access_token": r.Token != "",
+		"ssh_private_key_wo": r.SSHKey != "", "ssh_known_hosts": r.KnownHosts != "", "preview_url": r.PreviewURL != "",
+	} {
+		if v {
+			set = append(set, attr)
+		}
+	}
+	if len(set) > 0 {
+		slices.Sort(set)
+		return fmt.Errorf("path %q is a local directory: %s do not apply to it", r.Path, strings.Join(set, ", "))
+	}
+	return nil
 }
 
 // ValidatePreviewURL is the rule for preview_url: "" (none) or an absolute
@@ -217,6 +270,27 @@ func ValidateBaseURL(u string) error {
 	return err
 }
 
+// ValidateURL is the rule for url on its own: "" or a Git remote URL
+// without a password; whether its credentials fit is checked by Validate.
+func ValidateURL(u string) error {
+	if u == "" {
+		return nil
+	}
+	return git.Repo{URL: u, Branch: DefaultBranch}.ValidateRemote()
+}
+
+// HTTPOrigin is an http(s) url remote's scheme and host
+// ("https://git.example.com"), which a git_auth block names; false for
+// another kind of remote.
+func HTTPOrigin(url string) (string, bool) { return git.HTTPOrigin(url) }
+
+// IsSSHURL reports whether url is an SSH remote (ssh:// or scp-like).
+func IsSSHURL(url string) bool { return git.IsSSHURL(url) }
+
+// IsFileURL reports whether url is a file:// remote: a repository on the
+// disk of the machine the provider runs on.
+func IsFileURL(url string) bool { return git.IsFileURL(url) }
+
 // ValidateBranch is the rule for branch; "" means DefaultBranch.
 func ValidateBranch(b string) error {
 	if b == "" {
@@ -232,6 +306,9 @@ func ValidateBranch(b string) error {
 // resolves to is).
 func (r Repo) Identity() string {
 	d := r.WithDefaults()
+	if d.Path != "" {
+		return "path:" + d.Path
+	}
 	if u, err := r.git().CloneURL(); err == nil {
 		return u
 	}
@@ -270,7 +347,7 @@ func (r Repo) Resolve(ctx context.Context) (string, error) {
 // the defaults applied and no token.
 func (r Repo) Origin() string {
 	d := r.WithDefaults()
-	return strings.Join([]string{d.Provider, d.BaseURL, d.RepoOwner, d.RepoName, d.Branch, d.Ref}, "|")
+	return strings.Join([]string{d.Provider, d.BaseURL, d.RepoOwner, d.RepoName, d.Branch, d.Ref, d.URL, d.Path}, "|")
 }
 
 // commitStates maps a deploy's outcome onto a commit status and a

@@ -286,9 +286,13 @@ func (c *Config) Public() any {
 	return p
 }
 
+// Origin implements plugin.Resolver: for a local directory, what decides
+// the build context too.
+func (c *Config) Origin() string { return c.build("").Origin() }
+
 // Resolve implements plugin.Resolver, naming the source in its errors.
 func (c *Config) Resolve(ctx context.Context) (string, error) {
-	sha, err := c.Repo.Resolve(ctx)
+	sha, err := c.build("").Resolve(ctx)
 	if err != nil {
 		return "", fmt.Errorf("static source: %w", err)
 	}

@@ -1,0 +1,247 @@
+package provider
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/acctest"
+)
+
+// TestAccBuildsOnTestHosts builds on the engines of two test hosts, each
+// its own dockerd in a network namespace: host 0, reached over SSH, builds
+// with BuildKit a repository its own sshd serves to a deploy key (the
+// context streamed through the SSH connection); host 1 has BuildKit
+// switched off, and builds with the classic builder, saying what that
+// costs.
+func TestAccBuildsOnTestHosts(t *testing.T) {
+	acctest.Acceptance(t)
+	t.Parallel()
+	env := newTestEnv(t)
+	hs := acctest.StartHosts(t, 2, acctest.HostsOptions{SSH: true, BuildKitOff: []int{1}})
+	t.Run("SSHRemote", func(t *testing.T) {
+		t.Parallel()
+		testSSHRemote(t, env, hs.Hosts[0])
+	})
+	t.Run("ClassicFallback", func(t *testing.T) {
+		t.Parallel()
+		testClassicFallback(t, env, hs.Hosts[1])
+	})
+}
+
+// testSSHRemote: an ssh:// remote with no known_hosts line is refused at
+// plan naming the server's key fingerprint; a key the server refuses is
+// refused at plan naming ssh_private_key_wo, never the key; the deploy key
+// clones and deploys (the plan after it is empty), the scp-like spelling
+// of the remote resolves the same commit, and a file:// remote is refused
+// at plan on this remote engine.
+func testSSHRemote(t *testing.T, env *testEnv, h *acctest.Host) {
+	git := h.SSH.GitServer(t)
+	repo := git.CreateRepo(t, "acme", acctest.UniqueName("ssh-app"))
+	bin, err := os.ReadFile(env.images.Binary)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sha := repo.CommitFiles(t, map[string]acctest.File{
+		"Dockerfile": {Content: []byte("FROM scratch\nCOPY testapp /testapp\nENV VERSION=over-ssh\nENTRYPOINT [\"/testapp\"]\n")},
+		"testapp":    {Content: bin, Executable: true},
+	}, "app")
+	name := env.workloadName("sshgit")
+	wd := acctest.NewWorkdir(t, acctest.ProviderBinary(t))
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	defer cancel()
+	keyEnv := "TF_VAR_key=" + h.SSH.ClientKey
+	t.Cleanup(func() { wd.Destroy(context.Background(), keyEnv) })
+	config := func(url, knownHosts string) string {
+		return tfConfig(sshProvider(t, env, h, h.SSH.KnownHostsFile(t), "", "") + fmt.Sprintf(`
+variable "key" {
+  type      = string
+  ephemeral = true
+}
+resource "tinyforge_workload" "web" {
+  name = %q
+  source {
+    dockerfile {
+      url                        = %q
+      ssh_private_key_wo         = var.key
+      ssh_private_key_wo_version = 1
+      ssh_known_hosts            = %q
+      port                       = 8080
+      healthcheck                = "/healthz"
+    }
+  }
+}
+output "upstream" { value = tinyforge_workload.web.upstream }
+`, name, url, knownHosts))
+	}
+
+	wd.WriteConfig(config(h.SSH.GitURL(repo), ""))
+	res, err := wd.Plan(ctx, keyEnv)
+	mustFailSaying(t, "a plan without the server's known_hosts line", res, err,
+		"SSH host key of "+h.SSH.Addr+" is unknown", h.SSH.HostKeyFingerprint, "ssh_known_hosts")
+
+	wrongKey := newPrivateKey(t)
+	wd.WriteConfig(config(h.SSH.GitURL(repo), h.SSH.KnownHostsLine()))
+	res, err = wd.Plan(ctx, "TF_VAR_key="+wrongKey)
+	mustFailSaying(t, "a plan with a key the server refuses", res, err, "ssh_private_key_wo", "refused the key")
+	if strings.Contains(res.Stdout+res.Stderr, keyBody(wrongKey)) {
+		t.Fatalf("the refusal quotes the key:\n%s", res.Stdout+res.Stderr)
+	}
+
+	start := time.Now()
+	res, err = wd.Apply(ctx, keyEnv)
+	mustSucceed(t, "apply with the deploy key", res, err)
+	t.Logf("cloned over SSH and built on the SSH engine in %s", time.Since(start).Round(time.Millisecond))
+	if plan, err := wd.Plan(ctx, keyEnv); err != nil || plan.HasChanges {
+		t.Fatalf("the plan after apply is not empty (%v):\n%s", err, plan.Stdout)
+	}
+	if names := hostContainersOf(t, h, name); len(names) != 1 {
+		t.Fatalf("the SSH engine runs %v, want the workload's container", names)
+	}
+	up, err := wd.Run(ctx, []string{"output", "-raw", "upstream"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := h.HTTPClient().Get("http://" + up.Stdout + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if strings.TrimSpace(string(body)) != "over-ssh" {
+		t.Fatalf("the workload answers %q, want over-ssh", body)
+	}
+	state, err := os.ReadFile(filepath.Join(wd.Dir, "terraform.tfstate"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(state), keyBody(h.SSH.ClientKey)) || !strings.Contains(string(state), sha) {
+		t.Fatalf("the state holds the key, or not the commit %s", sha)
+	}
+
+	// The scp-like spelling names the same repository: the plan resolves
+	// the same head (a new identity, so it would redeploy).
+	wd.WriteConfig(config(h.SSH.GitSCPURL(repo), h.SSH.KnownHostsLine()))
+	res, err = wd.Run(ctx, []string{"plan", "-input=false", "-no-color", "-out=scp.tfplan"}, keyEnv)
+	mustSucceed(t, "plan with the scp-like url", res, err)
+	planJSON, err := wd.Run(ctx, []string{"show", "-json", "scp.tfplan"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(planJSON.Stdout, `"commit_sha":"`+sha+`"`) {
+		t.Fatalf("the plan with the scp-like url does not resolve commit %s:\n%.2000s", sha, planJSON.Stdout)
+	}
+
+	// A file:// remote is on this machine's disk, not the SSH engine's.
+	wd.WriteConfig(tfConfig(sshProvider(t, env, h, h.SSH.KnownHostsFile(t), "", "") + fmt.Sprintf(`
+resource "tinyforge_workload" "web" {
+  name = %q
+  source {
+    dockerfile {
+      url  = "file://%s"
+      port = 8080
+    }
+  }
+}
+`, name, repo.Path())))
+	res, err = wd.Plan(ctx)
+	mustFailSaying(t, "a file:// remote on an SSH engine", res, err, "file:// needs a local Docker engine")
+}
+
+// testClassicFallback: on an engine whose operator switched BuildKit off,
+// a Dockerfile builds with the classic builder and the apply warns what
+// will not work; a Dockerfile with RUN --mount fails saying it needs
+// BuildKit, and the deployed version keeps running.
+func testClassicFallback(t *testing.T, env *testEnv, h *acctest.Host) {
+	app := newAppRepo(t, env)
+	app.repo.CommitFiles(t, map[string]acctest.File{
+		"Dockerfile": {Content: []byte("FROM scratch\nCOPY testapp /testapp\nENV VERSION=classic\nENTRYPOINT [\"/testapp\"]\n")},
+		"testapp":    {Content: app.bin, Executable: true},
+	}, "plain")
+	name := env.workloadName("classic")
+	wd := acctest.NewWorkdir(t, acctest.ProviderBinary(t))
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	defer cancel()
+	t.Cleanup(func() { wd.Destroy(context.Background()) })
+	wd.WriteConfig(tfConfig(fmt.Sprintf(`
+provider "tinyforge" {
+  docker_host     = %q
+  network         = %q
+  publish_address = %q
+}
+resource "tinyforge_workload" "web" {
+  name = %q
+%s}
+`, h.DockerHost, env.network, h.Addr, name, app.block(""))))
+	res, err := wd.Apply(ctx)
+	mustSucceed(t, "apply on an engine without BuildKit", res, err)
+	out := oneLine(res)
+	for _, want := range []string{"Warning: Deploy warning", "no BuildKit", "classic builder", "RUN --mount"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("the apply does not warn %q:\n%s", want, res.Stdout)
+		}
+	}
+	if names := hostContainersOf(t, h, name); len(names) != 1 {
+		t.Fatalf("the engine runs %v, want the workload's container", names)
+	}
+
+	app.repo.CommitFiles(t, map[string]acctest.File{
+		"Dockerfile": {Content: []byte("FROM scratch\nCOPY testapp /testapp\nRUN --mount=type=cache,target=/c [\"/testapp\", \"-version\"]\nENTRYPOINT [\"/testapp\"]\n")},
+	}, "a cache mount")
+	res, err = wd.Apply(ctx)
+	mustFailSaying(t, "apply of RUN --mount on the classic builder", res, err, "--mount", "BuildKit")
+	if names := hostContainersOf(t, h, name); len(names) != 1 {
+		t.Fatalf("after the failed build the engine runs %v, want the deployed container alone", names)
+	}
+}
+
+// mustFailSaying fails the test unless a run failed with output holding
+// every one of want (terraform's line wrapping folded away).
+func mustFailSaying(t *testing.T, what string, res acctest.Result, err error, want ...string) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("%s succeeded, want it to fail:\n%s", what, res.Stdout)
+	}
+	for _, w := range want {
+		if !strings.Contains(oneLine(res), w) {
+			t.Fatalf("%s failed, but its output lacks %q:\n%s", what, w, res.Stdout+res.Stderr)
+		}
+	}
+}
+
+// oneLine is a run's output with its line breaks folded, as terraform
+// wraps long messages.
+func oneLine(res acctest.Result) string {
+	return strings.Join(strings.Fields(res.Stdout+res.Stderr), " ")
+}
+
+// newPrivateKey is a fresh ed25519 private key in OpenSSH form.
+func newPrivateKey(t *testing.T) string {
+	t.Helper()
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, err := ssh.MarshalPrivateKey(priv, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(pem.EncodeToMemory(block))
+}
+
+// keyBody is the middle line of a PEM key: what an output quoting it would
+// hold.
+func keyBody(key string) string {
+	lines := strings.Split(strings.TrimSpace(key), "\n")
+	return lines[len(lines)/2]
+}
