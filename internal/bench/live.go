@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 
@@ -25,12 +27,21 @@ const versionPath = "site/version.txt"
 
 // appRepos makes a repository per name on srv, each holding the test app
 // built by a Dockerfile that copies site/ (version.txt says first). Each
-// repository's build label is its own (tag-name): their builds share no
-// layer, and the run's cleanup removes them all.
-func (e *env) appRepos(srv *acctest.GitServer, tag string, names []string, first string) (map[string]*acctest.GitRepo, error) {
+// repository's first layer (owner.txt) is its own: BuildKit shares layers
+// by content, and their builds share none; the build label lets the run's
+// cleanup remove them all. With dependency, busybox and, after site/, a
+// step that fetches a dependency into a cache mount (dependencyStep)
+// follow.
+func (e *env) appRepos(srv *acctest.GitServer, tag string, names []string, first string, dependency bool) (map[string]*acctest.GitRepo, error) {
 	app, err := os.ReadFile(e.images.Binary)
 	if err != nil {
 		return nil, err
+	}
+	var busybox []byte
+	if dependency {
+		if busybox, err = os.ReadFile(acctest.BusyboxBinary); err != nil {
+			return nil, fmt.Errorf("Debian's busybox-static (.ci/setup-host installs it): %w", err)
+		}
 	}
 	repos := map[string]*acctest.GitRepo{}
 	for _, name := range names {
@@ -42,19 +53,65 @@ func (e *env) appRepos(srv *acctest.GitServer, tag string, names []string, first
 		if err != nil {
 			return nil, err
 		}
-		dockerfile := fmt.Sprintf("FROM scratch\n%s\nCOPY testapp /testapp\nCOPY site/ /site/\nENV VERSION=%s\nENTRYPOINT [\"/testapp\"]\n",
-			acctest.BuildLabel(e.prefix+"-"+tag+"-"+name), tag)
-		if _, err := r.Push("main", map[string]acctest.File{
-			"Dockerfile":      {Content: []byte(dockerfile)},
+		files := map[string]acctest.File{
+			"owner.txt":       {Content: []byte(e.prefix + "-" + tag + "-" + name)},
 			"testapp":         {Content: app, Executable: true},
 			"site/index.html": {Content: []byte("<h1>bench</h1>\n")},
 			versionPath:       {Content: []byte(first)},
-		}, "first"); err != nil {
+		}
+		dockerfile := "FROM scratch\n" + acctest.BuildLabel(e.prefix+"-"+tag+"-"+name) + "\nCOPY owner.txt /owner.txt\n"
+		if dependency {
+			files["busybox"] = acctest.File{Content: busybox, Executable: true}
+			dockerfile += "COPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n"
+		}
+		dockerfile += "COPY testapp /testapp\nCOPY site/ /site/\n"
+		if dependency {
+			dockerfile += dependencyStep + "\n"
+		}
+		dockerfile += fmt.Sprintf("ENV VERSION=%s\nENTRYPOINT [\"/testapp\"]\n", tag)
+		files["Dockerfile"] = acctest.File{Content: []byte(dockerfile)}
+		if _, err := r.Push("main", files, "first"); err != nil {
 			return nil, err
 		}
 		repos[name] = r
 	}
 	return repos, nil
+}
+
+// dependencyStep stands for a dependency download after the source
+// changed (a build's module or package fetch): 64 MiB written and summed,
+// and 2 s of waiting for a network, when its cache mount lacks it. It
+// prints dependencyFetched then, else dependency-cached.
+const dependencyStep = `RUN --mount=type=cache,target=/var/cache/deps sh -c 'if [ -f /var/cache/deps/dep.bin ]; then ` +
+	`echo dependency-cached; else echo ` + dependencyFetched + `; sleep 2; ` +
+	`head -c 67108864 /dev/urandom > /var/cache/deps/dep.bin; fi; sha256sum /var/cache/deps/dep.bin > /dep.sum'`
+
+// dependencyFetched is what dependencyStep prints when it fetches the
+// dependency. fetchedLine is the step's output line saying it, in the
+// provider's log and in the CLI's plain output (with its timestamp); the
+// step's command, which holds the word too, is not.
+const dependencyFetched = "dependency-fetched"
+
+var fetchedLine = regexp.MustCompile(`(?m)#\d+ (\d+\.\d+ )?` + dependencyFetched + `(:|$)`)
+
+// logged reports whether the provider's log has a line matching re at or
+// after from.
+func logged(path string, from time.Time, re *regexp.Regexp) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		ts, _, _ := strings.Cut(line, " ")
+		if at, err := time.Parse(tfLogTime, ts); err == nil && !at.Before(from.Truncate(time.Millisecond)) && re.MatchString(line) {
+			return true
+		}
+	}
+	return false
 }
 
 // applyUntilServed runs terraform apply in w and waits for it, then for
@@ -115,7 +172,8 @@ func (e *env) newLiveScript(srv *acctest.GitServer, repo *acctest.GitRepo, name 
 
 // run puts the repository's head live as run i, until it answers want:
 // its time, its phases and the layers its build rebuilt. The container of
-// run i-1 goes (the one before it is not the scenario's any more).
+// run i-1 goes (the one before it is not the scenario's any more). Its
+// build's output stays in <tmp>/<name>-<i>.build (fetched reads it).
 func (s *liveScript) run(ctx context.Context, i int, want string) (time.Duration, map[string]float64, docker.BuildSteps, error) {
 	dir := filepath.Join(s.e.tmp, fmt.Sprintf("%s-%d", s.name, i))
 	cmd := exec.CommandContext(ctx, "bash", s.path, s.cloneURL, dir, fmt.Sprintf("%s:%d", s.name, i),
@@ -138,4 +196,11 @@ func (s *liveScript) run(ctx context.Context, i int, want string) (time.Duration
 		acctest.DockerE("container", "rm", "--force", fmt.Sprintf("%s-%d", s.name, i-1))
 	}
 	return took, scriptPhases(stdout.String()), steps, nil
+}
+
+// fetched reports whether run i's build fetched the dependency
+// (dependencyStep): its cache mount was empty.
+func (s *liveScript) fetched(i int) bool {
+	out, err := os.ReadFile(filepath.Join(s.e.tmp, fmt.Sprintf("%s-%d", s.name, i)) + ".build")
+	return err == nil && fetchedLine.Match(out)
 }

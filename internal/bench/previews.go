@@ -56,7 +56,7 @@ func (b *bench) previews(ctx context.Context) error {
 		return err
 	}
 	defer stop()
-	repos, err := e.appRepos(srv, "preview", []string{"previews", "script"}, "main")
+	repos, err := e.appRepos(srv, "preview", []string{"previews", "script"}, "main", false)
 	if err != nil {
 		return err
 	}

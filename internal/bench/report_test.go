@@ -170,3 +170,19 @@ func TestUpdateDocRewritesOnlyBetweenTheMarkers(t *testing.T) {
 		t.Errorf("the old table is still there:\n%s", got)
 	}
 }
+
+// TestFetchedLineIsTheStepsOutput: the dependency step's output line
+// counts, in the provider's log and the CLI's plain output; the step's
+// command, which holds the word too, does not.
+func TestFetchedLineIsTheStepsOutput(t *testing.T) {
+	for line, want := range map[string]bool{
+		`2026-12-07T05:00:00.000Z [INFO]  provider.terraform-provider-tinyforge: build: #9 dependency-fetched: @module=tinyforge workload=w`: true,
+		"#9 0.512 dependency-fetched": true,
+		"#9 dependency-cached":        false,
+		`#9 [9/9] RUN --mount=type=cache,target=/var/cache/deps sh -c 'if [ -f /var/cache/deps/dep.bin ]; then echo dependency-cached; else echo dependency-fetched; sleep 2; fi'`: false,
+	} {
+		if got := fetchedLine.MatchString(line); got != want {
+			t.Errorf("fetchedLine matches %q: %v, want %v", line, got, want)
+		}
+	}
+}
