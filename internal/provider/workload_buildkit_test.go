@@ -240,3 +240,85 @@ output %[1]q { value = tinyforge_workload.%[1]s.upstream }
 		t.Errorf("a stage after the target was built")
 	}
 }
+
+// TestAccBuildKitComposeCacheMount deploys a compose stack whose service
+// builds with BuildKit: the second deploy's build finds what the first
+// build left in its cache mount (counted, not timed); the stage after the
+// build's target is not built.
+func TestAccBuildKitComposeCacheMount(t *testing.T) {
+	acctest.Acceptance(t)
+	t.Parallel()
+	env := newTestEnv(t)
+	app := newAppRepo(t, env)
+	busybox, err := os.ReadFile(acctest.BusyboxBinary)
+	if err != nil {
+		t.Fatalf("Debian's busybox-static (.ci/setup-host installs it): %v", err)
+	}
+	dockerfile := "FROM scratch AS app\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\nENV PATH=/bin\n" +
+		"COPY testapp /testapp\nCOPY stamp /stamp\n" +
+		"RUN --mount=type=cache,target=/var/cache/deps sh -c 'ls /var/cache/deps | wc -l > /entries; cp /stamp /var/cache/deps/$(cat /stamp)'\n" +
+		"ENTRYPOINT [\"/testapp\"]\n" +
+		"FROM app AS never\nRUN exit 1\n"
+	app.repo.CommitFiles(t, map[string]acctest.File{
+		"compose.yaml": {Content: []byte("services:\n  app:\n    build:\n      context: .\n      target: app\n    expose: [\"8080\"]\n")},
+		"Dockerfile":   {Content: []byte(dockerfile)},
+		"busybox":      {Content: busybox, Executable: true},
+		"testapp":      {Content: app.bin, Executable: true},
+		"stamp":        {Content: []byte("a")},
+	}, "stack")
+	name := env.workloadName("kit-stack")
+	t.Cleanup(func() {
+		if ids := acctest.Docker(t, "ps", "-aq", "--filter", "label=com.docker.compose.project="+name); ids != "" {
+			acctest.DockerE(append([]string{"rm", "-f"}, strings.Fields(ids)...)...)
+		}
+		acctest.DockerE("network", "rm", name+"_default")
+	})
+	wd := acctest.NewWorkdir(t, acctest.ProviderBinary(t))
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	t.Cleanup(func() { wd.Destroy(context.Background()) })
+	wd.WriteConfig(tfConfig(env.provider("") + fmt.Sprintf(`
+resource "tinyforge_workload" "web" {
+  name           = %q
+  health_timeout = 60
+  source {
+    compose {
+      base_url     = %q
+      repo_owner   = %q
+      repo_name    = %q
+      access_token = %q
+      service      = "app"
+      port         = 8080
+      healthcheck  = "/healthz"
+    }
+  }
+}
+output "upstream" { value = tinyforge_workload.web.upstream }
+`, name, app.git.URL, app.repo.Owner, app.repo.Name, app.git.Token)))
+	entries := func() string {
+		t.Helper()
+		up, err := wd.Run(ctx, []string{"output", "-raw", "upstream"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		status, body, err := httpGet("http://" + up.Stdout + "/file?path=/entries")
+		if err != nil || status != 200 {
+			t.Fatalf("GET /entries: %d %v", status, err)
+		}
+		return body
+	}
+	res, err := wd.Apply(ctx)
+	mustSucceed(t, "apply of the stack", res, err)
+	if n := entries(); n != "0" {
+		t.Fatalf("the first build found %s entries in its cache mount, want 0", n)
+	}
+	app.repo.CommitFiles(t, map[string]acctest.File{"stamp": {Content: []byte("b")}}, "stamp b")
+	res, err = wd.Apply(ctx)
+	mustSucceed(t, "apply of the new commit", res, err)
+	if n := entries(); n != "1" {
+		t.Fatalf("the second deploy's build found %s entries in its cache mount, want the first build's 1", n)
+	}
+	if plan, err := wd.Plan(ctx); err != nil || plan.HasChanges {
+		t.Fatalf("the plan after apply is not empty (%v):\n%s", err, plan.Stdout)
+	}
+}
