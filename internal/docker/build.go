@@ -178,6 +178,7 @@ func (c *Client) buildClassic(ctx context.Context, spec BuildSpec, out *buildOut
 		Labels:      spec.Labels,
 		Remove:      true,
 		ForceRemove: true,
+		NoCache:     spec.noCache,
 	})
 	if err != nil {
 		pr.CloseWithError(err)

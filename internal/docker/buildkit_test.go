@@ -1,6 +1,7 @@
 package docker
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"os"
@@ -23,6 +24,12 @@ const busyboxSteps = "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busyb
 // test's own keys their cache (the engine's cache is shared by every run).
 func kitBuild(t *testing.T, c *Client, spec BuildSpec, files map[string][]byte) (BuildResult, []string, error) {
 	t.Helper()
+	return buildFiles(t, c.BuildImage, spec, files)
+}
+
+// buildFiles is kitBuild with the builder given.
+func buildFiles(t *testing.T, build func(context.Context, BuildSpec, Progress) (BuildResult, error), spec BuildSpec, files map[string][]byte) (BuildResult, []string, error) {
+	t.Helper()
 	files["Dockerfile"] = []byte(strings.Replace(string(files["Dockerfile"]), busyboxSteps, busyboxSteps+"ENV TEST_BUILD="+acctest.UniqueName(t.Name())+"\n", 1))
 	busybox, err := os.ReadFile(acctest.BusyboxBinary)
 	if err != nil {
@@ -35,7 +42,7 @@ func kitBuild(t *testing.T, c *Client, spec BuildSpec, files map[string][]byte) 
 	spec.Tags = []string{ref}
 	spec.Labels = map[string]string{acctest.LabelTestRun: acctest.RunID()}
 	var lines []string
-	res, err := c.BuildImage(testContext(t), spec, func(l string) { lines = append(lines, l) })
+	res, err := build(testContext(t), spec, func(l string) { lines = append(lines, l) })
 	return res, lines, err
 }
 
@@ -162,29 +169,52 @@ func TestBuildKitBuildsTheTargetStage(t *testing.T) {
 
 // TestBuildFailureHasNoTerminalCodes: a step that colours its error output
 // fails the build with the words, not the codes, in the error and the
-// progress, and the last lines of the output.
+// progress, and the last lines of the output. Both builders: the classic
+// one wraps a step's standard error in red itself ("\x1b[91m...\x1b[0m",
+// which a diagnostic showed as "[91merror: ...[0m" even with -no-color).
 func TestBuildFailureHasNoTerminalCodes(t *testing.T) {
 	t.Parallel()
 	c := newClient(t)
 	dockerfile := busyboxSteps + "RUN printf '\\033[91merror: the tests failed\\033[0m\\n' >&2; exit 3\n"
-	_, lines, err := kitBuild(t, c, BuildSpec{}, map[string][]byte{"Dockerfile": []byte(dockerfile)})
-	if err == nil {
-		t.Fatal("a failing step did not fail the build")
-	}
-	msg := err.Error()
-	t.Logf("build error: %s", msg)
-	if !strings.Contains(msg, "error: the tests failed") || !strings.Contains(msg, "last build output:") {
-		t.Errorf("the error lacks the step's output:\n%s", msg)
-	}
-	// The step's own line is the words alone ("[91m" stays in the
-	// Dockerfile's command, which the output quotes).
-	if !slices.Contains(lines, "#6 error: the tests failed") {
-		t.Errorf("the step's output is not its words alone: %q", lines)
-	}
-	for _, text := range append(lines, msg) {
-		if strings.Contains(text, "\x1b") {
-			t.Errorf("terminal codes are left in %q", text)
-		}
+	for _, b := range []struct {
+		name  string
+		build func(ctx context.Context, spec BuildSpec, progress Progress) (BuildResult, error)
+		// stepLine is the step's output line as progress gets it.
+		stepLine *regexp.Regexp
+	}{
+		{"buildkit", c.BuildImage, regexp.MustCompile(`^#\d+ error: the tests failed$`)},
+		{"classic", func(ctx context.Context, spec BuildSpec, progress Progress) (BuildResult, error) {
+			// Without the cache: the classic builder's cache lookup fails
+			// when another test removes an image meanwhile
+			// (ErrBuildCacheRace).
+			spec.noCache = true
+			out := &buildOutput{progress: progress}
+			_, err := c.buildClassic(ctx, spec, out)
+			return BuildResult{}, out.failed(spec.Tags[0], err)
+		}, regexp.MustCompile(`^error: the tests failed$`)},
+	} {
+		t.Run(b.name, func(t *testing.T) {
+			t.Parallel()
+			_, lines, err := buildFiles(t, b.build, BuildSpec{}, map[string][]byte{"Dockerfile": []byte(dockerfile)})
+			if err == nil {
+				t.Fatal("a failing step did not fail the build")
+			}
+			msg := err.Error()
+			t.Logf("build error: %s", msg)
+			if !strings.Contains(msg, "error: the tests failed") || !strings.Contains(msg, "last build output:") {
+				t.Errorf("the error lacks the step's output:\n%s", msg)
+			}
+			// The step's own line is the words alone ("[91m" stays in the
+			// Dockerfile's command, which the output quotes).
+			if !slices.ContainsFunc(lines, b.stepLine.MatchString) {
+				t.Errorf("the step's output is not its words alone: %q", lines)
+			}
+			for _, text := range append(lines, msg) {
+				if strings.ContainsAny(text, "\x1b\r") {
+					t.Errorf("terminal codes are left in %q", text)
+				}
+			}
+		})
 	}
 }
 
