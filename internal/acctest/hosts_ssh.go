@@ -294,6 +294,17 @@ func newEd25519Key(comment string) (ssh.PublicKey, []byte, error) {
 	return sshPub, pem.EncodeToMemory(block), nil
 }
 
+// NewSSHKeyPEM is a fresh ed25519 private key in OpenSSH's PEM format,
+// unencrypted: a key no test host knows.
+func NewSSHKeyPEM(t testing.TB) string {
+	t.Helper()
+	_, key, err := newEd25519Key("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(key)
+}
+
 // gitShell is SSHUser's login shell (.ci/setup-host sets it): it runs the
 // Git commands an SSH Git client asks for, and nothing else. Docker over
 // SSH needs no shell (it forwards the socket).

@@ -174,7 +174,7 @@ func TestSSHEngine(t *testing.T) {
 		t.Fatalf("a wrong pinned key: %v", err)
 	}
 	// A client key the host does not know.
-	other := newKeyPEM(t)
+	other := acctest.NewSSHKeyPEM(t)
 	otherSigner, _ := ssh.ParsePrivateKey([]byte(other))
 	err = pingErr(Config{SSHHostKey: s.HostKey, SSHPrivateKey: other})
 	if err == nil || !strings.Contains(err.Error(), "the host refused the key of ssh_private_key") ||

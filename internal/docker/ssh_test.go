@@ -14,6 +14,8 @@ import (
 	"testing"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/acctest"
 )
 
 // The parts of the SSH engine that need no SSH server. ssh_host_test.go
@@ -63,7 +65,7 @@ func TestParseSSHHost(t *testing.T) {
 		}
 	}
 	// New refuses the same hosts, and without quoting a password either.
-	if _, err := New(Config{Host: "ssh://deploy:hunter2@example.test", SSHPrivateKey: newKeyPEM(t)}); err == nil || strings.Contains(err.Error(), "hunter2") {
+	if _, err := New(Config{Host: "ssh://deploy:hunter2@example.test", SSHPrivateKey: acctest.NewSSHKeyPEM(t)}); err == nil || strings.Contains(err.Error(), "hunter2") {
 		t.Errorf("New with a password: %v", err)
 	}
 	if _, err := New(Config{Host: "ftp://deploy:hunter2@example.test"}); err == nil || strings.Contains(err.Error(), "hunter2") {
@@ -76,14 +78,14 @@ func TestSSHSettingsNeedAnSSHHost(t *testing.T) {
 	for _, cfg := range []Config{
 		{Host: "unix:///var/run/docker.sock", SSHHostKey: "ssh-ed25519 AAAA"},
 		{Host: "tcp://127.0.0.1:2375", SSHKnownHostsFile: "/etc/ssh/ssh_known_hosts"},
-		{Host: "unix:///var/run/docker.sock", SSHPrivateKey: newKeyPEM(t)},
+		{Host: "unix:///var/run/docker.sock", SSHPrivateKey: acctest.NewSSHKeyPEM(t)},
 	} {
 		_, err := New(cfg)
 		if err == nil || !strings.Contains(err.Error(), "need an ssh:// host") || strings.Contains(err.Error(), "PRIVATE KEY") {
 			t.Errorf("New(%s with SSH settings) = %v, want a refusal naming the attributes", cfg.Host, err)
 		}
 	}
-	_, err := New(Config{Host: "ssh://deploy@example.test", SSHPrivateKey: newKeyPEM(t), CAPEM: "x"})
+	_, err := New(Config{Host: "ssh://deploy@example.test", SSHPrivateKey: acctest.NewSSHKeyPEM(t), CAPEM: "x"})
 	if err == nil {
 		t.Error("New accepted TLS material for an ssh:// host")
 	}
@@ -114,7 +116,7 @@ func TestClientKeyErrorsNeverQuoteTheKey(t *testing.T) {
 			t.Errorf("the error does not name ssh_private_key: %v", e)
 		}
 	}
-	good, err := newClientAuth(newKeyPEM(t))
+	good, err := newClientAuth(acctest.NewSSHKeyPEM(t))
 	if err != nil || good.signer == nil {
 		t.Fatalf("a good key: %v", err)
 	}
@@ -167,7 +169,7 @@ func TestLoopbackThrough(t *testing.T) {
 
 func TestCheckPublishAddress(t *testing.T) {
 	t.Parallel()
-	key := newKeyPEM(t)
+	key := acctest.NewSSHKeyPEM(t)
 	pin := strings.TrimSpace(string(ssh.MarshalAuthorizedKey(newPublicKey(t))))
 	for _, c := range []struct {
 		host, publish string
@@ -222,27 +224,13 @@ func newPublicKey(t *testing.T) ssh.PublicKey {
 	return key
 }
 
-// newKeyPEM makes an unencrypted ed25519 private key in OpenSSH's format.
-func newKeyPEM(t *testing.T) string {
-	t.Helper()
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	block, err := ssh.MarshalPrivateKey(priv, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(pem.EncodeToMemory(block))
-}
-
 // TestSSHConnectFailuresAreLogged: a host that cannot be reached is
 // logged at info per attempt, with the host, and never a key.
 func TestSSHConnectFailuresAreLogged(t *testing.T) {
 	t.Parallel()
 	var mu sync.Mutex
 	var logged strings.Builder
-	key := newKeyPEM(t)
+	key := acctest.NewSSHKeyPEM(t)
 	c, err := New(Config{Host: "ssh://deploy@127.0.0.1:1", SSHPrivateKey: key, SSHHostKey: publicKeyLine(t)},
 		WithLog(slog.New(slog.NewTextHandler(lockedWriter{mu: &mu, w: &logged}, nil))))
 	if err != nil {

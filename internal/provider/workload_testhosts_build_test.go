@@ -2,9 +2,6 @@ package provider
 
 import (
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
-	"encoding/pem"
 	"fmt"
 	"io"
 	"os"
@@ -12,8 +9,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"golang.org/x/crypto/ssh"
 
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/acctest"
 )
@@ -90,7 +85,7 @@ output "upstream" { value = tinyforge_workload.web.upstream }
 	mustFailSaying(t, "a plan without the server's known_hosts line", res, err,
 		"SSH host key of "+h.SSH.Addr+" is unknown", h.SSH.HostKeyFingerprint, "ssh_known_hosts")
 
-	wrongKey := newPrivateKey(t)
+	wrongKey := acctest.NewSSHKeyPEM(t)
 	wd.WriteConfig(config(h.SSH.GitURL(repo), h.SSH.KnownHostsLine()))
 	res, err = wd.Plan(ctx, "TF_VAR_key="+wrongKey)
 	mustFailSaying(t, "a plan with a key the server refuses", res, err, "ssh_private_key_wo", "refused the key")
@@ -223,20 +218,6 @@ func mustFailSaying(t *testing.T, what string, res acctest.Result, err error, wa
 // wraps long messages.
 func oneLine(res acctest.Result) string {
 	return strings.Join(strings.Fields(res.Stdout+res.Stderr), " ")
-}
-
-// newPrivateKey is a fresh ed25519 private key in OpenSSH form.
-func newPrivateKey(t *testing.T) string {
-	t.Helper()
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	block, err := ssh.MarshalPrivateKey(priv, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(pem.EncodeToMemory(block))
 }
 
 // keyBody is the middle line of a PEM key: what an output quoting it would
