@@ -2,22 +2,28 @@ package provider
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"slices"
 
+	"github.com/hashicorp/terraform-plugin-framework-validators/datasourcevalidator"
+	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
 	"github.com/hashicorp/terraform-plugin-framework/attr"
 	"github.com/hashicorp/terraform-plugin-framework/datasource"
 	"github.com/hashicorp/terraform-plugin-framework/datasource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 	"github.com/hashicorp/terraform-plugin-log/tflog"
 
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/git"
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/sources/gitbuild"
 )
 
 var (
-	_ datasource.DataSource              = (*gitBranchesDataSource)(nil)
-	_ datasource.DataSourceWithConfigure = (*gitBranchesDataSource)(nil)
+	_ datasource.DataSource                     = (*gitBranchesDataSource)(nil)
+	_ datasource.DataSourceWithConfigure        = (*gitBranchesDataSource)(nil)
+	_ datasource.DataSourceWithConfigValidators = (*gitBranchesDataSource)(nil)
 )
 
 // NewGitBranchesDataSource is the tinyforge_git_branches data source: the
@@ -31,6 +37,7 @@ type gitBranchesDataSource struct {
 // gitBranchesModel is data.tinyforge_git_branches as Terraform holds it.
 type gitBranchesModel struct {
 	gitRemoteModel
+	URL   types.String `tfsdk:"url"`
 	ID    types.String `tfsdk:"id"`
 	Match types.String `tfsdk:"match"`
 	Names types.List   `tfsdk:"names"`
@@ -49,6 +56,34 @@ func (d *gitBranchesDataSource) Schema(_ context.Context, _ datasource.SchemaReq
 			"plan: an empty list would destroy every workload made from it.",
 		Attributes: gitRemoteAttributes(map[string]schema.Attribute{
 			// Optional
+			"repo_owner": schema.StringAttribute{
+				MarkdownDescription: "Owner (user, organisation or GitLab group path) of the repository, with `repo_name`; " +
+					"or set `url` instead.",
+				Optional:   true,
+				Validators: []validator.String{stringvalidator.AlsoRequires(path.MatchRoot("repo_name"))},
+			},
+			"repo_name": schema.StringAttribute{
+				MarkdownDescription: "Name of the repository, with `repo_owner`.",
+				Optional:            true,
+				Validators:          []validator.String{stringvalidator.AlsoRequires(path.MatchRoot("repo_owner"))},
+			},
+			"url": schema.StringAttribute{
+				MarkdownDescription: "Any Git remote, in place of `git_provider`, `base_url`, `repo_owner` and `repo_name`, " +
+					"as a Git source's `url`: `https://host/path.git` (the token of `access_token`, else of the " +
+					"provider's `git_auth` block for that host, else none) or `file:///path/repo.git` (a repository " +
+					"on the disk of the machine Terraform runs on). An SSH remote is refused: its private key would " +
+					"have to be an argument of this data source, and those are stored in the state.",
+				Optional: true,
+				Validators: []validator.String{
+					engineRule("a Git remote URL", gitbuild.ValidateURL),
+					stringvalidator.ConflictsWith(path.MatchRoot("git_provider"), path.MatchRoot("base_url"),
+						path.MatchRoot("repo_owner"), path.MatchRoot("repo_name")),
+				},
+			},
+			"id": schema.StringAttribute{
+				MarkdownDescription: "`<repo_owner>/<repo_name>`, or the `url`.",
+				Computed:            true,
+			},
 			"match": schema.StringAttribute{
 				MarkdownDescription: "Only the branches whose name matches this glob: `*` matches within one " +
 					"`/`-separated part (`feature/*` matches `feature/login`, not `feature/a/b`), `?` one character, " +
@@ -73,6 +108,12 @@ func (d *gitBranchesDataSource) Schema(_ context.Context, _ datasource.SchemaReq
 	}
 }
 
+func (d *gitBranchesDataSource) ConfigValidators(context.Context) []datasource.ConfigValidator {
+	return []datasource.ConfigValidator{
+		datasourcevalidator.ExactlyOneOf(path.MatchRoot("repo_owner"), path.MatchRoot("url")),
+	}
+}
+
 func (d *gitBranchesDataSource) Read(ctx context.Context, req datasource.ReadRequest, resp *datasource.ReadResponse) {
 	var m gitBranchesModel
 	resp.Diagnostics.Append(req.Config.Get(ctx, &m)...)
@@ -82,20 +123,47 @@ func (d *gitBranchesDataSource) Read(ctx context.Context, req datasource.ReadReq
 	if !d.configured(&resp.Diagnostics) {
 		return
 	}
-	repo, tokenAt := m.repo(d.data.gitTokens)
+	repo, tokenAt, id := m.remote(d.data.gitTokens)
+	if git.IsSSHURL(repo.URL) {
+		resp.Diagnostics.AddAttributeError(path.Root("url"), "SSH remote not supported here",
+			fmt.Sprintf("url %q is an SSH remote: listing its branches needs a private key, and a data source's "+
+				"arguments are stored in the state. List the branches over https:// or file://.", repo.URL))
+		return
+	}
 	heads, err := git.ListBranches(ctx, repo, m.Match.ValueString())
 	if err != nil {
-		resp.Diagnostics.Append(remoteError("Cannot list the branches of "+repo.Owner+"/"+repo.Name, err, tokenAt))
+		resp.Diagnostics.Append(remoteError("Cannot list the branches of "+id, err, tokenAt))
 		return
 	}
 	names := slices.Sorted(maps.Keys(heads))
-	tflog.Info(ctx, "listed the branches", map[string]any{"repository": repo.Owner + "/" + repo.Name, "branches": len(names)})
+	tflog.Info(ctx, "listed the branches", map[string]any{"repository": id, "branches": len(names)})
 	headValues := make(map[string]attr.Value, len(heads))
 	for name, sha := range heads {
 		headValues[name] = types.StringValue(sha)
 	}
-	m.ID = types.StringValue(repo.Owner + "/" + repo.Name)
+	m.ID = types.StringValue(id)
 	m.Names = stringList(names)
 	m.Heads = types.MapValueMust(types.StringType, headValues)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
+}
+
+// remote is the repository to list, with its token and where that is
+// written (as gitRemoteModel.repo), and its id: owner/name, or the url.
+// A url remote takes a git_auth token only for its own https host.
+func (m gitBranchesModel) remote(tokens gitTokens) (repo git.Repo, tokenAt, id string) {
+	url := m.URL.ValueString()
+	if url == "" {
+		repo, tokenAt = m.repo(tokens)
+		return repo, tokenAt, repo.Owner + "/" + repo.Name
+	}
+	repo = git.Repo{URL: url, Token: m.AccessToken.ValueString()}
+	if repo.Token != "" {
+		return repo, "access_token", url
+	}
+	if origin, isHTTP := git.HTTPOrigin(url); isHTTP {
+		if token, block, ok := tokens.lookup(origin); ok {
+			return git.Repo{URL: url, Token: token}, "the provider's " + block, url
+		}
+	}
+	return repo, "", url
 }

@@ -56,8 +56,30 @@ data "tinyforge_git_branches" "features" {
   repo_name  = %[3]q
   match      = "feature/*"
 }
-`, srv.URL, repo.Owner, repo.Name, extra)
+
+data "tinyforge_git_branches" "by_url" {
+  url   = "%[1]s/%[2]s/%[3]s.git"
+  match = "feature/*"
+}
+
+data "tinyforge_git_branches" "on_disk" {
+  url = "file://%[5]s"
+}
+`, srv.URL, repo.Owner, repo.Name, extra, repo.Path())
 	}
+	// A url remote that is not for this data source, and one named twice.
+	sshURL := `
+data "tinyforge_git_branches" "ssh" {
+  url = "ssh://git@git.example.test/acme/app.git"
+}
+`
+	twice := `
+data "tinyforge_git_branches" "twice" {
+  url        = "https://git.example.test/acme/app.git"
+  repo_owner = "acme"
+  repo_name  = "app"
+}
+`
 	accTest(t, resource.TestCase{
 		ProtoV6ProviderFactories: providerFactories,
 		Steps: []resource.TestStep{
@@ -72,6 +94,14 @@ data "tinyforge_git_branches" "features" {
 			{ // a refused access_token: the error is on the attribute
 				Config:      env.provider(gitAuth(srv.Token)) + sources(`  access_token = "wrong-token-2"`+"\n"),
 				ExpectError: wrapped("Git credentials refused", "access_token"),
+			},
+			{ // an ssh url is refused naming url
+				Config:      env.provider("") + sshURL,
+				ExpectError: atAttr("url", "ssh://git@git.example.test/acme/app.git", "is an SSH remote", "stored in the state"),
+			},
+			{ // url names the remote alone
+				Config:      env.provider("") + twice,
+				ExpectError: wrapped("Invalid Attribute Combination", "url"),
 			},
 			{
 				Config:           env.provider(gitAuth(srv.Token)) + sources(""),
@@ -92,6 +122,14 @@ data "tinyforge_git_branches" "features" {
 						knownvalue.ListExact([]knownvalue.Check{knownvalue.StringExact("feature/login")})),
 					statecheck.ExpectKnownValue("data.tinyforge_git_branches.features", tfjsonpath.New("heads"),
 						knownvalue.MapExact(map[string]knownvalue.Check{"feature/login": knownvalue.StringExact(login)})),
+					// The https url took git_auth's token for its host.
+					statecheck.ExpectKnownValue("data.tinyforge_git_branches.by_url", tfjsonpath.New("heads"),
+						knownvalue.MapExact(map[string]knownvalue.Check{"feature/login": knownvalue.StringExact(login)})),
+					statecheck.ExpectKnownValue("data.tinyforge_git_branches.on_disk", tfjsonpath.New("heads"),
+						knownvalue.MapExact(map[string]knownvalue.Check{
+							"main": knownvalue.StringExact(repo.Head(t, "main")), "feature/login": knownvalue.StringExact(login),
+							"feature/a/b": knownvalue.StringExact(repo.Head(t, "feature/a/b")),
+						})),
 				},
 			},
 		},

@@ -111,7 +111,7 @@ func remoteError(summary string, err error, tokenAt string) diag.Diagnostic {
 				"access_token: set a token there that can read the repository.", err.Error(), tokenAt))
 	}
 	msg := err.Error()
-	for _, attr := range []string{"base_url", "repo_owner", "repo_name", "base_branch", "match", "state"} {
+	for _, attr := range []string{"base_url", "repo_owner", "repo_name", "url", "base_branch", "match", "state"} {
 		if strings.HasPrefix(msg, attr+" ") {
 			return diag.NewAttributeErrorDiagnostic(path.Root(attr), summary, msg)
 		}

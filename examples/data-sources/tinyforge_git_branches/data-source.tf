@@ -26,3 +26,10 @@ resource "tinyforge_workload" "release" {
     }
   }
 }
+
+# Any https:// or file:// remote, named by its url as a Git source's url is;
+# an https host's token comes from the provider's git_auth block for it.
+data "tinyforge_git_branches" "mirror" {
+  url   = "https://git.example.com/mirrors/web.git"
+  match = "feature/*"
+}
