@@ -207,6 +207,21 @@ output %[1]q { value = tinyforge_workload.%[1]s.upstream }
 	if n := entries(b); n != "2" {
 		t.Errorf("%s found %s entries, want 2: another workload's destroy took its cache", b, n)
 	}
+	// While both run: not in the state, nor in their containers' labels.
+	liveState, err := os.ReadFile(filepath.Join(wd.Dir, "terraform.tfstate"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(liveState), `"build_secrets_wo_version": 1`) || strings.Contains(string(liveState), canary) {
+		t.Errorf("the state of the deployed workloads lacks build_secrets_wo_version or carries the secret")
+	}
+	for _, name := range []string{a, b} {
+		for _, c := range containersOf(t, name) {
+			if strings.Contains(acctest.Docker(t, "container", "inspect", c), canary) {
+				t.Errorf("the secret is in container %s's configuration or labels", c)
+			}
+		}
+	}
 
 	if res, err := wd.Destroy(ctx, secretEnv); err != nil {
 		t.Fatalf("destroy: %v\n%s", err, res.Stdout)
@@ -224,7 +239,7 @@ output %[1]q { value = tinyforge_workload.%[1]s.upstream }
 	if err != nil {
 		t.Fatal(err)
 	}
-	for what, text := range map[string]string{"state": string(state), "TF_LOG=trace output": string(log)} {
+	for what, text := range map[string]string{"state after destroy": string(state), "TF_LOG=trace output": string(log)} {
 		if strings.Contains(text, canary) {
 			t.Errorf("the %s carries the secret", what)
 		}

@@ -144,7 +144,8 @@ output "revision" { value = tinyforge_workload.web.commit_sha }
 
 // TestAccFileRemote deploys a repository on this machine's disk (url =
 // file://...) to the local engine: the plan shows the branch head, the
-// deploy builds it, and a push shows in the next plan.
+// deploy builds it, and a push shows in the next plan. Then the same
+// repository by its https url with a token, ref pinning the first commit.
 func TestAccFileRemote(t *testing.T) {
 	acctest.Acceptance(t)
 	t.Parallel()
@@ -187,5 +188,34 @@ output "upstream" { value = tinyforge_workload.web.upstream }
 	second := app.commit(t, "file-B")
 	if plan, err := wd.Plan(ctx); err != nil || !plan.HasChanges || !strings.Contains(plan.Stdout, second) {
 		t.Fatalf("a push to the repository does not show in the plan (%v):\n%s", err, plan.Stdout)
+	}
+
+	// The same repository by its https url, with a token, pinned to the
+	// first commit: the deploy clones over https and builds that commit.
+	wd.WriteConfig(tfConfig(env.provider("") + fmt.Sprintf(`
+resource "tinyforge_workload" "web" {
+  name = %q
+  source {
+    dockerfile {
+      url          = "%s/%s/%s.git"
+      access_token = %q
+      ref          = %q
+      port         = 8080
+      healthcheck  = "/healthz"
+    }
+  }
+}
+output "upstream" { value = tinyforge_workload.web.upstream }
+`, name, app.git.URL, app.repo.Owner, app.repo.Name, app.git.Token, first)))
+	res, err = wd.Apply(ctx)
+	mustSucceed(t, "apply of an https url pinned to a commit", res, err)
+	if up, err = wd.Run(ctx, []string{"output", "-raw", "upstream"}); err != nil {
+		t.Fatal(err)
+	}
+	if status, body, err := httpGet("http://" + up.Stdout + "/"); err != nil || status != 200 || body != "file-A" {
+		t.Fatalf("the https url pinned to %s answered %d %q %v, want file-A", first, status, body, err)
+	}
+	if plan, err := wd.Plan(ctx); err != nil || plan.HasChanges {
+		t.Fatalf("the plan after the pinned apply is not empty (%v):\n%s", err, plan.Stdout)
 	}
 }

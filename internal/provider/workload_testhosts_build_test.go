@@ -10,6 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/knownhosts"
+
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/acctest"
 )
 
@@ -84,6 +87,16 @@ output "upstream" { value = tinyforge_workload.web.upstream }
 	res, err := wd.Plan(ctx, keyEnv)
 	mustFailSaying(t, "a plan without the server's known_hosts line", res, err,
 		"SSH host key of "+h.SSH.Addr+" is unknown", h.SSH.HostKeyFingerprint, "ssh_known_hosts")
+
+	// Another key recorded for the server: refused as changed, naming both.
+	other, err := ssh.ParsePrivateKey([]byte(acctest.NewSSHKeyPEM(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wd.WriteConfig(config(h.SSH.GitURL(repo), knownhosts.Line([]string{knownhosts.Normalize(h.SSH.Addr)}, other.PublicKey())))
+	res, err = wd.Plan(ctx, keyEnv)
+	mustFailSaying(t, "a plan with another key recorded for the server", res, err,
+		"SSH host key of "+h.SSH.Addr+" has changed", h.SSH.HostKeyFingerprint, ssh.FingerprintSHA256(other.PublicKey()))
 
 	wrongKey := acctest.NewSSHKeyPEM(t)
 	wd.WriteConfig(config(h.SSH.GitURL(repo), h.SSH.KnownHostsLine()))
