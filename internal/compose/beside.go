@@ -121,10 +121,9 @@ func (r *Runtime) buildFirst(ctx context.Context, svc api.Compose, project *type
 		return nil
 	}
 	slices.Sort(build)
-	err := svc.Build(ctx, project, api.BuildOptions{Quiet: true, Services: build})
-	for attempt := 2; attempt <= upAttempts && docker.MentionsBuildCacheRace(err) && ctx.Err() == nil; attempt++ {
-		err = svc.Build(ctx, project, api.BuildOptions{Quiet: true, Services: build})
-	}
+	err := docker.BuildCacheRaceRetry.Do(ctx, func(ctx context.Context) error {
+		return svc.Build(ctx, project, api.BuildOptions{Quiet: true, Services: build})
+	})
 	if err != nil {
 		return err
 	}

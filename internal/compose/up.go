@@ -120,14 +120,16 @@ func (r *Runtime) up(ctx context.Context, p *Project, opts UpOptions, beside str
 				"running", len(b.Old))
 		}
 	}
-	err = svc.Up(upCtx, project, up)
 	// A build that the engine's cache-lookup race failed is no fault of the
 	// project: up again (it converges: what already runs stays), as the Git
 	// sources build again.
-	for attempt := 2; attempt <= upAttempts && docker.MentionsBuildCacheRace(err) && upCtx.Err() == nil; attempt++ {
-		op.log.Info("up again: the engine lost an image while it looked through its build cache", "project", p.Name(), "attempt", attempt, "of", upAttempts, "error", err.Error())
-		err = svc.Up(upCtx, project, up)
-	}
+	attempt := 0
+	err = docker.BuildCacheRaceRetry.Do(upCtx, func(ctx context.Context) error {
+		if attempt++; attempt > 1 {
+			op.log.Info("up again: the engine lost an image while it looked through its build cache", "project", p.Name(), "attempt", attempt)
+		}
+		return svc.Up(ctx, project, up)
+	})
 	// compose returns nil from a dependency wait whose context ended.
 	if err == nil {
 		err = upCtx.Err()
@@ -164,10 +166,6 @@ func (r *Runtime) up(ctx context.Context, p *Project, opts UpOptions, beside str
 	r.pruneBuilds(ctx, op, p.Name())
 	return b, nil
 }
-
-// upAttempts bounds the Ups of one Up when builds meet the engine's
-// cache-lookup race (docker.ErrBuildCacheRace).
-const upAttempts = 3
 
 // upOptions are the options of `up --detach --build --wait
 // --remove-orphans` for project, waiting up to timeout.

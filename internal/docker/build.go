@@ -12,6 +12,8 @@ import (
 	"strings"
 
 	"github.com/docker/docker/api/types/build"
+
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/retry"
 )
 
 // BuildSpec is an image build.
@@ -326,6 +328,23 @@ var cacheRaceWords = regexp.MustCompile(`unable to find image "sha256:[0-9a-f]{6
 // other libraries (compose's), whose errors keep only the engine's text.
 func MentionsBuildCacheRace(err error) bool {
 	return err != nil && (errors.Is(err, ErrBuildCacheRace) || cacheRaceWords.MatchString(err.Error()))
+}
+
+// BuildCacheRaceRetry builds again when a build met the engine's
+// cache-lookup race (MentionsBuildCacheRace), 3 builds in all and without
+// a wait: the race is with whoever removed an image, which a fleet's
+// prunes of old images make likely enough on a busy host, and which
+// building again does not meet twice in a row unless images are being
+// removed all the time. Any other failure is final. The one rule for the
+// Git sources' builds and compose's builds and Ups.
+var BuildCacheRaceRetry = retry.Policy{
+	Classify: func(err error) retry.Class {
+		if MentionsBuildCacheRace(err) {
+			return retry.Contended
+		}
+		return retry.Final
+	},
+	Tries: 3,
 }
 
 // buildStreamError is the error of a build whose output stream ended with

@@ -17,6 +17,10 @@
 //	docker           none                                 a network name two networks have
 //	StartContainer                                        (after converging them): 4 tries;
 //	                                                      100 ms more each to 300 ms
+//	docker builds    none                                 the engine's build-cache race
+//	(BuildCacheRace-                                      (an image removed during its
+//	Retry: Git                                            cache lookup): 3 builds (or
+//	sources, compose)                                     compose Ups) in all; no wait
 package retry
 
 import (

@@ -377,7 +377,8 @@ func TestProduceReportsTheBuildersMessage(t *testing.T) {
 // TestProduceBuildsAgainWhenTheEngineLosesACachedImage: a build the engine
 // failed because an image went during its cache lookup is built again,
 // from a fresh context, and says so; a race met at every attempt fails
-// after buildAttempts builds with the engine's words and leaves no clone.
+// after 3 builds (docker.BuildCacheRaceRetry) with the engine's words and
+// leaves no clone.
 func TestProduceBuildsAgainWhenTheEngineLosesACachedImage(t *testing.T) {
 	f := newFixture(t)
 	a := f.repo.CommitFiles(t, map[string]acctest.File{

@@ -14,6 +14,7 @@ import (
 
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/docker"
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/git"
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/retry"
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload"
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/plugin"
 )
@@ -231,24 +232,16 @@ func builtBy(img docker.Image, name, commit string) bool {
 	return !old || c == commit
 }
 
-// buildAttempts bounds the builds of one Produce when the engine loses an
-// image during its cache lookup (docker.ErrBuildCacheRace): a race with
-// whoever removed it, which a fleet's prunes of old images make likely
-// enough on a busy host, and which building again does not meet twice in
-// a row unless images are being removed all the time. Only the classic
-// builder meets it.
-const buildAttempts = 3
-
 // build builds the context's files (bc describes them); a build the
-// engine's cache race failed is built again, up to buildAttempts times,
+// engine's cache race failed is built again (docker.BuildCacheRaceRetry),
 // from a fresh step count.
 func (b Build) build(ctx context.Context, env plugin.ProduceEnv, log *slog.Logger, files []docker.ContextFile, bc Context, tag, commit string, steps *docker.BuildSteps) (docker.BuildResult, error) {
-	context, err := docker.NewBuildContext(files)
+	buildContext, err := docker.NewBuildContext(files)
 	if err != nil {
 		return docker.BuildResult{}, fmt.Errorf("%s: the build context of %s at commit %s: %w", b.Kind, bc.Describe, commit, err)
 	}
 	spec := docker.BuildSpec{
-		Context:         context,
+		Context:         buildContext,
 		Dockerfile:      bc.Dockerfile,
 		Target:          b.Target,
 		Tags:            []string{tag},
@@ -258,27 +251,30 @@ func (b Build) build(ctx context.Context, env plugin.ProduceEnv, log *slog.Logge
 		CacheNamespace:  workload.CacheNamespace(env.Workload),
 		KeepCacheMounts: keptCacheMounts(ctx, env),
 	}
-	for attempt := 1; ; attempt++ {
+	var res docker.BuildResult
+	attempt := 0
+	err = docker.BuildCacheRaceRetry.Do(ctx, func(ctx context.Context) error {
+		if attempt++; attempt > 1 {
+			log.InfoContext(ctx, "building again: the engine lost an image while it looked through its build cache", "image", tag, "attempt", attempt)
+		}
 		*steps = docker.BuildSteps{}
 		log.InfoContext(ctx, "building", "image", tag, "dockerfile", bc.Dockerfile, "target", b.Target)
-		res, err := env.Images.BuildImage(ctx, spec, func(line string) {
+		var err error
+		res, err = env.Images.BuildImage(ctx, spec, func(line string) {
 			steps.Observe(line)
 			log.InfoContext(ctx, "build: "+line)
 		})
 		if err == nil {
-			return res, nil
+			return nil
 		}
 		if b.Diagnose != nil {
 			if why := b.Diagnose(err); why != nil {
-				return res, fmt.Errorf("%s: at commit %s: %w", b.Kind, commit, why)
+				return retry.Stop(fmt.Errorf("%s: at commit %s: %w", b.Kind, commit, why))
 			}
 		}
-		err = fmt.Errorf("%s: build %s at commit %s: %w", b.Kind, bc.Describe, commit, err)
-		if !errors.Is(err, docker.ErrBuildCacheRace) || attempt == buildAttempts || ctx.Err() != nil {
-			return res, err
-		}
-		log.InfoContext(ctx, "building again: the engine lost an image while it looked through its build cache", "image", tag, "attempt", attempt+1, "of", buildAttempts, "error", err.Error())
-	}
+		return fmt.Errorf("%s: build %s at commit %s: %w", b.Kind, bc.Describe, commit, err)
+	})
+	return res, err
 }
 
 // secrets are the build secrets as the build's session serves them.
