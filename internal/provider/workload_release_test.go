@@ -236,3 +236,65 @@ func TestAccRelease(t *testing.T) {
 		}
 	})
 }
+
+// TestAccReleaseOnTheNetworkThroughTheEntrypoint: the one-off joins the
+// workload's network (it reaches a peer container there by its name,
+// which the engine's DNS answers on that network alone) and runs through
+// the workload's own entrypoint (the release command replaces CMD only).
+// A worker, whose entrypoint `/testapp task print=...` prints a marker
+// before the steps its command (or the release command) gives: dropped,
+// the one-off would run the image's bare /testapp, a server that never
+// ends, and fail at release_timeout; without the network, the peer's
+// name does not resolve and the get step exits 2.
+func TestAccReleaseOnTheNetworkThroughTheEntrypoint(t *testing.T) {
+	acctest.Acceptance(t)
+	t.Parallel()
+	env := newTestEnv(t)
+	name := env.workloadName("rel-net")
+	// The network exists before the provider's first apply (which uses
+	// it as it is), so that the peer is on it from the start.
+	acctest.Docker(t, "network", "create", "--label", acctest.LabelTestRun+"="+acctest.RunID(), env.network)
+	peer := acctest.UniqueName("rel-peer")
+	t.Cleanup(func() { acctest.DockerE("rm", "-f", peer) })
+	acctest.Docker(t, "run", "--detach", "--name", peer, "--network", env.network,
+		"--label", acctest.LabelTestRun+"="+acctest.RunID(), env.images.V2)
+	wd := acctest.NewWorkdir(t, acctest.ProviderBinary(t))
+	logFile := wd.CaptureLog("INFO")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	t.Cleanup(func() { wd.Destroy(context.Background()) })
+	wd.WriteConfig(tfConfig(env.provider("") + fmt.Sprintf(`
+resource "tinyforge_workload" "web" {
+  name            = %q
+  entrypoint      = ["/testapp", "task", "print=through-the-entrypoint"]
+  command         = ["sleep=1h"]
+  release_command = ["get=http://%s:8080/"]
+  release_timeout = 30
+  stop_timeout    = 1
+  health_timeout  = 20
+  source {
+    image {
+      ref = %q
+    }
+  }
+}
+`, name, peer, env.images.V1)))
+	res, err := wd.Apply(ctx)
+	mustSucceed(t, "a release that gets a peer on the workload's network", res, err)
+	logged, err := os.ReadFile(logFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The entrypoint's marker, then the peer's answer, both from the one-off.
+	if m := regexp.MustCompile(`(?s)release: through-the-entrypoint.*release: 200 v2`).Find(logged); m == nil {
+		t.Fatalf("the release's output at info lacks the entrypoint's marker followed by the peer's answer \"200 v2\":\n%s",
+			strings.Join(regexp.MustCompile(`release: [^"\n]*`).FindAllString(string(logged), -1), "\n"))
+	}
+	if left := oneOffs(t, name); len(left) != 0 {
+		t.Fatalf("one-offs left: %v", left)
+	}
+	plan, err := wd.Plan(ctx)
+	if err != nil || plan.HasChanges {
+		t.Fatalf("the plan after the deploy is not empty (%v):\n%s", err, plan.Stdout)
+	}
+}

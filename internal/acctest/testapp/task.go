@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -19,6 +20,8 @@ import (
 //	env=KEY        "KEY=<value of env KEY>" on stdout (a secret, on purpose)
 //	append=PATH    appends one line "<VERSION> <time>" to the file PATH
 //	cat=PATH       the file's content on stdout
+//	get=URL        "<status> <first body line>" of a GET of URL on stdout;
+//	               exits 2 when it gets no answer (a name it cannot resolve)
 //	sleep=DUR      waits a Go duration (until SIGTERM, which exits 0)
 //	exit=N         exits with code N at once
 func task(ctx context.Context, steps []string, lookupEnv func(string) (string, bool), stdout, stderr io.Writer) int {
@@ -61,6 +64,13 @@ func task(ctx context.Context, steps []string, lookupEnv func(string) (string, b
 				return 2
 			}
 			stdout.Write(b)
+		case "get":
+			line, err := fetch(ctx, value)
+			if err != nil {
+				fmt.Fprintf(stderr, "task: get %s: %v\n", value, err)
+				return 2
+			}
+			fmt.Fprintln(stdout, line)
 		case "sleep":
 			d, err := time.ParseDuration(value)
 			if err != nil {
@@ -85,4 +95,25 @@ func task(ctx context.Context, steps []string, lookupEnv func(string) (string, b
 		}
 	}
 	return 0
+}
+
+// fetch gets url and returns "<status> <first line of the body>".
+func fetch(ctx context.Context, url string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	if err != nil {
+		return "", err
+	}
+	first, _, _ := strings.Cut(string(b), "\n")
+	return fmt.Sprintf("%d %s", resp.StatusCode, first), nil
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -53,5 +54,22 @@ func TestTaskRefusesAnUnknownStep(t *testing.T) {
 	var stderr bytes.Buffer
 	if code := task(context.Background(), []string{"dance"}, envFrom(nil), &bytes.Buffer{}, &stderr); code != 2 || !strings.Contains(stderr.String(), `"dance"`) {
 		t.Errorf("code %d, stderr %q", code, stderr.String())
+	}
+}
+
+func TestTaskGetsAURL(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(newHandler("v7", "h", true, envFrom(nil)))
+	defer srv.Close()
+	var stdout, stderr bytes.Buffer
+	if code := task(context.Background(), []string{"get=" + srv.URL + "/", "get=" + srv.URL + "/env/NONE"}, envFrom(nil), &stdout, &stderr); code != 0 {
+		t.Fatalf("exit code %d, stderr %q", code, stderr.String())
+	}
+	if got := stdout.String(); !strings.HasPrefix(got, "200 v7\n404 ") {
+		t.Errorf("stdout %q, want \"200 v7\" then a 404", got)
+	}
+	stderr.Reset()
+	if code := task(context.Background(), []string{"get=http://no-such-host.invalid/", "print=never"}, envFrom(nil), &stdout, &stderr); code != 2 || !strings.Contains(stderr.String(), "no-such-host.invalid") {
+		t.Errorf("an unreachable URL: code %d, stderr %q; want 2 and the URL", code, stderr.String())
 	}
 }
