@@ -53,16 +53,21 @@ func (a *appRepo) commit(t *testing.T, version string) string {
 	}, "version "+version)
 }
 
-// block is a dockerfile source block for the repository; extra goes inside.
+// block is a dockerfile source block for the repository, serving on 8080;
+// extra goes inside.
 func (a *appRepo) block(extra string) string {
+	return a.workerBlock("      port         = 8080\n      healthcheck  = \"/healthz\"\n" + extra)
+}
+
+// workerBlock is a dockerfile source block for the repository without a
+// port (a worker); extra goes inside.
+func (a *appRepo) workerBlock(extra string) string {
 	return fmt.Sprintf(`  source {
     dockerfile {
       base_url     = %q
       repo_owner   = %q
       repo_name    = %q
       access_token = %q
-      port         = 8080
-      healthcheck  = "/healthz"
 %s
     }
   }
@@ -473,5 +478,78 @@ output "commit"   { value = tinyforge_workload.web.commit_sha }
 	}
 	if got := serving(); got != "B" {
 		t.Fatalf("after the failed apply the workload answers %q, want B serving on", got)
+	}
+}
+
+// TestAccDockerfileWorker: a worker (no port) built from a Dockerfile
+// deploys for real: the built image runs once its liveness gate passed,
+// publishes nothing and gets no route though the provider has a proxy; a
+// push rebuilds and replaces it; plans after the applies are empty, and
+// destroy leaves no container and no built image.
+func TestAccDockerfileWorker(t *testing.T) {
+	acctest.Acceptance(t)
+	t.Parallel()
+	env := newTestEnv(t)
+	caddy := acctest.StartCaddy(t)
+	app := newAppRepo(t, env)
+	name := env.workloadName("git-worker")
+	wd := acctest.NewWorkdir(t, acctest.ProviderBinary(t))
+	logFile := wd.CaptureLog("INFO")
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	defer cancel()
+	t.Cleanup(func() { wd.Destroy(context.Background()) })
+	wd.WriteConfig(tfConfig(env.provider(caddyBlock(caddy)) + fmt.Sprintf(`
+resource "tinyforge_workload" "web" {
+  name           = %q
+  command        = ["task", "env=VERSION", "sleep=1h"]
+  stop_timeout   = 1
+  health_timeout = 20
+%s}
+`, name, app.workerBlock(""))))
+	// deployed checks that the worker built from sha runs alone, the
+	// gates passed of deploys so far, by the liveness window.
+	deployed := func(version, sha string, deploys int) {
+		t.Helper()
+		ids := strings.Fields(acctest.Docker(t, "ps", "--filter", "label=tinyforge.workload="+name, "--filter", "status=running", "--format", "{{.ID}}"))
+		if all := containersOf(t, name); len(ids) != 1 || len(all) != 1 {
+			t.Fatalf("version %s: running %v, all %v; want one running container alone", version, ids, all)
+		}
+		if logs := acctest.Docker(t, "logs", ids[0]); !strings.Contains(logs, "VERSION="+version) {
+			t.Fatalf("the running worker is not the build of version %s; its output: %q", version, logs)
+		}
+		if ports := acctest.Docker(t, "ps", "--filter", "label=tinyforge.workload="+name, "--format", "{{.Ports}}"); strings.Contains(ports, "->") {
+			t.Fatalf("a worker publishes ports: %q", ports)
+		}
+		noRouteWritten(t, caddy, name)
+		if vals := webValues(t, ctx, wd); vals["commit_sha"] != sha || vals["upstream"] != "" || vals["routed_to"] != nil {
+			t.Fatalf("the state: commit_sha %v, upstream %q, routed_to %v; want %s, \"\", null", vals["commit_sha"], vals["upstream"], vals["routed_to"], sha)
+		}
+		logged, err := os.ReadFile(logFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := strings.Count(string(logged), "gate: liveness window"); n != deploys {
+			t.Fatalf("%d liveness gates logged after %d deploys", n, deploys)
+		}
+		plan, err := wd.Plan(ctx)
+		if err != nil || plan.HasChanges {
+			t.Fatalf("the plan after version %s is not empty (%v):\n%s", version, err, plan.Stdout)
+		}
+	}
+
+	shaA := app.commit(t, "A")
+	res, err := wd.Apply(ctx)
+	mustSucceed(t, "create the worker from a Dockerfile", res, err)
+	deployed("A", shaA, 1)
+
+	shaB := app.commit(t, "B")
+	res, err = wd.Apply(ctx)
+	mustSucceed(t, "rebuild the worker after a push", res, err)
+	deployed("B", shaB, 2)
+
+	res, err = wd.Destroy(ctx)
+	mustSucceed(t, "destroy", res, err)
+	if left, imgs := containersOf(t, name), builtImagesOf(t, name); len(left) > 0 || len(imgs) > 0 {
+		t.Fatalf("destroy left containers %v and built images %v", left, imgs)
 	}
 }
