@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	neturl "net/url"
 	"os"
 	"path"
 	"strconv"
@@ -117,6 +118,45 @@ func HTTPOrigin(url string) (string, bool) {
 		host = net.JoinHostPort(strings.Trim(ep.Host, "[]"), strconv.Itoa(ep.Port))
 	}
 	return ep.Protocol + "://" + host, true
+}
+
+// SSHOrigin is an SSH remote's host and port ("ssh://git.example.com:22",
+// the host in lower case, the port 22 when the URL names none), which a
+// git_auth block's base_url names (SSHHostKey); false for another kind of
+// remote.
+func SSHOrigin(url string) (string, bool) {
+	ep, err := Repo{URL: url}.endpoint()
+	if err != nil || ep.Protocol != protoSSH {
+		return "", false
+	}
+	return sshOrigin(ep.Host, ep.Port), true
+}
+
+// SSHHostKey is the host key (SSHOrigin's form) of an SSH host root as a
+// git_auth block's base_url writes it: "ssh://host" or "ssh://host:port",
+// no user, no path.
+func SSHHostKey(baseURL string) (string, error) {
+	u, err := neturl.Parse(strings.TrimSpace(baseURL))
+	bad := err != nil || u.Scheme != protoSSH || u.Hostname() == "" || u.User != nil ||
+		strings.Trim(u.Path, "/") != "" || u.RawQuery != "" || u.Fragment != ""
+	if bad {
+		return "", fmt.Errorf("base_url of an SSH host must be ssh://host or ssh://host:port, with no user and no path (got %q)", shownURL(baseURL))
+	}
+	port := 0
+	if p := u.Port(); p != "" {
+		if port, err = strconv.Atoi(p); err != nil || port < 1 || port > 65535 {
+			return "", fmt.Errorf("base_url of an SSH host has an invalid port (got %q)", shownURL(baseURL))
+		}
+	}
+	return sshOrigin(u.Hostname(), port), nil
+}
+
+// sshOrigin is "ssh://host:port", the host in lower case, port 0 as 22.
+func sshOrigin(host string, port int) string {
+	if port == 0 {
+		port = 22
+	}
+	return "ssh://" + net.JoinHostPort(strings.ToLower(strings.Trim(host, "[]")), strconv.Itoa(port))
 }
 
 // IsSSHURL reports whether url is an ssh:// or scp-like remote.

@@ -90,3 +90,36 @@ func TestHTTPOrigin(t *testing.T) {
 		}
 	}
 }
+
+// An SSH remote and the git_auth base_url of its host meet on one key:
+// host in lower case, port 22 unless named.
+func TestSSHOriginMatchesSSHHostKey(t *testing.T) {
+	for url, want := range map[string]string{
+		"git@Git.Example.com:acme/app.git":           "ssh://git.example.com:22",
+		"ssh://git@git.example.com/acme/app.git":     "ssh://git.example.com:22",
+		"ssh://deploy@git.example.com:2222/acme/app": "ssh://git.example.com:2222",
+		"ssh://git@[2001:db8::1]:2222/acme/app.git":  "ssh://[2001:db8::1]:2222",
+		"https://git.example.com/acme/app.git":       "",
+		"file:///srv/app.git":                        "",
+	} {
+		got, ok := SSHOrigin(url)
+		if got != want || ok != (want != "") {
+			t.Errorf("SSHOrigin(%q) = %q, %v; want %q", url, got, ok, want)
+		}
+	}
+	for base, want := range map[string]string{
+		"ssh://Git.Example.com":       "ssh://git.example.com:22",
+		"ssh://git.example.com:22/":   "ssh://git.example.com:22",
+		"ssh://git.example.com:2222":  "ssh://git.example.com:2222",
+		"ssh://[2001:db8::1]:2222":    "ssh://[2001:db8::1]:2222",
+		"ssh://git@git.example.com":   "",
+		"ssh://git.example.com/acme":  "",
+		"ssh://git.example.com:99999": "",
+		"https://git.example.com":     "",
+	} {
+		got, err := SSHHostKey(base)
+		if got != want || (err == nil) != (want != "") {
+			t.Errorf("SSHHostKey(%q) = %q, %v; want %q", base, got, err, want)
+		}
+	}
+}

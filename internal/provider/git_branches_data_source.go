@@ -2,6 +2,7 @@ package provider
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -11,6 +12,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/attr"
 	"github.com/hashicorp/terraform-plugin-framework/datasource"
 	"github.com/hashicorp/terraform-plugin-framework/datasource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
@@ -70,9 +72,11 @@ func (d *gitBranchesDataSource) Schema(_ context.Context, _ datasource.SchemaReq
 			"url": schema.StringAttribute{
 				MarkdownDescription: "Any Git remote, in place of `git_provider`, `base_url`, `repo_owner` and `repo_name`, " +
 					"as a Git source's `url`: `https://host/path.git` (the token of `access_token`, else of the " +
-					"provider's `git_auth` block for that host, else none) or `file:///path/repo.git` (a repository " +
-					"on the disk of the machine Terraform runs on). An SSH remote is refused: its private key would " +
-					"have to be an argument of this data source, and those are stored in the state.",
+					"provider's `git_auth` block for that host, else none), `ssh://user@host[:port]/path.git` or " +
+					"`user@host:path.git` (the `ssh_private_key` and `ssh_known_hosts` of the provider's `git_auth` " +
+					"block with `base_url = \"ssh://host[:port]\"`: the key is never an argument here, since a data " +
+					"source's arguments are stored in the state; the host key is checked, never accepted blindly) or " +
+					"`file:///path/repo.git` (a repository on the disk of the machine Terraform runs on).",
 				Optional: true,
 				Validators: []validator.String{
 					engineRule("a Git remote URL", gitbuild.ValidateURL),
@@ -124,16 +128,18 @@ func (d *gitBranchesDataSource) Read(ctx context.Context, req datasource.ReadReq
 		return
 	}
 	repo, tokenAt, id := m.remote(d.data.gitTokens)
+	var heads map[string]string
 	if git.IsSSHURL(repo.URL) {
-		resp.Diagnostics.AddAttributeError(path.Root("url"), "SSH remote not supported here",
-			fmt.Sprintf("url %q is an SSH remote: listing its branches needs a private key, and a data source's "+
-				"arguments are stored in the state. List the branches over https:// or file://.", repo.URL))
-		return
-	}
-	heads, err := git.ListBranches(ctx, repo, m.Match.ValueString())
-	if err != nil {
-		resp.Diagnostics.Append(remoteError("Cannot list the branches of "+id, err, tokenAt))
-		return
+		var ok bool
+		if heads, ok = m.listSSH(ctx, d.data.gitTokens, repo.URL, &resp.Diagnostics); !ok {
+			return
+		}
+	} else {
+		var err error
+		if heads, err = git.ListBranches(ctx, repo, m.Match.ValueString()); err != nil {
+			resp.Diagnostics.Append(remoteError("Cannot list the branches of "+id, err, tokenAt))
+			return
+		}
 	}
 	names := slices.Sorted(maps.Keys(heads))
 	tflog.Info(ctx, "listed the branches", map[string]any{"repository": id, "branches": len(names)})
@@ -166,4 +172,41 @@ func (m gitBranchesModel) remote(tokens gitTokens) (repo git.Repo, tokenAt, id s
 		}
 	}
 	return repo, "", url
+}
+
+// listSSH lists the branches of an SSH url with the key of the provider's
+// git_auth block for its host, checking the host key against that block's
+// ssh_known_hosts. No key for the host, or a token set beside the url, is
+// an error on the attribute; no message quotes the key.
+func (m gitBranchesModel) listSSH(ctx context.Context, tokens gitTokens, url string, diags *diag.Diagnostics) (map[string]string, bool) {
+	if m.AccessToken.ValueString() != "" {
+		diags.AddAttributeError(path.Root("access_token"), "Token for an SSH remote",
+			fmt.Sprintf("url %q is an SSH remote, which authenticates with a key, not a token: unset access_token; "+
+				"the key comes from the provider's git_auth block for the host.", url))
+		return nil, false
+	}
+	key, knownHosts, block, host, ok := tokens.lookupSSH(url)
+	if !ok {
+		diags.AddAttributeError(path.Root("url"), "No SSH key for this remote",
+			fmt.Sprintf("url %q is an SSH remote and no git_auth block of the provider has a key for %s. Add one to "+
+				"the provider configuration (never stored in the state; ephemeral values allowed):\n\n"+
+				"  git_auth {\n    base_url        = %q\n    ssh_private_key = var.git_ssh_key\n"+
+				"    ssh_known_hosts = \"<the host's line, as ssh-keyscan prints it>\"\n  }\n\n"+
+				"A data source cannot take the key itself: its arguments are stored in the state.", url, host, host))
+		return nil, false
+	}
+	heads, err := git.ListBranches(ctx, git.Repo{URL: url, SSHKey: key, KnownHosts: knownHosts}, m.Match.ValueString())
+	var hostKey *git.HostKeyError
+	switch {
+	case err == nil:
+		return heads, true
+	case errors.As(err, &hostKey):
+		diags.AddError("SSH host key refused", fmt.Sprintf("%s\n\nssh_known_hosts is the one of the provider's %s.", hostKey.Error(), block))
+	case errors.Is(err, git.ErrCredentials):
+		diags.AddError("SSH key refused", fmt.Sprintf("The SSH server of %s refused the ssh_private_key of the provider's %s "+
+			"(or its account may not read the repository): set there a key the server accepts for this repository.", url, block))
+	default:
+		diags.Append(remoteError("Cannot list the branches of "+url, err, ""))
+	}
+	return nil, false
 }

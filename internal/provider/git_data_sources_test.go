@@ -67,7 +67,7 @@ data "tinyforge_git_branches" "on_disk" {
 }
 `, srv.URL, repo.Owner, repo.Name, extra, repo.Path())
 	}
-	// A url remote that is not for this data source, and one named twice.
+	// An SSH url with no git_auth key for its host, and a url named twice.
 	sshURL := `
 data "tinyforge_git_branches" "ssh" {
   url = "ssh://git@git.example.test/acme/app.git"
@@ -95,9 +95,10 @@ data "tinyforge_git_branches" "twice" {
 				Config:      env.provider(gitAuth(srv.Token)) + sources(`  access_token = "wrong-token-2"`+"\n"),
 				ExpectError: wrapped("Git credentials refused", "access_token"),
 			},
-			{ // an ssh url is refused naming url
-				Config:      env.provider("") + sshURL,
-				ExpectError: atAttr("url", "ssh://git@git.example.test/acme/app.git", "is an SSH remote", "stored in the state"),
+			{ // an ssh url with no git_auth key for its host is refused naming url and what to add
+				Config: env.provider(gitAuth(srv.Token)) + sshURL,
+				ExpectError: atAttr("url", "ssh://git@git.example.test/acme/app.git", "is an SSH remote",
+					"no git_auth block", "ssh://git.example.test:22", "ssh_private_key", "stored in the state"),
 			},
 			{ // url names the remote alone
 				Config:      env.provider("") + twice,

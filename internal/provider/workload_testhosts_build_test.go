@@ -2,10 +2,13 @@ package provider
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -30,6 +33,10 @@ func TestAccBuildsOnTestHosts(t *testing.T) {
 	t.Run("SSHRemote", func(t *testing.T) {
 		t.Parallel()
 		testSSHRemote(t, env, hs.Hosts[0])
+	})
+	t.Run("BranchesOverSSH", func(t *testing.T) {
+		t.Parallel()
+		testBranchesOverSSH(t, env, hs.Hosts[0])
 	})
 	t.Run("ClassicFallback", func(t *testing.T) {
 		t.Parallel()
@@ -164,6 +171,86 @@ resource "tinyforge_workload" "web" {
 `, name, repo.Path())))
 	res, err = wd.Plan(ctx)
 	mustFailSaying(t, "a file:// remote on an SSH engine", res, err, "file:// needs a local Docker engine")
+}
+
+// testBranchesOverSSH: tinyforge_git_branches lists an SSH url's branches
+// with the key of the provider's git_auth block for the host (an
+// ephemeral variable), in both spellings of the url; with no known_hosts
+// line for the server the plan is refused naming its key's fingerprint;
+// the key is nowhere in the state.
+func testBranchesOverSSH(t *testing.T, env *testEnv, h *acctest.Host) {
+	git := h.SSH.GitServer(t)
+	repo := git.CreateRepo(t, "acme", acctest.UniqueName("ssh-branches"))
+	mainSHA := repo.Commit(t, map[string][]byte{"a": []byte("a")}, "main")
+	login := repo.CommitTo(t, "feature/login", map[string]acctest.File{"l": {Content: []byte("l")}}, "login")
+	host, _, _ := net.SplitHostPort(h.SSH.Addr)
+	wd := acctest.NewWorkdir(t, acctest.ProviderBinary(t))
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	keyEnv := "TF_VAR_key=" + h.SSH.ClientKey
+	config := func(knownHosts string) string {
+		return tfConfig(env.provider(fmt.Sprintf(`  git_auth {
+    base_url        = "ssh://%s"
+    ssh_private_key = var.key
+    ssh_known_hosts = %q
+  }
+`, host, knownHosts)) + fmt.Sprintf(`
+variable "key" {
+  type      = string
+  sensitive = true
+  ephemeral = true
+}
+data "tinyforge_git_branches" "ssh" {
+  url = %q
+}
+data "tinyforge_git_branches" "scp" {
+  url   = %q
+  match = "feature/*"
+}
+output "names" { value = data.tinyforge_git_branches.ssh.names }
+output "heads" { value = data.tinyforge_git_branches.ssh.heads }
+output "features" { value = data.tinyforge_git_branches.scp.heads }
+`, h.SSH.GitURL(repo), h.SSH.GitSCPURL(repo)))
+	}
+
+	wd.WriteConfig(config(""))
+	res, err := wd.Plan(ctx, keyEnv)
+	mustFailSaying(t, "a listing without the server's known_hosts line", res, err,
+		"SSH host key of "+h.SSH.Addr+" is unknown", h.SSH.HostKeyFingerprint, "git_auth[0]")
+
+	wd.WriteConfig(config(h.SSH.KnownHostsLine()))
+	start := time.Now()
+	res, err = wd.Apply(ctx, keyEnv)
+	mustSucceed(t, "list the branches over SSH", res, err)
+	t.Logf("listed the branches over SSH (two data sources) in %s", time.Since(start).Round(time.Millisecond))
+	out, err := wd.Run(ctx, []string{"output", "-json"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got map[string]struct{ Value any }
+	if err := json.Unmarshal([]byte(out.Stdout), &got); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{
+		"names":    []any{"feature/login", "main"},
+		"heads":    map[string]any{"feature/login": login, "main": mainSHA},
+		"features": map[string]any{"feature/login": login},
+	}
+	for name, w := range want {
+		if !reflect.DeepEqual(got[name].Value, w) {
+			t.Errorf("output %s = %v, want %v", name, got[name].Value, w)
+		}
+	}
+	if plan, err := wd.Plan(ctx, keyEnv); err != nil || plan.HasChanges {
+		t.Fatalf("the plan after apply is not empty (%v):\n%s", err, plan.Stdout)
+	}
+	state, err := os.ReadFile(filepath.Join(wd.Dir, "terraform.tfstate"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(state), keyBody(h.SSH.ClientKey)) || !strings.Contains(string(state), login) {
+		t.Fatalf("the state holds the key, or not the head %s", login)
+	}
 }
 
 // testClassicFallback: on an engine whose operator switched BuildKit off,

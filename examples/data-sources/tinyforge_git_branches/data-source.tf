@@ -27,9 +27,18 @@ resource "tinyforge_workload" "release" {
   }
 }
 
-# Any https:// or file:// remote, named by its url as a Git source's url is;
-# an https host's token comes from the provider's git_auth block for it.
+# Any https://, SSH or file:// remote, named by its url as a Git source's
+# url is; an https host's token comes from the provider's git_auth block for
+# it.
 data "tinyforge_git_branches" "mirror" {
   url   = "https://git.example.com/mirrors/web.git"
   match = "feature/*"
+}
+
+# An SSH remote: the key and the host's known_hosts line come from the
+# provider's git_auth block with base_url = "ssh://git.example.com" (see the
+# provider's page), never from this data source, whose arguments are stored
+# in the state. With no such block the plan is refused, naming url.
+data "tinyforge_git_branches" "over_ssh" {
+  url = "git@git.example.com:acme/web.git"
 }
