@@ -100,7 +100,7 @@ func Clone(ctx context.Context, repo Repo, commit string, progress func(string))
 	if err != nil {
 		return nil, fmt.Errorf("create a directory for the clone of %s: %w", cloneURL, err)
 	}
-	checkout, err := cloneCommit(ctx, repo, cloneURL, auth, dir, commit, newLineWriter(progress, repo.Token))
+	checkout, err := cloneCommit(ctx, repo, cloneURL, auth, dir, "", commit, newLineWriter(progress, repo.Token))
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, err
@@ -120,7 +120,7 @@ func CloneInto(ctx context.Context, repo Repo, commit, dir string, progress func
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create a directory for the clone of %s: %w", cloneURL, err)
 	}
-	checkout, err := cloneCommit(ctx, repo, cloneURL, auth, dir, commit, newLineWriter(progress, repo.Token))
+	checkout, err := cloneCommit(ctx, repo, cloneURL, auth, dir, "", commit, newLineWriter(progress, repo.Token))
 	if err != nil {
 		emptyDir(dir)
 		return nil, err
@@ -145,8 +145,19 @@ func cloneSource(repo Repo, commit string) (string, transport.AuthMethod, error)
 	return cloneURL, auth, nil
 }
 
-func cloneCommit(ctx context.Context, repo Repo, cloneURL string, auth transport.AuthMethod, dir, commit string, progress *lineWriter) (*Checkout, error) {
+// cloneCommit clones what repo follows and checks out commit into dir.
+// With a cache directory, the repository's objects go there (replacing
+// whatever it held) and dir gets the work tree alone; without, dir/.git
+// holds them.
+func cloneCommit(ctx context.Context, repo Repo, cloneURL string, auth transport.AuthMethod, dir, cache, commit string, progress *lineWriter) (checkout *Checkout, err error) {
 	defer progress.Flush()
+	if cache != "" {
+		defer func() {
+			if err != nil {
+				os.RemoveAll(cache) // half a clone is no cache
+			}
+		}()
+	}
 	want := plumbing.NewHash(commit)
 	var head plumbing.Hash
 	for _, depth := range cloneDepths {
@@ -157,7 +168,7 @@ func cloneCommit(ctx context.Context, repo Repo, cloneURL string, auth transport
 			return nil, err
 		}
 		progress.Line(fmt.Sprintf("cloning %s %s (%s)", cloneURL, repo.describeFollowed(), depthWords(depth)))
-		r, err := gogit.PlainCloneContext(ctx, dir, false, &gogit.CloneOptions{
+		opts := &gogit.CloneOptions{
 			URL:           cloneURL,
 			Auth:          auth,
 			ReferenceName: repo.followed(),
@@ -166,7 +177,13 @@ func cloneCommit(ctx context.Context, repo Repo, cloneURL string, auth transport
 			Tags:          gogit.NoTags,
 			NoCheckout:    true,
 			Progress:      progress.sideband(),
-		})
+		}
+		var r *gogit.Repository
+		if cache == "" {
+			r, err = gogit.PlainCloneContext(ctx, dir, false, opts)
+		} else {
+			r, err = cloneToCache(ctx, cache, dir, opts)
+		}
 		if err != nil {
 			if errors.Is(err, gogit.NoMatchingRefSpecError{}) || errors.Is(err, plumbing.ErrReferenceNotFound) || errors.Is(err, transport.ErrEmptyRemoteRepository) {
 				return nil, &classified{fmt.Errorf("%s not found in %s", repo.describeFollowed(), cloneURL), ErrNotFound}
@@ -185,17 +202,22 @@ func cloneCommit(ctx context.Context, repo Repo, cloneURL string, auth transport
 			}
 			continue // not within this depth
 		}
-		wt, err := r.Worktree()
-		if err != nil {
-			return nil, describe("open the work tree of", cloneURL, repo.Token, err)
-		}
-		if err := wt.Checkout(&gogit.CheckoutOptions{Hash: want, Force: true}); err != nil {
-			return nil, describe(fmt.Sprintf("check out %s from", commit), cloneURL, repo.Token, err)
-		}
-		progress.Line(fmt.Sprintf("checked out %s", commit))
-		return &Checkout{Dir: dir, Commit: commit}, nil
+		return checkOut(r, cloneURL, repo.Token, dir, commit, progress)
 	}
 	return nil, &NotOnBranchError{Commit: commit, Branch: repo.Branch, Head: head.String()}
+}
+
+// checkOut writes commit's tree into dir, from r (whose work tree is dir).
+func checkOut(r *gogit.Repository, cloneURL, token, dir, commit string, progress *lineWriter) (*Checkout, error) {
+	wt, err := r.Worktree()
+	if err != nil {
+		return nil, describe("open the work tree of", cloneURL, token, err)
+	}
+	if err := wt.Checkout(&gogit.CheckoutOptions{Hash: plumbing.NewHash(commit), Force: true}); err != nil {
+		return nil, describe(fmt.Sprintf("check out %s from", commit), cloneURL, token, err)
+	}
+	progress.Line(fmt.Sprintf("checked out %s", commit))
+	return &Checkout{Dir: dir, Commit: commit}, nil
 }
 
 func depthWords(depth int) string {
