@@ -16,6 +16,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
 
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/acctest"
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/sources/gitbuild"
 )
 
 // appRepo is a Git repository of the test app, built by a Dockerfile.
@@ -83,8 +84,9 @@ func builtImagesOf(t *testing.T, workload string) []string {
 // TestAccDockerfileDeploysThePlannedCommit: the plan shows the commit a push
 // brings, the apply builds and serves exactly it (blue-green through Caddy
 // drops no request), the Git host hears how each deploy went, a failed build
-// and an escaping symlink leave the previous version serving, and destroy
-// leaves no container and no built image.
+// and an escaping symlink leave the previous version serving, the
+// workload's repository is cached between deploys, and destroy leaves no
+// container, no built image and no cached repository.
 func TestAccDockerfileDeploysThePlannedCommit(t *testing.T) {
 	acctest.Acceptance(t)
 	t.Parallel()
@@ -134,6 +136,9 @@ resource "tinyforge_workload" "web" {
 			}
 			if imgs := builtImagesOf(t, name); len(imgs) > 0 {
 				return fmt.Errorf("destroy left built images: %v", imgs)
+			}
+			if _, err := os.Stat(filepath.Join(gitbuild.CacheRoot, name)); !os.IsNotExist(err) {
+				return fmt.Errorf("destroy left the workload's cached repository in %s (%v)", gitbuild.CacheRoot, err)
 			}
 			return nil
 		},
@@ -187,6 +192,7 @@ resource "tinyforge_workload" "web" {
 						}
 						return nil
 					},
+					cachedRepository(name, app.git.Token),
 				),
 			},
 			{ // a Dockerfile that fails to build: the apply fails with its output, B serves on
@@ -238,6 +244,30 @@ resource "tinyforge_workload" "web" {
 			},
 		},
 	})
+}
+
+// cachedRepository checks that the workload's cached repository is kept
+// between deploys, with no token in any file of it.
+func cachedRepository(name, token string) resource.TestCheckFunc {
+	return func(*terraform.State) error {
+		dir := filepath.Join(gitbuild.CacheRoot, name)
+		found := false
+		err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			found = found || d.Name() == "config"
+			b, err := os.ReadFile(p)
+			if strings.Contains(string(b), token) {
+				return fmt.Errorf("the cached repository's %s holds the token", p)
+			}
+			return err
+		})
+		if err == nil && !found {
+			err = fmt.Errorf("no cached repository in %s", dir)
+		}
+		return err
+	}
 }
 
 // isCommit matches the commit *sha holds when the check runs (the test

@@ -148,6 +148,13 @@ type Pruner interface {
 	Prune(ctx context.Context, env ProduceEnv, keep []string) error
 }
 
+// Forgetter is implemented by sources that keep something of a workload
+// on the machine that runs the provider (a checkout, a cached
+// repository): Forget removes it once the workload is destroyed.
+type Forgetter interface {
+	Forget(workload string) error
+}
+
 // HealthcheckDefaulter is implemented by sources whose probe path has a
 // default the user did not write (static: "/").
 type HealthcheckDefaulter interface {

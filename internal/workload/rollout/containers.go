@@ -187,8 +187,8 @@ func (containerPipeline) converge(ctx context.Context, d *deployment) error {
 
 // teardown removes the route (unless another owner's containers share
 // the name: then it is theirs), every container of the workload that
-// spec's owner manages, those whose labels cannot be read, and the
-// images a building source made for it.
+// spec's owner manages, those whose labels cannot be read, the images a
+// building source made for it and what the source keeps of it here.
 func (containerPipeline) teardown(ctx context.Context, d *deployment, h host) (warnings []string, err error) {
 	e, spec, o := d.Engine, d.spec, d.cur
 	own := o.all()
@@ -215,6 +215,7 @@ func (containerPipeline) teardown(ctx context.Context, d *deployment, h host) (w
 	}
 	if len(o.Foreign) == 0 {
 		warnings = append(warnings, e.pruneAll(ctx, spec)...)
+		warnings = append(warnings, e.forget(ctx, spec)...)
 		warnings = append(warnings, e.retire(ctx, spec)...)
 	}
 	return warnings, nil

@@ -275,7 +275,8 @@ func (p servicePipeline) teardown(ctx context.Context, d *deployment, _ host) ([
 	if left, err := d.removeWhole(ctx, "service", remove); left != nil || err != nil {
 		return left, err
 	}
-	return append(d.pruneAll(ctx, spec), d.retire(ctx, spec)...), nil
+	warnings := append(d.pruneAll(ctx, spec), d.forget(ctx, spec)...)
+	return append(warnings, d.retire(ctx, spec)...), nil
 }
 
 func (p servicePipeline) list(ctx context.Context, name string) (listing, error) {

@@ -286,13 +286,7 @@ func (p stackPipeline) teardown(ctx context.Context, d *deployment, _ host) ([]s
 	if left, err := d.removeWhole(ctx, "workload", func(ctx context.Context) error { return p.stacks.Down(ctx, spec) }); left != nil || err != nil {
 		return left, err
 	}
-	var warnings []string
-	if f, ok := spec.Source.(interface{ Forget(workload string) error }); ok {
-		if err := f.Forget(spec.Name); err != nil {
-			warnings = append(warnings, err.Error())
-		}
-	}
-	return append(warnings, d.retire(ctx, spec)...), nil
+	return append(d.forget(ctx, spec), d.retire(ctx, spec)...), nil
 }
 
 func (p stackPipeline) list(ctx context.Context, name string) (listing, error) {

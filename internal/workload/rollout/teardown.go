@@ -61,6 +61,20 @@ func (e *Engine) retire(ctx context.Context, spec workload.Spec) []string {
 	return nil
 }
 
+// forget lets a source remove what it keeps of the workload on this
+// machine (a checkout, a cached repository); what it cannot is a warning.
+func (e *Engine) forget(ctx context.Context, spec workload.Spec) []string {
+	f, ok := spec.Source.(plugin.Forgetter)
+	if !ok {
+		return nil
+	}
+	if err := f.Forget(spec.Name); err != nil {
+		e.log().WarnContext(ctx, err.Error())
+		return []string{err.Error()}
+	}
+	return nil
+}
+
 // pruneAll lets a building source remove every image of the workload it
 // built; what it cannot remove is a warning.
 func (e *Engine) pruneAll(ctx context.Context, spec workload.Spec) []string {

@@ -42,15 +42,7 @@ const Kind = "compose"
 // configuration holds the project's absolute paths, so a new path would
 // make every service with a relative bind mount look changed. The provider
 // may set it; by default the user's cache directory.
-var CheckoutRoot = defaultCheckoutRoot()
-
-func defaultCheckoutRoot() string {
-	dir, err := os.UserCacheDir()
-	if err != nil {
-		dir = os.TempDir()
-	}
-	return filepath.Join(dir, "tinyforge", "compose")
-}
+var CheckoutRoot = gitbuild.CacheDir("compose")
 
 // Config is a compose source as the user writes it.
 type Config struct {

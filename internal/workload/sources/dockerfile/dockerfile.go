@@ -285,6 +285,15 @@ func (c *Config) Prune(ctx context.Context, env plugin.ProduceEnv, keep []string
 	return nil
 }
 
+// Forget implements plugin.Forgetter: the workload's cached repository
+// goes with it.
+func (c *Config) Forget(workload string) error {
+	if err := gitbuild.Forget(workload); err != nil {
+		return fmt.Errorf("dockerfile source: %w", err)
+	}
+	return nil
+}
+
 // locate resolves context_path and dockerfile_path inside the clone at
 // root, following symlinks: the build context directory, and the
 // Dockerfile's path relative to it. A symlink may not lead out of the

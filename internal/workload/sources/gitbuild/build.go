@@ -143,7 +143,11 @@ func (b Build) Produce(ctx context.Context, env plugin.ProduceEnv) (plugin.Artif
 
 	log.InfoContext(ctx, "cloning", "follows", repo.followed(), "commit", commit)
 	started := time.Now()
-	checkout, err := git.Clone(ctx, repo.git(), commit, func(line string) {
+	cloneURL, err := repo.git().CloneURL()
+	if err != nil {
+		return plugin.Artifact{}, fmt.Errorf("%s: %w", b.Kind, err)
+	}
+	checkout, err := git.CloneCached(ctx, repo.git(), commit, cacheDir(env.Workload, cloneURL), func(line string) {
 		log.InfoContext(ctx, "clone: "+line)
 	})
 	if err != nil {

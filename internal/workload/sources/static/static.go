@@ -353,6 +353,15 @@ func (c *Config) Prune(ctx context.Context, env plugin.ProduceEnv, keep []string
 	return nil
 }
 
+// Forget implements plugin.Forgetter: the workload's cached repository
+// goes with it.
+func (c *Config) Forget(workload string) error {
+	if err := gitbuild.Forget(workload); err != nil {
+		return fmt.Errorf("static source: %w", err)
+	}
+	return nil
+}
+
 // locate checks the site's paths inside the clone at root, following
 // symlinks (none may lead out of the clone), and returns the build context:
 // root_directory, with the generated files. Without a build, what is
