@@ -124,6 +124,9 @@ func (r *Runtime) buildService(ctx context.Context, op *operation, projectName, 
 	}
 	if res.Classic {
 		op.log.Warn(docker.ClassicBuilderWarning, "service", name)
+		if opts.Warn != nil {
+			opts.Warn(fmt.Sprintf("compose service %s: %s", name, docker.ClassicBuilderWarning))
+		}
 	}
 	op.log.Info("built", "service", name, "image", image, "image_id", res.ImageID, "took", time.Since(start).Round(time.Millisecond))
 	// The image is there: compose uses it and builds nothing.

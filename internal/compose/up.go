@@ -46,6 +46,10 @@ type UpOptions struct {
 	// CacheNamespace is the namespace of the builds' cache mounts (see
 	// docker.BuildSpec), with a Builder.
 	CacheNamespace string
+	// Warn receives what the Up says without failing, for the deploy to
+	// report: a service built with the classic builder, and what that
+	// cannot do. Nil leaves it to Log alone.
+	Warn func(msg string)
 }
 
 // Publish asks for one container port of a service on the host.

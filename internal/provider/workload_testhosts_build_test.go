@@ -22,9 +22,9 @@ import (
 // TestAccBuildsOnTestHosts builds on the engines of two test hosts, each
 // its own dockerd in a network namespace: host 0, reached over SSH, builds
 // with BuildKit a repository its own sshd serves to a deploy key (the
-// context streamed through the SSH connection); host 1 has BuildKit
-// switched off, and builds with the classic builder, saying what that
-// costs.
+// context streamed through the SSH connection); host 1 has BuildKit switched off, and builds with
+// the classic builder, saying what that costs, for a Dockerfile and for a
+// compose `build:` service.
 func TestAccBuildsOnTestHosts(t *testing.T) {
 	acctest.Acceptance(t)
 	t.Parallel()
@@ -41,6 +41,10 @@ func TestAccBuildsOnTestHosts(t *testing.T) {
 	t.Run("ClassicFallback", func(t *testing.T) {
 		t.Parallel()
 		testClassicFallback(t, env, hs.Hosts[1])
+	})
+	t.Run("ComposeClassicFallback", func(t *testing.T) {
+		t.Parallel()
+		testComposeClassicFallback(t, env, hs.Hosts[1])
 	})
 }
 
@@ -297,6 +301,67 @@ resource "tinyforge_workload" "web" {
 	mustFailSaying(t, "apply of RUN --mount on the classic builder", res, err, "--mount", "BuildKit")
 	if names := hostContainersOf(t, h, name); len(names) != 1 {
 		t.Fatalf("after the failed build the engine runs %v, want the deployed container alone", names)
+	}
+}
+
+// testComposeClassicFallback: on an engine without BuildKit, a compose
+// stack's `build:` service builds with the classic builder, and the apply
+// warns, naming the service, what will not work.
+func testComposeClassicFallback(t *testing.T, env *testEnv, h *acctest.Host) {
+	app := newAppRepo(t, env)
+	app.repo.CommitFiles(t, map[string]acctest.File{
+		"compose.yaml": {Content: []byte("services:\n  app:\n    build: .\n    expose: [\"8080\"]\n")},
+		"Dockerfile":   {Content: []byte("FROM scratch\nCOPY testapp /testapp\nENV VERSION=classic-stack\nENTRYPOINT [\"/testapp\"]\n")},
+		"testapp":      {Content: app.bin, Executable: true},
+	}, "stack")
+	name := env.workloadName("classic-stack")
+	wd := acctest.NewWorkdir(t, acctest.ProviderBinary(t))
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	defer cancel()
+	t.Cleanup(func() { wd.Destroy(context.Background()) })
+	wd.WriteConfig(tfConfig(fmt.Sprintf(`
+provider "tinyforge" {
+  docker_host     = %q
+  network         = %q
+  publish_address = %q
+}
+resource "tinyforge_workload" "web" {
+  name           = %q
+  health_timeout = 60
+  source {
+    compose {
+      base_url     = %q
+      repo_owner   = %q
+      repo_name    = %q
+      access_token = %q
+      service      = "app"
+      port         = 8080
+      healthcheck  = "/healthz"
+    }
+  }
+}
+output "upstream" { value = tinyforge_workload.web.upstream }
+`, h.DockerHost, env.network, h.Addr, name, app.git.URL, app.repo.Owner, app.repo.Name, app.git.Token)))
+	res, err := wd.Apply(ctx)
+	mustSucceed(t, "apply of a compose build on an engine without BuildKit", res, err)
+	out := oneLine(res)
+	for _, want := range []string{"Warning: Deploy warning", "compose service app", "no BuildKit", "classic builder", "RUN --mount"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("the apply does not warn %q:\n%s", want, res.Stdout)
+		}
+	}
+	up, err := wd.Run(ctx, []string{"output", "-raw", "upstream"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := h.HTTPClient().Get("http://" + up.Stdout + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if strings.TrimSpace(string(body)) != "classic-stack" {
+		t.Fatalf("the stack answers %q, want classic-stack", body)
 	}
 }
 

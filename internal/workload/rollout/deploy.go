@@ -151,11 +151,14 @@ func (d *deployment) produce(ctx context.Context) error {
 		return fmt.Errorf("produce the image of workload %q: %w", d.spec.Name, err)
 	}
 	if art.Warning != "" {
-		d.warnings = append(d.warnings, art.Warning)
+		d.warn(art.Warning)
 	}
 	d.art = art
 	return nil
 }
+
+// warn adds what the deploy says without failing to its result.
+func (d *deployment) warn(msg string) { d.warnings = append(d.warnings, msg) }
 
 // start starts n new instances of generation gen. When one fails, the
 // others are removed again (the runtime removes what a failed start made).

@@ -358,12 +358,12 @@ func (s fakeStacks) List(ctx context.Context, name string) (map[string]runner.St
 	return out, nil
 }
 
-func (s fakeStacks) Up(ctx context.Context, spec workload.Spec, art plugin.Artifact) error {
+func (s fakeStacks) Up(ctx context.Context, spec workload.Spec, art plugin.Artifact, _ func(string)) error {
 	_, err := s.up(ctx, spec, art, false)
 	return err
 }
 
-func (s fakeStacks) UpBeside(ctx context.Context, spec workload.Spec, art plugin.Artifact) (runner.Beside, error) {
+func (s fakeStacks) UpBeside(ctx context.Context, spec workload.Spec, art plugin.Artifact, _ func(string)) (runner.Beside, error) {
 	return s.up(ctx, spec, art, true)
 }
 

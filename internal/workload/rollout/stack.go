@@ -19,12 +19,12 @@ type StackRuntime interface {
 	// (name ""), by workload, in one read of the host.
 	List(ctx context.Context, name string) (map[string]runner.Stack, error)
 	// Up brings spec's stack up at art's project; the record is not
-	// written.
-	Up(ctx context.Context, spec workload.Spec, art plugin.Artifact) error
+	// written. warn hears what the Up says without failing it.
+	Up(ctx context.Context, spec workload.Spec, art plugin.Artifact, warn func(string)) error
 	// UpBeside is Up, except that the routed service's new containers,
 	// when it changed, start beside its running ones: Beside says which
 	// are which, also when the Up fails.
-	UpBeside(ctx context.Context, spec workload.Spec, art plugin.Artifact) (runner.Beside, error)
+	UpBeside(ctx context.Context, spec workload.Spec, art plugin.Artifact, warn func(string)) (runner.Beside, error)
 	// Routed are the running containers of spec's routed service, with
 	// their addresses as spec routes them.
 	Routed(ctx context.Context, spec workload.Spec) ([]runner.Instance, error)
@@ -164,7 +164,7 @@ func (p stackPipeline) startFirst(d *deployment) deployPlan {
 					return slices.ContainsFunc(st.unrouted, func(u runner.Instance) bool { return u.ID == in.ID })
 				})
 			}
-			b, err = p.stacks.UpBeside(ctx, d.spec, d.art)
+			b, err = p.stacks.UpBeside(ctx, d.spec, d.art, d.warn)
 			if err != nil && len(b.New) > 0 {
 				// The Up waited for the new containers' compose healthcheck.
 				err = fmt.Errorf("container %s of workload %q failed its gate: %w%s", b.New[0].Name, d.spec.Name, err, d.logTail(ctx, b.New[0]))
@@ -221,7 +221,7 @@ func (p stackPipeline) startFirst(d *deployment) deployPlan {
 }
 
 func (p stackPipeline) up(ctx context.Context, d *deployment) error {
-	if err := p.stacks.Up(ctx, d.spec, d.art); err != nil {
+	if err := p.stacks.Up(ctx, d.spec, d.art, d.warn); err != nil {
 		return fmt.Errorf("workload %q: %w", d.spec.Name, err)
 	}
 	return nil

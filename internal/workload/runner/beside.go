@@ -31,7 +31,7 @@ type Beside struct {
 // (compose.Runtime.UpBeside), and Beside says which are which. When the
 // Up fails, Beside still lists the new containers it made, for the caller
 // to retire.
-func (s *Stacks) UpBeside(ctx context.Context, spec workload.Spec, art plugin.Artifact) (Beside, error) {
+func (s *Stacks) UpBeside(ctx context.Context, spec workload.Spec, art plugin.Artifact, warn func(string)) (Beside, error) {
 	project, ok := art.Project.(*compose.Project)
 	if !ok || project == nil {
 		return Beside{}, fmt.Errorf("workload %q: no compose project to bring up", spec.Name)
@@ -40,7 +40,7 @@ func (s *Stacks) UpBeside(ctx context.Context, spec workload.Spec, art plugin.Ar
 	if cfg.Service == "" {
 		return Beside{}, fmt.Errorf("workload %q routes no service of its stack", spec.Name)
 	}
-	b, upErr := s.Compose.UpBeside(ctx, project, s.upOptions(ctx, spec), cfg.Service)
+	b, upErr := s.Compose.UpBeside(ctx, project, s.upOptions(ctx, spec, warn), cfg.Service)
 	if len(b.New) == 0 && len(b.Old) == 0 {
 		return Beside{}, upErr
 	}

@@ -243,23 +243,25 @@ func (s *Stacks) Routed(ctx context.Context, spec workload.Spec) ([]Instance, er
 // changed, starts what is stopped, waits for it (healthy, where compose
 // has a healthcheck), with the routed service's port published on the
 // publish address. The record is not written: Record does, once the deploy
-// passed its gate.
-func (s *Stacks) Up(ctx context.Context, spec workload.Spec, art plugin.Artifact) error {
+// passed its gate. warn hears what the Up says without failing (a build
+// with the classic builder).
+func (s *Stacks) Up(ctx context.Context, spec workload.Spec, art plugin.Artifact, warn func(string)) error {
 	project, ok := art.Project.(*compose.Project)
 	if !ok || project == nil {
 		return fmt.Errorf("workload %q: no compose project to bring up", spec.Name)
 	}
-	return s.Compose.Up(ctx, project, s.upOptions(ctx, spec))
+	return s.Compose.Up(ctx, project, s.upOptions(ctx, spec, warn))
 }
 
 // upOptions label what the stack of spec creates with its workload and
-// owner, and publish its routed service's port.
-func (s *Stacks) upOptions(ctx context.Context, spec workload.Spec) compose.UpOptions {
+// owner, publish its routed service's port, and send warnings to warn.
+func (s *Stacks) upOptions(ctx context.Context, spec workload.Spec, warn func(string)) compose.UpOptions {
 	cfg := stackConfig(spec)
 	opts := compose.UpOptions{
 		Labels:         map[string]string{workload.LabelStack: spec.Name, workload.LabelOwner: spec.Owner},
 		Log:            boundTo(ctx, s.Log),
 		CacheNamespace: workload.CacheNamespace(spec.Name),
+		Warn:           warn,
 	}
 	if cfg.Service != "" {
 		opts.Publish = []compose.Publish{{Service: cfg.Service, Port: cfg.Port, HostIP: s.PublishAddress}}
