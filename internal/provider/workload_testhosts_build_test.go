@@ -22,7 +22,8 @@ import (
 // TestAccBuildsOnTestHosts builds on the engines of two test hosts, each
 // its own dockerd in a network namespace: host 0, reached over SSH, builds
 // with BuildKit a repository its own sshd serves to a deploy key (the
-// context streamed through the SSH connection); host 1 has BuildKit switched off, and builds with
+// context streamed through the SSH connection), and a local directory
+// (path) the same way; host 1 has BuildKit switched off, and builds with
 // the classic builder, saying what that costs, for a Dockerfile and for a
 // compose `build:` service.
 func TestAccBuildsOnTestHosts(t *testing.T) {
@@ -37,6 +38,10 @@ func TestAccBuildsOnTestHosts(t *testing.T) {
 	t.Run("BranchesOverSSH", func(t *testing.T) {
 		t.Parallel()
 		testBranchesOverSSH(t, env, hs.Hosts[0])
+	})
+	t.Run("PathOverSSH", func(t *testing.T) {
+		t.Parallel()
+		testPathOverSSH(t, env, hs.Hosts[0])
 	})
 	t.Run("ClassicFallback", func(t *testing.T) {
 		t.Parallel()
@@ -301,6 +306,75 @@ resource "tinyforge_workload" "web" {
 	mustFailSaying(t, "apply of RUN --mount on the classic builder", res, err, "--mount", "BuildKit")
 	if names := hostContainersOf(t, h, name); len(names) != 1 {
 		t.Fatalf("after the failed build the engine runs %v, want the deployed container alone", names)
+	}
+}
+
+// testPathOverSSH: a directory on this machine (path) deploys to the SSH
+// engine, its context streamed through the SSH connection, and the
+// container there serves a file of the directory.
+func testPathOverSSH(t *testing.T, env *testEnv, h *acctest.Host) {
+	name := env.workloadName("sshpath")
+	wd := acctest.NewWorkdir(t, acctest.ProviderBinary(t))
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	defer cancel()
+	t.Cleanup(func() { wd.Destroy(context.Background()) })
+	bin, err := os.ReadFile(env.images.Binary)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stamp := acctest.UniqueName("from-the-directory")
+	for rel, f := range map[string]acctest.File{
+		"Dockerfile":       {Content: []byte("FROM scratch\nCOPY testapp /testapp\nCOPY site/ /site/\nENTRYPOINT [\"/testapp\"]\n")},
+		"testapp":          {Content: bin, Executable: true},
+		"site/version.txt": {Content: []byte(stamp)},
+	} {
+		p := filepath.Join(wd.Dir, "app", rel)
+		mode := os.FileMode(0o644)
+		if f.Executable {
+			mode = 0o755
+		}
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, f.Content, mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wd.WriteConfig(tfConfig(sshProvider(t, env, h, h.SSH.KnownHostsFile(t), "", "") + fmt.Sprintf(`
+resource "tinyforge_workload" "web" {
+  name = %q
+  source {
+    dockerfile {
+      path        = "${path.module}/app"
+      port        = 8080
+      healthcheck = "/healthz"
+    }
+  }
+}
+output "upstream" { value = tinyforge_workload.web.upstream }
+`, name)))
+	start := time.Now()
+	res, err := wd.Apply(ctx)
+	mustSucceed(t, "apply of a directory to the SSH engine", res, err)
+	t.Logf("built a directory on the SSH engine in %s", time.Since(start).Round(time.Millisecond))
+	if names := hostContainersOf(t, h, name); len(names) != 1 {
+		t.Fatalf("the SSH engine runs %v, want the workload's container", names)
+	}
+	up, err := wd.Run(ctx, []string{"output", "-raw", "upstream"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := h.HTTPClient().Get("http://" + up.Stdout + "/file?path=/site/version.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(body) != stamp {
+		t.Fatalf("the workload on the SSH engine answers %d %q, want the directory's %q", resp.StatusCode, body, stamp)
+	}
+	if plan, err := wd.Plan(ctx); err != nil || plan.HasChanges {
+		t.Fatalf("the plan after apply is not empty (%v):\n%s", err, plan.Stdout)
 	}
 }
 
