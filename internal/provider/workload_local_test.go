@@ -145,7 +145,8 @@ output "revision" { value = tinyforge_workload.web.commit_sha }
 // TestAccFileRemote deploys a repository on this machine's disk (url =
 // file://...) to the local engine: the plan shows the branch head, the
 // deploy builds it, and a push shows in the next plan. Then the same
-// repository by its https url with a token, ref pinning the first commit.
+// repository by its https url with a token, ref pinning the first commit;
+// then by its url with no token, once the server serves it anonymously.
 func TestAccFileRemote(t *testing.T) {
 	acctest.Acceptance(t)
 	t.Parallel()
@@ -217,5 +218,40 @@ output "upstream" { value = tinyforge_workload.web.upstream }
 	}
 	if plan, err := wd.Plan(ctx); err != nil || plan.HasChanges {
 		t.Fatalf("the plan after the pinned apply is not empty (%v):\n%s", err, plan.Stdout)
+	}
+
+	// The same url with no token, as a public repository is cloned: while
+	// the server wants a token the plan says so; once it serves the
+	// repository anonymously the plan resolves the branch's head and the
+	// deploy builds it.
+	wd.WriteConfig(tfConfig(env.provider("") + fmt.Sprintf(`
+resource "tinyforge_workload" "web" {
+  name = %q
+  source {
+    dockerfile {
+      url         = %q
+      port        = 8080
+      healthcheck = "/healthz"
+    }
+  }
+}
+output "upstream" { value = tinyforge_workload.web.upstream }
+`, name, app.repo.CloneURL)))
+	res, err = wd.Plan(ctx)
+	mustFailSaying(t, "a plan of a private repository without a token", res, err, "authentication required", "set a token")
+	app.git.AllowAnonymous(true)
+	if plan, err := wd.Plan(ctx); err != nil || !plan.HasChanges || !strings.Contains(plan.Stdout, second) {
+		t.Fatalf("the plan of the url without a token does not resolve the head %s (%v):\n%s", second, err, plan.Stdout)
+	}
+	res, err = wd.Apply(ctx)
+	mustSucceed(t, "apply of an https url without a token", res, err)
+	if up, err = wd.Run(ctx, []string{"output", "-raw", "upstream"}); err != nil {
+		t.Fatal(err)
+	}
+	if status, body, err := httpGet("http://" + up.Stdout + "/"); err != nil || status != 200 || body != "file-B" {
+		t.Fatalf("the url without a token answered %d %q %v, want file-B", status, body, err)
+	}
+	if plan, err := wd.Plan(ctx); err != nil || plan.HasChanges {
+		t.Fatalf("the plan after the anonymous apply is not empty (%v):\n%s", err, plan.Stdout)
 	}
 }
