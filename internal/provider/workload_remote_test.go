@@ -73,17 +73,24 @@ func answersOnHost(h *acctest.Host, path, want string) resource.TestCheckFunc {
 		if err != nil {
 			return err
 		}
-		resp, err := h.HTTPClient().Get("http://" + up + path)
-		if err != nil {
-			return fmt.Errorf("GET %s%s on the host: %v", up, path, err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		if resp.StatusCode != http.StatusOK || strings.TrimSpace(string(b)) != want {
-			return fmt.Errorf("GET %s%s on the host answered %d %q, want 200 %q", up, path, resp.StatusCode, clip(string(b)), want)
-		}
-		return nil
+		return hostAnswers(h, up, path, want)
 	}
+}
+
+// hostAnswers checks that upstream, an address on the test host, answers
+// path with want (surrounding blanks aside) when asked from inside the
+// host.
+func hostAnswers(h *acctest.Host, upstream, path, want string) error {
+	resp, err := h.HTTPClient().Get("http://" + upstream + path)
+	if err != nil {
+		return fmt.Errorf("GET %s%s on the host: %v", upstream, path, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK || strings.TrimSpace(string(b)) != want {
+		return fmt.Errorf("GET %s%s on the host answered %d %q, want 200 %q", upstream, path, resp.StatusCode, clip(string(b)), want)
+	}
+	return nil
 }
 
 // TestAccSSHEngineBlueGreen deploys onto an SSH test host: the engine is

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -136,14 +135,8 @@ output "upstream" { value = tinyforge_workload.web.upstream }
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, err := h.HTTPClient().Get("http://" + up.Stdout + "/")
-	if err != nil {
+	if err := hostAnswers(h, up.Stdout, "/", "over-ssh"); err != nil {
 		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if strings.TrimSpace(string(body)) != "over-ssh" {
-		t.Fatalf("the workload answers %q, want over-ssh", body)
 	}
 	state, err := os.ReadFile(filepath.Join(wd.Dir, "terraform.tfstate"))
 	if err != nil {
@@ -277,24 +270,14 @@ func testClassicFallback(t *testing.T, env *testEnv, h *acctest.Host) {
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
 	t.Cleanup(func() { wd.Destroy(context.Background()) })
-	wd.WriteConfig(tfConfig(fmt.Sprintf(`
-provider "tinyforge" {
-  docker_host     = %q
-  network         = %q
-  publish_address = %q
-}
+	wd.WriteConfig(tfConfig(tcpHostProvider(env, h) + fmt.Sprintf(`
 resource "tinyforge_workload" "web" {
   name = %q
 %s}
-`, h.DockerHost, env.network, h.Addr, name, app.block(""))))
+`, name, app.block(""))))
 	res, err := wd.Apply(ctx)
 	mustSucceed(t, "apply on an engine without BuildKit", res, err)
-	out := oneLine(res)
-	for _, want := range []string{"Warning: Deploy warning", "no BuildKit", "classic builder", "RUN --mount"} {
-		if !strings.Contains(out, want) {
-			t.Fatalf("the apply does not warn %q:\n%s", want, res.Stdout)
-		}
-	}
+	mustWarnClassic(t, res)
 	if names := hostContainersOf(t, h, name); len(names) != 1 {
 		t.Fatalf("the engine runs %v, want the workload's container", names)
 	}
@@ -364,14 +347,8 @@ output "upstream" { value = tinyforge_workload.web.upstream }
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, err := h.HTTPClient().Get("http://" + up.Stdout + "/file?path=/site/version.txt")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 200 || string(body) != stamp {
-		t.Fatalf("the workload on the SSH engine answers %d %q, want the directory's %q", resp.StatusCode, body, stamp)
+	if err := hostAnswers(h, up.Stdout, "/file?path=/site/version.txt", stamp); err != nil {
+		t.Fatalf("the workload on the SSH engine does not serve the directory's file: %v", err)
 	}
 	if plan, err := wd.Plan(ctx); err != nil || plan.HasChanges {
 		t.Fatalf("the plan after apply is not empty (%v):\n%s", err, plan.Stdout)
@@ -393,12 +370,7 @@ func testComposeClassicFallback(t *testing.T, env *testEnv, h *acctest.Host) {
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
 	t.Cleanup(func() { wd.Destroy(context.Background()) })
-	wd.WriteConfig(tfConfig(fmt.Sprintf(`
-provider "tinyforge" {
-  docker_host     = %q
-  network         = %q
-  publish_address = %q
-}
+	wd.WriteConfig(tfConfig(tcpHostProvider(env, h) + fmt.Sprintf(`
 resource "tinyforge_workload" "web" {
   name           = %q
   health_timeout = 60
@@ -415,27 +387,41 @@ resource "tinyforge_workload" "web" {
   }
 }
 output "upstream" { value = tinyforge_workload.web.upstream }
-`, h.DockerHost, env.network, h.Addr, name, app.git.URL, app.repo.Owner, app.repo.Name, app.git.Token)))
+`, name, app.git.URL, app.repo.Owner, app.repo.Name, app.git.Token)))
 	res, err := wd.Apply(ctx)
 	mustSucceed(t, "apply of a compose build on an engine without BuildKit", res, err)
-	out := oneLine(res)
-	for _, want := range []string{"Warning: Deploy warning", "compose service app", "no BuildKit", "classic builder", "RUN --mount"} {
-		if !strings.Contains(out, want) {
-			t.Fatalf("the apply does not warn %q:\n%s", want, res.Stdout)
-		}
-	}
+	mustWarnClassic(t, res, "compose service app")
 	up, err := wd.Run(ctx, []string{"output", "-raw", "upstream"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, err := h.HTTPClient().Get("http://" + up.Stdout + "/")
-	if err != nil {
+	if err := hostAnswers(h, up.Stdout, "/", "classic-stack"); err != nil {
 		t.Fatal(err)
 	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if strings.TrimSpace(string(body)) != "classic-stack" {
-		t.Fatalf("the stack answers %q, want classic-stack", body)
+}
+
+// tcpHostProvider is a provider block for the test host's engine over
+// TCP, publishing on the host's address.
+func tcpHostProvider(env *testEnv, h *acctest.Host) string {
+	return fmt.Sprintf(`
+provider "tinyforge" {
+  docker_host     = %q
+  network         = %q
+  publish_address = %q
+}
+`, h.DockerHost, env.network, h.Addr)
+}
+
+// mustWarnClassic fails the test unless an apply warned that it built with
+// the classic builder, what will not work there, and also every one of
+// want.
+func mustWarnClassic(t *testing.T, res acctest.Result, want ...string) {
+	t.Helper()
+	out := oneLine(res)
+	for _, w := range append([]string{"Warning: Deploy warning", "no BuildKit", "classic builder", "RUN --mount"}, want...) {
+		if !strings.Contains(out, w) {
+			t.Fatalf("the apply does not warn %q:\n%s", w, res.Stdout)
+		}
 	}
 }
 
