@@ -140,6 +140,20 @@ output "revision" { value = tinyforge_workload.web.commit_sha }
 	wd.WriteConfig(config(`      context_path = "escape"`))
 	res, err = wd.Plan(ctx)
 	mustFailSaying(t, "a context_path that leads out of the directory", res, err, `context_path "escape"`, "leads out of")
+
+	// Destroy from the configuration that deployed: nothing of the
+	// workload is left, its images neither. (From the refused one, the
+	// destroy's own plan stops at the same error, as any plan does:
+	// `terraform destroy -refresh=false` skips it.)
+	wd.WriteConfig(config(""))
+	res, err = wd.Destroy(ctx)
+	mustSucceed(t, "destroy", res, err)
+	if left := acctest.Docker(t, "image", "ls", "--quiet", "--filter", "reference=tinyforge/"+name); left != "" {
+		t.Errorf("images of the workload are left after its destroy: %s", left)
+	}
+	if left := acctest.Docker(t, "container", "ls", "--all", "--quiet", "--filter", "label=tinyforge.workload="+name); left != "" {
+		t.Errorf("containers of the workload are left after its destroy: %s", left)
+	}
 }
 
 // TestAccFileRemote deploys a repository on this machine's disk (url =
