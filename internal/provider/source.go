@@ -14,6 +14,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/types"
 	"github.com/hashicorp/terraform-plugin-log/tflog"
 
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/git"
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload"
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/plugin"
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload/sources/gitbuild"
@@ -316,6 +317,17 @@ func (m *workloadModel) planRevision(ctx context.Context, spec workload.Spec, kn
 		diags.AddAttributeError(attr, "Git credentials refused",
 			fmt.Sprintf("%s\n\nThe Git host refused the token of %s (or the repository needs one): set a token that can read "+
 				"the repository. The plan cannot tell which commit to deploy without it.", err.Error(), attr.String()))
+	case state != nil && errors.Is(err, git.ErrNotFound) && state.origin(ctx) == resolver.Origin():
+		// The branch or tag of a running workload is gone (merged and
+		// deleted, say) while the configuration still names it: nothing
+		// asks for a deploy, and a plan that failed here would block
+		// terraform destroy too, whose plan comes first. Keep the deployed
+		// revision and say so; a deploy needs a branch or ref that exists.
+		diags.AddWarning("The branch or ref of this workload no longer exists",
+			fmt.Sprintf("Workload %s keeps its deployed revision %s: %s. Nothing can be deployed from it until it "+
+				"exists again or the configuration names another; a destroy is not affected.",
+				spec.Name, state.CommitSHA.ValueString(), err.Error()))
+		m.CommitSHA = state.CommitSHA
 	case state != nil && errors.Is(err, plugin.ErrUnavailable):
 		// The workload runs; a Git host that does not answer must not block
 		// every plan. Keep the deployed revision and say so.
@@ -327,6 +339,17 @@ func (m *workloadModel) planRevision(ctx context.Context, spec workload.Spec, kn
 		addEngineError(&diags, "Cannot resolve the revision to deploy", atSourceAttr(spec.Source.Kind(), err, "source"))
 	}
 	return diags
+}
+
+// origin is where the source of m looks for its revision (the repository
+// and branch or ref: plugin.Resolver's Origin), "" for a source without
+// one.
+func (m *workloadModel) origin(ctx context.Context) string {
+	spec, _, _ := m.spec(ctx, nil)
+	if r, ok := spec.Source.(plugin.Resolver); ok {
+		return r.Origin()
+	}
+	return ""
 }
 
 // atSourceAttr points err at the attribute of the source's block that

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -267,5 +268,67 @@ output "upstream" { value = tinyforge_workload.web.upstream }
 	}
 	if plan, err := wd.Plan(ctx); err != nil || plan.HasChanges {
 		t.Fatalf("the plan after the anonymous apply is not empty (%v):\n%s", err, plan.Stdout)
+	}
+}
+
+// TestAccBranchGoneKeepsTheDeployedRevision: a running workload's branch
+// is deleted (merged, say) while the configuration still names it: the
+// plan keeps the deployed revision with a warning and changes nothing, so
+// terraform destroy works; a configuration that names a branch that does
+// not exist is still refused at plan, at branch.
+func TestAccBranchGoneKeepsTheDeployedRevision(t *testing.T) {
+	acctest.Acceptance(t)
+	t.Parallel()
+	env := newTestEnv(t)
+	app := newAppRepo(t, env)
+	app.commit(t, "main")
+	feature := app.repo.CommitTo(t, "feature", map[string]acctest.File{
+		"Dockerfile": {Content: dockerfileOf(t, "feature")},
+		"testapp":    {Content: app.bin, Executable: true},
+	}, "feature")
+	name := env.workloadName("gone")
+	wd := acctest.NewWorkdir(t, acctest.ProviderBinary(t))
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	t.Cleanup(func() { wd.Destroy(context.Background()) })
+	config := func(branch string) string {
+		return tfConfig(env.provider("") + fmt.Sprintf(`
+resource "tinyforge_workload" "web" {
+  name = %q
+  source {
+    dockerfile {
+      url         = "file://%s"
+      branch      = %q
+      port        = 8080
+      healthcheck = "/healthz"
+    }
+  }
+}
+`, name, app.repo.Path(), branch))
+	}
+	wd.WriteConfig(config("feature"))
+	res, err := wd.Apply(ctx)
+	mustSucceed(t, "apply of branch feature", res, err)
+	if !strings.Contains(res.Stdout, feature) {
+		t.Fatalf("the apply does not show commit %s:\n%s", feature, res.Stdout)
+	}
+
+	if out, err := exec.Command("git", "--git-dir", app.repo.Path(), "update-ref", "-d", "refs/heads/feature").CombinedOutput(); err != nil {
+		t.Fatalf("delete branch feature: %v %s", err, out)
+	}
+	plan, err := wd.Plan(ctx)
+	if err != nil || plan.HasChanges || !strings.Contains(plan.Stdout, "no longer exists") || !strings.Contains(plan.Stdout, feature) {
+		t.Fatalf("the plan after the branch went: %v, changes %v; want no change and a warning naming %s:\n%s", err, plan.HasChanges, feature, plan.Stdout)
+	}
+
+	wd.WriteConfig(config("nope"))
+	res, err = wd.Plan(ctx)
+	mustFailSaying(t, "a plan naming a branch that does not exist", res, err, `branch = "nope"`)
+
+	wd.WriteConfig(config("feature"))
+	res, err = wd.Destroy(ctx)
+	mustSucceed(t, "destroy with the branch gone", res, err)
+	if left := acctest.Docker(t, "container", "ls", "--all", "--quiet", "--filter", "label=tinyforge.workload="+name); left != "" {
+		t.Errorf("containers of the workload are left after its destroy: %s", left)
 	}
 }
