@@ -13,6 +13,8 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/cache"
 	"github.com/go-git/go-git/v5/plumbing/format/index"
+	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/plumbing/storer"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	"github.com/go-git/go-git/v5/storage/filesystem"
 )
@@ -122,6 +124,14 @@ func fetchCached(ctx context.Context, repo Repo, cloneURL string, auth transport
 		// deeper, and says when the branch no longer holds it.
 		return nil, &staleCache{fmt.Sprintf("commit %s not in it", commit)}
 	}
+	// The cache keeps commits the branch has since lost (force-pushed
+	// away): a commit is deployed only while the fetched branch holds it,
+	// as a clone of the branch would find it. One the cache cannot place
+	// on the branch is left to a fresh clone, which looks as deep as it
+	// must and says when the branch no longer holds it.
+	if !onBranch(r, plumbing.NewRemoteReferenceName("origin", repo.Branch), plumbing.NewHash(commit)) {
+		return nil, &staleCache{fmt.Sprintf("commit %s is not on the fetched %s", commit, repo.describeFollowed())}
+	}
 	// The index describes the last checkout, in another directory: an
 	// empty one makes the checkout write every file of the commit.
 	if err := st.SetIndex(&index.Index{Version: 2}); err != nil {
@@ -153,4 +163,28 @@ func cloneToCache(ctx context.Context, cacheDir, dir string, opts *gogit.CloneOp
 		return nil, err
 	}
 	return gogit.Open(st, osfs.New(dir))
+}
+
+// onBranch reports whether want is the commit ref points at or one of its
+// ancestors in r; a history the walk cannot finish (a shallow boundary, a
+// missing object) counts as not.
+func onBranch(r *gogit.Repository, ref plumbing.ReferenceName, want plumbing.Hash) bool {
+	head, err := r.Reference(ref, true)
+	if err != nil {
+		return false
+	}
+	commits, err := r.Log(&gogit.LogOptions{From: head.Hash()})
+	if err != nil {
+		return false
+	}
+	defer commits.Close()
+	found := false
+	_ = commits.ForEach(func(c *object.Commit) error {
+		if c.Hash == want {
+			found = true
+			return storer.ErrStop
+		}
+		return nil
+	})
+	return found
 }

@@ -207,3 +207,41 @@ func TestCloneCachedFetchesOnlyWhatIsNew(t *testing.T) {
 		t.Errorf("a refused token removed the cached repository: %v", err)
 	}
 }
+
+// TestCloneCachedRefusesACommitTheBranchLost: the cache still holds a
+// commit that a force-push took off the branch; CloneCached does not
+// deploy it from there: it clones afresh and says the commit is no longer
+// on the branch, as a clone would.
+func TestCloneCachedRefusesACommitTheBranchLost(t *testing.T) {
+	t.Parallel()
+	srv := acctest.StartGitServer(t)
+	fixture := srv.CreateRepo(t, "acme", "forced")
+	first := fixture.Commit(t, map[string][]byte{"v": []byte("1")}, "first")
+	second := fixture.Commit(t, map[string][]byte{"v": []byte("2")}, "second")
+	cache := filepath.Join(t.TempDir(), "cache")
+	repo := repoOn(srv, fixture)
+	ctx := testContext(t)
+
+	co, err := CloneCached(ctx, repo, second, cache, func(string) {})
+	if err != nil {
+		t.Fatalf("CloneCached(second): %v", err)
+	}
+	co.Close()
+	fixture.ForcePush(t, "main", first)
+
+	var progress progressLog
+	co, err = CloneCached(ctx, repo, second, cache, progress.add)
+	if err == nil {
+		co.Close()
+		t.Fatalf("CloneCached of a commit force-pushed off the branch succeeded:\n%s", progress.String())
+	}
+	var nob *NotOnBranchError
+	if !errors.As(err, &nob) || !strings.Contains(progress.String(), "is not on the fetched") {
+		t.Fatalf("CloneCached = %v, want NotOnBranchError after the cache was passed over:\n%s", err, progress.String())
+	}
+	if co, err := CloneCached(ctx, repo, first, cache, func(string) {}); err != nil {
+		t.Fatalf("CloneCached(first), the branch's head: %v", err)
+	} else {
+		co.Close()
+	}
+}
