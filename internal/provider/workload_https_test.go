@@ -209,10 +209,7 @@ func TestAccHTTPSFromAnACMECA(t *testing.T) {
 	}
 	roots := func() *x509.CertPool { return h.pebble.Roots(t) }
 	cfg := func(ref string, domains ...string) string {
-		quoted := make([]string, len(domains))
-		for i, d := range domains {
-			quoted[i] = strconv.Quote(d)
-		}
+		quoted := hclStrings(domains...)
 		return env.provider(h.block()) + fmt.Sprintf(`
 resource "tinyforge_workload" "web" {
   name            = %q
@@ -228,7 +225,7 @@ resource "tinyforge_workload" "web" {
     }
   }
 }
-`, name, strings.Join(quoted, ", "), ref)
+`, name, quoted, ref)
 	}
 	var first, leaf *x509.Certificate
 	var issued int
@@ -382,10 +379,7 @@ func TestAccHTTPSOwnCertificate(t *testing.T) {
 	second := ca.MustIssue(t, acctest.LeafOptions{DNSNames: []string{domain, "*." + domain}})
 	block := internalCABlock(c)
 	cfg := func(leaf acctest.Leaf, version int, domains ...string) string {
-		quoted := make([]string, len(domains))
-		for i, d := range domains {
-			quoted[i] = strconv.Quote(d)
-		}
+		quoted := hclStrings(domains...)
 		return env.provider(block) + fmt.Sprintf(`
 resource "tinyforge_workload" "web" {
   name           = %q
@@ -404,7 +398,7 @@ resource "tinyforge_workload" "web" {
     }
   }
 }
-`, name, strings.Join(quoted, ", "), leaf.CertPEM+ca.CertPEM, leaf.KeyPEM, version, env.images.V1)
+`, name, quoted, leaf.CertPEM+ca.CertPEM, leaf.KeyPEM, version, env.images.V1)
 	}
 	internal := env.workloadName("int")
 	internalDomain := internal + ".test"
@@ -565,10 +559,7 @@ func TestAccNPMHTTPS(t *testing.T) {
 	userID := npm.SeedCertificate("the user's", userCert.CertPEM, userCert.KeyPEM)
 	block := strings.Replace(npmBlock(npm), "    }\n  }\n", "      https {}\n    }\n  }\n", 1)
 	cfg := func(leaf acctest.Leaf, version int, leDomains ...string) string {
-		quoted := make([]string, len(leDomains))
-		for i, d := range leDomains {
-			quoted[i] = strconv.Quote(d)
-		}
+		quoted := hclStrings(leDomains...)
 		return env.provider(block) + fmt.Sprintf(`
 resource "tinyforge_workload" "own" {
   name           = %q
@@ -598,7 +589,7 @@ resource "tinyforge_workload" "le" {
     }
   }
 }
-`, own, ownDomain, leaf.CertPEM, leaf.KeyPEM, version, env.images.V1, le, strings.Join(quoted, ", "), env.images.V2)
+`, own, ownDomain, leaf.CertPEM, leaf.KeyPEM, version, env.images.V1, le, quoted, env.images.V2)
 	}
 	servedBy := func(domain string, roots *x509.CertPool, want *acctest.Leaf, body string) resource.TestCheckFunc {
 		return func(*terraform.State) error {
@@ -753,4 +744,14 @@ removed {
 			},
 		},
 	})
+}
+
+// hclStrings is values as the elements of an HCL list: each quoted, joined
+// by ", ".
+func hclStrings(values ...string) string {
+	quoted := make([]string, len(values))
+	for i, v := range values {
+		quoted[i] = strconv.Quote(v)
+	}
+	return strings.Join(quoted, ", ")
 }
