@@ -198,6 +198,18 @@ func (r *GitRepo) workClone(branch string) (string, error) {
 	return dir, nil
 }
 
+// WriteFiles writes files into dir (created as needed), as a commit of
+// them would leave a work tree: paths relative and clean, modes 0644 or
+// 0755, symlinks as given, Delete removing.
+func WriteFiles(t testing.TB, dir string, files map[string]File) {
+	t.Helper()
+	for rel, f := range files {
+		if err := writeChange(dir, rel, f); err != nil {
+			t.Fatalf("write %s into %s: %v", rel, dir, err)
+		}
+	}
+}
+
 // writeChange applies one File to the work tree at dir.
 func writeChange(dir, rel string, f File) error {
 	if rel == "" || filepath.IsAbs(rel) || filepath.Clean(rel) != rel || strings.HasPrefix(rel, "..") {

@@ -39,16 +39,7 @@ func TestAccLocalDirectory(t *testing.T) {
 	}
 	write := func(rel, content string, mode os.FileMode) {
 		t.Helper()
-		p := filepath.Join(app, rel)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(content), mode); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Chmod(p, mode); err != nil {
-			t.Fatal(err)
-		}
+		acctest.WriteFiles(t, app, map[string]acctest.File{rel: {Content: []byte(content), Executable: mode&0o111 != 0}})
 	}
 	write("Dockerfile", "FROM scratch\nCOPY testapp /testapp\nCOPY site/ /site/\nENTRYPOINT [\"/testapp\"]\n", 0o644)
 	write("testapp", string(bin), 0o755)

@@ -306,23 +306,11 @@ func testPathOverSSH(t *testing.T, env *testEnv, h *acctest.Host) {
 		t.Fatal(err)
 	}
 	stamp := acctest.UniqueName("from-the-directory")
-	for rel, f := range map[string]acctest.File{
+	acctest.WriteFiles(t, filepath.Join(wd.Dir, "app"), map[string]acctest.File{
 		"Dockerfile":       {Content: []byte("FROM scratch\nCOPY testapp /testapp\nCOPY site/ /site/\nENTRYPOINT [\"/testapp\"]\n")},
 		"testapp":          {Content: bin, Executable: true},
 		"site/version.txt": {Content: []byte(stamp)},
-	} {
-		p := filepath.Join(wd.Dir, "app", rel)
-		mode := os.FileMode(0o644)
-		if f.Executable {
-			mode = 0o755
-		}
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, f.Content, mode); err != nil {
-			t.Fatal(err)
-		}
-	}
+	})
 	wd.WriteConfig(tfConfig(sshProvider(t, env, h, h.SSH.KnownHostsFile(t), "", "") + fmt.Sprintf(`
 resource "tinyforge_workload" "web" {
   name = %q
