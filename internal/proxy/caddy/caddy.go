@@ -289,9 +289,14 @@ func (r *Router) Delete(ctx context.Context, workload string) error {
 // upstreams, from its pool of upstreams (GET /reverse_proxy/upstreams). The
 // pool holds the upstreams of the loaded config only; Route.Draining keeps
 // a swapped-out upstream in it, so that the requests the previous config
-// sent it stay counted.
+// sent it stay counted. A read that fails in passing (the admin server
+// restarting after the swap's own load) is retried, as every read is.
 func (r *Router) InFlight(ctx context.Context, upstreams []string) (map[string]int, error) {
-	rep, err := r.admin.do(ctx, http.MethodGet, "/reverse_proxy/upstreams", nil, "")
+	var rep reply
+	err := r.retry(ctx, func() (err error) {
+		rep, err = r.admin.do(ctx, http.MethodGet, "/reverse_proxy/upstreams", nil, "")
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("read caddy's upstreams: %w", err)
 	}

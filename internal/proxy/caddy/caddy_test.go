@@ -775,7 +775,7 @@ func TestUpsertRefusesADomainOfAnotherWorkload(t *testing.T) {
 
 // TestTransientAdminFailuresAreRetried: dropped and refused connections and
 // 502/503/504 from a gateway in front of the admin API are retried, reads
-// and writes alike, and the swap lands; while the API stays down, the
+// (routes and the in-flight count) and writes alike, and the swap lands; while the API stays down, the
 // operation fails after the retry timeout, naming it, and changes nothing.
 func TestTransientAdminFailuresAreRetried(t *testing.T) {
 	t.Parallel()
@@ -797,6 +797,11 @@ func TestTransientAdminFailuresAreRetried(t *testing.T) {
 	front.FailNext(acctest.Drop, acctest.Unavailable, acctest.BadGateway, acctest.GatewayTimeout)
 	if _, err := r.Routes(context.Background()); err != nil {
 		t.Fatalf("Routes through four transient failures: %v", err)
+	}
+	// A drain's count too: the swap's own load restarts the admin server.
+	front.FailNext(acctest.Drop, acctest.Unavailable)
+	if n, err := r.InFlight(context.Background(), []string{blue}); err != nil || n[blue] != 0 {
+		t.Fatalf("InFlight through two transient failures: %v (%v)", n, err)
 	}
 	// The swap's write meets a dropped connection and a port that refuses
 	// connections for a second.

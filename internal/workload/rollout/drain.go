@@ -41,6 +41,8 @@ func (d *deployment) toDrain(old, next []runner.Instance) []string {
 // confirmed, so the proxy sends them nothing new. When the proxy counts
 // in-flight requests (draining is set), the drain ends as soon as nothing
 // is in flight to them, bounded by drain_timeout; otherwise it waits
+// drain_timeout. A count that cannot be read is no answer: the drain warns
+// once and asks again, so one failed read does not cost the rest of
 // drain_timeout.
 func (d *deployment) drain(ctx context.Context, draining []string) {
 	timeout := d.spec.DrainTimeout
@@ -58,21 +60,23 @@ func (d *deployment) drain(ctx context.Context, draining []string) {
 		"upstreams", draining, "drain_timeout", timeout.String())
 	start := time.Now()
 	deadline := start.Add(timeout)
-	lastLog, idle := start, 0
+	lastLog, idle, warned := start, 0, false
 	for {
-		n, err := counter.InFlight(ctx, draining)
-		if err != nil {
-			log.WarnContext(ctx, "could not read the requests in flight; draining for the rest of drain_timeout", "error", err.Error())
-			sleep(ctx, time.Until(deadline))
-			return
-		}
+		n, err := inFlightBy(ctx, counter, draining, deadline)
 		inFlight := 0
 		for _, c := range n {
 			inFlight += c
 		}
-		if inFlight == 0 {
+		switch {
+		case err != nil:
+			idle = 0
+			if !warned {
+				log.WarnContext(ctx, "could not read the requests in flight; asking again until drain_timeout", "error", err.Error())
+				warned = true
+			}
+		case inFlight == 0:
 			idle++
-		} else {
+		default:
 			idle = 0
 		}
 		elapsed := time.Since(start).Round(time.Millisecond).String()
@@ -80,11 +84,14 @@ func (d *deployment) drain(ctx context.Context, draining []string) {
 		case idle >= drainSettled:
 			log.InfoContext(ctx, "the old containers drained: no request in flight to them", "elapsed", elapsed)
 			return
+		case time.Now().After(deadline) && err != nil:
+			log.WarnContext(ctx, "drain_timeout reached without a count of the requests in flight", "elapsed", elapsed)
+			return
 		case time.Now().After(deadline):
 			log.InfoContext(ctx, "drain_timeout reached with requests still in flight to the old containers",
 				"in_flight", inFlight, "elapsed", elapsed)
 			return
-		case time.Since(lastLog) >= time.Second:
+		case err == nil && time.Since(lastLog) >= time.Second:
 			log.InfoContext(ctx, "requests still in flight to the old containers", "in_flight", inFlight, "elapsed", elapsed)
 			lastLog = time.Now()
 		}
@@ -92,6 +99,15 @@ func (d *deployment) drain(ctx context.Context, draining []string) {
 			return
 		}
 	}
+}
+
+// inFlightBy asks counter what is in flight to upstreams, giving up at
+// deadline: a proxy that retries its own reads must not hold the drain
+// past drain_timeout.
+func inFlightBy(ctx context.Context, counter proxy.Drainer, upstreams []string, deadline time.Time) (map[string]int, error) {
+	ctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	return counter.InFlight(ctx, upstreams)
 }
 
 // unpark writes the route without the drained upstreams, best effort: a

@@ -3,6 +3,7 @@ package rollout
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/acctest"
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/proxy"
+	"github.com/tinyforge/terraform-provider-tinyforge/internal/workload"
 )
 
 // lockedBuffer collects the engine's log across goroutines.
@@ -152,9 +154,75 @@ func TestDrainLetsALongRequestFinish(t *testing.T) {
 		t.Fatalf("the drain ended at %s, before the request in flight answered at %s", at(StepDrain), a.at)
 	}
 	if took := at(StepDrain).Sub(at(StepSwap)); took > spec.DrainTimeout/2 {
-		t.Fatalf("the drain took %s: it waited for its timeout, not for the request", took)
+		t.Fatalf("the drain took %s: it waited for its timeout, not for the request; the engine's log:\n%s", took, f.logs.String())
 	}
 	if f.through(name) != "v2" || len(containerNames(t, name)) != 1 {
 		t.Fatalf("after the redeploy: %q through Caddy, containers %v", f.through(name), containerNames(t, name))
+	}
+}
+
+// flakyCounter is a proxy that counts requests in flight, whose reads
+// answer, in order, as answers says: an error, or a count.
+type flakyCounter struct {
+	proxy.Router
+	mu      sync.Mutex
+	answers []any
+	asked   int
+}
+
+func (c *flakyCounter) InFlight(ctx context.Context, upstreams []string) (map[string]int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	a := c.answers[min(c.asked, len(c.answers)-1)]
+	c.asked++
+	if err, ok := a.(error); ok {
+		return nil, err
+	}
+	return map[string]int{upstreams[0]: a.(int)}, nil
+}
+
+// TestDrainAsksAgainAfterAFailedRead: a read of the in-flight count that
+// fails (the proxy's admin API dropping a connection) is no answer: the
+// drain warns once and asks again, and ends once the count says nothing is
+// in flight, not at drain_timeout.
+func TestDrainAsksAgainAfterAFailedRead(t *testing.T) {
+	t.Parallel()
+	dropped := errors.New("read caddy's upstreams: EOF")
+	counter := &flakyCounter{answers: []any{dropped, 1, dropped, 1, 0, 0}}
+	logs := &lockedBuffer{}
+	d := &deployment{Engine: &Engine{Router: counter, Log: slog.New(slog.NewTextHandler(logs, nil))},
+		spec: workload.Spec{Name: "web", DrainTimeout: time.Minute}}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	start := time.Now()
+	d.drain(ctx, []string{"web-1:80"})
+	took := time.Since(start)
+	if took > 5*time.Second || counter.asked != 6 {
+		t.Fatalf("the drain took %s and asked %d times, want it to end on the 6th answer (two zeros in a row), well before drain_timeout", took, counter.asked)
+	}
+	if n := strings.Count(logs.String(), "could not read the requests in flight"); n != 1 {
+		t.Fatalf("the log warns %d times of the failed reads, want once:\n%s", n, logs.String())
+	}
+	if !strings.Contains(logs.String(), "no request in flight to them") {
+		t.Fatalf("the log does not say the drain ended on an idle count:\n%s", logs.String())
+	}
+}
+
+// TestDrainEndsAtItsTimeoutWhenNoReadSucceeds: a proxy whose count can
+// never be read makes the drain last drain_timeout, as a proxy that cannot
+// count does, and the log says so.
+func TestDrainEndsAtItsTimeoutWhenNoReadSucceeds(t *testing.T) {
+	t.Parallel()
+	counter := &flakyCounter{answers: []any{errors.New("read caddy's upstreams: connection refused")}}
+	logs := &lockedBuffer{}
+	d := &deployment{Engine: &Engine{Router: counter, Log: slog.New(slog.NewTextHandler(logs, nil))},
+		spec: workload.Spec{Name: "web", DrainTimeout: 400 * time.Millisecond}}
+	start := time.Now()
+	d.drain(context.Background(), []string{"web-1:80"})
+	if took := time.Since(start); took < 400*time.Millisecond || took > 5*time.Second {
+		t.Fatalf("the drain took %s, want its drain_timeout of 400ms", took)
+	}
+	if !strings.Contains(logs.String(), "drain_timeout reached without a count") {
+		t.Fatalf("the log does not say the drain ended uncounted:\n%s", logs.String())
 	}
 }
