@@ -603,7 +603,7 @@ resource "tinyforge_workload" "le" {
 			}}
 			var err error
 			// NPM's nginx serves a change once it has reloaded.
-			for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+			for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 				var resp *http.Response
 				if resp, err = client.Get("https://" + domain + "/"); err != nil {
 					continue

@@ -303,7 +303,9 @@ func TestNginxSide(t *testing.T) {
 	if code, body := get("nobody.example.test"); code != 200 || body != npmstandin.DefaultPage {
 		t.Errorf("unknown host: %d %.40q, want 200 and the default page", code, body)
 	}
-	s.SetReloadDelay(time.Second)
+	// Long enough that the GET below comes before the reload on a loaded
+	// machine too.
+	s.SetReloadDelay(3 * time.Second)
 	tok := login(t, s)
 	port := strings.TrimPrefix(upstream.URL, "http://127.0.0.1:")
 	a := call(t, s, "POST", "/api/nginx/proxy-hosts", tok,
@@ -314,7 +316,7 @@ func TestNginxSide(t *testing.T) {
 	if _, body := get("app.example.test"); body != npmstandin.DefaultPage {
 		t.Errorf("right after the create answered, got %q; nginx has not reloaded yet", body)
 	}
-	acctest.Eventually(t, 5*time.Second, 20*time.Millisecond, "the new host never served the app", func() bool {
+	acctest.Eventually(t, 15*time.Second, 20*time.Millisecond, "the new host never served the app", func() bool {
 		code, body := get("app.example.test")
 		return code == 200 && body == "app for app.example.test"
 	})

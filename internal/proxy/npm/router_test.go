@@ -165,7 +165,7 @@ func TestUpsertCreatesThenSwapsInPlace(t *testing.T) {
 	if h := hosts[0]; h.Meta[markKey] != "web" || fmt.Sprintf("%s:%d", h.ForwardHost, h.ForwardPort) != green {
 		t.Errorf("host %+v, want marked for web and forwarding to green %s", h, green)
 	}
-	acctest.Eventually(t, 2*time.Second, 20*time.Millisecond, "NPM never served green for "+d1, func() bool {
+	acctest.Eventually(t, 10*time.Second, 20*time.Millisecond, "NPM never served green for "+d1, func() bool {
 		return through(t, f.npm, d1) == "green"
 	})
 
@@ -201,7 +201,7 @@ func TestUpsertEnablesDisabledHost(t *testing.T) {
 	if h := f.npm.Hosts()[0]; !h.Enabled {
 		t.Errorf("host %d still disabled after Upsert", id)
 	}
-	acctest.Eventually(t, 2*time.Second, 20*time.Millisecond, "the re-enabled host never served blue", func() bool {
+	acctest.Eventually(t, 10*time.Second, 20*time.Millisecond, "the re-enabled host never served blue", func() bool {
 		return through(t, f.npm, route.Domains[0]) == "blue"
 	})
 }
@@ -301,7 +301,7 @@ func TestNginxRefusal(t *testing.T) {
 	if fmt.Sprintf("%s:%d", h.ForwardHost, h.ForwardPort) != blue || h.Meta["nginx_online"] != true {
 		t.Errorf("after the refused swap the host is %+v, want blue %s and online", h, blue)
 	}
-	acctest.Eventually(t, 2*time.Second, 20*time.Millisecond, "NPM stopped serving blue after the refused swap", func() bool {
+	acctest.Eventually(t, 10*time.Second, 20*time.Millisecond, "NPM stopped serving blue after the refused swap", func() bool {
 		return through(t, f.npm, d) == "blue"
 	})
 
@@ -444,7 +444,9 @@ func TestProbeWaitsForTraffic(t *testing.T) {
 	blue, green := app(t, "blue"), app(t, "green")
 
 	control := newFixture(t, nil)
-	control.npm.SetReloadDelay(time.Second)
+	// Nothing waits for the control's reload: a long delay costs nothing
+	// and keeps the GET before it on a loaded machine too.
+	control.npm.SetReloadDelay(10 * time.Second)
 	d := domain("ctl")
 	if err := control.router.Upsert(ctx, proxy.Route{Workload: "ctl", Domains: []string{d}, Upstreams: []string{blue}}); err != nil {
 		t.Fatal(err)
@@ -629,7 +631,7 @@ func TestTransientFailuresAreRetried(t *testing.T) {
 		t.Fatalf("a swap through a 1 s outage: %v", err)
 	}
 	t.Logf("swap through a 1 s outage took %s", time.Since(start).Round(time.Millisecond))
-	acctest.Eventually(t, 2*time.Second, 20*time.Millisecond, "NPM never served green after the swap", func() bool {
+	acctest.Eventually(t, 10*time.Second, 20*time.Millisecond, "NPM never served green after the swap", func() bool {
 		return through(t, f.npm, d) == "green"
 	})
 	if writes := f.writes(); len(writes) != 2 || !strings.HasPrefix(writes[1], "PUT ") {
