@@ -38,8 +38,8 @@ func TestConvergeRestoresTheRouteAndReapsStrays(t *testing.T) {
 	if res.Primary().ID != live.ID || len(res.Strays) != 0 || res.Route == nil || res.Route.Upstreams[0] != live.Upstream {
 		t.Fatalf("after converging: %+v", res.Observed)
 	}
-	if f.through(name) != "v1" {
-		t.Fatalf("Caddy answers %q", f.through(name))
+	if f.through(name, "v1") != "v1" {
+		t.Fatalf("Caddy answers %q", f.through(name, "v1"))
 	}
 	if names := containerNames(t, name); len(names) != 1 {
 		t.Fatalf("containers %v: the stray is still there", names)

@@ -28,8 +28,8 @@ func TestBlueGreenRunsEveryStepInOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 	blue := res.Primary()
-	if f.through(name) != "v1" || res.Status() != StatusRunning || blue.Recorded.Generation != 1 {
-		t.Fatalf("after create: %q through Caddy, %+v", f.through(name), res.Observed)
+	if f.through(name, "v1") != "v1" || res.Status() != StatusRunning || blue.Recorded.Generation != 1 {
+		t.Fatalf("after create: %q through Caddy, %+v", f.through(name, "v1"), res.Observed)
 	}
 	f.takeSteps()
 
@@ -44,8 +44,8 @@ func TestBlueGreenRunsEveryStepInOrder(t *testing.T) {
 	if !stepTimingsLogged.MatchString(f.logs.String()) {
 		t.Errorf("no step timings in the log of the redeploy:\n%s", f.logs.String())
 	}
-	if f.through(name) != "v2" || res.Primary().Recorded.Generation != 2 || len(res.Strays) != 0 {
-		t.Fatalf("after the redeploy: %q through Caddy, %+v", f.through(name), res.Observed)
+	if f.through(name, "v2") != "v2" || res.Primary().Recorded.Generation != 2 || len(res.Strays) != 0 {
+		t.Fatalf("after the redeploy: %q through Caddy, %+v", f.through(name, "v2"), res.Observed)
 	}
 	if names := containerNames(t, name); len(names) != 1 || names[0] != res.Primary().Name {
 		t.Fatalf("containers %v: want green alone", names)
@@ -61,8 +61,8 @@ func TestBlueGreenRunsEveryStepInOrder(t *testing.T) {
 	if got := f.takeSteps(); !slices.Equal(got, []Step{StepProduce, StepStart}) {
 		t.Fatalf("steps of the failed deploy %v", got)
 	}
-	if names := containerNames(t, name); len(names) != 1 || names[0] != green.Name || f.through(name) != "v2" {
-		t.Fatalf("after the failed gate: containers %v, %q through Caddy; want %s alone, v2", names, f.through(name), green.Name)
+	if names := containerNames(t, name); len(names) != 1 || names[0] != green.Name || f.through(name, "v2") != "v2" {
+		t.Fatalf("after the failed gate: containers %v, %q through Caddy; want %s alone, v2", names, f.through(name, "v2"), green.Name)
 	}
 }
 
@@ -94,8 +94,8 @@ func TestInterruptedDeployRemovesGreen(t *testing.T) {
 	if took := time.Since(start); took > time.Minute {
 		t.Fatalf("the interrupted deploy returned after %s", took)
 	}
-	if names := containerNames(t, name); len(names) != 1 || !strings.HasPrefix(names[0], name+"-1-") || f.through(name) != "v1" {
-		t.Fatalf("after the interrupt: containers %v, %q through Caddy; want blue alone, v1", names, f.through(name))
+	if names := containerNames(t, name); len(names) != 1 || !strings.HasPrefix(names[0], name+"-1-") || f.through(name, "v1") != "v1" {
+		t.Fatalf("after the interrupt: containers %v, %q through Caddy; want blue alone, v1", names, f.through(name, "v1"))
 	}
 }
 
@@ -124,7 +124,7 @@ func TestRecreateRestoresTheOldInstanceWhenTheNewFails(t *testing.T) {
 		t.Fatalf("steps %v", got)
 	}
 	acctest.Eventually(t, 10*time.Second, 100*time.Millisecond, "the old instance does not serve again", func() bool {
-		return f.through(name) == "v1"
+		return f.through(name, "v1") == "v1"
 	})
 	if names := containerNames(t, name); len(names) != 1 || names[0] != old.Name {
 		t.Fatalf("containers %v: want the old %s alone", names, old.Name)
@@ -152,7 +152,7 @@ func TestCreateRefusesADeployedName(t *testing.T) {
 	if !errors.As(err, &foreign) || foreign.Others[0] != "owner-"+name {
 		t.Fatalf("redeploy of another owner's workload: %v", err)
 	}
-	if f.through(name) != "v1" || len(containerNames(t, name)) != 1 {
-		t.Fatalf("the refused applies changed something: %q, %v", f.through(name), containerNames(t, name))
+	if f.through(name, "v1") != "v1" || len(containerNames(t, name)) != 1 {
+		t.Fatalf("the refused applies changed something: %q, %v", f.through(name, "v1"), containerNames(t, name))
 	}
 }

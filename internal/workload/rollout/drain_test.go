@@ -83,8 +83,8 @@ func TestDrainEndsWhenNothingIsInFlight(t *testing.T) {
 	if !strings.Contains(logs.String(), "no request in flight to them") {
 		t.Fatalf("the log does not say the drain ended on an idle count:\n%s", logs.String())
 	}
-	if f.through(name) != "v2" || len(containerNames(t, name)) != 1 {
-		t.Fatalf("after the redeploy: %q through Caddy, containers %v", f.through(name), containerNames(t, name))
+	if f.through(name, "v2") != "v2" || len(containerNames(t, name)) != 1 {
+		t.Fatalf("after the redeploy: %q through Caddy, containers %v", f.through(name, "v2"), containerNames(t, name))
 	}
 	routes, err := f.engine.Router.Routes(ctx)
 	if err != nil {
@@ -156,8 +156,8 @@ func TestDrainLetsALongRequestFinish(t *testing.T) {
 	if took := at(StepDrain).Sub(at(StepSwap)); took > spec.DrainTimeout/2 {
 		t.Fatalf("the drain took %s: it waited for its timeout, not for the request; the engine's log:\n%s", took, f.logs.String())
 	}
-	if f.through(name) != "v2" || len(containerNames(t, name)) != 1 {
-		t.Fatalf("after the redeploy: %q through Caddy, containers %v", f.through(name), containerNames(t, name))
+	if f.through(name, "v2") != "v2" || len(containerNames(t, name)) != 1 {
+		t.Fatalf("after the redeploy: %q through Caddy, containers %v", f.through(name, "v2"), containerNames(t, name))
 	}
 }
 

@@ -86,13 +86,20 @@ func (f *fixture) spec(name, ref string) workload.Spec {
 	}
 }
 
-// through is what Caddy answers for the workload's domain.
-func (f *fixture) through(name string) string {
-	status, body, err := f.caddy.GetE(name+".test", "/")
-	if err != nil || status != http.StatusOK {
-		return ""
+// through is what Caddy answers for the workload's domain, once that is
+// want, else after 10 s. Caddy answers a config write before the server
+// of the config before has stopped: for a moment that server may still
+// answer, or reset, a new connection with the old routes.
+func (f *fixture) through(name, want string) string {
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		got := ""
+		if status, body, err := f.caddy.GetE(name+".test", "/"); err == nil && status == http.StatusOK {
+			got = strings.TrimSpace(body)
+		}
+		if got == want || time.Now().After(deadline) {
+			return got
+		}
 	}
-	return strings.TrimSpace(body)
 }
 
 func (f *fixture) takeSteps() []Step {
