@@ -134,8 +134,8 @@ func TestAccPreviewsFollowThePullRequests(t *testing.T) {
 	domain := func(n string) string { return "pr-" + n + "." + prefix + ".test" }
 	serves := func(host, want string) {
 		t.Helper()
-		if status, body, err := caddy.GetE(host, "/"); err != nil || status != 200 || strings.TrimSpace(body) != want {
-			t.Errorf("GET %s through Caddy: %d %q %v, want %q", host, status, clip(body), err, want)
+		if err := through(caddy, host, want)(nil); err != nil {
+			t.Error(err)
 		}
 	}
 	success := func(n, sha string) string { return sha[:7] + ":in_progress,success@http://" + domain(n) }

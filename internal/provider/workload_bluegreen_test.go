@@ -39,14 +39,29 @@ resource "tinyforge_workload" "web" {
 `, name, strategy, domain, ref)
 }
 
-// through checks that Caddy routes domain to a container answering want.
+// through checks that Caddy routes domain to a container answering want,
+// once Caddy has settled on its last config.
 func through(c *acctest.Caddy, domain, want string) resource.TestCheckFunc {
 	return func(*terraform.State) error {
-		status, body, err := c.GetE(domain, "/")
-		if err != nil || status != 200 || strings.TrimSpace(body) != want {
-			return fmt.Errorf("GET %s through Caddy: %d %q %v, want 200 %q", domain, status, clip(body), err, want)
+		return settled(func() error {
+			status, body, err := c.GetE(domain, "/")
+			if err != nil || status != 200 || strings.TrimSpace(body) != want {
+				return fmt.Errorf("GET %s through Caddy: %d %q %v, want 200 %q", domain, status, clip(body), err, want)
+			}
+			return nil
+		})
+	}
+}
+
+// settled asks check again until it passes, for up to 10 s, and returns
+// its last error. Caddy answers a config write before the server of the
+// config before has stopped: for a moment that server may still answer,
+// or reset, a new connection with the old routes.
+func settled(check func() error) error {
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if err := check(); err == nil || time.Now().After(deadline) {
+			return err
 		}
-		return nil
 	}
 }
 

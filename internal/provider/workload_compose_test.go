@@ -130,14 +130,17 @@ resource "tinyforge_workload" "web" {
 `, name, strategy, domain, site.git.URL, site.repo.Owner, site.repo.Name, site.git.Token, stackFile)
 }
 
-// throughPath checks that Caddy answers GET path on domain with want.
+// throughPath checks that Caddy answers GET path on domain with want, once
+// Caddy has settled on its last config.
 func throughPath(c *acctest.Caddy, domain, path, want string) resource.TestCheckFunc {
 	return func(*terraform.State) error {
-		status, body, err := c.GetE(domain, path)
-		if err != nil || status != 200 || strings.TrimSpace(body) != want {
-			return fmt.Errorf("GET %s%s through Caddy: %d %q %v, want 200 %q", domain, path, status, clip(body), err, want)
-		}
-		return nil
+		return settled(func() error {
+			status, body, err := c.GetE(domain, path)
+			if err != nil || status != 200 || strings.TrimSpace(body) != want {
+				return fmt.Errorf("GET %s%s through Caddy: %d %q %v, want 200 %q", domain, path, status, clip(body), err, want)
+			}
+			return nil
+		})
 	}
 }
 

@@ -106,26 +106,29 @@ resource "tinyforge_workload" %q {
 func (h *httpsCaddy) issued() int { return strings.Count(h.pebble.Log(), "Issued certificate") }
 
 // overHTTPS checks that https://domain/ through Caddy, trusting only
-// roots, answers want with a certificate for domain; it keeps the leaf.
+// roots, answers want with a certificate for domain, once Caddy has
+// settled on its last config; it keeps the leaf.
 func overHTTPS(c *acctest.Caddy, roots func() *x509.CertPool, domain, want string, leaf **x509.Certificate) resource.TestCheckFunc {
 	return func(*terraform.State) error {
-		resp, err := c.HTTPSClient(roots()).Get("https://" + domain + "/")
-		if err != nil {
-			return fmt.Errorf("GET https://%s/ through Caddy: %v", domain, err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		if resp.StatusCode != 200 || strings.TrimSpace(string(b)) != want {
-			return fmt.Errorf("GET https://%s/ through Caddy: %d %q, want 200 %q", domain, resp.StatusCode, clip(string(b)), want)
-		}
-		served := resp.TLS.PeerCertificates[0]
-		if served.VerifyHostname(domain) != nil {
-			return fmt.Errorf("Caddy served a certificate for %v, not %s", served.DNSNames, domain)
-		}
-		if leaf != nil {
-			*leaf = served
-		}
-		return nil
+		return settled(func() error {
+			resp, err := c.HTTPSClient(roots()).Get("https://" + domain + "/")
+			if err != nil {
+				return fmt.Errorf("GET https://%s/ through Caddy: %v", domain, err)
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != 200 || strings.TrimSpace(string(b)) != want {
+				return fmt.Errorf("GET https://%s/ through Caddy: %d %q, want 200 %q", domain, resp.StatusCode, clip(string(b)), want)
+			}
+			served := resp.TLS.PeerCertificates[0]
+			if served.VerifyHostname(domain) != nil {
+				return fmt.Errorf("Caddy served a certificate for %v, not %s", served.DNSNames, domain)
+			}
+			if leaf != nil {
+				*leaf = served
+			}
+			return nil
+		})
 	}
 }
 
@@ -405,11 +408,13 @@ resource "tinyforge_workload" "web" {
 	internalCfg := env.provider(block) + oneDomainWorkload("web", internal, internalDomain, env.images.V1)
 	servedIs := func(want acctest.Leaf) resource.TestCheckFunc {
 		return func(*terraform.State) error {
-			got, err := c.ServedCertificate(domain, ca.Pool())
-			if err != nil || !got.Equal(want.Cert) {
-				return fmt.Errorf("Caddy serves another certificate than the workload's (%v)", err)
-			}
-			return nil
+			return settled(func() error {
+				got, err := c.ServedCertificate(domain, ca.Pool())
+				if err != nil || !got.Equal(want.Cert) {
+					return fmt.Errorf("Caddy serves another certificate than the workload's (%v)", err)
+				}
+				return nil
+			})
 		}
 	}
 	load := &httpsLoad{load: acctest.Load{URL: "https://" + domain + "/", Host: domain, Addr: c.HTTPSListen()[1], Clients: 4,

@@ -84,16 +84,19 @@ func getThrough(c *acctest.Caddy, domain, path, header string) (int, string, str
 	return resp.StatusCode, strings.TrimSpace(string(b)), resp.Header.Get(header), err
 }
 
-// serves checks one answer of the site through Caddy: the status, the body
-// (contains), and the Cache-Control header ("" = not checked).
+// serves checks the site's answer through Caddy, once Caddy has settled on
+// its last config: the status, the body (contains), and the Cache-Control
+// header ("" = not checked).
 func serves(c *acctest.Caddy, domain, path string, status int, body, cacheControl string) resource.TestCheckFunc {
 	return func(*terraform.State) error {
-		got, b, cc, err := getThrough(c, domain, path, "Cache-Control")
-		if err != nil || got != status || !strings.Contains(b, body) || (cacheControl != "" && cc != cacheControl) {
-			return fmt.Errorf("GET %s%s through Caddy: %d %q (Cache-Control %q) %v; want %d, a body with %q, Cache-Control %q",
-				domain, path, got, clip(b), cc, err, status, body, cacheControl)
-		}
-		return nil
+		return settled(func() error {
+			got, b, cc, err := getThrough(c, domain, path, "Cache-Control")
+			if err != nil || got != status || !strings.Contains(b, body) || (cacheControl != "" && cc != cacheControl) {
+				return fmt.Errorf("GET %s%s through Caddy: %d %q (Cache-Control %q) %v; want %d, a body with %q, Cache-Control %q",
+					domain, path, got, clip(b), cc, err, status, body, cacheControl)
+			}
+			return nil
+		})
 	}
 }
 

@@ -88,9 +88,14 @@ resource "tinyforge_workload" "web" {
 	}
 	served := func(want acctest.Leaf) {
 		t.Helper()
-		got, err := c.ServedCertificate(domain, ca.Pool())
-		if err != nil || !got.Equal(want.Cert) {
-			t.Fatalf("Caddy does not serve the workload's certificate (%v)", err)
+		if err := settled(func() error {
+			got, err := c.ServedCertificate(domain, ca.Pool())
+			if err != nil || !got.Equal(want.Cert) {
+				return fmt.Errorf("Caddy does not serve the workload's certificate (%v)", err)
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
 		}
 	}
 
