@@ -118,7 +118,10 @@ func TestSSHEngine(t *testing.T) {
 	// A call in flight when the connection drops fails at once, and
 	// cleanly; the next call connects again.
 	waitCh, errCh := c.api.ContainerWait(ctx, id, "not-running")
-	time.Sleep(300 * time.Millisecond) // the wait is on the engine now
+	// Nothing tells when the request has reached the engine: a second
+	// covers a loaded machine too (a drop before it would be "the next
+	// call", and the wait would then hang on a new connection).
+	time.Sleep(time.Second)
 	dropped := time.Now()
 	s.DropConnections(t)
 	select {
