@@ -106,6 +106,11 @@ func TestSSHEngine(t *testing.T) {
 	if now := strings.Count(s.Log(), "Accepted publickey"); now != accepted+1 {
 		t.Fatalf("%d logins after the drop, want %d: one new connection", now, accepted+1)
 	}
+	// The goroutine that noticed the drop logs it after letting the
+	// connection go: the reconnect's line may come first.
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(logs(), "ssh connection dropped") && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+	}
 	for _, want := range []string{
 		fmt.Sprintf(`level=INFO msg="ssh connection dropped; the next call reconnects" host=%s fingerprint=%s connection=1 lived=`, host, s.HostKeyFingerprint),
 		fmt.Sprintf(`level=INFO msg="ssh reconnected" host=%s fingerprint=%s connection=2 attempt=1`, host, s.HostKeyFingerprint),
