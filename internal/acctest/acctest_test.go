@@ -53,9 +53,10 @@ func TestFreePortIsOutsideTheEphemeralRangeAndHeld(t *testing.T) {
 	// so a few may be held again; and a process this one is starting
 	// holds copies of all its sockets between fork and exec, so all of
 	// them may look held for a moment. All of them would stay held if the
-	// release did not happen: ask again for up to 2 s.
+	// release did not happen: ask again for up to 10 s (a fork on a loaded
+	// machine may take long to reach its exec).
 	var held []string
-	for deadline := time.Now().Add(2 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 		held = held[:0]
 		for _, lockName := range lockNames {
 			other, err := net.Listen("unix", lockName)
