@@ -132,21 +132,24 @@ func overHTTPS(c *acctest.Caddy, roots func() *x509.CertPool, domain, want strin
 	}
 }
 
-// redirects checks that HTTP answers 308 to the same URL over HTTPS.
+// redirects checks that HTTP answers 308 to the same URL over HTTPS, once
+// Caddy has settled on its last config.
 func redirects(c *acctest.Caddy, domain string) resource.TestCheckFunc {
 	return func(*terraform.State) error {
-		req, _ := http.NewRequest(http.MethodGet, c.HTTPURL+"/a?b=c", nil)
-		req.Host = domain
-		resp, err := http.DefaultTransport.RoundTrip(req)
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		want := "https://" + domain + ":" + strconv.Itoa(c.HTTPSPort) + "/a?b=c"
-		if resp.StatusCode != http.StatusPermanentRedirect || resp.Header.Get("Location") != want {
-			return fmt.Errorf("HTTP answered %d Location %q, want 308 %q", resp.StatusCode, resp.Header.Get("Location"), want)
-		}
-		return nil
+		return settled(func() error {
+			req, _ := http.NewRequest(http.MethodGet, c.HTTPURL+"/a?b=c", nil)
+			req.Host = domain
+			resp, err := http.DefaultTransport.RoundTrip(req)
+			if err != nil {
+				return err
+			}
+			resp.Body.Close()
+			want := "https://" + domain + ":" + strconv.Itoa(c.HTTPSPort) + "/a?b=c"
+			if resp.StatusCode != http.StatusPermanentRedirect || resp.Header.Get("Location") != want {
+				return fmt.Errorf("HTTP answered %d Location %q, want 308 %q", resp.StatusCode, resp.Header.Get("Location"), want)
+			}
+			return nil
+		})
 	}
 }
 

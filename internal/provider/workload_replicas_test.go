@@ -70,14 +70,16 @@ func TestAccReplicas(t *testing.T) {
 	}
 	spread := func(want int, body string) resource.TestCheckFunc {
 		return func(*terraform.State) error {
-			hosts, bodies, err := hostsThrough(caddy, domain, 30)
-			if err != nil {
-				return err
-			}
-			if len(hosts) != want || len(bodies) != 1 || bodies[body] == 0 {
-				return fmt.Errorf("30 requests through Caddy reached %v answering %v; want %d replicas answering %q", hosts, bodies, want, body)
-			}
-			return nil
+			return settled(func() error {
+				hosts, bodies, err := hostsThrough(caddy, domain, 30)
+				if err != nil {
+					return err
+				}
+				if len(hosts) != want || len(bodies) != 1 || bodies[body] == 0 {
+					return fmt.Errorf("30 requests through Caddy reached %v answering %v; want %d replicas answering %q", hosts, bodies, want, body)
+				}
+				return nil
+			})
 		}
 	}
 	load := newLoadDuring(t, caddy, domain)
