@@ -170,10 +170,16 @@ func copyFile(t *testing.T, from, to string) {
 	}
 }
 
-// get fetches url and returns the body of a 200 answer.
+// get fetches url and returns the body of a 200 answer. A connection that
+// fails is tried again for up to 20 s: web has no healthcheck, so Up
+// returns once its process runs, maybe before it listens.
 func get(url string) (string, error) {
 	c := &http.Client{Timeout: 5 * time.Second}
 	resp, err := c.Get(url)
+	for deadline := time.Now().Add(20 * time.Second); err != nil && time.Now().Before(deadline); {
+		time.Sleep(100 * time.Millisecond)
+		resp, err = c.Get(url)
+	}
 	if err != nil {
 		return "", err
 	}
