@@ -210,14 +210,20 @@ func TestRunDrainsInFlightRequestsOnSIGTERM(t *testing.T) {
 		answered <- answer{string(b), err}
 	}()
 	// Shut down only once the slow request is in flight: written by the
-	// client, and given a moment for the server to accept and route it
-	// (it then has 250 ms of sleep left).
+	// client, and its connection accepted by the server. Connections are
+	// accepted in the order they came: once one opened after it has been
+	// answered, the slow one was accepted too (a connection still queued
+	// at shutdown would be reset).
 	select {
 	case <-wrote:
 	case a := <-answered:
 		t.Fatalf("slow request ended before shutdown: %q, %v", a.body, a.err)
 	}
-	time.Sleep(50 * time.Millisecond)
+	resp, err := (&http.Client{Transport: &http.Transport{DisableKeepAlives: true}}).Get(url + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
 	sigterm()
 
 	a := <-answered
