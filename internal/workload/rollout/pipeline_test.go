@@ -26,7 +26,7 @@ import (
 func fakeSpec(ref string, strategy plugin.Strategy) workload.Spec {
 	return workload.Spec{
 		Name: "web", Owner: "me", Strategy: strategy, Domains: []string{"web.test"},
-		HealthTimeout: 300 * time.Millisecond, DrainTimeout: time.Millisecond,
+		HealthTimeout: 2 * time.Second, DrainTimeout: time.Millisecond,
 		Source: &fakeSource{Ref: ref, Healthcheck: "/healthz"},
 	}
 }
@@ -35,7 +35,7 @@ func fakeSpec(ref string, strategy plugin.Strategy) workload.Spec {
 // and runs ref, by strategy.
 func fakeStackSpec(ref string, strategy plugin.Strategy) workload.Spec {
 	return workload.Spec{
-		Name: "shop", Owner: "me", Strategy: strategy, Domains: []string{"shop.test"}, HealthTimeout: 300 * time.Millisecond,
+		Name: "shop", Owner: "me", Strategy: strategy, Domains: []string{"shop.test"}, HealthTimeout: 2 * time.Second,
 		Source: &fakeStackSource{fakeSource: fakeSource{Ref: ref, Healthcheck: "/healthz"}},
 	}
 }
