@@ -130,7 +130,7 @@ func TestLoadRecordsTransportErrorsAndTimeouts(t *testing.T) {
 		url := "http://" + ln.Addr().String()
 		ln.Close() // nothing listens there now
 		run := (&Load{URL: url, Clients: 2}).Start(context.Background())
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(time.Second) // failures are not counted live: give a loaded machine time for some
 		st := run.Stop()
 		if st.Total == 0 || st.Failed != st.Total || len(st.Bodies) != 0 {
 			t.Fatalf("Total %d, Failed %d, Bodies %v; want only failures", st.Total, st.Failed, st.Bodies)
@@ -271,14 +271,17 @@ func TestLoadOverHTTPSMakesNewHandshakes(t *testing.T) {
 	if st.Failed != 0 || st.Bodies["ok"] != st.Total {
 		t.Fatalf("stats %+v, want every request ok", st)
 	}
-	if st.Connections < st.Total/5 || st.Connections > st.Total/5+2 || int64(st.Connections) != handshakes.Load() {
-		t.Fatalf("%d requests made %d connections and %d handshakes, want one of each per 5 requests", st.Total, st.Connections, handshakes.Load())
+	// A client's connection that Stop cut between its dial and its
+	// ClientHello never reaches the server's certificate callback: each
+	// of the 2 clients may have one such.
+	if h := int(handshakes.Load()); st.Connections < st.Total/5 || st.Connections > st.Total/5+2 || h > st.Connections || h < st.Connections-2 {
+		t.Fatalf("%d requests made %d connections and %d handshakes, want one of each per 5 requests", st.Total, st.Connections, h)
 	}
 
 	other := MustTestCA(t, "another CA")
 	l.TLS = &tls.Config{RootCAs: other.Pool()}
 	run = l.Start(context.Background())
-	time.Sleep(200 * time.Millisecond)
+	time.Sleep(time.Second) // as above: no live count of failures
 	if st := run.Stop(); st.Total == 0 || st.Failed != st.Total || !strings.Contains(strings.Join(st.FirstFailures, " "), "certificate signed by unknown authority") {
 		t.Fatalf("a server under another CA: %+v", st)
 	}
