@@ -64,7 +64,9 @@ func TestTestImagesAreLabelledAndBuiltOnce(t *testing.T) {
 		}
 	}
 	// RemoveTestImages finds the images to remove with this filter; if it
-	// missed one, every run would leak it.
+	// missed one, every run would leak it. The httpget image is one too,
+	// built here since a parallel test of this process may build it.
+	refs = append(refs, HTTPGetImage(t))
 	built, err := builtTestImageRefs()
 	if err != nil {
 		t.Fatal(err)
