@@ -135,11 +135,8 @@ func (r *Router) awaitCertificates(ctx context.Context, route proxy.Route, custo
 		if time.Now().After(deadline) {
 			for _, d := range route.Domains {
 				if why, ok := pending[d]; ok {
-					reason := fmt.Sprintf("not served within %s (the wait's bound); the last handshake: %s", r.https.CertificateTimeout, why)
-					if retry := wait.lastRetry(d); retry != "" {
-						reason += "; the last attempt ended on a transient error of the CA, which Caddy retries: " + retry
-					}
-					return &proxy.CertificateError{Domain: d, Issuer: issuer, Reason: reason}
+					return &proxy.CertificateError{Domain: d, Issuer: issuer,
+						Reason: fmt.Sprintf("not served within %s (the wait's bound); the last handshake: %s", r.https.CertificateTimeout, why)}
 				}
 			}
 		}

@@ -46,25 +46,7 @@ type issuerWait struct {
 	mu         sync.Mutex
 	failures   map[string]string // an attempt gave up, with the reason
 	challenges map[string]string // the CA's last problem with a challenge
-	retried    map[string]string // an attempt ended on a transient CA error
 	changed    chan struct{}     // gets a value when failures changed
-}
-
-// transientIssuerErrors mark an attempt that the CA ended on a problem with
-// the request, not with the domain: a nonce it no longer knew, or a
-// signature it could not verify (seen from Let's Encrypt with Caddy 2.6,
-// mholt/acmez#18, and from Pebble here: once in 53 refused attempts).
-// certmagic tries again, after a minute; the wait goes on for that try,
-// within its bound.
-var transientIssuerErrors = []string{"urn:ietf:params:acme:error:badNonce", "JWS verification error"}
-
-func transientIssuerError(errText string) bool {
-	for _, e := range transientIssuerErrors {
-		if strings.Contains(errText, e) {
-			return true
-		}
-	}
-	return false
 }
 
 // failure returns the issuer's reason for domain, "" when none came.
@@ -75,17 +57,6 @@ func (w *issuerWait) failure(domain string) string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.failures[domain]
-}
-
-// lastRetry returns the transient CA error the last attempt for domain
-// ended on, "" when none did.
-func (w *issuerWait) lastRetry(domain string) string {
-	if w == nil {
-		return ""
-	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.retried[domain]
 }
 
 // listen makes sure the sink is set up and returns a wait for names; nil
@@ -105,8 +76,7 @@ func (r *Router) listenIssuer(ctx context.Context, names []string) *issuerWait {
 		}
 		l.ready = true
 	}
-	w := &issuerWait{names: map[string]bool{}, failures: map[string]string{}, challenges: map[string]string{},
-		retried: map[string]string{}, changed: make(chan struct{}, 1)}
+	w := &issuerWait{names: map[string]bool{}, failures: map[string]string{}, challenges: map[string]string{}, changed: make(chan struct{}, 1)}
 	for _, n := range names {
 		w.names[strings.ToLower(n)] = true
 	}
@@ -206,8 +176,7 @@ func (r *Router) readIssuerLog(conn net.PacketConn) {
 // heard records one error line for the waits on its domain: the CA's
 // problem with a challenge is kept as the reason, and the end of an
 // attempt fails the wait with it (or with the attempt's own error when no
-// challenge was reported), unless the attempt ended, before any challenge,
-// on a transient CA error: certmagic's next attempt decides.
+// challenge was reported).
 func (l *issuerLog) heard(logger, msg, domain, errText, challenge, problem string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -219,9 +188,6 @@ func (l *issuerLog) heard(logger, msg, domain, errText, challenge, problem strin
 		switch {
 		case msg == "challenge failed":
 			w.challenges[domain] = fmt.Sprintf("the %s challenge failed: %s: %s", challenge, problem, errText)
-		case logger == "tls.obtain" && msg == "could not get certificate from issuer" &&
-			w.challenges[domain] == "" && transientIssuerError(errText):
-			w.retried[domain] = errText
 		case logger == "tls.obtain" && msg == "could not get certificate from issuer":
 			w.failures[domain] = cmp.Or(w.challenges[domain], errText)
 		}
