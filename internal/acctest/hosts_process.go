@@ -84,12 +84,15 @@ func (p *hostProcess) stop(grace time.Duration) error {
 }
 
 // logTail is the end of the process's log, for failure messages.
-func (p *hostProcess) logTail() string {
+func (p *hostProcess) logTail() string { return lastLines(p.logText(), 30) }
+
+// logText is the process's whole log.
+func (p *hostProcess) logText() string {
 	b, err := os.ReadFile(p.logPath)
 	if err != nil {
 		return fmt.Sprintf("(read %s: %v)", p.logPath, err)
 	}
-	return lastLines(string(b), 30)
+	return string(b)
 }
 
 // run runs a command and returns an error carrying its stderr.

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -128,6 +129,14 @@ func (p *Pebble) Roots(t testing.TB) *x509.CertPool {
 
 // Log is what Pebble printed so far, for failure messages.
 func (p *Pebble) Log() string { return p.proc.logTail() }
+
+// Accounts is how many ACME accounts Pebble has registered so far, from
+// its whole log.
+func (p *Pebble) Accounts() int { return strings.Count(p.proc.logText(), " accounts in memory") }
+
+// Issued is how many certificates Pebble has issued so far, from its
+// whole log.
+func (p *Pebble) Issued() int { return strings.Count(p.proc.logText(), "Issued certificate") }
 
 func (p *Pebble) get(ctx context.Context, url string) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)

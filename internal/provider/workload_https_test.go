@@ -103,7 +103,7 @@ resource "tinyforge_workload" %q {
 }
 
 // issued is how many certificates Pebble has issued so far.
-func (h *httpsCaddy) issued() int { return strings.Count(h.pebble.Log(), "Issued certificate") }
+func (h *httpsCaddy) issued() int { return h.pebble.Issued() }
 
 // overHTTPS checks that https://domain/ through Caddy, trusting only
 // roots, answers want with a certificate for domain, once Caddy has

@@ -132,6 +132,7 @@ type Router struct {
 	probeAddr           string
 	dial                func(ctx context.Context, network, addr string) (net.Conn, error)
 	issuer              issuerLog
+	account             acmeAccount
 	httpPortMu          sync.Mutex
 	httpPortOK          bool // Caddy's http_port was checked
 }

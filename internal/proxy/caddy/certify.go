@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/tinyforge/terraform-provider-tinyforge/internal/proxy"
@@ -57,6 +58,62 @@ func (r *Router) Certify(ctx context.Context, route proxy.Route) error {
 	if err := r.ensureServer(ctx); err != nil {
 		return fmt.Errorf("set up the provider's caddy server: %w", err)
 	}
+	if first, ok := r.firstOrder(route); ok {
+		defer r.account.mu.Unlock()
+		before, err := r.certify(ctx, first, nil)
+		if err != nil {
+			return err
+		}
+		r.account.ready = true
+		if len(route.Domains) == 1 {
+			return nil
+		}
+		if _, err := r.certify(ctx, route, nil); err != nil {
+			if uerr := r.putTLSBack(ctx, route.Workload, before); uerr != nil {
+				return fmt.Errorf("%w; putting Caddy's TLS app back failed too: %v", err, uerr)
+			}
+			return err
+		}
+		return nil
+	}
+	_, err := r.certify(ctx, route, custom)
+	return err
+}
+
+// acmeAccount holds a Router's ACME orders back until Caddy has an
+// account with the CA. Caddy 2.6's ACME client (certmagic 0.17) registers
+// an account for each certificate it starts to obtain while it has none,
+// and may store one registration's URL with another's key: every later
+// order is then refused with "JWS verification error" (seen here: six
+// domains at once made six accounts; caddyserver/certmagic#293 added the
+// lock in 2024). So a Router's first ACME order is one domain alone, under
+// mu, and the rest follow once Caddy serves it.
+type acmeAccount struct {
+	mu    sync.Mutex
+	ready bool // Caddy served a certificate this Router ordered
+}
+
+// firstOrder returns route with its first domain alone, holding the
+// account lock, while this Router has not yet had an ACME certificate
+// served; ok is false (and the lock free) otherwise.
+func (r *Router) firstOrder(route proxy.Route) (first proxy.Route, ok bool) {
+	if r.https == nil || r.https.Issuer != IssuerACME || len(automated(route)) == 0 {
+		return route, false
+	}
+	r.account.mu.Lock()
+	if r.account.ready {
+		r.account.mu.Unlock()
+		return route, false
+	}
+	first = route
+	first.Domains = route.Domains[:1]
+	return first, true
+}
+
+// certify puts route's certificates in Caddy's TLS app and waits until
+// Caddy serves them; when they do not come it puts the TLS app back. It
+// returns what the route's workload held in the TLS app before.
+func (r *Router) certify(ctx context.Context, route proxy.Route, custom *tlscert.Certificate) (owned, error) {
 	var wait *issuerWait
 	if r.https.IssuerLog && len(automated(route)) > 0 {
 		wait = r.listenIssuer(ctx, automated(route))
@@ -67,23 +124,28 @@ func (r *Router) Certify(ctx context.Context, route proxy.Route) error {
 		return union(app.owned(w), o), err
 	})
 	if err != nil {
-		return fmt.Errorf("put the certificates of caddy route %q: %w", IDPrefix+route.Workload, err)
+		return owned{}, fmt.Errorf("put the certificates of caddy route %q: %w", IDPrefix+route.Workload, err)
 	}
 	start := time.Now()
 	if err := r.awaitCertificates(ctx, route, custom, wait); err != nil {
-		undo, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		defer cancel()
-		if _, uerr := r.updateTLS(undo, []string{route.Workload}, func(*tlsApp, string) (owned, error) {
-			return before[route.Workload], nil
-		}); uerr != nil {
-			return fmt.Errorf("%w; putting Caddy's TLS app back failed too: %v", err, uerr)
+		if uerr := r.putTLSBack(ctx, route.Workload, before[route.Workload]); uerr != nil {
+			return owned{}, fmt.Errorf("%w; putting Caddy's TLS app back failed too: %v", err, uerr)
 		}
-		return err
+		return owned{}, err
 	}
 	r.log(ctx, "Caddy serves a certificate for every domain", map[string]any{
 		"route": IDPrefix + route.Workload, "domains": route.Domains, "elapsed": time.Since(start).Round(time.Millisecond).String(),
 	})
-	return nil
+	return before[route.Workload], nil
+}
+
+// putTLSBack sets what workload holds in Caddy's TLS app to before, also
+// when ctx has ended (a refused or interrupted Certify).
+func (r *Router) putTLSBack(ctx context.Context, workload string, before owned) error {
+	undo, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	_, err := r.updateTLS(undo, []string{workload}, func(*tlsApp, string) (owned, error) { return before, nil })
+	return err
 }
 
 // Certifies implements proxy.Certifier: with HTTPS every route gets

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -85,6 +86,32 @@ func getHTTPS(t *testing.T, c *acctest.Caddy, roots *x509.CertPool, host, body s
 	}
 	if err != nil || got != body {
 		t.Fatalf("GET https://%s/ = %q (%v), want %q\ncaddy log:\n%s", host, got, err, body, c.Log())
+	}
+}
+
+// TestACMEFirstOrderRegistersOneAccount: a fresh Caddy asked for six
+// certificates at once registers one ACME account, not one per
+// certificate (Caddy 2.6's ACME client registers one for each obtain that
+// starts while it has none, and may keep one registration's URL with
+// another's key: every later order then fails with "JWS verification
+// error"). A later order for a new domain succeeds.
+func TestACMEFirstOrderRegistersOneAccount(t *testing.T) {
+	t.Parallel()
+	a := startACMECaddy(t)
+	r := a.router(t, a.https)
+	ctx := context.Background()
+	var domains []string
+	for i := range 6 {
+		domains = append(domains, fmt.Sprintf("d%d.example.test", i))
+	}
+	if err := r.Certify(ctx, proxy.Route{Workload: "many", Domains: domains, Upstreams: []string{backend(t, "many")}}); err != nil {
+		t.Fatalf("Certify of six domains: %v\npebble log:\n%s", err, a.pebble.Log())
+	}
+	if err := r.Certify(ctx, proxy.Route{Workload: "later", Domains: []string{"later.example.test"}, Upstreams: []string{backend(t, "later")}}); err != nil {
+		t.Fatalf("a later order: %v\npebble log:\n%s", err, a.pebble.Log())
+	}
+	if n := a.pebble.Accounts(); n != 1 {
+		t.Fatalf("Pebble registered %d ACME accounts, want 1", n)
 	}
 }
 
