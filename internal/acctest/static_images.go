@@ -73,6 +73,16 @@ const (
 	BusyboxBinary = "/bin/busybox"
 )
 
+// Busybox is BusyboxBinary's content, for a test's build context.
+func Busybox(t testing.TB) []byte {
+	t.Helper()
+	b, err := os.ReadFile(BusyboxBinary)
+	if err != nil {
+		t.Fatalf("Debian's busybox-static (.ci/setup-host installs it): %v", err)
+	}
+	return b
+}
+
 var (
 	staticImagesOnce sync.Once
 	staticImages     StaticBaseImages

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"os"
 	"regexp"
 	"slices"
 	"strconv"
@@ -31,11 +30,7 @@ func kitBuild(t *testing.T, c *Client, spec BuildSpec, files map[string][]byte) 
 func buildFiles(t *testing.T, build func(context.Context, BuildSpec, Progress) (BuildResult, error), spec BuildSpec, files map[string][]byte) (BuildResult, []string, error) {
 	t.Helper()
 	files["Dockerfile"] = []byte(strings.Replace(string(files["Dockerfile"]), busyboxSteps, busyboxSteps+"ENV TEST_BUILD="+acctest.UniqueName(t.Name())+"\n", 1))
-	busybox, err := os.ReadFile(acctest.BusyboxBinary)
-	if err != nil {
-		t.Fatalf("Debian's busybox-static (.ci/setup-host installs it): %v", err)
-	}
-	files["busybox"] = busybox
+	files["busybox"] = acctest.Busybox(t)
 	spec.Context = filesContext(files)
 	ref := acctest.UniqueName("tinyforge-docker-kit") + ":test"
 	t.Cleanup(func() { _, _ = acctest.DockerE("rmi", "-f", ref) })

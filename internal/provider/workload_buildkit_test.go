@@ -54,10 +54,7 @@ func TestAccBuildKitDockerfile(t *testing.T) {
 	t.Parallel()
 	env := newTestEnv(t)
 	app := newAppRepo(t, env)
-	busybox, err := os.ReadFile(acctest.BusyboxBinary)
-	if err != nil {
-		t.Fatalf("Debian's busybox-static (.ci/setup-host installs it): %v", err)
-	}
+	busybox := acctest.Busybox(t)
 	app.repo.CommitFiles(t, map[string]acctest.File{
 		"Dockerfile":          {Content: []byte(kitDockerfile)},
 		"busybox":             {Content: busybox, Executable: true},
@@ -265,10 +262,7 @@ func TestAccBuildKitComposeCacheMount(t *testing.T) {
 	t.Parallel()
 	env := newTestEnv(t)
 	app := newAppRepo(t, env)
-	busybox, err := os.ReadFile(acctest.BusyboxBinary)
-	if err != nil {
-		t.Fatalf("Debian's busybox-static (.ci/setup-host installs it): %v", err)
-	}
+	busybox := acctest.Busybox(t)
 	dockerfile := "FROM scratch AS app\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\nENV PATH=/bin\n" +
 		"COPY testapp /testapp\nCOPY stamp /stamp\n" +
 		"RUN --mount=type=cache,target=/var/cache/deps sh -c 'ls /var/cache/deps | wc -l > /entries; cp /stamp /var/cache/deps/$(cat /stamp)'\n" +
@@ -292,24 +286,7 @@ func TestAccBuildKitComposeCacheMount(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	t.Cleanup(func() { wd.Destroy(context.Background()) })
-	wd.WriteConfig(tfConfig(env.provider("") + fmt.Sprintf(`
-resource "tinyforge_workload" "web" {
-  name           = %q
-  health_timeout = 60
-  source {
-    compose {
-      base_url     = %q
-      repo_owner   = %q
-      repo_name    = %q
-      access_token = %q
-      service      = "app"
-      port         = 8080
-      healthcheck  = "/healthz"
-    }
-  }
-}
-output "upstream" { value = tinyforge_workload.web.upstream }
-`, name, app.git.URL, app.repo.Owner, app.repo.Name, app.git.Token)))
+	wd.WriteConfig(tfConfig(env.provider("") + composeAppWorkload(name, app)))
 	entries := func() string {
 		t.Helper()
 		up, err := wd.Run(ctx, []string{"output", "-raw", "upstream"})

@@ -468,3 +468,27 @@ func oneWebBeside(t *testing.T, project string, before map[string]string, what s
 	}
 	return nil
 }
+
+// composeAppWorkload is a compose workload "web" named name from app's
+// repository, routed to its service app on 8080; its upstream is an
+// output.
+func composeAppWorkload(name string, app *appRepo) string {
+	return fmt.Sprintf(`
+resource "tinyforge_workload" "web" {
+  name           = %q
+  health_timeout = 60
+  source {
+    compose {
+      base_url     = %q
+      repo_owner   = %q
+      repo_name    = %q
+      access_token = %q
+      service      = "app"
+      port         = 8080
+      healthcheck  = "/healthz"
+    }
+  }
+}
+output "upstream" { value = tinyforge_workload.web.upstream }
+`, name, app.git.URL, app.repo.Owner, app.repo.Name, app.git.Token)
+}

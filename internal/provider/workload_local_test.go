@@ -49,23 +49,7 @@ func TestAccLocalDirectory(t *testing.T) {
 	if err := os.Symlink("../../../../../../tmp", filepath.Join(app, "escape")); err != nil {
 		t.Fatal(err)
 	}
-	config := func(extra string) string {
-		return tfConfig(env.provider("") + fmt.Sprintf(`
-resource "tinyforge_workload" "web" {
-  name = %q
-  source {
-    dockerfile {
-      path        = "${path.module}/app"
-      port        = 8080
-      healthcheck = "/healthz"
-%s
-    }
-  }
-}
-output "upstream" { value = tinyforge_workload.web.upstream }
-output "revision" { value = tinyforge_workload.web.commit_sha }
-`, name, extra))
-	}
+	config := func(extra string) string { return tfConfig(env.provider("") + localDirWorkload(name, extra)) }
 	output := func(key string) string {
 		t.Helper()
 		res, err := wd.Run(ctx, []string{"output", "-raw", key})
@@ -322,4 +306,25 @@ resource "tinyforge_workload" "web" {
 	if left := acctest.Docker(t, "container", "ls", "--all", "--quiet", "--filter", "label=tinyforge.workload="+name); left != "" {
 		t.Errorf("containers of the workload are left after its destroy: %s", left)
 	}
+}
+
+// localDirWorkload is a dockerfile workload "web" named name, built from
+// the directory app beside the configuration, with extra lines in its
+// dockerfile block; its upstream and revision are outputs.
+func localDirWorkload(name, extra string) string {
+	return fmt.Sprintf(`
+resource "tinyforge_workload" "web" {
+  name = %q
+  source {
+    dockerfile {
+      path        = "${path.module}/app"
+      port        = 8080
+      healthcheck = "/healthz"
+%s
+    }
+  }
+}
+output "upstream" { value = tinyforge_workload.web.upstream }
+output "revision" { value = tinyforge_workload.web.commit_sha }
+`, name, extra)
 }

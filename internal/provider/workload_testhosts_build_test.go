@@ -311,19 +311,7 @@ func testPathOverSSH(t *testing.T, env *testEnv, h *acctest.Host) {
 		"testapp":          {Content: bin, Executable: true},
 		"site/version.txt": {Content: []byte(stamp)},
 	})
-	wd.WriteConfig(tfConfig(sshProvider(t, env, h, h.SSH.KnownHostsFile(t), "", "") + fmt.Sprintf(`
-resource "tinyforge_workload" "web" {
-  name = %q
-  source {
-    dockerfile {
-      path        = "${path.module}/app"
-      port        = 8080
-      healthcheck = "/healthz"
-    }
-  }
-}
-output "upstream" { value = tinyforge_workload.web.upstream }
-`, name)))
+	wd.WriteConfig(tfConfig(sshProvider(t, env, h, h.SSH.KnownHostsFile(t), "", "") + localDirWorkload(name, "")))
 	start := time.Now()
 	res, err := wd.Apply(ctx)
 	mustSucceed(t, "apply of a directory to the SSH engine", res, err)
@@ -358,24 +346,7 @@ func testComposeClassicFallback(t *testing.T, env *testEnv, h *acctest.Host) {
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
 	t.Cleanup(func() { wd.Destroy(context.Background()) })
-	wd.WriteConfig(tfConfig(tcpHostProvider(env, h) + fmt.Sprintf(`
-resource "tinyforge_workload" "web" {
-  name           = %q
-  health_timeout = 60
-  source {
-    compose {
-      base_url     = %q
-      repo_owner   = %q
-      repo_name    = %q
-      access_token = %q
-      service      = "app"
-      port         = 8080
-      healthcheck  = "/healthz"
-    }
-  }
-}
-output "upstream" { value = tinyforge_workload.web.upstream }
-`, name, app.git.URL, app.repo.Owner, app.repo.Name, app.git.Token)))
+	wd.WriteConfig(tfConfig(tcpHostProvider(env, h) + composeAppWorkload(name, app)))
 	res, err := wd.Apply(ctx)
 	mustSucceed(t, "apply of a compose build on an engine without BuildKit", res, err)
 	mustWarnClassic(t, res, "compose service app")
